@@ -1,0 +1,129 @@
+// Package sessionfanout sends one session command to many targets at once (every shard's primary
+// for refreshSessions/endSessions, every member of every shard for killAllSessionsByPattern) and
+// folds the answers into one MongoDB reply.
+//
+// The semantics follow mongos's kill multicaster (reference §4.3): every target is tried, a
+// concurrency cap and a per-target deadline bound the work, and no target is cancelled because
+// another failed; only the caller's context stops them all.
+package sessionfanout
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/sourcegraph/conc/panics"
+	"github.com/sourcegraph/conc/pool"
+)
+
+// Defaults of Options, those of mongos's KillSessionsMaxConcurrency and
+// KillSessionsPerHostTimeoutMS startup parameters.
+const (
+	DefaultMaxConcurrency   = 100
+	DefaultPerTargetTimeout = 60 * time.Second
+)
+
+// Options bound a broadcast. Zero values select the defaults.
+type Options struct {
+	// MaxConcurrency caps how many targets are called at the same time.
+	MaxConcurrency int
+	// PerTargetTimeout bounds each call; it starts when that target's call starts.
+	PerTargetTimeout time.Duration
+}
+
+func (o Options) withDefaults() Options {
+	if o.MaxConcurrency <= 0 {
+		o.MaxConcurrency = DefaultMaxConcurrency
+	}
+	if o.PerTargetTimeout <= 0 {
+		o.PerTargetTimeout = DefaultPerTargetTimeout
+	}
+	return o
+}
+
+// Result is one target's outcome.
+type Result[T any] struct {
+	Target string
+	Value  T
+	Err    error
+}
+
+// TimeoutError is the error of a call that failed after its own PerTargetTimeout expired (as
+// opposed to the caller's context ending). It wraps what the call returned.
+type TimeoutError struct {
+	Target string
+	After  time.Duration
+	Err    error
+}
+
+func (e *TimeoutError) Error() string {
+	return fmt.Sprintf("request to %s timed out after %dms: %v", e.Target, e.After.Milliseconds(), e.Err)
+}
+
+func (e *TimeoutError) Unwrap() error { return e.Err }
+
+// Broadcast calls call once per distinct target, at most opts.MaxConcurrency at a time, each under
+// its own context.WithTimeout(ctx, opts.PerTargetTimeout), and returns one Result per distinct
+// target in order of first occurrence. It returns only when every call has returned, so call must
+// honour its context. Targets not yet started when ctx ends are not called; their Err is ctx.Err().
+//
+// One target is called in the caller's goroutine: the common single-shard case pays for no
+// goroutine. A panic in any call is re-raised in the caller as a *panics.Recovered, after every
+// other call has returned.
+func Broadcast[T any](ctx context.Context, targets []string, opts Options, call func(ctx context.Context, target string) (T, error)) []Result[T] {
+	opts = opts.withDefaults()
+	targets = distinct(targets)
+	results := make([]Result[T], len(targets))
+	run := func(i int) {
+		results[i] = callOne(ctx, targets[i], opts.PerTargetTimeout, call)
+	}
+	switch len(targets) {
+	case 0:
+	case 1:
+		// Same panic shape as the pooled case, so callers recover one type.
+		var pc panics.Catcher
+		pc.Try(func() { run(0) })
+		pc.Repanic()
+	default:
+		p := pool.New().WithMaxGoroutines(min(opts.MaxConcurrency, len(targets)))
+		for i := range targets {
+			p.Go(func() { run(i) })
+		}
+		p.Wait()
+	}
+	return results
+}
+
+// callOne runs one target's call under its own deadline.
+func callOne[T any](ctx context.Context, target string, timeout time.Duration, call func(context.Context, string) (T, error)) Result[T] {
+	r := Result[T]{Target: target}
+	if err := ctx.Err(); err != nil {
+		r.Err = err
+		return r
+	}
+	tctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	r.Value, r.Err = call(tctx, target)
+	// Name the timeout only when it was this target's own deadline, not the caller's.
+	if r.Err != nil && ctx.Err() == nil && errors.Is(tctx.Err(), context.DeadlineExceeded) {
+		r.Err = &TimeoutError{Target: target, After: timeout, Err: r.Err}
+	}
+	return r
+}
+
+// distinct drops repeated targets, keeping first occurrences in order.
+func distinct(targets []string) []string {
+	if len(targets) < 2 {
+		return targets
+	}
+	seen := make(map[string]struct{}, len(targets))
+	out := make([]string, 0, len(targets))
+	for _, t := range targets {
+		if _, dup := seen[t]; !dup {
+			seen[t] = struct{}{}
+			out = append(out, t)
+		}
+	}
+	return out
+}
