@@ -99,8 +99,10 @@ func (e *Error) Reply() bsoncore.Document {
 	return dst
 }
 
-// FromReply returns the command error a reply document carries, or nil when it has ok: 1.
-// Write errors (writeErrors) are not command errors and are not reported here.
+// FromReply returns the command error a reply document carries, or nil when it has ok: 1 (or
+// true). Write errors (writeErrors) are not command errors and are not reported here. Fields
+// beyond the status (writeConcernError, topologyVersion, keyValue, ...) are kept in Extra so that
+// Reply gives them back; operationTime and $clusterTime are not, since the router sets its own.
 func FromReply(doc bsoncore.Document) *Error {
 	okv, err := doc.LookupErr("ok")
 	if err != nil {
@@ -112,7 +114,7 @@ func FromReply(doc bsoncore.Document) *Error {
 		return nil
 	}
 	e := &Error{Code: UnknownError}
-	if c, ok := doc.Lookup("code").AsInt64OK(); ok {
+	if c, ok := doc.Lookup("code").AsInt64OK(); ok && c == int64(int32(c)) {
 		e.Code = Code(c)
 	}
 	e.Msg, _ = doc.Lookup("errmsg").StringValueOK()
@@ -124,7 +126,31 @@ func FromReply(doc bsoncore.Document) *Error {
 			}
 		}
 	}
+	e.Extra = extraFields(doc)
 	return e
+}
+
+// extraFields is doc without the fields AppendFields writes itself and the generic ones the
+// router replaces; nil when nothing is left.
+func extraFields(doc bsoncore.Document) bsoncore.Document {
+	elems, _ := doc.Elements()
+	var idx int32
+	var dst []byte
+	for _, el := range elems {
+		switch el.Key() {
+		case "ok", "errmsg", "code", "codeName", "errorLabels", "operationTime", "$clusterTime":
+			continue
+		}
+		if dst == nil {
+			idx, dst = bsoncore.AppendDocumentStart(nil)
+		}
+		dst = append(dst, el...)
+	}
+	if dst == nil {
+		return nil
+	}
+	dst, _ = bsoncore.AppendDocumentEnd(dst, idx)
+	return dst
 }
 
 // MarshalBSON lets an Error be embedded in documents built with the bson package.
