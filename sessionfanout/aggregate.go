@@ -79,12 +79,12 @@ func AppendAggregate(dst []byte, results []Result[bsoncore.Document], onFailure 
 	for i, r := range results {
 		failures[i], embed[i] = judge(r, mapErr)
 	}
-	top := onFailure
-	if top == nil {
-		top = mongoerr.Highest(failures)
-	}
+	top := mongoerr.Highest(failures)
 	if top == nil {
 		return bsoncore.AppendDoubleElement(dst, "ok", 1)
+	}
+	if onFailure != nil {
+		top = onFailure
 	}
 	// Only the status fields: another target's labels or extra info do not describe the whole.
 	dst = (&mongoerr.Error{Code: top.Code, Msg: top.Msg}).AppendFields(dst)
