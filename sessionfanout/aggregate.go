@@ -3,6 +3,7 @@ package sessionfanout
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
@@ -66,6 +67,19 @@ func Aggregate(results []Result[bsoncore.Document], onFailure *mongoerr.Error, m
 	return dst
 }
 
+// sizeHint estimates the length of a failure reply's fields, so it is built without regrowing.
+func sizeHint(results []Result[bsoncore.Document]) int {
+	const status, perError = 128, 96 // status fields; an error document but its message
+	n := status
+	for _, r := range results {
+		n += len(r.Target) + 2 + len(r.Value)
+		if r.Err != nil {
+			n += perError
+		}
+	}
+	return n
+}
+
 // AppendAggregate appends the fields of the combined reply to an open document, so the caller can
 // add its own fields (e.g. $clusterTime) after them. All targets ok: {ok: 1.0}. Otherwise
 // {ok: 0.0, errmsg, code, codeName} of onFailure when given (the kill commands pass
@@ -86,6 +100,7 @@ func AppendAggregate(dst []byte, results []Result[bsoncore.Document], onFailure 
 	if onFailure != nil {
 		top = onFailure
 	}
+	dst = slices.Grow(dst, sizeHint(results))
 	// Only the status fields: another target's labels or extra info do not describe the whole.
 	dst = (&mongoerr.Error{Code: top.Code, Msg: top.Msg}).AppendFields(dst)
 	idx, dst := bsoncore.AppendDocumentElementStart(dst, "raw")
