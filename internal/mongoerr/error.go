@@ -101,8 +101,9 @@ func (e *Error) Reply() bsoncore.Document {
 
 // FromReply returns the command error a reply document carries, or nil when it has ok: 1 (or
 // true). Write errors (writeErrors) are not command errors and are not reported here. Fields
-// beyond the status (writeConcernError, topologyVersion, keyValue, ...) are kept in Extra so that
-// Reply gives them back; operationTime and $clusterTime are not, since the router sets its own.
+// beyond the status (writeConcernError, errInfo, keyValue, ...) are kept in Extra so that Reply
+// gives them back. operationTime, $clusterTime and topologyVersion are not: they describe the
+// member that answered, and the router reports its own.
 func FromReply(doc bsoncore.Document) *Error {
 	okv, err := doc.LookupErr("ok")
 	if err != nil {
@@ -130,15 +131,15 @@ func FromReply(doc bsoncore.Document) *Error {
 	return e
 }
 
-// extraFields is doc without the fields AppendFields writes itself and the generic ones the
-// router replaces; nil when nothing is left.
+// extraFields is doc without the fields AppendFields writes itself and those that describe the
+// answering member; nil when nothing is left.
 func extraFields(doc bsoncore.Document) bsoncore.Document {
 	elems, _ := doc.Elements()
 	var idx int32
 	var dst []byte
 	for _, el := range elems {
 		switch el.Key() {
-		case "ok", "errmsg", "code", "codeName", "errorLabels", "operationTime", "$clusterTime":
+		case "ok", "errmsg", "code", "codeName", "errorLabels", "operationTime", "$clusterTime", "topologyVersion":
 			continue
 		}
 		if dst == nil {

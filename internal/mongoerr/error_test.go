@@ -152,13 +152,16 @@ func TestFromReply(t *testing.T) {
 		{"code of wrong type", doc(t, "ok", 0.0, "code", "13"), &Error{Code: UnknownError}},
 		{"labels", doc(t, "ok", 0.0, "code", int32(91), "errorLabels", bson.A{"RetryableWriteError", int32(5), "ResumableChangeStreamError"}),
 			&Error{Code: ShutdownInProgress, Labels: []string{"RetryableWriteError", "ResumableChangeStreamError"}}},
-		{"extra kept, cluster fields dropped",
+		{"extra kept, member fields dropped",
 			doc(t, "ok", 0.0, "errmsg", "step down", "code", int32(189), "codeName", "PrimarySteppedDown",
 				"topologyVersion", bson.D{{Key: "counter", Value: int64(3)}},
+				"writeConcernError", bson.D{{Key: "code", Value: int32(64)}},
 				"operationTime", bson.Timestamp{T: 1, I: 2},
 				"$clusterTime", bson.D{{Key: "clusterTime", Value: bson.Timestamp{T: 1, I: 2}}}),
 			&Error{Code: PrimarySteppedDown, Msg: "step down",
-				Extra: doc(t, "topologyVersion", bson.D{{Key: "counter", Value: int64(3)}})}},
+				Extra: doc(t, "writeConcernError", bson.D{{Key: "code", Value: int32(64)}})}},
+		{"nothing extra", doc(t, "ok", 0.0, "operationTime", bson.Timestamp{T: 1, I: 2}, "code", int32(2)),
+			&Error{Code: BadValue}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
