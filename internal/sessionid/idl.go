@@ -1,0 +1,243 @@
+package sessionid
+
+import (
+	"strconv"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
+
+	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
+)
+
+// This file mirrors the parts of MongoDB's IDL parser (src/mongo/idl/idl_parser.cpp) that session
+// commands go through, so that every error carries the server's code and text: a parse context is
+// a dotted path, type errors name BSON types as typeName() does, null and undefined count as absent.
+
+// invalidBSON is InvalidBSON(22): a document whose bytes do not parse. mongoerr has no constant for
+// it yet, and the router validates frames first, so this only guards against panics.
+const invalidBSON mongoerr.Code = 22
+
+// ctx is an IDL parser context: the path MongoDB prints, e.g. "OperationSessionInfo.lsid".
+type ctx string
+
+func (c ctx) child(name string) ctx { return c + "." + ctx(name) }
+
+func (c ctx) wrongType(got, want bsoncore.Type) *mongoerr.Error {
+	return mongoerr.New(mongoerr.TypeMismatch, "BSON field '%s' is the wrong type '%s', expected type '%s'",
+		c, typeName(got), typeName(want))
+}
+
+func (c ctx) wrongBinType(got, want byte) *mongoerr.Error {
+	return mongoerr.New(mongoerr.TypeMismatch, "BSON field '%s' is the wrong binData type '%s', expected type '%s'",
+		c, binDataTypeName(got), binDataTypeName(want))
+}
+
+func (c ctx) missing() *mongoerr.Error {
+	return mongoerr.New(mongoerr.IDLFailedToParse, "BSON field '%s' is missing but a required field", c)
+}
+
+func (c ctx) unknown() *mongoerr.Error {
+	return mongoerr.New(mongoerr.IDLUnknownField, "BSON field '%s' is an unknown field.", c)
+}
+
+func (c ctx) duplicate() *mongoerr.Error {
+	return mongoerr.New(mongoerr.IDLDuplicateField, "BSON field '%s' is a duplicate field", c)
+}
+
+func malformed(c ctx) *mongoerr.Error {
+	return mongoerr.New(invalidBSON, "invalid BSON in '%s'", c)
+}
+
+// typeName is MongoDB's typeName(BSONType).
+func typeName(t bsoncore.Type) string {
+	switch t {
+	case bsoncore.TypeDouble:
+		return "double"
+	case bsoncore.TypeString:
+		return "string"
+	case bsoncore.TypeEmbeddedDocument:
+		return "object"
+	case bsoncore.TypeArray:
+		return "array"
+	case bsoncore.TypeBinary:
+		return "binData"
+	case bsoncore.TypeUndefined:
+		return "undefined"
+	case bsoncore.TypeObjectID:
+		return "objectId"
+	case bsoncore.TypeBoolean:
+		return "bool"
+	case bsoncore.TypeDateTime:
+		return "date"
+	case bsoncore.TypeNull:
+		return "null"
+	case bsoncore.TypeRegex:
+		return "regex"
+	case bsoncore.TypeDBPointer:
+		return "dbPointer"
+	case bsoncore.TypeJavaScript:
+		return "javascript"
+	case bsoncore.TypeSymbol:
+		return "symbol"
+	case bsoncore.TypeCodeWithScope:
+		return "javascriptWithScope"
+	case bsoncore.TypeInt32:
+		return "int"
+	case bsoncore.TypeTimestamp:
+		return "timestamp"
+	case bsoncore.TypeInt64:
+		return "long"
+	case bsoncore.TypeDecimal128:
+		return "decimal"
+	case bsoncore.TypeMaxKey:
+		return "maxKey"
+	case bsoncore.TypeMinKey:
+		return "minKey"
+	default:
+		return "invalid"
+	}
+}
+
+// binDataTypeName is MongoDB's typeName(BinDataType) (src/mongo/bson/bsontypes.cpp). These are the
+// server's spellings, not the BSON specification's ("byte(deprecated)", not "binary (old)").
+func binDataTypeName(subtype byte) string {
+	switch subtype {
+	case bson.TypeBinaryGeneric:
+		return "general"
+	case bson.TypeBinaryFunction:
+		return "function"
+	case bson.TypeBinaryBinaryOld:
+		return "byte(deprecated)"
+	case bson.TypeBinaryUUIDOld:
+		return "UUID(deprecated)"
+	case bson.TypeBinaryUUID:
+		return "UUID"
+	case bson.TypeBinaryMD5:
+		return "MD5"
+	case bson.TypeBinaryEncrypted:
+		return "encrypt"
+	case bson.TypeBinaryColumn:
+		return "column"
+	case bson.TypeBinarySensitive:
+		return "sensitive"
+	case bson.TypeBinaryVector:
+		return "vector"
+	case bson.TypeBinaryUserDefined:
+		return "Custom"
+	default:
+		return "invalid"
+	}
+}
+
+// absent reports whether the IDL parser ignores a value of the expected field: null and undefined
+// never raise a type error, they leave the field unset.
+func absent(v bsoncore.Value) bool {
+	return v.Type == bsoncore.TypeNull || v.Type == bsoncore.TypeUndefined
+}
+
+// elements splits a document whose bytes were not validated deeply; c names it in the error.
+func elements(c ctx, doc bsoncore.Document) ([]bsoncore.Element, error) {
+	if err := doc.Validate(); err != nil {
+		return nil, malformed(c)
+	}
+	elems, err := doc.Elements()
+	if err != nil {
+		return nil, malformed(c)
+	}
+	return elems, nil
+}
+
+// seen tracks which known fields of a struct were set, to raise 40413 on a repeat.
+type seen uint32
+
+func (s *seen) mark(bit seen, c ctx) error {
+	if *s&bit != 0 {
+		return c.duplicate()
+	}
+	*s |= bit
+	return nil
+}
+
+// expect checks a field value's BSON type. ok is false when the value is absent (null/undefined).
+func expect(c ctx, v bsoncore.Value, want bsoncore.Type) (ok bool, err error) {
+	if v.Type == want {
+		return true, nil
+	}
+	if absent(v) {
+		return false, nil
+	}
+	return false, c.wrongType(v.Type, want)
+}
+
+// expectBinary checks a binData field and its subtype.
+func expectBinary(c ctx, v bsoncore.Value, subtype byte) (data []byte, ok bool, err error) {
+	if ok, err := expect(c, v, bsoncore.TypeBinary); !ok {
+		return nil, false, err
+	}
+	st, data, ok := v.BinaryOK()
+	if !ok {
+		return nil, false, malformed(c)
+	}
+	if st != subtype {
+		return nil, false, c.wrongBinType(st, subtype)
+	}
+	return data, true, nil
+}
+
+// expectDoc checks that v is an object and returns it.
+func expectDoc(c ctx, v bsoncore.Value) (bsoncore.Document, bool, error) {
+	if ok, err := expect(c, v, bsoncore.TypeEmbeddedDocument); !ok {
+		return nil, false, err
+	}
+	doc, ok := v.DocumentOK()
+	if !ok {
+		return nil, false, malformed(c)
+	}
+	return doc, true, nil
+}
+
+// expectArray checks that v is an array and returns it; ok is false when v is absent.
+func expectArray(c ctx, v bsoncore.Value) (bsoncore.Array, bool, error) {
+	if ok, err := expect(c, v, bsoncore.TypeArray); !ok {
+		return nil, false, err
+	}
+	arr, ok := v.ArrayOK()
+	if !ok {
+		return nil, false, malformed(c)
+	}
+	return arr, true, nil
+}
+
+// eachObject walks the elements of an IDL array<struct>. c is the array's context: an element's
+// type error is reported at c.N, its fields at c.<field> (the IDL parser does not put the index in
+// nested paths). Field names must count 0,1,2... (40422/40423); null and undefined elements are
+// skipped, as the generated parsers do.
+func eachObject(c ctx, arr bsoncore.Array, fn func(c ctx, doc bsoncore.Document) error) error {
+	elems, err := elements(c, bsoncore.Document(arr))
+	if err != nil {
+		return err
+	}
+	for i, e := range elems {
+		key := e.Key()
+		n, perr := strconv.ParseUint(key, 10, 32)
+		if perr != nil {
+			return mongoerr.New(mongoerr.Code(40422),
+				"BSON array field '%s' has an invalid value '%s' for an array field name.", c, key)
+		}
+		if n != uint64(i) {
+			return mongoerr.New(mongoerr.Code(40423),
+				"BSON array field '%s' has a non-sequential value '%d' for an array field name, expected value '%d'.", c, n, i)
+		}
+		doc, ok, err := expectDoc(c.child(key), e.Value())
+		if err != nil {
+			return err
+		}
+		if !ok {
+			continue
+		}
+		if err := fn(c, doc); err != nil {
+			return err
+		}
+	}
+	return nil
+}

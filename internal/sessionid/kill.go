@@ -1,0 +1,348 @@
+package sessionid
+
+import (
+	"bytes"
+	"slices"
+	"strconv"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
+
+	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
+)
+
+// Patterns is what a kill command selects, as mongod's SessionKiller::Matcher sees it: everything,
+// every session of some users, or some exact sessions.
+type Patterns struct {
+	All  bool
+	UIDs map[UID]struct{}
+	IDs  map[ID]struct{}
+	// Impersonation is set when a killAllSessionsByPattern pattern carried users or roles: the
+	// caller then needs the impersonate privilege (Unauthorized(13) "Not authorized to
+	// impersonate in killAllSessionsByPattern"), which the router checks.
+	Impersonation bool
+}
+
+// Matches reports whether the session id is selected.
+func (p *Patterns) Matches(id ID) bool {
+	if p.All {
+		return true
+	}
+	if _, ok := p.UIDs[id.UID]; ok {
+		return true
+	}
+	_, ok := p.IDs[id]
+	return ok
+}
+
+// None reports whether p selects no session at all.
+func (p *Patterns) None() bool { return !p.All && len(p.UIDs) == 0 && len(p.IDs) == 0 }
+
+func (p *Patterns) addUID(uid UID) {
+	if p.UIDs == nil {
+		p.UIDs = make(map[UID]struct{})
+	}
+	p.UIDs[uid] = struct{}{}
+}
+
+func (p *Patterns) addID(id ID) {
+	if p.IDs == nil {
+		p.IDs = make(map[ID]struct{})
+	}
+	p.IDs[id] = struct{}{}
+}
+
+// killAll is the pattern set of a kill-all: it makes every other pattern irrelevant.
+func killAll(impersonation bool) Patterns { return Patterns{All: true, Impersonation: impersonation} }
+
+// ParseKill parses killSessions, killAllSessions or killAllSessionsByPattern (chosen by the body's
+// first key) with the semantics of reference §3.3-3.5. A killSessions uid other than the caller's
+// is accepted only when auth is off (every privilege check passes then); use ParseKillAs when the
+// caller holds killAnySession.
+func ParseKill(body bsoncore.Document, caller UID, authEnabled bool) (Patterns, error) {
+	return ParseKillAs(body, caller, authEnabled, !authEnabled)
+}
+
+// ParseKillAs is ParseKill where mayKillAny says whether the caller may name another user's
+// session by uid in killSessions (killAnySession or impersonate on the cluster).
+func ParseKillAs(body bsoncore.Document, caller UID, authEnabled, mayKillAny bool) (Patterns, error) {
+	name, array, arr, err := commandArg(body)
+	if err != nil {
+		return Patterns{}, err
+	}
+	switch name {
+	case "killSessions":
+		ids, err := ParseList(body, caller, mayKillAny)
+		if err != nil {
+			return Patterns{}, err
+		}
+		var p Patterns
+		switch {
+		case len(ids) > 0:
+			for _, id := range ids {
+				p.addID(id)
+			}
+		case authEnabled:
+			// [] kills the caller's own sessions.
+			p.addUID(caller)
+		default:
+			p.All = true
+		}
+		return p, nil
+	case "killAllSessions":
+		return parseKillAllSessions(array, arr)
+	case "killAllSessionsByPattern":
+		return parseKillByPattern(array, arr)
+	}
+	return Patterns{}, mongoerr.New(mongoerr.InternalError, "%q is not a kill command", name)
+}
+
+// parseKillAllSessions: [] kills all; otherwise every session of each {user, db}.
+func parseKillAllSessions(c ctx, arr bsoncore.Array) (Patterns, error) {
+	var p Patterns
+	named := false
+	err := eachObject(c, arr, func(c ctx, doc bsoncore.Document) error {
+		named = true
+		user, db, err := parseNameDB(c, doc, "user")
+		if err != nil {
+			return err
+		}
+		p.addUID(digest(user, db))
+		return nil
+	})
+	if err != nil {
+		return Patterns{}, err
+	}
+	if !named {
+		return killAll(false), nil
+	}
+	return p, nil
+}
+
+const (
+	nameField seen = 1 << iota
+	dbField
+)
+
+// parseNameDB parses the strict structs KillAllSessionsUser {user, db} and KillAllSessionsRole
+// {role, db}; name is "user" or "role".
+func parseNameDB(c ctx, doc bsoncore.Document, name string) (string, string, error) {
+	elems, err := elements(c, doc)
+	if err != nil {
+		return "", "", err
+	}
+	var s seen
+	var nameValue, dbValue string
+	for _, e := range elems {
+		key, v := e.Key(), e.Value()
+		fc := c.child(key)
+		var bit seen
+		var dst *string
+		switch key {
+		case name:
+			bit, dst = nameField, &nameValue
+		case "db":
+			bit, dst = dbField, &dbValue
+		default:
+			return "", "", fc.unknown()
+		}
+		ok, err := expect(fc, v, bsoncore.TypeString)
+		if err != nil {
+			return "", "", err
+		}
+		if !ok {
+			continue
+		}
+		if err := s.mark(bit, fc); err != nil {
+			return "", "", err
+		}
+		*dst, _ = v.StringValueOK()
+	}
+	if s&nameField == 0 {
+		return "", "", c.child(name).missing()
+	}
+	if s&dbField == 0 {
+		return "", "", c.child("db").missing()
+	}
+	return nameValue, dbValue, nil
+}
+
+// killPattern is one parsed KillAllSessionsByPattern element.
+type killPattern struct {
+	lsid         rawLSID
+	uid          UID
+	hasLSID      bool
+	hasUID       bool
+	users        int
+	impersonates bool // users or roles present
+}
+
+const (
+	patLSID seen = 1 << iota
+	patUID
+	patUsers
+	patRoles
+)
+
+// parseKillPattern parses the strict struct KillAllSessionsByPattern {lsid, uid, users, roles}.
+func parseKillPattern(c ctx, doc bsoncore.Document) (killPattern, error) {
+	var kp killPattern
+	elems, err := elements(c, doc)
+	if err != nil {
+		return kp, err
+	}
+	var s seen
+	for _, e := range elems {
+		key, v := e.Key(), e.Value()
+		fc := c.child(key)
+		switch key {
+		case "lsid":
+			ldoc, ok, err := expectDoc(fc, v)
+			if err != nil {
+				return kp, err
+			}
+			if !ok {
+				continue
+			}
+			if err := s.mark(patLSID, fc); err != nil {
+				return kp, err
+			}
+			// A full LogicalSessionId: uid required (40414 "...lsid.uid' is missing").
+			if kp.lsid, err = parseLSIDDoc(fc, ldoc, true); err != nil {
+				return kp, err
+			}
+			if kp.lsid.hasTxnUUID { // kill_sessions::validateLsid
+				return kp, mongoerr.New(mongoerr.InvalidOptions, "Cannot kill a child session")
+			}
+			kp.hasLSID = true
+		case "uid":
+			ok, err := parseUID(fc, v, patUID, &s, &kp.uid)
+			if err != nil {
+				return kp, err
+			}
+			kp.hasUID = kp.hasUID || ok
+		case "users", "roles":
+			arr, ok, err := expectArray(fc, v)
+			if err != nil {
+				return kp, err
+			}
+			if !ok {
+				continue
+			}
+			bit, name := patUsers, "user"
+			if key == "roles" {
+				bit, name = patRoles, "role"
+			}
+			if err := s.mark(bit, fc); err != nil {
+				return kp, err
+			}
+			kp.impersonates = true
+			err = eachObject(fc, arr, func(c ctx, doc bsoncore.Document) error {
+				_, _, err := parseNameDB(c, doc, name)
+				if bit == patUsers {
+					kp.users++
+				}
+				return err
+			})
+			if err != nil {
+				return kp, err
+			}
+		default:
+			return kp, fc.unknown()
+		}
+	}
+	return kp, nil
+}
+
+// parseKillByPattern applies SessionKiller::Matcher: a pattern with uid selects that user's
+// sessions, else one with lsid selects that session, else the pattern kills everything. users and
+// roles are impersonation data for auditing, not filters. [] kills all.
+func parseKillByPattern(c ctx, arr bsoncore.Array) (Patterns, error) {
+	var kps []killPattern
+	err := eachObject(c, arr, func(c ctx, doc bsoncore.Document) error {
+		kp, err := parseKillPattern(c, doc)
+		kps = append(kps, kp)
+		return err
+	})
+	if err != nil {
+		return Patterns{}, err
+	}
+	var p Patterns
+	all := len(kps) == 0
+	for _, kp := range kps {
+		if kp.users > 1 {
+			return Patterns{}, mongoerr.New(mongoerr.BadValue, "Too many users in impersonation data")
+		}
+		p.Impersonation = p.Impersonation || kp.impersonates
+		switch {
+		case kp.hasUID:
+			p.addUID(kp.uid)
+		case kp.hasLSID:
+			// An lsid carrying txnNumber without txnUUID equals no parent session id: it
+			// selects nothing.
+			if !kp.lsid.hasTxnNumber {
+				p.addID(ID{ID: kp.lsid.id, UID: kp.lsid.uid})
+			}
+		default:
+			all = true
+		}
+	}
+	if all {
+		return killAll(p.Impersonation), nil
+	}
+	return p, nil
+}
+
+// AppendKillCommand appends the whole body {killAllSessionsByPattern: [...], $db: "admin"} that
+// selects exactly p on a mongod: [] for All, else one {uid} pattern per uid and one full
+// {lsid: {id, uid}} pattern per id not already covered by its uid. Users/roles-only patterns are
+// never sent: on a mongod they mean kill-all. Callers should not broadcast when p.None(); if they
+// do, the body holds one pattern for the all-zero lsid, which no session has (no user name hashes
+// to a zero digest), so it kills nothing instead of everything.
+func (p *Patterns) AppendKillCommand(dst []byte) []byte {
+	idx, dst := bsoncore.AppendDocumentStart(dst)
+	aidx, dst := bsoncore.AppendArrayElementStart(dst, "killAllSessionsByPattern")
+	if !p.All {
+		n := 0
+		next := func() string { k := strconv.Itoa(n); n++; return k }
+		for _, uid := range sortedKeys(p.UIDs, func(a, b UID) int { return bytes.Compare(a[:], b[:]) }) {
+			pidx, d := bsoncore.AppendDocumentElementStart(dst, next())
+			d = bsoncore.AppendBinaryElement(d, "uid", bson.TypeBinaryGeneric, uid[:])
+			dst, _ = bsoncore.AppendDocumentEnd(d, pidx)
+		}
+		ids := sortedKeys(p.IDs, compareIDs)
+		if p.None() {
+			ids = []ID{{}}
+		}
+		for _, id := range ids {
+			if _, covered := p.UIDs[id.UID]; covered {
+				continue
+			}
+			pidx, d := bsoncore.AppendDocumentElementStart(dst, next())
+			d = bsoncore.AppendHeader(d, bsoncore.TypeEmbeddedDocument, "lsid")
+			d = id.AppendDoc(d)
+			dst, _ = bsoncore.AppendDocumentEnd(d, pidx)
+		}
+	}
+	dst, _ = bsoncore.AppendArrayEnd(dst, aidx)
+	dst = bsoncore.AppendStringElement(dst, "$db", "admin")
+	dst, _ = bsoncore.AppendDocumentEnd(dst, idx)
+	return dst
+}
+
+func compareIDs(a, b ID) int {
+	if c := bytes.Compare(a.UID[:], b.UID[:]); c != 0 {
+		return c
+	}
+	return bytes.Compare(a.ID[:], b.ID[:])
+}
+
+// sortedKeys gives a deterministic order, so equal selections encode to equal bytes.
+func sortedKeys[K comparable](m map[K]struct{}, cmp func(a, b K) int) []K {
+	keys := make([]K, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, cmp)
+	return keys
+}

@@ -1,0 +1,112 @@
+package sessionid
+
+import (
+	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
+
+	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
+)
+
+// argContexts returns the parse contexts MongoDB uses for the array argument of a session command:
+// field is where a wrong type of the whole argument is reported, array is the context of its
+// elements. endSessions and refreshSessions are IDL commands whose array context is named after
+// the IDL command key ("refreshSessions.refreshSessionsFromClient.0", seen on real servers); the
+// kill commands are parsed as IDL structs ("KillAllSessionsCmd.killAllSessions.0").
+func argContexts(command string) (field, array ctx, ok bool) {
+	switch command {
+	case "endSessions", "refreshSessions":
+		top := ctx(command)
+		return top.child(command), top.child(command + "FromClient"), true
+	case "killSessions":
+		f := ctx("KillSessionsCmdFromClient").child(command)
+		return f, f, true
+	case "killAllSessions":
+		f := ctx("KillAllSessionsCmd").child(command)
+		return f, f, true
+	case "killAllSessionsByPattern":
+		f := ctx("KillAllSessionsByPatternCmd").child(command)
+		return f, f, true
+	}
+	return "", "", false
+}
+
+// commandArg returns the command name (the body's first key), the contexts of its argument and
+// the argument array. An absent (null) argument is a missing required field.
+func commandArg(body bsoncore.Document) (name string, array ctx, arr bsoncore.Array, err error) {
+	elems, err := elements("command", body)
+	if err != nil {
+		return "", "", nil, err
+	}
+	if len(elems) == 0 {
+		return "", "", nil, mongoerr.New(mongoerr.InternalError, "empty command document")
+	}
+	name = elems[0].Key()
+	field, array, ok := argContexts(name)
+	if !ok {
+		return "", "", nil, mongoerr.New(mongoerr.InternalError, "%q is not a session command", name)
+	}
+	arr, ok, err = expectArray(field, elems[0].Value())
+	if err != nil {
+		return "", "", nil, err
+	}
+	if !ok {
+		return "", "", nil, field.missing()
+	}
+	return name, array, arr, nil
+}
+
+// parseLSIDArray parses an array<LogicalSessionFromClient> (uid optional).
+func parseLSIDArray(c ctx, arr bsoncore.Array) ([]rawLSID, error) {
+	var raws []rawLSID
+	err := eachObject(c, arr, func(c ctx, doc bsoncore.Document) error {
+		r, err := parseLSIDDoc(c, doc, false)
+		raws = append(raws, r)
+		return err
+	})
+	return raws, err
+}
+
+// ParseList parses the array argument of endSessions, refreshSessions or killSessions (the body's
+// first element) into full ids, without duplicates, in the order given. Messages are those of
+// reference §3.1-3.3. Ownership as in Parse; a child session id (lsid.txnUUID) is folded into its
+// parent by refreshSessions (as vivify does) and refused by endSessions and killSessions.
+func ParseList(body bsoncore.Document, caller UID, mayImpersonate bool) ([]ID, error) {
+	name, array, arr, err := commandArg(body)
+	if err != nil {
+		return nil, err
+	}
+	switch name {
+	case "endSessions", "refreshSessions", "killSessions":
+	default:
+		return nil, mongoerr.New(mongoerr.InternalError, "%q does not take a list of session ids", name)
+	}
+	raws, err := parseLSIDArray(array, arr)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]ID, 0, len(raws))
+	dedup := make(map[ID]struct{}, len(raws))
+	// Ownership errors come first: mongod builds every id before the command looks for children.
+	var childErr error
+	for _, r := range raws {
+		id, err := r.owned(caller, mayImpersonate)
+		if err != nil {
+			return nil, err
+		}
+		if r.hasTxnUUID && childErr == nil {
+			switch name {
+			case "endSessions":
+				childErr = mongoerr.New(mongoerr.InvalidOptions, "Cannot specify a child session id %s", r.String(id.UID))
+			case "killSessions":
+				childErr = mongoerr.New(mongoerr.InvalidOptions, "Cannot kill a child session")
+			}
+		}
+		if _, dup := dedup[id]; !dup {
+			dedup[id] = struct{}{}
+			ids = append(ids, id)
+		}
+	}
+	if childErr != nil {
+		return nil, childErr
+	}
+	return ids, nil
+}
