@@ -1,0 +1,425 @@
+// Package shards is how the router talks to shard replica sets: one driver topology per shard
+// (discovery and monitoring, connection pools), server selection by read preference, and round
+// trips of whole wire messages whose replies are checked to answer the request just written.
+// It is the only package that uses the driver's x/mongo/driver connection APIs.
+package shards
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+	"go.mongodb.org/mongo-driver/v2/event"
+	"go.mongodb.org/mongo-driver/v2/mongo/address"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
+	"go.mongodb.org/mongo-driver/v2/x/mongo/driver"
+	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/description"
+	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/mnet"
+	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/topology"
+	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/wiremessage"
+
+	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
+	"github.com/mongos-lite/mongos-lite/internal/wire"
+)
+
+// AppName is the application name shards see in the handshake (and in their logs and currentOp).
+const AppName = "mongos-lite"
+
+// DefaultSocketTimeout bounds a round trip whose context has no deadline. It is generous because
+// a forwarded command may legitimately run long (an index build, a big aggregation); callers that
+// know better (maxTimeMS, per-host fan-out limits) pass a context with their own deadline.
+const DefaultSocketTimeout = 60 * time.Second
+
+// Config describes one shard replica set. Zero durations and sizes mean the driver's defaults
+// (maxPoolSize 100, minPoolSize 0, maxConnecting 2, no idle limit, connect and server selection
+// timeouts 30 s, heartbeat 10 s).
+type Config struct {
+	Name    string   // shard name, as listShards shows it
+	SetName string   // replica set name; members reporting another set are dropped
+	Hosts   []string // seed list, host:port
+
+	MaxPoolSize   uint64
+	MinPoolSize   uint64
+	MaxConnecting uint64
+
+	MaxIdleTime            time.Duration
+	ConnectTimeout         time.Duration
+	ServerSelectionTimeout time.Duration
+	HeartbeatInterval      time.Duration
+	// SocketTimeout is the deadline of a round trip whose context has none; 0 means
+	// DefaultSocketTimeout.
+	SocketTimeout time.Duration
+	Logger        zerolog.Logger
+
+	// onServerChange, when set (by tests), sees every server description change.
+	onServerChange func(*event.ServerDescriptionChangedEvent)
+}
+
+// Shard is a connected shard replica set. It is safe for concurrent use.
+type Shard struct {
+	name, setName string
+	topo          *topology.Topology
+	selTimeout    time.Duration
+	sockTimeout   time.Duration
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Open starts discovering and monitoring the shard's members; it does not wait for them, so a
+// shard that is down at start-up is reported by the first round trip instead.
+func Open(cfg Config) (*Shard, error) {
+	if err := checkName(cfg.Name); err != nil {
+		return nil, fmt.Errorf("shard name %v", err)
+	}
+	if err := checkName(cfg.SetName); err != nil {
+		return nil, fmt.Errorf("shard %s: replica set name %v", cfg.Name, err)
+	}
+	if len(cfg.Hosts) == 0 {
+		return nil, fmt.Errorf("shard %s: no hosts", cfg.Name)
+	}
+	for _, h := range cfg.Hosts {
+		if err := checkHost(h); err != nil {
+			return nil, fmt.Errorf("shard %s: host %q: %v", cfg.Name, h, err)
+		}
+	}
+	log := cfg.Logger.With().Str("shard", cfg.Name).Str("set", cfg.SetName).Logger()
+	opts := options.Client().
+		SetHosts(cfg.Hosts).
+		SetReplicaSet(cfg.SetName).
+		SetAppName(AppName).
+		SetServerMonitor(&event.ServerMonitor{ServerDescriptionChanged: func(e *event.ServerDescriptionChangedEvent) {
+			if e.PreviousDescription.Kind != e.NewDescription.Kind {
+				log.Info().Str("host", e.Address.String()).Str("from", e.PreviousDescription.Kind).
+					Str("to", e.NewDescription.Kind).Msg("shard member state changed")
+			}
+			if cfg.onServerChange != nil {
+				cfg.onServerChange(e)
+			}
+		}})
+	if cfg.MaxPoolSize > 0 {
+		opts.SetMaxPoolSize(cfg.MaxPoolSize)
+	}
+	if cfg.MinPoolSize > 0 {
+		opts.SetMinPoolSize(cfg.MinPoolSize)
+	}
+	if cfg.MaxConnecting > 0 {
+		opts.SetMaxConnecting(cfg.MaxConnecting)
+	}
+	if cfg.MaxIdleTime > 0 {
+		opts.SetMaxConnIdleTime(cfg.MaxIdleTime)
+	}
+	if cfg.ConnectTimeout > 0 {
+		opts.SetConnectTimeout(cfg.ConnectTimeout)
+	}
+	if cfg.ServerSelectionTimeout > 0 {
+		opts.SetServerSelectionTimeout(cfg.ServerSelectionTimeout)
+	}
+	if cfg.HeartbeatInterval > 0 {
+		opts.SetHeartbeatInterval(cfg.HeartbeatInterval)
+	}
+	tcfg, err := topology.NewConfig(opts, nil)
+	if err != nil {
+		return nil, fmt.Errorf("shard %s: %w", cfg.Name, err)
+	}
+	topo, err := topology.New(tcfg)
+	if err != nil {
+		return nil, fmt.Errorf("shard %s: %w", cfg.Name, err)
+	}
+	if err := topo.Connect(); err != nil {
+		return nil, fmt.Errorf("shard %s: %w", cfg.Name, err)
+	}
+	s := &Shard{name: cfg.Name, setName: cfg.SetName, topo: topo,
+		selTimeout: topo.GetServerSelectionTimeout(), sockTimeout: cfg.SocketTimeout}
+	if s.sockTimeout <= 0 {
+		s.sockTimeout = DefaultSocketTimeout
+	}
+	log.Info().Strs("hosts", cfg.Hosts).Msg("shard opened")
+	return s, nil
+}
+
+// Name is the shard's name.
+func (s *Shard) Name() string { return s.name }
+
+// RoundTrip sends one whole OP_MSG request frame to a member chosen by rp and returns the reply
+// frame (decompressed if the member compressed it) and the member's address. msg is modified in
+// place: it gets a fresh requestID (the reply's responseTo is that id; the caller restores its
+// own), exhaustAllowed is cleared and a checksum is recomputed. A moreToCome request gets no
+// reply: (nil, host, nil). Errors are *HostError (see ErrorCode) or, for a frame that is not a
+// whole OP_MSG, *mongoerr.Error.
+func (s *Shard) RoundTrip(ctx context.Context, rp ReadPref, msg []byte) (reply []byte, host string, err error) {
+	if err := checkRequest(msg); err != nil {
+		return nil, "", err
+	}
+	ctx, cancel := s.withDeadline(ctx)
+	defer cancel()
+	srv, err := s.selectServer(ctx, rp)
+	if err != nil {
+		return nil, "", err
+	}
+	host = srv.Description().Addr.String()
+	reply, err = s.exchange(ctx, srv, host, msg)
+	return reply, host, err
+}
+
+// RoundTripHost is RoundTrip to one exact member (the owner of a cursor, or every member in a
+// kill fan-out), whatever its current state. A host that is not a known member of the set is a
+// HostNotFound error.
+func (s *Shard) RoundTripHost(ctx context.Context, host string, msg []byte) ([]byte, error) {
+	if err := checkRequest(msg); err != nil {
+		return nil, err
+	}
+	srv, err := s.topo.FindServer(description.Server{Addr: address.Address(host).Canonicalize()})
+	if err != nil {
+		return nil, s.newHostError(host, "finding", err)
+	}
+	if srv == nil {
+		return nil, &HostError{Shard: s.name, Set: s.setName, Host: host, Code: mongoerr.HostNotFound,
+			What: "finding", Err: errors.New("not a known member of the replica set")}
+	}
+	ctx, cancel := s.withDeadline(ctx)
+	defer cancel()
+	return s.exchange(ctx, srv, host, msg)
+}
+
+// withDeadline gives ctx the default deadline when it has none: every network call is bounded.
+func (s *Shard) withDeadline(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, s.sockTimeout)
+}
+
+// selectServer waits at most the server selection timeout for a member that rp allows.
+func (s *Shard) selectServer(ctx context.Context, rp ReadPref) (*topology.SelectedServer, error) {
+	selCtx := ctx
+	if d, _ := ctx.Deadline(); time.Until(d) > s.selTimeout {
+		var cancel context.CancelFunc
+		selCtx, cancel = context.WithTimeout(ctx, s.selTimeout)
+		defer cancel()
+	}
+	srv, err := s.topo.SelectServer(selCtx, selector{rp})
+	if err != nil {
+		code := classify(err, FailedToSatisfyReadPreference)
+		if code == mongoerr.NetworkTimeout {
+			code = FailedToSatisfyReadPreference // selection ran out of time: nothing matched
+		}
+		if code == FailedToSatisfyReadPreference {
+			return nil, &HostError{Shard: s.name, Set: s.setName, Code: code, What: rp.String()}
+		}
+		return nil, &HostError{Shard: s.name, Set: s.setName, Code: code, What: "selecting a member of", Err: err}
+	}
+	// Topology.SelectServer only ever returns *SelectedServer.
+	return srv.(*topology.SelectedServer), nil
+}
+
+// exchange writes msg on a pooled connection to srv and reads the reply that answers it. A
+// connection goes back to the pool only after a complete, matching, final reply; on any other
+// outcome it is closed, so no stray reply can reach a later caller.
+func (s *Shard) exchange(ctx context.Context, srv *topology.SelectedServer, host string, msg []byte) ([]byte, error) {
+	conn, err := srv.Connection(ctx)
+	if err != nil {
+		// The pool has already reported dial and handshake failures to SDAM.
+		return nil, s.newHostError(host, "connecting to", err)
+	}
+	reqID := wiremessage.NextRequestID()
+	msg, moreToCome := prepare(msg, reqID)
+	if err := conn.Write(ctx, msg); err != nil {
+		srv.ProcessError(err, conn)
+		discard(conn)
+		return nil, s.newHostError(host, "writing to", err)
+	}
+	if moreToCome {
+		// No reply will come; a late error reply from the member must not reach a later caller.
+		discard(conn)
+		return nil, nil
+	}
+	reply, err := conn.Read(ctx)
+	if err != nil {
+		srv.ProcessError(err, conn)
+		discard(conn)
+		return nil, s.newHostError(host, "reading from", err)
+	}
+	reply, stateErr, final, err := s.checkReply(host, reply, reqID)
+	if err != nil {
+		discard(conn)
+		return nil, err
+	}
+	if stateErr != nil {
+		// A state change (not primary, shutting down, ...) marks the member unknown and asks
+		// for an immediate heartbeat, so the next selection is honest.
+		srv.ProcessError(stateErr, conn)
+	}
+	if final {
+		_ = conn.Close() // back to the pool
+	} else {
+		discard(conn) // exhaust stream: more replies would follow on this connection
+	}
+	return reply, nil
+}
+
+// discard closes a checked-out connection instead of returning it to the pool.
+func discard(conn *mnet.Connection) {
+	// Server.Connection always wraps a *topology.Connection, which is a driver.Expirable.
+	_ = conn.ReadWriteCloser.(driver.Expirable).Expire()
+}
+
+// checkRequest accepts a whole OP_MSG frame: the router hands over frames it has parsed.
+func checkRequest(msg []byte) error {
+	h, err := wire.ParseHeader(msg)
+	if err != nil {
+		return mongoerr.New(mongoerr.InternalError, "shards: request is not a whole frame: %v", err)
+	}
+	if h.OpCode != wire.OpMsg || len(msg) < wire.HeaderLen+5 {
+		return mongoerr.New(mongoerr.InternalError, "shards: request is not an OP_MSG (opcode %d, %d bytes)", h.OpCode, len(msg))
+	}
+	if flagsOf(msg)&wire.ChecksumPresent != 0 && len(msg) < wire.HeaderLen+5+4 {
+		return mongoerr.New(mongoerr.InternalError, "shards: request too short for its checksum")
+	}
+	return nil
+}
+
+func flagsOf(msg []byte) wiremessage.MsgFlag {
+	return wiremessage.MsgFlag(binary.LittleEndian.Uint32(msg[wire.HeaderLen:]))
+}
+
+// prepare sets the requestID and clears exhaustAllowed (the router reads exactly one reply per
+// request), recomputing the checksum the header change invalidated. It reports moreToCome.
+func prepare(msg []byte, reqID int32) ([]byte, bool) {
+	wire.SetRequestID(msg, reqID)
+	flags := flagsOf(msg)
+	if flags&wire.ExhaustAllowed != 0 {
+		binary.LittleEndian.PutUint32(msg[wire.HeaderLen:], uint32(flags&^wire.ExhaustAllowed))
+	}
+	if flags&wire.ChecksumPresent != 0 {
+		msg = wire.AddChecksum(msg[:len(msg)-4]) // rewrites the checksum in place
+	}
+	return msg, flags&wire.MoreToCome != 0
+}
+
+// checkReply verifies that reply answers request reqID and is a well-formed OP_MSG
+// (decompressing OP_COMPRESSED). It returns the frame, the command error it carries for SDAM
+// (see stateError), and whether it is final (false when the member set moreToCome: exhaust).
+func (s *Shard) checkReply(host string, reply []byte, reqID int32) (frame []byte, stateErr error, final bool, err error) {
+	h, err := wire.ParseHeader(reply)
+	if err != nil {
+		return nil, nil, false, s.protocolError(host, "%v", err)
+	}
+	if h.ResponseTo != reqID {
+		return nil, nil, false, s.protocolError(host, "reply has responseTo %d, the request was %d", h.ResponseTo, reqID)
+	}
+	if h.OpCode == wire.OpCompressed {
+		if reply, _, err = wire.Decompress(reply); err != nil {
+			return nil, nil, false, s.protocolError(host, "%v", err)
+		}
+	}
+	m, err := wire.ParseMsg(reply)
+	if err != nil {
+		return nil, nil, false, s.protocolError(host, "%v", err)
+	}
+	return reply, stateError(m.Body), m.Flags&wire.MoreToCome == 0, nil
+}
+
+// stateError returns the driver's view of a command error in a reply body for SDAM, or nil for a
+// plain success. The common case (ok: 1 and no writeConcernError) is decided in one scan
+// without allocating.
+func stateError(body bsoncore.Document) error {
+	ok, wce := false, false
+	rem := body[4 : len(body)-1]
+	for len(rem) > 0 {
+		el, rest, valid := bsoncore.ReadElement(rem)
+		if !valid {
+			return nil // ParseMsg validated the body; unreachable
+		}
+		switch string(el.KeyBytes()) {
+		case "ok":
+			f, isNum := el.Value().AsFloat64OK()
+			ok = isNum && f == 1
+		case "writeConcernError":
+			wce = true
+		}
+		rem = rest
+	}
+	if ok && !wce {
+		return nil
+	}
+	return driver.ExtractErrorFromServerResponse(body)
+}
+
+// Members lists every member of the set as currently known (seeds until discovery, then the
+// members the set reports), including members that are down, sorted.
+func (s *Shard) Members() []string {
+	desc := s.topo.Description()
+	hosts := make([]string, len(desc.Servers))
+	for i, srv := range desc.Servers {
+		hosts[i] = srv.Addr.String()
+	}
+	slices.Sort(hosts)
+	return hosts
+}
+
+// dataBearing reports whether a member holds data (primary or secondary).
+func dataBearing(k description.ServerKind) bool {
+	return k == description.ServerKindRSPrimary || k == description.ServerKindRSSecondary
+}
+
+// WireVersions is the range of wire versions every known data-bearing member supports; ok is
+// false when no such member is known or the ranges do not overlap.
+func (s *Shard) WireVersions() (lo, hi int32, ok bool) {
+	for _, srv := range s.topo.Description().Servers {
+		if !dataBearing(srv.Kind) || srv.WireVersion == nil {
+			continue
+		}
+		if !ok {
+			lo, hi, ok = srv.WireVersion.Min, srv.WireVersion.Max, true
+			continue
+		}
+		lo, hi = max(lo, srv.WireVersion.Min), min(hi, srv.WireVersion.Max)
+	}
+	if ok && lo > hi {
+		return 0, 0, false
+	}
+	return lo, hi, ok
+}
+
+// SessionTimeoutMinutes is the smallest logicalSessionTimeoutMinutes of the data-bearing
+// members; false when none is known or one of them does not report it (sessions unsupported).
+func (s *Shard) SessionTimeoutMinutes() (int32, bool) {
+	var minutes int64
+	found := false
+	for _, srv := range s.topo.Description().Servers {
+		if !dataBearing(srv.Kind) {
+			continue
+		}
+		if srv.SessionTimeoutMinutes == nil {
+			return 0, false
+		}
+		if !found || *srv.SessionTimeoutMinutes < minutes {
+			minutes, found = *srv.SessionTimeoutMinutes, true
+		}
+	}
+	return int32(minutes), found
+}
+
+// HasPrimary reports whether a primary is currently known.
+func (s *Shard) HasPrimary() bool {
+	for _, srv := range s.topo.Description().Servers {
+		if srv.Kind == description.ServerKindRSPrimary {
+			return true
+		}
+	}
+	return false
+}
+
+// Close stops monitoring and closes every connection; it waits for the driver's goroutines
+// (monitors, pool maintenance) to stop, within ctx. Later calls return the first result.
+func (s *Shard) Close(ctx context.Context) error {
+	s.closeOnce.Do(func() { s.closeErr = s.topo.Disconnect(ctx) })
+	return s.closeErr
+}
