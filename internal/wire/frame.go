@@ -1,14 +1,17 @@
 // Package wire reads and writes MongoDB wire-protocol messages: frames with bounds, OP_MSG,
 // OP_QUERY/OP_REPLY for the legacy handshake, and OP_COMPRESSED. Parsed messages are views over
 // the frame's bytes; nothing is copied or fully decoded on the hot path.
+//
+// Every parse error wraps ErrBadFrame and carries mongod's code and message for the same input
+// (mongoerr.As).
 package wire
 
 import (
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"io"
 
+	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/wiremessage"
 )
 
@@ -26,12 +29,9 @@ const (
 	OpMsg        = wiremessage.OpMsg
 )
 
-// ErrBadFrame marks an error after which the connection cannot be trusted and must be closed.
-var ErrBadFrame = errors.New("bad frame")
-
-func frameErr(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", ErrBadFrame, fmt.Sprintf(format, args...))
-}
+// readChunk bounds what a peer can make ReadFrame allocate ahead of the bytes it actually sends:
+// a header claiming 48 MB followed by silence costs this much, not 48 MB per connection.
+const readChunk = 1 << 20
 
 // Header is the 16-byte message header.
 type Header struct {
@@ -45,35 +45,43 @@ type Header struct {
 func ParseHeader(frame []byte) (Header, error) {
 	length, reqID, respTo, op, _, ok := wiremessage.ReadHeader(frame)
 	if !ok {
-		return Header{}, frameErr("short header (%d bytes)", len(frame))
+		return Header{}, frameErr(mongoerr.ProtocolError, "short header (%d bytes)", len(frame))
 	}
 	if int(length) != len(frame) {
-		return Header{}, frameErr("header length %d, frame %d bytes", length, len(frame))
+		return Header{}, frameErr(mongoerr.ProtocolError, "header length %d, frame %d bytes", length, len(frame))
 	}
 	return Header{Length: length, RequestID: reqID, ResponseTo: respTo, OpCode: op}, nil
 }
 
 // ReadFrame reads one whole message. buf is reused when it is large enough; the returned slice
-// aliases it. A length outside [16, 48,000,000] returns ErrBadFrame before reading the body.
+// aliases it. A length outside [16, 48,000,000] returns ErrBadFrame before reading the body. A
+// clean end of stream before the first byte is io.EOF; one inside a frame is io.ErrUnexpectedEOF.
 func ReadFrame(r io.Reader, buf []byte) ([]byte, error) {
 	var hdr [4]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
 		return nil, err
 	}
-	n := int32(binary.LittleEndian.Uint32(hdr[:]))
+	n := int(int32(binary.LittleEndian.Uint32(hdr[:])))
 	if n < HeaderLen || n > MaxFrameLen {
-		return nil, frameErr("message length %d outside [%d, %d]", n, HeaderLen, MaxFrameLen)
+		return nil, frameErr(mongoerr.ProtocolError, "recv(): message msgLen %d is invalid. Min %d Max: %d", n, HeaderLen, MaxFrameLen)
 	}
-	if cap(buf) < int(n) {
-		buf = make([]byte, n)
+	if first := min(n, readChunk); cap(buf) < first {
+		buf = make([]byte, 0, first)
 	}
-	buf = buf[:n]
-	copy(buf, hdr[:])
-	if _, err := io.ReadFull(r, buf[4:]); err != nil {
-		if errors.Is(err, io.EOF) {
-			err = io.ErrUnexpectedEOF
+	buf = append(buf[:0], hdr[:]...)
+	for got := len(buf); got < n; got = len(buf) {
+		next := n
+		if cap(buf) < n {
+			next = min(n, max(2*got, readChunk))
+			buf = append(buf, make([]byte, next-got)...)
 		}
-		return nil, err
+		buf = buf[:next]
+		if _, err := io.ReadFull(r, buf[got:]); err != nil {
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
 	}
 	return buf, nil
 }
@@ -84,12 +92,16 @@ func SetLength(msg []byte) []byte {
 	return msg
 }
 
-// SetResponseTo rewrites the responseTo field of a whole message in place.
+// SetResponseTo rewrites the responseTo field of a whole message in place. The checksum of an
+// OP_MSG that has one covers the header, so it is recomputed.
 func SetResponseTo(msg []byte, responseTo int32) {
 	binary.LittleEndian.PutUint32(msg[8:], uint32(responseTo))
+	refreshChecksum(msg)
 }
 
-// SetRequestID rewrites the requestID field of a whole message in place.
+// SetRequestID rewrites the requestID field of a whole message in place, recomputing an OP_MSG
+// checksum like SetResponseTo.
 func SetRequestID(msg []byte, requestID int32) {
 	binary.LittleEndian.PutUint32(msg[4:], uint32(requestID))
+	refreshChecksum(msg)
 }

@@ -3,7 +3,9 @@ package wire
 import (
 	"encoding/binary"
 	"hash/crc32"
+	"strings"
 
+	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/wiremessage"
 )
@@ -18,6 +20,13 @@ const (
 // Flag bits 0-15 are required: a receiver must reject any it does not know (OP_MSG spec).
 const knownRequiredFlags = uint32(ChecksumPresent | MoreToCome)
 
+// maxSequences is mongod's limit on kind-1 sections per message.
+const maxSequences = 2
+
+// Section kind 2 carries a multitenancy security token, which mongod refuses without
+// multitenancy; the driver has no constant for it.
+const sectionSecurityToken = 2
+
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // Sequence is a kind-1 section: an identifier (e.g. "documents") and its documents, back to back.
@@ -29,19 +38,29 @@ type Sequence struct {
 // Docs splits the sequence into its documents.
 func (s Sequence) Docs() ([]bsoncore.Document, error) {
 	var docs []bsoncore.Document
-	rem := s.Raw
-	for len(rem) > 0 {
-		doc, rest, ok := bsoncore.ReadDocument(rem)
-		if !ok {
-			return nil, frameErr("malformed document in sequence %q", s.Identifier)
-		}
-		if err := doc.Validate(); err != nil {
-			return nil, frameErr("invalid document in sequence %q: %v", s.Identifier, err)
-		}
-		docs = append(docs, doc)
-		rem = rest
+	err := eachDoc(s.Raw, s.Identifier, func(d bsoncore.Document) { docs = append(docs, d) })
+	if err != nil {
+		return nil, err
 	}
 	return docs, nil
+}
+
+// eachDoc validates the documents of a sequence, calling fn for each.
+func eachDoc(raw []byte, identifier string, fn func(bsoncore.Document)) error {
+	for len(raw) > 0 {
+		doc, rest, ok := bsoncore.ReadDocument(raw)
+		if !ok {
+			return frameErr(mongoerr.InvalidBSON, "malformed document in sequence %q", identifier)
+		}
+		if err := doc.Validate(); err != nil {
+			return frameErr(mongoerr.InvalidBSON, "invalid document in sequence %q: %v", identifier, err)
+		}
+		if fn != nil {
+			fn(doc)
+		}
+		raw = rest
+	}
+	return nil
 }
 
 // Msg is a view over an OP_MSG frame.
@@ -52,66 +71,103 @@ type Msg struct {
 	Sequences []Sequence
 }
 
-// ParseMsg parses and validates an OP_MSG frame: flags, exactly one body section, any number of
-// document sequences, and the CRC-32C checksum when present. Errors wrap ErrBadFrame.
+// ParseMsg parses and validates an OP_MSG frame as mongod does: flags, exactly one body section,
+// at most two document sequences with distinct identifiers that the body does not also hold,
+// every document valid BSON, and the CRC-32C checksum when present. Errors wrap ErrBadFrame.
+// Without document sequences it allocates nothing.
 func ParseMsg(frame []byte) (Msg, error) {
 	h, err := ParseHeader(frame)
 	if err != nil {
 		return Msg{}, err
 	}
 	if h.OpCode != OpMsg {
-		return Msg{}, frameErr("opcode %d is not OP_MSG", h.OpCode)
+		return Msg{}, frameErr(mongoerr.ProtocolError, "opcode %d is not OP_MSG", h.OpCode)
 	}
 	flags, rem, ok := wiremessage.ReadMsgFlags(frame[HeaderLen:])
 	if !ok {
-		return Msg{}, frameErr("OP_MSG too short for flags")
+		return Msg{}, frameErr(mongoerr.ProtocolError, "OP_MSG too short for flags")
 	}
-	if unknown := uint32(flags) & 0xffff &^ knownRequiredFlags; unknown != 0 {
-		return Msg{}, frameErr("OP_MSG has unknown required flag bits %#x", unknown)
+	if uint32(flags)&0xffff&^knownRequiredFlags != 0 {
+		return Msg{}, frameErr(mongoerr.IllegalOpMsgFlag, "Message contains illegal flags value: Ob%032b", uint32(flags))
 	}
 	if flags&ChecksumPresent != 0 {
-		if len(rem) < 4 {
-			return Msg{}, frameErr("OP_MSG too short for checksum")
+		if len(rem) <= 4 {
+			return Msg{}, frameErr(51251, "Invalid message size for an OpMsg containing a checksum")
 		}
-		body := frame[:len(frame)-4]
-		want := binary.LittleEndian.Uint32(frame[len(frame)-4:])
-		if got := crc32.Checksum(body, castagnoli); got != want {
-			return Msg{}, frameErr("OP_MSG checksum mismatch")
+		if !checksumValid(frame) {
+			return Msg{}, frameErr(mongoerr.ChecksumMismatch, "OP_MSG checksum does not match contents")
 		}
 		rem = rem[:len(rem)-4]
 	}
 	m := Msg{Header: h, Flags: flags}
 	for len(rem) > 0 {
-		var stype wiremessage.SectionType
-		stype, rem, _ = wiremessage.ReadMsgSectionType(rem)
-		switch stype {
+		kind := rem[0]
+		rem = rem[1:]
+		switch wiremessage.SectionType(kind) {
 		case wiremessage.SingleDocument:
 			if m.Body != nil {
-				return Msg{}, frameErr("OP_MSG has more than one body section")
+				return Msg{}, frameErr(40430, "Multiple body sections in message")
 			}
 			doc, rest, ok := bsoncore.ReadDocument(rem)
 			if !ok {
-				return Msg{}, frameErr("OP_MSG body section is malformed")
+				return Msg{}, frameErr(mongoerr.InvalidBSON, "OP_MSG body section is malformed")
 			}
 			if err := doc.Validate(); err != nil {
-				return Msg{}, frameErr("OP_MSG body is invalid BSON: %v", err)
+				return Msg{}, frameErr(mongoerr.InvalidBSON, "OP_MSG body is invalid BSON: %v", err)
 			}
 			m.Body, rem = doc, rest
 		case wiremessage.DocumentSequence:
+			if len(m.Sequences) == maxSequences {
+				return Msg{}, frameErr(mongoerr.TooManyDocumentSequences, "Too many document sequences in OP_MSG")
+			}
 			id, data, rest, ok := wiremessage.ReadMsgSectionRawDocumentSequence(rem)
 			if !ok {
-				return Msg{}, frameErr("OP_MSG document sequence is malformed")
+				return Msg{}, frameErr(mongoerr.ProtocolError, "OP_MSG document sequence is malformed")
+			}
+			for _, s := range m.Sequences {
+				if s.Identifier == id {
+					return Msg{}, frameErr(40431, "Duplicate document sequence: %s", id)
+				}
+			}
+			if err := eachDoc(data, id, nil); err != nil {
+				return Msg{}, err
 			}
 			m.Sequences = append(m.Sequences, Sequence{Identifier: id, Raw: data})
 			rem = rest
+		case sectionSecurityToken:
+			return Msg{}, frameErr(mongoerr.Unauthorized, "Unsupported Security Token provided")
 		default:
-			return Msg{}, frameErr("OP_MSG has unknown section kind %d", stype)
+			return Msg{}, frameErr(40432, "Unknown section kind %d", kind)
 		}
 	}
 	if m.Body == nil {
-		return Msg{}, frameErr("OP_MSG has no body section")
+		return Msg{}, frameErr(40587, "OP_MSG messages must have a body")
+	}
+	for _, s := range m.Sequences {
+		if hasPath(m.Body, s.Identifier) {
+			return Msg{}, frameErr(40433, "Duplicate field between body and document sequence %s", s.Identifier)
+		}
 	}
 	return m, nil
+}
+
+// hasPath reports whether doc holds the dotted path, counting an array met on the way as a hit
+// (mongod's extractElementAtPathOrArrayAlongPath).
+func hasPath(doc bsoncore.Document, path string) bool {
+	for {
+		key, rest, dotted := strings.Cut(path, ".")
+		v, err := doc.LookupErr(key)
+		if err != nil {
+			return false
+		}
+		if !dotted || v.Type == bsoncore.TypeArray {
+			return true
+		}
+		if doc, dotted = v.DocumentOK(); !dotted {
+			return false
+		}
+		path = rest
+	}
 }
 
 // AppendMsg appends a whole OP_MSG frame (without checksum) to dst.
@@ -138,15 +194,40 @@ func AppendSequence(dst []byte, s Sequence) []byte {
 	return append(dst, s.Raw...)
 }
 
-// AddChecksum sets checksumPresent on a whole OP_MSG frame and appends its CRC-32C.
+// AddChecksum sets checksumPresent on a whole OP_MSG frame and appends its CRC-32C. The frame
+// must not end with a checksum already (one whose last 4 checksum bytes were cut off is fine:
+// that is how a rewritten frame gets a fresh one).
 func AddChecksum(frame []byte) []byte {
 	flags := binary.LittleEndian.Uint32(frame[HeaderLen:])
 	binary.LittleEndian.PutUint32(frame[HeaderLen:], flags|uint32(ChecksumPresent))
 	frame = binary.LittleEndian.AppendUint32(frame, 0)
 	SetLength(frame)
-	sum := crc32.Checksum(frame[:len(frame)-4], castagnoli)
-	binary.LittleEndian.PutUint32(frame[len(frame)-4:], sum)
+	putChecksum(frame)
 	return frame
+}
+
+// hasChecksum reports whether frame is an OP_MSG with checksumPresent and room for a checksum.
+func hasChecksum(frame []byte) bool {
+	return len(frame) >= HeaderLen+8 &&
+		wiremessage.OpCode(binary.LittleEndian.Uint32(frame[12:])) == OpMsg &&
+		binary.LittleEndian.Uint32(frame[HeaderLen:])&uint32(ChecksumPresent) != 0
+}
+
+func checksumValid(frame []byte) bool {
+	n := len(frame) - 4
+	return crc32.Checksum(frame[:n], castagnoli) == binary.LittleEndian.Uint32(frame[n:])
+}
+
+func putChecksum(frame []byte) {
+	n := len(frame) - 4
+	binary.LittleEndian.PutUint32(frame[n:], crc32.Checksum(frame[:n], castagnoli))
+}
+
+// refreshChecksum keeps the checksum of a rewritten OP_MSG valid.
+func refreshChecksum(frame []byte) {
+	if hasChecksum(frame) {
+		putChecksum(frame)
+	}
 }
 
 // CommandName is the first key of a command body: what names the command.

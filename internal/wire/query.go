@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/wiremessage"
 )
@@ -8,12 +9,13 @@ import (
 // Query is a view over an OP_QUERY frame, which servers since 5.1 accept only for the legacy
 // hello/isMaster handshake.
 type Query struct {
-	Header             Header
-	Flags              wiremessage.QueryFlag
-	FullCollectionName string
-	NumberToSkip       int32
-	NumberToReturn     int32
-	Query              bsoncore.Document
+	Header               Header
+	Flags                wiremessage.QueryFlag
+	FullCollectionName   string
+	NumberToSkip         int32
+	NumberToReturn       int32
+	Query                bsoncore.Document
+	ReturnFieldsSelector bsoncore.Document // nil when absent
 }
 
 // ParseQuery parses an OP_QUERY frame. Errors wrap ErrBadFrame.
@@ -23,34 +25,35 @@ func ParseQuery(frame []byte) (Query, error) {
 		return Query{}, err
 	}
 	if h.OpCode != OpQuery {
-		return Query{}, frameErr("opcode %d is not OP_QUERY", h.OpCode)
+		return Query{}, frameErr(mongoerr.ProtocolError, "opcode %d is not OP_QUERY", h.OpCode)
 	}
 	q := Query{Header: h}
 	var ok bool
 	rem := frame[HeaderLen:]
 	if q.Flags, rem, ok = wiremessage.ReadQueryFlags(rem); !ok {
-		return Query{}, frameErr("OP_QUERY too short for flags")
+		return Query{}, frameErr(mongoerr.ProtocolError, "OP_QUERY too short for flags")
 	}
 	if q.FullCollectionName, rem, ok = wiremessage.ReadQueryFullCollectionName(rem); !ok {
-		return Query{}, frameErr("OP_QUERY collection name is malformed")
+		return Query{}, frameErr(mongoerr.ProtocolError, "OP_QUERY collection name is malformed")
 	}
 	if q.NumberToSkip, rem, ok = wiremessage.ReadQueryNumberToSkip(rem); !ok {
-		return Query{}, frameErr("OP_QUERY too short for numberToSkip")
+		return Query{}, frameErr(mongoerr.ProtocolError, "OP_QUERY too short for numberToSkip")
 	}
 	if q.NumberToReturn, rem, ok = wiremessage.ReadQueryNumberToReturn(rem); !ok {
-		return Query{}, frameErr("OP_QUERY too short for numberToReturn")
+		return Query{}, frameErr(mongoerr.ProtocolError, "OP_QUERY too short for numberToReturn")
 	}
 	if q.Query, rem, ok = wiremessage.ReadQueryQuery(rem); !ok {
-		return Query{}, frameErr("OP_QUERY query document is malformed")
+		return Query{}, frameErr(mongoerr.InvalidBSON, "OP_QUERY query document is malformed")
 	}
 	if err := q.Query.Validate(); err != nil {
-		return Query{}, frameErr("OP_QUERY query is invalid BSON: %v", err)
+		return Query{}, frameErr(mongoerr.InvalidBSON, "OP_QUERY query is invalid BSON: %v", err)
 	}
-	if len(rem) > 0 { // optional returnFieldsSelector
+	if len(rem) > 0 {
 		sel, rest, ok := wiremessage.ReadQueryReturnFieldsSelector(rem)
 		if !ok || len(rest) != 0 || sel.Validate() != nil {
-			return Query{}, frameErr("OP_QUERY returnFieldsSelector is malformed")
+			return Query{}, frameErr(mongoerr.InvalidBSON, "OP_QUERY returnFieldsSelector is malformed")
 		}
+		q.ReturnFieldsSelector = sel
 	}
 	return q, nil
 }
@@ -65,10 +68,12 @@ func (q Query) Database() string {
 	return q.FullCollectionName
 }
 
-// Command is the command document: the query itself, or its $query/query wrapper's content.
+// Command is the command document: the query itself, or the content of its $query (or query)
+// wrapper when that is the first key, as drivers send it with $readPreference beside.
 func (q Query) Command() bsoncore.Document {
-	for _, key := range []string{"$query", "query"} {
-		if d, ok := q.Query.Lookup(key).DocumentOK(); ok && CommandName(q.Query) == key {
+	switch name := CommandName(q.Query); name {
+	case "$query", "query":
+		if d, ok := q.Query.Lookup(name).DocumentOK(); ok {
 			return d
 		}
 	}
@@ -119,33 +124,33 @@ func ParseReply(frame []byte) (Reply, error) {
 		return Reply{}, err
 	}
 	if h.OpCode != OpReply {
-		return Reply{}, frameErr("opcode %d is not OP_REPLY", h.OpCode)
+		return Reply{}, frameErr(mongoerr.ProtocolError, "opcode %d is not OP_REPLY", h.OpCode)
 	}
 	r := Reply{Header: h}
 	var ok bool
 	var n int32
 	rem := frame[HeaderLen:]
 	if r.Flags, rem, ok = wiremessage.ReadReplyFlags(rem); !ok {
-		return Reply{}, frameErr("OP_REPLY too short")
+		return Reply{}, frameErr(mongoerr.ProtocolError, "OP_REPLY too short")
 	}
 	if r.CursorID, rem, ok = wiremessage.ReadReplyCursorID(rem); !ok {
-		return Reply{}, frameErr("OP_REPLY too short")
+		return Reply{}, frameErr(mongoerr.ProtocolError, "OP_REPLY too short")
 	}
 	if r.StartingFrom, rem, ok = wiremessage.ReadReplyStartingFrom(rem); !ok {
-		return Reply{}, frameErr("OP_REPLY too short")
+		return Reply{}, frameErr(mongoerr.ProtocolError, "OP_REPLY too short")
 	}
 	if n, rem, ok = wiremessage.ReadReplyNumberReturned(rem); !ok || n < 0 {
-		return Reply{}, frameErr("OP_REPLY too short")
+		return Reply{}, frameErr(mongoerr.ProtocolError, "OP_REPLY too short")
 	}
 	for i := int32(0); i < n; i++ {
 		var doc bsoncore.Document
 		if doc, rem, ok = bsoncore.ReadDocument(rem); !ok || doc.Validate() != nil {
-			return Reply{}, frameErr("OP_REPLY document %d is malformed", i)
+			return Reply{}, frameErr(mongoerr.InvalidBSON, "OP_REPLY document %d is malformed", i)
 		}
 		r.Documents = append(r.Documents, doc)
 	}
 	if len(rem) != 0 {
-		return Reply{}, frameErr("OP_REPLY has %d trailing bytes", len(rem))
+		return Reply{}, frameErr(mongoerr.ProtocolError, "OP_REPLY has %d trailing bytes", len(rem))
 	}
 	return r, nil
 }
