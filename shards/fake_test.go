@@ -18,7 +18,7 @@ import (
 // it answers the handshake and heartbeats itself (polling monitor: no topologyVersion) and
 // hands every other command to a handler that decides what, if anything, goes back.
 type fakeMember struct {
-	t         *testing.T
+	t         testing.TB
 	ln        net.Listener
 	addr      string
 	secondary bool // report itself as a secondary of a set without primary
@@ -49,7 +49,7 @@ type fakeResponse struct {
 	hangUp bool
 }
 
-func startFake(t *testing.T, secondary bool, h func(fakeRequest) fakeResponse) *fakeMember {
+func startFake(t testing.TB, secondary bool, h func(fakeRequest) fakeResponse) *fakeMember {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -196,15 +196,28 @@ func (s *Shard) withDeadline(ctx context.Context) (context.Context, context.Canc
 	return context.WithTimeout(ctx, s.sockTimeout)
 }
 
+// expired is an already-cancelled context. Topology.SelectServer's first pass over the current
+// description does not look at its context, so with expired it picks a member without waiting
+// and without the cost of a timer; only when none matches now does selection wait.
+var expired = func() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
+}()
+
 // selectServer waits at most the server selection timeout for a member that rp allows.
 func (s *Shard) selectServer(ctx context.Context, rp ReadPref) (*topology.SelectedServer, error) {
+	sel := selector{rp}
+	if srv, err := s.topo.SelectServer(expired, sel); err == nil {
+		return srv.(*topology.SelectedServer), nil // Topology.SelectServer only returns those
+	}
 	selCtx := ctx
 	if d, _ := ctx.Deadline(); time.Until(d) > s.selTimeout {
 		var cancel context.CancelFunc
 		selCtx, cancel = context.WithTimeout(ctx, s.selTimeout)
 		defer cancel()
 	}
-	srv, err := s.topo.SelectServer(selCtx, selector{rp})
+	srv, err := s.topo.SelectServer(selCtx, sel)
 	if err != nil {
 		code := classify(err, FailedToSatisfyReadPreference)
 		if code == mongoerr.NetworkTimeout {
@@ -215,7 +228,6 @@ func (s *Shard) selectServer(ctx context.Context, rp ReadPref) (*topology.Select
 		}
 		return nil, &HostError{Shard: s.name, Set: s.setName, Code: code, What: "selecting a member of", Err: err}
 	}
-	// Topology.SelectServer only ever returns *SelectedServer.
 	return srv.(*topology.SelectedServer), nil
 }
 

@@ -536,3 +536,23 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// BenchmarkRoundTripFake measures a ping through the whole client path against the fake member
+// (whose own allocations are included in allocs/op).
+func BenchmarkRoundTripFake(b *testing.B) {
+	f := startFake(b, false, nil)
+	s, err := Open(Config{Name: "s1", SetName: "rs0", Hosts: []string{f.addr}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = s.Close(context.Background()) }()
+	msg := command(0, ping)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, err := s.RoundTrip(ctx, Primary(), msg); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
