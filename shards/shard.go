@@ -150,7 +150,7 @@ func (s *Shard) Name() string { return s.name }
 // RoundTrip sends one whole OP_MSG request frame to a member chosen by rp and returns the reply
 // frame (decompressed if the member compressed it) and the member's address. msg is modified in
 // place: it gets a fresh requestID (the reply's responseTo is that id; the caller restores its
-// own), exhaustAllowed is cleared and a checksum is recomputed. A moreToCome request gets no
+// own), exhaustAllowed is cleared and a checksum is kept valid. A moreToCome request gets no
 // reply: (nil, host, nil). Errors are *HostError (see ErrorCode) or, for a frame that is not a
 // whole OP_MSG, *mongoerr.Error.
 func (s *Shard) RoundTrip(ctx context.Context, rp ReadPref, msg []byte) (reply []byte, host string, err error) {
@@ -241,7 +241,7 @@ func (s *Shard) exchange(ctx context.Context, srv *topology.SelectedServer, host
 		return nil, s.newHostError(host, "connecting to", err)
 	}
 	reqID := wiremessage.NextRequestID()
-	msg, moreToCome := prepare(msg, reqID)
+	moreToCome := prepare(msg, reqID)
 	if err := conn.Write(ctx, msg); err != nil {
 		srv.ProcessError(err, conn)
 		discard(conn)
@@ -301,18 +301,15 @@ func flagsOf(msg []byte) wiremessage.MsgFlag {
 	return wiremessage.MsgFlag(binary.LittleEndian.Uint32(msg[wire.HeaderLen:]))
 }
 
-// prepare sets the requestID and clears exhaustAllowed (the router reads exactly one reply per
-// request), recomputing the checksum the header change invalidated. It reports moreToCome.
-func prepare(msg []byte, reqID int32) ([]byte, bool) {
-	wire.SetRequestID(msg, reqID)
+// prepare clears exhaustAllowed (the router reads exactly one reply per request) and sets the
+// requestID, which also recomputes a checksum. It reports moreToCome.
+func prepare(msg []byte, reqID int32) bool {
 	flags := flagsOf(msg)
 	if flags&wire.ExhaustAllowed != 0 {
 		binary.LittleEndian.PutUint32(msg[wire.HeaderLen:], uint32(flags&^wire.ExhaustAllowed))
 	}
-	if flags&wire.ChecksumPresent != 0 {
-		msg = wire.AddChecksum(msg[:len(msg)-4]) // rewrites the checksum in place
-	}
-	return msg, flags&wire.MoreToCome != 0
+	wire.SetRequestID(msg, reqID)
+	return flags&wire.MoreToCome != 0
 }
 
 // checkReply verifies that reply answers request reqID and is a well-formed OP_MSG

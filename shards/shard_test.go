@@ -477,11 +477,10 @@ func TestPrepare(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			out, more := prepare(tc.msg, 4242)
-			if more != tc.moreToCom {
+			if more := prepare(tc.msg, 4242); more != tc.moreToCom {
 				t.Errorf("moreToCome %v", more)
 			}
-			m, err := wire.ParseMsg(out) // also verifies the checksum
+			m, err := wire.ParseMsg(tc.msg) // also verifies the checksum
 			if err != nil {
 				t.Fatal(err)
 			}
