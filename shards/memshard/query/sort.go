@@ -1,0 +1,123 @@
+package query
+
+import (
+	"slices"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+)
+
+// Sort is a compiled sort specification.
+type Sort struct{ keys []sortKey }
+
+type sortKey struct {
+	path []string
+	desc bool
+}
+
+// NewSort compiles {a: 1, "b.c": -1}. An empty spec leaves the order unchanged.
+func NewSort(spec bson.Raw) (*Sort, error) {
+	if len(spec) == 0 {
+		return &Sort{}, nil
+	}
+	if !validDoc(spec) {
+		return nil, errorf(codeInvalidBSON, "sort is not a valid BSON document")
+	}
+	s := &Sort{}
+	it := newIter(spec)
+	for k, v, ok := it.next(); ok; k, v, ok = it.next() {
+		path := splitPath(string(k))
+		for _, p := range path {
+			if err := checkFieldName(p); err != nil {
+				return nil, err
+			}
+		}
+		n, isNum := numberOf(v)
+		switch {
+		case isOperatorDoc(v):
+			return nil, unsupported("sort by $meta")
+		case !isNum:
+			return nil, errorf(codeSortBadValue, "$sort key ordering must be specified using a number or {$meta: 'textScore'}")
+		case n.float() != 1 && n.float() != -1:
+			return nil, errorf(codeSortBadOrder, "$sort key ordering must be 1 (for ascending) or -1 (for descending)")
+		}
+		s.keys = append(s.keys, sortKey{path: path, desc: n.float() < 0})
+	}
+	return s, nil
+}
+
+// Sort orders docs in place, stably. A missing field sorts as null; an array sorts by its
+// smallest element ascending and its largest descending (an empty array below null).
+func (s *Sort) Sort(docs []bson.Raw) {
+	if len(s.keys) == 0 || len(docs) < 2 {
+		return
+	}
+	type keyed struct {
+		doc  bson.Raw
+		keys []bson.RawValue
+	}
+	ks := make([]keyed, len(docs))
+	for i, d := range docs {
+		ks[i] = keyed{doc: d, keys: s.sortKeys(d)}
+	}
+	slices.SortStableFunc(ks, func(a, b keyed) int { return s.compareKeys(a.keys, b.keys) })
+	for i := range ks {
+		docs[i] = ks[i].doc
+	}
+}
+
+func (s *Sort) sortKeys(doc []byte) []bson.RawValue {
+	keys := make([]bson.RawValue, len(s.keys))
+	for i, k := range s.keys {
+		v := &sortKeyVisitor{desc: k.desc}
+		walkDoc(doc, k.path, false, v)
+		keys[i] = v.best
+		if !v.has {
+			keys[i] = nullValue
+		}
+	}
+	return keys
+}
+
+func (s *Sort) compareKeys(a, b []bson.RawValue) int {
+	for i, k := range s.keys {
+		c := Compare(a[i], b[i])
+		if k.desc {
+			c = -c
+		}
+		if c != 0 {
+			return c
+		}
+	}
+	return 0
+}
+
+// sortKeyVisitor keeps the smallest (or largest, descending) value a path reaches.
+type sortKeyVisitor struct {
+	desc bool
+	best bson.RawValue
+	has  bool
+}
+
+func (v *sortKeyVisitor) visit(x bson.RawValue) bool {
+	switch x.Type {
+	case 0:
+		v.offer(nullValue)
+	case bson.TypeArray:
+		elems := values(x)
+		if len(elems) == 0 {
+			v.offer(bson.RawValue{Type: bson.TypeUndefined})
+		}
+		for _, e := range elems {
+			v.offer(e)
+		}
+	default:
+		v.offer(x)
+	}
+	return false
+}
+
+func (v *sortKeyVisitor) offer(x bson.RawValue) {
+	if c := Compare(x, v.best); !v.has || (c < 0 && !v.desc) || (c > 0 && v.desc) {
+		v.best, v.has = x, true
+	}
+}
