@@ -84,11 +84,3 @@ func isIndex(s string) bool {
 	}
 	return true
 }
-
-// collect gathers the values path reaches in doc (see walkDoc).
-type collector struct{ vals []bson.RawValue }
-
-func (c *collector) visit(v bson.RawValue) bool {
-	c.vals = append(c.vals, v)
-	return false
-}

@@ -1,6 +1,7 @@
 package query
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
@@ -35,7 +36,7 @@ func TestSort(t *testing.T) {
 			}
 			ds := docs(t, tt.in)
 			s.Sort(ds)
-			if got := ids(ds); !equalInts(got, tt.want) {
+			if got := ids(ds); !slices.Equal(got, tt.want) {
 				t.Errorf("order %v, want %v", got, tt.want)
 			}
 		})
@@ -66,16 +67,4 @@ func ids(ds []bson.Raw) []int32 {
 		out = append(out, v)
 	}
 	return out
-}
-
-func equalInts(a, b []int32) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

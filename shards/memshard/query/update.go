@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"math"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -631,12 +630,7 @@ func arith(a, b bson.RawValue, mul bool) (bson.RawValue, bool) {
 		if mul {
 			f = na.float() * nb.float()
 		}
-		d, err := bson.ParseDecimal128(strconv.FormatFloat(f, 'g', -1, 64))
-		if err != nil {
-			return missing, false
-		}
-		h, l := d.GetBytes()
-		return bson.RawValue{Type: bson.TypeDecimal128, Value: bsoncore.AppendDecimal128(nil, h, l)}, true
+		return decimalValue(f), true
 	case a.Type == bson.TypeDouble || b.Type == bson.TypeDouble:
 		if mul {
 			return doubleValue(na.float() * nb.float()), true

@@ -485,6 +485,14 @@ func doubleValue(f float64) bson.RawValue {
 
 var nullValue = bson.RawValue{Type: bson.TypeNull}
 
+// decimalValue converts a double to decimal128 (memshard's decimal arithmetic goes through
+// doubles, so it is approximate).
+func decimalValue(f float64) bson.RawValue {
+	d, _ := bson.ParseDecimal128(strconv.FormatFloat(f, 'g', -1, 64)) // accepts NaN and ±Inf too
+	h, l := d.GetBytes()
+	return bson.RawValue{Type: bson.TypeDecimal128, Value: bsoncore.AppendDecimal128(nil, h, l)}
+}
+
 // isOperatorDoc reports whether v is a document whose first field starts with '$' (an operator
 // expression), not counting DBRef-like documents ({$ref, $id, ...}), which are values.
 func isOperatorDoc(v bson.RawValue) bool {

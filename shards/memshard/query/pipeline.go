@@ -1,0 +1,415 @@
+package query
+
+import (
+	"errors"
+	"strings"
+
+	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
+)
+
+// Pipeline is a compiled aggregation pipeline.
+type Pipeline struct{ stages []stage }
+
+type stage interface {
+	run(docs []bson.Raw) ([]bson.Raw, error)
+}
+
+// Real stages memshard does not implement; they get an honest error rather than the server's
+// "Unrecognized pipeline stage name". ($listLocalSessions and $listSessions are memshard's own.)
+var unsupportedStages = map[string]bool{
+	"$lookup": true, "$facet": true, "$bucket": true, "$bucketAuto": true, "$sample": true,
+	"$replaceRoot": true, "$replaceWith": true, "$out": true, "$merge": true, "$geoNear": true,
+	"$graphLookup": true, "$sortByCount": true, "$redact": true, "$collStats": true,
+	"$indexStats": true, "$currentOp": true, "$changeStream": true, "$unionWith": true,
+	"$densify": true, "$fill": true, "$setWindowFields": true, "$documents": true,
+	"$listLocalSessions": true, "$listSessions": true, "$planCacheStats": true,
+}
+
+// NewPipeline compiles the stages $match $project $addFields/$set $unset $sort $skip $limit
+// $group $count $unwind. An unknown stage name fails as on the server (40324).
+func NewPipeline(stages []bson.Raw) (*Pipeline, error) {
+	p := &Pipeline{}
+	for _, spec := range stages {
+		if !validDoc(spec) {
+			return nil, errorf(codeInvalidBSON, "pipeline stage is not a valid BSON document")
+		}
+		it := newIter(spec)
+		k, v, ok := it.next()
+		if _, _, more := it.next(); !ok || more {
+			return nil, errorf(codeStageOneField, "A pipeline stage specification object must contain exactly one field.")
+		}
+		s, err := parseStage(string(k), v)
+		if err != nil {
+			return nil, err
+		}
+		p.stages = append(p.stages, s)
+	}
+	return p, nil
+}
+
+// Run passes docs through every stage.
+func (p *Pipeline) Run(docs []bson.Raw) ([]bson.Raw, error) {
+	var err error
+	for _, s := range p.stages {
+		if docs, err = s.run(docs); err != nil {
+			return nil, err
+		}
+	}
+	return docs, nil
+}
+
+func parseStage(name string, v bson.RawValue) (stage, error) {
+	switch name {
+	case "$match":
+		if !isDoc(v) {
+			return nil, errorf(codeMatchNotObject, "the match filter must be an expression in an object")
+		}
+		f, err := NewFilter(v.Value)
+		return matchStage{f}, err
+	case "$project":
+		p, err := parseProjectStage(v)
+		return projectStage{p}, causedBy(name, err)
+	case "$unset":
+		p, err := parseUnset(v)
+		return projectStage{p}, causedBy(name, err)
+	case "$addFields", "$set":
+		return parseAddFields(name, v)
+	case "$sort":
+		if !isDoc(v) {
+			return nil, errorf(codeSortNotObject, "the $sort key specification must be an object")
+		}
+		if body, _ := docBody(v.Value); len(body) == 0 {
+			return nil, errorf(codeSortEmpty, "$sort stage must have at least one sort key")
+		}
+		s, err := NewSort(v.Value)
+		return sortStage{s}, err
+	case "$skip":
+		n, ok := integer(v)
+		switch {
+		case !ok:
+			return nil, errorf(codeSkipNotNumber, "Argument to $skip must be a number")
+		case n < 0:
+			return nil, errorf(codeSkipNegative, "Argument to $skip cannot be negative")
+		}
+		return skipStage(n), nil
+	case "$limit":
+		n, ok := integer(v)
+		switch {
+		case !ok:
+			return nil, errorf(codeLimitNotNumber, "the limit must be specified as a number")
+		case n <= 0:
+			return nil, errorf(codeLimitNotPositive, "the limit must be positive")
+		}
+		return limitStage(n), nil
+	case "$count":
+		return parseCount(v)
+	case "$group":
+		return parseGroup(v)
+	case "$unwind":
+		return parseUnwind(v)
+	}
+	if unsupportedStages[name] {
+		return nil, unsupported("pipeline stage " + name)
+	}
+	return nil, errorf(codeUnknownStage, "Unrecognized pipeline stage name: '%s'", name)
+}
+
+// causedBy prefixes a stage's parse error as the server does ("Invalid $project :: caused by :: ...").
+func causedBy(stage string, err error) error {
+	var me *mongoerr.Error
+	if errors.As(err, &me) {
+		return &mongoerr.Error{Code: me.Code, Msg: "Invalid " + stage + " :: caused by :: " + me.Msg}
+	}
+	return err
+}
+
+type matchStage struct{ f *Filter }
+
+func (s matchStage) run(docs []bson.Raw) ([]bson.Raw, error) {
+	out := docs[:0:0]
+	for _, d := range docs {
+		if s.f.Match(d) {
+			out = append(out, d)
+		}
+	}
+	return out, nil
+}
+
+type projectStage struct{ p *Projection }
+
+func (s projectStage) run(docs []bson.Raw) ([]bson.Raw, error) {
+	out := make([]bson.Raw, len(docs))
+	for i, d := range docs {
+		out[i] = s.p.Apply(d)
+	}
+	return out, nil
+}
+
+func parseProjectStage(v bson.RawValue) (*Projection, error) {
+	if !isDoc(v) {
+		return nil, errorf(15969, "$project specification must be an object")
+	}
+	if body, _ := docBody(v.Value); len(body) == 0 {
+		return nil, errorf(codeEmptyProjection, "projection specification must have at least one field")
+	}
+	return parseProjection(v.Value)
+}
+
+// parseUnset builds the exclusion projection of {$unset: "a"} or {$unset: ["a", "b.c"]}.
+func parseUnset(v bson.RawValue) (*Projection, error) {
+	paths := []bson.RawValue{v}
+	switch v.Type {
+	case bson.TypeString:
+	case bson.TypeArray:
+		paths = values(v)
+		if len(paths) == 0 {
+			return nil, errorf(codeUnsetNotString, "$unset specification must be a string or an array with at least one field")
+		}
+	default:
+		return nil, errorf(codeUnsetNotString, "$unset specification must be a string or an array")
+	}
+	var pp projParser
+	root := &projNode{}
+	for _, p := range paths {
+		s, ok := strBytes(p)
+		if p.Type != bson.TypeString || !ok {
+			return nil, errorf(codeUnsetArrayNotString, "$unset specification must be a string or an array containing only string values")
+		}
+		if err := pp.add(root, "", string(s), string(s), int32Value(0)); err != nil {
+			return nil, err
+		}
+	}
+	return &Projection{root: root}, nil
+}
+
+type sortStage struct{ s *Sort }
+
+func (s sortStage) run(docs []bson.Raw) ([]bson.Raw, error) {
+	out := append([]bson.Raw(nil), docs...)
+	s.s.Sort(out)
+	return out, nil
+}
+
+type skipStage int64
+
+func (n skipStage) run(docs []bson.Raw) ([]bson.Raw, error) {
+	if int64(len(docs)) <= int64(n) {
+		return nil, nil
+	}
+	return docs[n:], nil
+}
+
+type limitStage int64
+
+func (n limitStage) run(docs []bson.Raw) ([]bson.Raw, error) {
+	if int64(len(docs)) > int64(n) {
+		return docs[:n], nil
+	}
+	return docs, nil
+}
+
+type countStage string
+
+func parseCount(v bson.RawValue) (stage, error) {
+	s, ok := strBytes(v)
+	switch {
+	case v.Type != bson.TypeString || !ok:
+		return nil, errorf(codeCountNotString, "the count field must be a non-empty string")
+	case len(s) == 0:
+		return nil, errorf(codeCountEmpty, "the count field must be a non-empty string")
+	case s[0] == '$':
+		return nil, errorf(codeCountDollar, "the count field cannot be a $-prefixed path")
+	case strings.Contains(string(s), "."):
+		return nil, errorf(codeCountDot, "the count field cannot contain '.'")
+	}
+	return countStage(s), nil
+}
+
+func (name countStage) run(docs []bson.Raw) ([]bson.Raw, error) {
+	if len(docs) == 0 {
+		return nil, nil
+	}
+	idx, dst := bsoncore.AppendDocumentStart(nil)
+	dst = bsoncore.AppendInt32Element(dst, string(name), int32(len(docs)))
+	dst, _ = bsoncore.AppendDocumentEnd(dst, idx)
+	return []bson.Raw{dst}, nil
+}
+
+// addFieldsStage sets computed fields, replacing existing ones in place and appending new ones;
+// every expression sees the input document.
+type addFieldsStage struct {
+	paths [][]string
+	exprs []expr
+}
+
+func parseAddFields(name string, v bson.RawValue) (stage, error) {
+	if !isDoc(v) {
+		return nil, errorf(40272, "%s specification stage must be an object, got %s", name, typeName(v.Type))
+	}
+	s := &addFieldsStage{}
+	if err := s.parse(nil, v.Value); err != nil {
+		return nil, causedBy(name, err)
+	}
+	return s, nil
+}
+
+// parse flattens nested specs: {a: {b: "$x"}} sets a.b and keeps a's other fields.
+func (s *addFieldsStage) parse(prefix []string, spec []byte) error {
+	it := newIter(spec)
+	for k, v, ok := it.next(); ok; k, v, ok = it.next() {
+		path := append(append([]string(nil), prefix...), splitPath(string(k))...)
+		for _, p := range path {
+			if err := checkFieldName(p); err != nil {
+				return err
+			}
+		}
+		if body, _ := docBody(v.Value); isDoc(v) && !isOperatorDoc(v) && len(body) > 0 {
+			if err := s.parse(path, v.Value); err != nil {
+				return err
+			}
+			continue
+		}
+		e, err := parseExpr(v)
+		if err != nil {
+			return err
+		}
+		s.paths, s.exprs = append(s.paths, path), append(s.exprs, e)
+	}
+	return nil
+}
+
+func (s *addFieldsStage) run(docs []bson.Raw) ([]bson.Raw, error) {
+	out := make([]bson.Raw, len(docs))
+	for i, d := range docs {
+		root := decodeDoc(d, false)
+		for j, e := range s.exprs {
+			v, ok := e.eval(d)
+			if !ok {
+				continue
+			}
+			if err := setPath(root, s.paths[j], v); err != nil {
+				return nil, err
+			}
+		}
+		out[i] = root.appendTo(nil)
+	}
+	return out, nil
+}
+
+// unwindStage outputs one document per element of an array field.
+type unwindStage struct {
+	path     []string
+	index    string // includeArrayIndex field, "" for none
+	preserve bool   // preserveNullAndEmptyArrays
+}
+
+func parseUnwind(v bson.RawValue) (stage, error) {
+	s := &unwindStage{}
+	path := v
+	if isDoc(v) {
+		it := newIter(v.Value)
+		path = missing
+		for k, f, ok := it.next(); ok; k, f, ok = it.next() {
+			switch string(k) {
+			case "path":
+				path = f
+			case "includeArrayIndex":
+				name, _ := strBytes(f)
+				if f.Type != bson.TypeString || strings.HasPrefix(string(name), "$") {
+					return nil, errorf(28810, "expected a non-empty string for the includeArrayIndex option to $unwind stage")
+				}
+				s.index = string(name)
+			case "preserveNullAndEmptyArrays":
+				if f.Type != bson.TypeBoolean {
+					return nil, errorf(28809, "expected a boolean for the preserveNullAndEmptyArrays option to $unwind stage")
+				}
+				s.preserve = trueValue(f)
+			default:
+				return nil, errorf(28811, "unrecognized option to $unwind stage")
+			}
+		}
+		if path.Type == 0 {
+			return nil, errorf(28812, "no path specified to $unwind stage")
+		}
+	} else if v.Type != bson.TypeString {
+		return nil, errorf(15981, "expected either a string or an object as specification for $unwind stage, got %s", typeName(v.Type))
+	}
+	p, _ := strBytes(path)
+	if path.Type != bson.TypeString {
+		return nil, errorf(28808, "expected a string as the path for $unwind stage, got %s", typeName(path.Type))
+	}
+	if !strings.HasPrefix(string(p), "$") || len(p) < 2 {
+		return nil, errorf(28818, "path option to $unwind stage should be prefixed with a '$': %s", p)
+	}
+	s.path = splitPath(string(p[1:]))
+	return s, nil
+}
+
+func (s *unwindStage) run(docs []bson.Raw) ([]bson.Raw, error) {
+	var out []bson.Raw
+	for _, d := range docs {
+		v, found := missing, true
+		cur := docValue(d)
+		for _, p := range s.path {
+			if !isDoc(cur) {
+				found = false
+				break
+			}
+			if cur, found = lookup(cur.Value, p); !found {
+				break
+			}
+		}
+		if found {
+			v = cur
+		}
+		elems := []bson.RawValue{v}
+		if v.Type == bson.TypeArray {
+			elems = values(v)
+		}
+		if v.Type == 0 || v.Type == bson.TypeNull || len(elems) == 0 {
+			if s.preserve {
+				doc, err := s.emit(d, missing, nullValue)
+				if err != nil {
+					return nil, err
+				}
+				out = append(out, doc)
+			}
+			continue
+		}
+		for i, e := range elems {
+			idx := nullValue
+			if v.Type == bson.TypeArray {
+				idx = int64Value(int64(i))
+			}
+			doc, err := s.emit(d, e, idx)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, doc)
+		}
+	}
+	return out, nil
+}
+
+// emit writes d with the unwound field set to e (removed when e is missing, as for an empty
+// array) and the optional index field.
+func (s *unwindStage) emit(d bson.Raw, e, idx bson.RawValue) (bson.Raw, error) {
+	root := decodeDoc(d, false)
+	if e.Type != 0 {
+		if err := setPath(root, s.path, e); err != nil {
+			return nil, err
+		}
+	} else if c, _ := navigate(root, s.path, false); c != nil {
+		if i := c.index(s.path[len(s.path)-1]); i >= 0 && c.elems[i].typ() == bson.TypeArray {
+			c.elems = append(c.elems[:i], c.elems[i+1:]...)
+		}
+	}
+	if s.index != "" {
+		if err := setPath(root, splitPath(s.index), idx); err != nil {
+			return nil, err
+		}
+	}
+	return root.appendTo(nil), nil
+}
