@@ -57,18 +57,21 @@ func ParseHeader(frame []byte) (Header, error) {
 // aliases it. A length outside [16, 48,000,000] returns ErrBadFrame before reading the body. A
 // clean end of stream before the first byte is io.EOF; one inside a frame is io.ErrUnexpectedEOF.
 func ReadFrame(r io.Reader, buf []byte) ([]byte, error) {
-	var hdr [4]byte
-	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+	// The length is read into buf itself: a local array would escape through io.Reader.
+	if cap(buf) < 4 {
+		buf = make([]byte, 0, 512)
+	}
+	buf = buf[:4]
+	if _, err := io.ReadFull(r, buf); err != nil {
 		return nil, err
 	}
-	n := int(int32(binary.LittleEndian.Uint32(hdr[:])))
+	n := int(int32(binary.LittleEndian.Uint32(buf)))
 	if n < HeaderLen || n > MaxFrameLen {
 		return nil, frameErr(mongoerr.ProtocolError, "recv(): message msgLen %d is invalid. Min %d Max: %d", n, HeaderLen, MaxFrameLen)
 	}
 	if first := min(n, readChunk); cap(buf) < first {
-		buf = make([]byte, 0, first)
+		buf = append(make([]byte, 0, first), buf...)
 	}
-	buf = append(buf[:0], hdr[:]...)
 	for got := len(buf); got < n; got = len(buf) {
 		next := n
 		if cap(buf) < n {

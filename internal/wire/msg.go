@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"bytes"
 	"encoding/binary"
 	"hash/crc32"
 	"strings"
@@ -120,7 +121,7 @@ func ParseMsg(frame []byte) (Msg, error) {
 			if len(m.Sequences) == maxSequences {
 				return Msg{}, frameErr(mongoerr.TooManyDocumentSequences, "Too many document sequences in OP_MSG")
 			}
-			id, data, rest, ok := wiremessage.ReadMsgSectionRawDocumentSequence(rem)
+			id, data, rest, ok := readSequence(rem)
 			if !ok {
 				return Msg{}, frameErr(mongoerr.ProtocolError, "OP_MSG document sequence is malformed")
 			}
@@ -131,6 +132,9 @@ func ParseMsg(frame []byte) (Msg, error) {
 			}
 			if err := eachDoc(data, id, nil); err != nil {
 				return Msg{}, err
+			}
+			if m.Sequences == nil {
+				m.Sequences = make([]Sequence, 0, maxSequences)
 			}
 			m.Sequences = append(m.Sequences, Sequence{Identifier: id, Raw: data})
 			rem = rest
@@ -149,6 +153,54 @@ func ParseMsg(frame []byte) (Msg, error) {
 		}
 	}
 	return m, nil
+}
+
+// readSequence splits a kind-1 section (after its kind byte) into identifier and documents. It
+// does what the driver's ReadMsgSectionRawDocumentSequence does, without allocating the
+// identifier of the usual sequences.
+func readSequence(src []byte) (identifier string, data, rest []byte, ok bool) {
+	if len(src) < 4 {
+		return "", nil, nil, false
+	}
+	size := int32(binary.LittleEndian.Uint32(src))
+	if size < 4 || int(size) > len(src) {
+		return "", nil, nil, false
+	}
+	section, rest := src[4:size], src[size:]
+	nul := bytes.IndexByte(section, 0)
+	if nul < 0 {
+		return "", nil, nil, false
+	}
+	return intern(section[:nul], sequenceNames), section[nul+1:], rest, true
+}
+
+// sequenceNames are the identifiers of the document sequences drivers send.
+var sequenceNames = known("documents", "updates", "deletes", "ops", "nsInfo")
+
+// commandNames are the commands a router sees most often.
+var commandNames = known(
+	"find", "insert", "update", "delete", "findAndModify", "aggregate", "getMore", "killCursors",
+	"count", "distinct", "bulkWrite", "hello", "isMaster", "ismaster", "ping", "buildInfo",
+	"saslStart", "saslContinue", "startSession", "endSessions", "refreshSessions",
+	"killSessions", "killAllSessions", "killAllSessionsByPattern", "commitTransaction",
+	"abortTransaction", "listDatabases", "listCollections", "listIndexes",
+)
+
+func known(names ...string) map[string]string {
+	m := make(map[string]string, len(names))
+	for _, n := range names {
+		m[n] = n
+	}
+	return m
+}
+
+// intern returns the string equal to b from names, or a copy of b: looking string(b) up does
+// not allocate, converting it does.
+func intern(b []byte, names map[string]string) string {
+	if s, ok := names[string(b)]; ok {
+		return s
+	}
+	return string(b)
 }
 
 // hasPath reports whether doc holds the dotted path, counting an array met on the way as a hit
@@ -230,11 +282,12 @@ func refreshChecksum(frame []byte) {
 	}
 }
 
-// CommandName is the first key of a command body: what names the command.
+// CommandName is the first key of a command body: what names the command. Common names come
+// without an allocation.
 func CommandName(body bsoncore.Document) string {
 	el, err := body.IndexErr(0)
 	if err != nil {
 		return ""
 	}
-	return el.Key()
+	return intern(el.KeyBytes(), commandNames)
 }

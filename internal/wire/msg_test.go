@@ -193,6 +193,7 @@ func TestCommandName(t *testing.T) {
 	}{
 		{"find", findBody(), "find"},
 		{"hello", helloDoc(), "isMaster"},
+		{"not a common command", marshal(bson.D{{Key: "shardCollection", Value: "db.c"}}), "shardCollection"},
 		{"empty document", marshal(bson.D{}), ""},
 		{"nil", nil, ""},
 		{"garbage", bsoncore.Document{1, 2, 3}, ""},
