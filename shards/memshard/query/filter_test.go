@@ -5,6 +5,7 @@ import (
 
 	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 )
 
 func TestFilterMatch(t *testing.T) {
@@ -262,4 +263,13 @@ func BenchmarkFilterIDEquality(b *testing.B) {
 			b.Fatal("no match")
 		}
 	}
+}
+
+func TestFilterDepthLimit(t *testing.T) {
+	deep := []byte(doc(t, `{"x": 1}`))
+	for range maxDepth + 1 {
+		deep = bsoncore.NewDocumentBuilder().AppendDocument("a", deep).Build()
+	}
+	_, err := NewFilter(deep)
+	wantCode(t, err, codeInvalidBSON, "")
 }

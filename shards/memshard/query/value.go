@@ -513,10 +513,16 @@ func isOperatorDoc(v bson.RawValue) bool {
 	return !(ref && id)
 }
 
+// maxDepth bounds the nesting of specs, as the server bounds BSON nesting, so that parsing
+// (which recurses) stays shallow whatever a client sends.
+const maxDepth = 200
+
 // validDoc checks a whole document tree; constructors use it so parsing never meets garbage.
-func validDoc(doc []byte) bool {
+func validDoc(doc []byte) bool { return validNested(doc, 0) }
+
+func validNested(doc []byte, depth int) bool {
 	body, ok := docBody(doc)
-	if !ok || len(body) != len(doc)-5 {
+	if !ok || len(body) != len(doc)-5 || depth > maxDepth {
 		return false
 	}
 	for len(body) > 0 {
@@ -526,17 +532,17 @@ func validDoc(doc []byte) bool {
 		}
 		body = rem
 		k := bytes.IndexByte(el[1:], 0) + 1
-		if !validValue(bson.RawValue{Type: bson.Type(el[0]), Value: el[k+1:]}) {
+		if !validValue(bson.RawValue{Type: bson.Type(el[0]), Value: el[k+1:]}, depth) {
 			return false
 		}
 	}
 	return true
 }
 
-func validValue(v bson.RawValue) bool {
+func validValue(v bson.RawValue, depth int) bool {
 	switch v.Type {
 	case bson.TypeEmbeddedDocument, bson.TypeArray:
-		return validDoc(v.Value)
+		return validNested(v.Value, depth+1)
 	case bson.TypeString, bson.TypeSymbol, bson.TypeJavaScript:
 		s, ok := strBytes(v)
 		return ok && len(s)+5 == len(v.Value)
@@ -550,7 +556,7 @@ func validValue(v bson.RawValue) bool {
 			return false
 		}
 		s, ok := readStr(v.Value[4:])
-		return ok && validDoc(v.Value[4+4+len(s)+1:])
+		return ok && validNested(v.Value[4+4+len(s)+1:], depth+1)
 	case bson.TypeRegex:
 		_, _, ok := regexParts(v)
 		return ok
