@@ -21,6 +21,8 @@ const (
 	// DefaultBatchSize is the most ids one refreshSessions/endSessions carries: the driver
 	// specification's endSessions limit, which keeps commands far below 16 MiB.
 	DefaultBatchSize = 10_000
+	// DefaultRefreshInterval is logicalSessionRefreshMillis: the period of the refresh job.
+	DefaultRefreshInterval = 5 * time.Minute
 	// MaxShards is how many shards the seen-by bitset can name.
 	MaxShards = 64
 )

@@ -49,10 +49,13 @@ func (c *Cache) Refresh(ctx context.Context, io IO) RefreshResult {
 	defer c.job.Unlock()
 	start := c.cfg.Clock()
 	c.statM.Lock()
-	c.stats.SessionsCollectionJobCount++
-	c.stats.LastSessionsCollectionJobTimestamp = start
-	c.stats.TransactionReaperJobCount++
-	c.stats.LastTransactionReaperJobTimestamp = start
+	// Like mongod, a run clears the previous run's figures when it starts.
+	c.stats = Stats{
+		SessionsCollectionJobCount:         c.stats.SessionsCollectionJobCount + 1,
+		LastSessionsCollectionJobTimestamp: start,
+		TransactionReaperJobCount:          c.stats.TransactionReaperJobCount + 1,
+		LastTransactionReaperJobTimestamp:  start,
+	}
 	c.statM.Unlock()
 
 	snd := newSender(ctx, io, c.cfg.BatchSize)
@@ -174,9 +177,13 @@ func (r *record) appendCursors(dst []int64) []int64 {
 	return r.ext.cursors.appendTo(dst)
 }
 
-// Run runs Refresh every period until ctx is done; report, if not nil, gets each result. The
-// caller owns the goroutine that runs it and stops it by cancelling ctx.
+// Run runs Refresh every period (DefaultRefreshInterval if not positive) until ctx is done;
+// report, if not nil, gets each result. The caller owns the goroutine that runs it and stops it
+// by cancelling ctx.
 func (c *Cache) Run(ctx context.Context, every time.Duration, io IO, report func(RefreshResult)) {
+	if every <= 0 {
+		every = DefaultRefreshInterval
+	}
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
