@@ -46,7 +46,7 @@ func parseExpr(v bson.RawValue) (expr, error) {
 				return nil, err
 			}
 			if strings.Contains(string(k), ".") {
-				return nil, errorf(codeFieldPathDot, "FieldPath field names may not contain '.'.")
+				return nil, errorf(16412, "FieldPath field names may not contain '.'.")
 			}
 			sub, err := parseExpr(e)
 			if err != nil {
@@ -71,13 +71,13 @@ func parseExpr(v bson.RawValue) (expr, error) {
 
 func parseFieldPath(s string) (expr, error) {
 	if s == "$" {
-		return nil, errorf(codeFieldPathDollar, "'$' by itself is not a valid FieldPath")
+		return nil, errorf(16872, "'$' by itself is not a valid FieldPath")
 	}
 	var parts []string
 	if strings.HasPrefix(s, "$$") {
 		name, rest, _ := strings.Cut(s[2:], ".")
 		if name != "ROOT" && name != "CURRENT" {
-			return nil, errorf(codeUndefinedVariable, "Use of undefined variable: %s", name)
+			return nil, errorf(17276, "Use of undefined variable: %s", name)
 		}
 		if rest == "" {
 			return pathExpr(nil), nil

@@ -462,7 +462,7 @@ func newRegex(pattern, options string) (*regexP, error) {
 		case 'x':
 			return nil, unsupported("regex option x")
 		default:
-			return nil, errorf(codeBadRegexOption, "invalid flag in regex options: %c", c)
+			return nil, errorf(51108, "invalid flag in regex options: %c", c)
 		}
 	}
 	expr := pattern
@@ -471,7 +471,7 @@ func newRegex(pattern, options string) (*regexP, error) {
 	}
 	re, err := regexp.Compile(expr)
 	if err != nil {
-		return nil, errorf(codeBadRegex, "Regular expression is invalid: %v", err)
+		return nil, errorf(51091, "Regular expression is invalid: %v", err)
 	}
 	return &regexP{re: re, pattern: pattern, options: options}, nil
 }

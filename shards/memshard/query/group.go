@@ -28,7 +28,7 @@ var accumulators = map[string]bool{
 
 func parseGroup(v bson.RawValue) (stage, error) {
 	if !isDoc(v) {
-		return nil, errorf(codeGroupNotObject, "a group's fields must be specified in an object")
+		return nil, errorf(15947, "a group's fields must be specified in an object")
 	}
 	g := &groupStage{}
 	it := newIter(v.Value)
@@ -49,7 +49,7 @@ func parseGroup(v bson.RawValue) (stage, error) {
 		g.accs = append(g.accs, acc)
 	}
 	if g.id == nil {
-		return nil, errorf(codeGroupNoID, "a group specification must include an _id")
+		return nil, errorf(15955, "a group specification must include an _id")
 	}
 	return g, nil
 }
@@ -57,22 +57,22 @@ func parseGroup(v bson.RawValue) (stage, error) {
 func parseAccumulator(name string, f bson.RawValue) (accSpec, error) {
 	switch {
 	case strings.Contains(name, "."):
-		return accSpec{}, errorf(codeGroupFieldDotted, "The field name '%s' cannot contain '.'", name)
+		return accSpec{}, errorf(40235, "The field name '%s' cannot contain '.'", name)
 	case strings.HasPrefix(name, "$"):
 		return accSpec{}, errorf(15950, "The field name '%s' cannot be an operator name", name)
 	case !isDoc(f):
-		return accSpec{}, errorf(codeGroupFieldNotAcc, "The field '%s' must be an accumulator object", name)
+		return accSpec{}, errorf(40234, "The field '%s' must be an accumulator object", name)
 	}
 	it := newIter(f.Value)
 	op, arg, ok := it.next()
 	if _, _, more := it.next(); !ok || more {
-		return accSpec{}, errorf(codeGroupOneAcc, "The field '%s' must specify one accumulator", name)
+		return accSpec{}, errorf(40238, "The field '%s' must specify one accumulator", name)
 	}
 	if !accumulators[string(op)] {
 		if strings.HasPrefix(string(op), "$") && len(op) > 1 {
-			return accSpec{}, errorf(codeGroupUnknownOp, "unknown group operator '%s'", op)
+			return accSpec{}, errorf(15952, "unknown group operator '%s'", op)
 		}
-		return accSpec{}, errorf(codeGroupOneAcc, "The field '%s' must specify one accumulator", name)
+		return accSpec{}, errorf(40238, "The field '%s' must specify one accumulator", name)
 	}
 	if string(op) == "$count" {
 		if body, _ := docBody(arg.Value); !isDoc(arg) || len(body) > 0 {

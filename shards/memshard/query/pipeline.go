@@ -38,7 +38,7 @@ func NewPipeline(stages []bson.Raw) (*Pipeline, error) {
 		it := newIter(spec)
 		k, v, ok := it.next()
 		if _, _, more := it.next(); !ok || more {
-			return nil, errorf(codeStageOneField, "A pipeline stage specification object must contain exactly one field.")
+			return nil, errorf(40323, "A pipeline stage specification object must contain exactly one field.")
 		}
 		s, err := parseStage(string(k), v)
 		if err != nil {
@@ -64,7 +64,7 @@ func parseStage(name string, v bson.RawValue) (stage, error) {
 	switch name {
 	case "$match":
 		if !isDoc(v) {
-			return nil, errorf(codeMatchNotObject, "the match filter must be an expression in an object")
+			return nil, errorf(15959, "the match filter must be an expression in an object")
 		}
 		f, err := NewFilter(v.Value)
 		return matchStage{f}, err
@@ -78,10 +78,10 @@ func parseStage(name string, v bson.RawValue) (stage, error) {
 		return parseAddFields(name, v)
 	case "$sort":
 		if !isDoc(v) {
-			return nil, errorf(codeSortNotObject, "the $sort key specification must be an object")
+			return nil, errorf(15973, "the $sort key specification must be an object")
 		}
 		if body, _ := docBody(v.Value); len(body) == 0 {
-			return nil, errorf(codeSortEmpty, "$sort stage must have at least one sort key")
+			return nil, errorf(15976, "$sort stage must have at least one sort key")
 		}
 		s, err := NewSort(v.Value)
 		return sortStage{s}, err
@@ -89,18 +89,18 @@ func parseStage(name string, v bson.RawValue) (stage, error) {
 		n, ok := integer(v)
 		switch {
 		case !ok:
-			return nil, errorf(codeSkipNotNumber, "Argument to $skip must be a number")
+			return nil, errorf(15972, "Argument to $skip must be a number")
 		case n < 0:
-			return nil, errorf(codeSkipNegative, "Argument to $skip cannot be negative")
+			return nil, errorf(15956, "Argument to $skip cannot be negative")
 		}
 		return skipStage(n), nil
 	case "$limit":
 		n, ok := integer(v)
 		switch {
 		case !ok:
-			return nil, errorf(codeLimitNotNumber, "the limit must be specified as a number")
+			return nil, errorf(15957, "the limit must be specified as a number")
 		case n <= 0:
-			return nil, errorf(codeLimitNotPositive, "the limit must be positive")
+			return nil, errorf(15958, "the limit must be positive")
 		}
 		return limitStage(n), nil
 	case "$count":
@@ -113,7 +113,7 @@ func parseStage(name string, v bson.RawValue) (stage, error) {
 	if unsupportedStages[name] {
 		return nil, unsupported("pipeline stage " + name)
 	}
-	return nil, errorf(codeUnknownStage, "Unrecognized pipeline stage name: '%s'", name)
+	return nil, errorf(40324, "Unrecognized pipeline stage name: '%s'", name)
 }
 
 // causedBy prefixes a stage's parse error as the server does ("Invalid $project :: caused by :: ...").
@@ -152,7 +152,7 @@ func parseProjectStage(v bson.RawValue) (*Projection, error) {
 		return nil, errorf(15969, "$project specification must be an object")
 	}
 	if body, _ := docBody(v.Value); len(body) == 0 {
-		return nil, errorf(codeEmptyProjection, "projection specification must have at least one field")
+		return nil, errorf(51272, "projection specification must have at least one field")
 	}
 	return parseProjection(v.Value)
 }
@@ -165,17 +165,17 @@ func parseUnset(v bson.RawValue) (*Projection, error) {
 	case bson.TypeArray:
 		paths = values(v)
 		if len(paths) == 0 {
-			return nil, errorf(codeUnsetNotString, "$unset specification must be a string or an array with at least one field")
+			return nil, errorf(31002, "$unset specification must be a string or an array with at least one field")
 		}
 	default:
-		return nil, errorf(codeUnsetNotString, "$unset specification must be a string or an array")
+		return nil, errorf(31002, "$unset specification must be a string or an array")
 	}
 	var pp projParser
 	root := &projNode{}
 	for _, p := range paths {
 		s, ok := strBytes(p)
 		if p.Type != bson.TypeString || !ok {
-			return nil, errorf(codeUnsetArrayNotString, "$unset specification must be a string or an array containing only string values")
+			return nil, errorf(31120, "$unset specification must be a string or an array containing only string values")
 		}
 		if err := pp.add(root, "", string(s), string(s), int32Value(0)); err != nil {
 			return nil, err
@@ -216,13 +216,13 @@ func parseCount(v bson.RawValue) (stage, error) {
 	s, ok := strBytes(v)
 	switch {
 	case v.Type != bson.TypeString || !ok:
-		return nil, errorf(codeCountNotString, "the count field must be a non-empty string")
+		return nil, errorf(40156, "the count field must be a non-empty string")
 	case len(s) == 0:
-		return nil, errorf(codeCountEmpty, "the count field must be a non-empty string")
+		return nil, errorf(40157, "the count field must be a non-empty string")
 	case s[0] == '$':
-		return nil, errorf(codeCountDollar, "the count field cannot be a $-prefixed path")
+		return nil, errorf(40158, "the count field cannot be a $-prefixed path")
 	case strings.Contains(string(s), "."):
-		return nil, errorf(codeCountDot, "the count field cannot contain '.'")
+		return nil, errorf(40160, "the count field cannot contain '.'")
 	}
 	return countStage(s), nil
 }

@@ -91,14 +91,14 @@ func (pp *projParser) add(n *projNode, prefix, path, key string, v bson.RawValue
 			f = &projField{name: p, sub: &projNode{}}
 			n.fields = append(n.fields, f)
 		} else if f.sub == nil {
-			return errorf(codePathCollisionRest, "Path collision at %s remaining portion %s",
+			return errorf(31249, "Path collision at %s remaining portion %s",
 				path, strings.Join(parts[i+1:], "."))
 		}
 		n = f.sub
 	}
 	last := parts[len(parts)-1]
 	if n.find(last) != nil {
-		return errorf(codePathCollision, "Path collision at %s", path)
+		return errorf(31250, "Path collision at %s", path)
 	}
 	f := &projField{name: last}
 	n.fields = append(n.fields, f)
@@ -132,7 +132,7 @@ func (pp *projParser) add(n *projNode, prefix, path, key string, v bson.RawValue
 	}
 	f.expr = e
 	if pp.mode == -1 {
-		return errorf(codeProjectionExprInEx, "Cannot use expression other than $meta in exclusion projection")
+		return errorf(31252, "Cannot use expression other than $meta in exclusion projection")
 	}
 	pp.mode = 1
 	return nil
@@ -141,9 +141,9 @@ func (pp *projParser) add(n *projNode, prefix, path, key string, v bson.RawValue
 func (pp *projParser) setMode(flag int, path string) error {
 	switch {
 	case flag == 1 && pp.mode == -1:
-		return errorf(codeProjectionInclusion, "Cannot do inclusion on field %s in exclusion projection", path)
+		return errorf(31253, "Cannot do inclusion on field %s in exclusion projection", path)
 	case flag == -1 && pp.mode == 1:
-		return errorf(codeProjectionExclusion, "Cannot do exclusion on field %s in inclusion projection", path)
+		return errorf(31254, "Cannot do exclusion on field %s in inclusion projection", path)
 	}
 	pp.mode = flag
 	return nil

@@ -36,9 +36,9 @@ func NewSort(spec bson.Raw) (*Sort, error) {
 		case isOperatorDoc(v):
 			return nil, unsupported("sort by $meta")
 		case !isNum:
-			return nil, errorf(codeSortBadValue, "$sort key ordering must be specified using a number or {$meta: 'textScore'}")
+			return nil, errorf(15974, "$sort key ordering must be specified using a number or {$meta: 'textScore'}")
 		case n.float() != 1 && n.float() != -1:
-			return nil, errorf(codeSortBadOrder, "$sort key ordering must be 1 (for ascending) or -1 (for descending)")
+			return nil, errorf(15975, "$sort key ordering must be 1 (for ascending) or -1 (for descending)")
 		}
 		s.keys = append(s.keys, sortKey{path: path, desc: n.float() < 0})
 	}

@@ -48,9 +48,9 @@ func TestSortErrors(t *testing.T) {
 		spec string
 		code mongoerr.Code
 	}{
-		{`{"a": 2}`, codeSortBadOrder},
-		{`{"a": 0}`, codeSortBadOrder},
-		{`{"a": "asc"}`, codeSortBadValue},
+		{`{"a": 2}`, 15975},
+		{`{"a": 0}`, 15975},
+		{`{"a": "asc"}`, 15974},
 		{`{"a": {"$meta": "textScore"}}`, mongoerr.BadValue},
 		{`{"": 1}`, 15998},
 	}
