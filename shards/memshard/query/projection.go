@@ -178,7 +178,8 @@ func (n *projNode) computes() bool {
 	return false
 }
 
-// Apply returns the projected document (a new document; doc is not modified).
+// Apply returns the projected document, a new one unless the projection is empty (then doc
+// itself); doc is never modified.
 func (p *Projection) Apply(doc bson.Raw) bson.Raw {
 	switch {
 	case p.root == nil:
