@@ -57,52 +57,73 @@ func Decompress(frame []byte) ([]byte, wiremessage.CompressorID, error) {
 	if size < 0 || size > MaxFrameLen-HeaderLen {
 		return nil, 0, frameErr(mongoerr.BadValue, "Decompressed message would be larger than maximum message size")
 	}
-	out := make([]byte, HeaderLen+int(size))
-	wiremessage.AppendHeader(out[:0], int32(len(out)), h.RequestID, h.ResponseTo, orig)
-	if err := decompressInto(out[HeaderLen:], rem, id); err != nil {
+	if err := plausible(rem, id, int(size)); err != nil {
 		return nil, 0, err
 	}
+	out, err := inflate(rem, id, int(size))
+	if err != nil {
+		return nil, 0, frameErr(mongoerr.BadValue, "cannot decompress %s message of %d bytes: %v", id, size, err)
+	}
+	wiremessage.AppendHeader(out[:0], int32(len(out)), h.RequestID, h.ResponseTo, orig)
 	return out, id, nil
 }
 
-// decompressInto fills dst, whose length is the announced size, with the decompressed payload;
-// a payload that decompresses to any other length is refused. Each decoder writes into dst
-// directly so the largest legal message is allocated once.
-func decompressInto(dst, payload []byte, id wiremessage.CompressorID) error {
+// maxDeflateRatio is the most deflate can expand its input.
+const maxDeflateRatio = 1032
+
+// plausible refuses, before anything is allocated, a payload that cannot decompress to size
+// bytes: announcing 48 MB in a 30-byte frame must not cost 48 MB.
+func plausible(payload []byte, id wiremessage.CompressorID, size int) error {
 	var err error
 	switch id {
 	case CompressorNoop:
-		if len(payload) != len(dst) {
-			return frameErr(mongoerr.BadValue, "Decompressing message returned less data than expected")
+		if len(payload) != size {
+			err = errSizeMismatch
 		}
-		copy(dst, payload)
-		return nil
 	case CompressorSnappy:
-		err = snappyInto(dst, payload)
+		var n int
+		if n, err = snappy.DecodedLen(payload); err == nil && n != size {
+			err = errSizeMismatch
+		}
 	case CompressorZlib:
-		err = zlibInto(dst, payload)
+		if size > maxDeflateRatio*len(payload) {
+			err = errSizeMismatch
+		}
 	case CompressorZstd:
-		err = zstdInto(dst, payload)
+		// A frame may omit its content size, and a payload may hold several frames; only a first
+		// frame larger than the whole is certainly a lie.
+		var h zstd.Header
+		if err = h.Decode(payload); err == nil && h.HasFCS && h.FrameContentSize > uint64(size) {
+			err = errSizeMismatch
+		}
 	default:
 		return frameErr(mongoerr.InternalError, "Compression algorithm specified in message is not available")
 	}
 	if err != nil {
-		return frameErr(mongoerr.BadValue, "cannot decompress %s message of %d bytes: %v", id, len(dst), err)
+		return frameErr(mongoerr.BadValue, "cannot decompress %s message of %d bytes: %v", id, size, err)
 	}
 	return nil
 }
 
-func snappyInto(dst, payload []byte) error {
-	n, err := snappy.DecodedLen(payload)
-	if err != nil {
-		return err
+// inflate returns room for the header followed by the decompressed payload of a compressor
+// plausible accepted, which must be exactly size bytes. Decoders write in place, so the message
+// is allocated once.
+func inflate(payload []byte, id wiremessage.CompressorID, size int) ([]byte, error) {
+	if id == CompressorZstd {
+		return zstdInflate(payload, size)
 	}
-	if n != len(dst) {
-		return errSizeMismatch
+	out := make([]byte, HeaderLen+size)
+	var err error
+	switch id {
+	case CompressorSnappy:
+		// Strict: mongod's snappy refuses the S2 extensions the default decoder accepts.
+		_, err = snappy.DecodeStrict(out[HeaderLen:], payload)
+	case CompressorZlib:
+		err = zlibInto(out[HeaderLen:], payload)
+	default: // noop
+		copy(out[HeaderLen:], payload)
 	}
-	// Strict: mongod's snappy refuses the S2 extensions the default decoder accepts.
-	_, err = snappy.DecodeStrict(dst, payload)
-	return err
+	return out, err
 }
 
 // zlibReaders recycles inflaters (about 40 KB of state each).
@@ -138,29 +159,32 @@ func zlibInto(dst, payload []byte) error {
 	return nil
 }
 
-// zstdDecoder is capped at the frame limit and at the destination's capacity, so a small
-// hostile frame cannot inflate beyond what its header announced.
+// zstdDecoder never produces more than a frame may hold (which also caps its window).
 var zstdDecoder = func() *zstd.Decoder {
-	d, err := zstd.NewReader(nil, zstd.WithDecoderMaxMemory(MaxFrameLen),
-		zstd.WithDecodeAllCapLimit(true), zstd.WithDecoderConcurrency(0))
+	d, err := zstd.NewReader(nil, zstd.WithDecoderMaxMemory(MaxFrameLen), zstd.WithDecoderConcurrency(0))
 	if err != nil {
 		panic(err) // only on invalid options, which are constant
 	}
 	return d
 }()
 
-func zstdInto(dst, payload []byte) error {
-	out, err := zstdDecoder.DecodeAll(payload, dst[:0])
+// zstdInflate sizes its buffer by the frame's own content size, not by the announced size,
+// which plausible cannot check when a payload holds several frames: memory follows the data
+// that actually decompresses.
+func zstdInflate(payload []byte, size int) ([]byte, error) {
+	hint := min(size, readChunk)
+	var h zstd.Header
+	if h.Decode(payload) == nil && h.HasFCS && h.FrameContentSize <= uint64(size) {
+		hint = int(h.FrameContentSize)
+	}
+	out, err := zstdDecoder.DecodeAll(payload, make([]byte, HeaderLen, HeaderLen+hint))
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if len(out) != len(dst) {
-		return errSizeMismatch
+	if len(out) != HeaderLen+size {
+		return nil, errSizeMismatch
 	}
-	if len(out) > 0 && &out[0] != &dst[0] { // the cap limit should keep it in place; never trust it blindly
-		copy(dst, out)
-	}
-	return nil
+	return out, nil
 }
 
 var errSizeMismatch = errors.New("size differs from the announced uncompressed size")

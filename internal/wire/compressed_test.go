@@ -3,6 +3,8 @@ package wire
 import (
 	"bytes"
 	"encoding/binary"
+	"math/rand/v2"
+	"runtime"
 	"testing"
 
 	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
@@ -99,6 +101,24 @@ func TestCompressRefuses(t *testing.T) {
 	}
 }
 
+// As mongod, a frame that would not fit the limit once compressed goes out uncompressed.
+func TestCompressKeepsOversizedFrame(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a 48 MB frame")
+	}
+	frame := make([]byte, MaxFrameLen)
+	rand.NewChaCha8([32]byte{7}).Read(frame) // incompressible
+	frame = wiremessage.AppendHeader(frame[:0], 0, 1, 0, OpMsg)[:MaxFrameLen]
+	SetLength(frame)
+	c, err := Compress(frame, CompressorSnappy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if &c[0] != &frame[0] || len(c) != len(frame) {
+		t.Fatal("an oversized compressed frame was returned")
+	}
+}
+
 func TestDecompressRejects(t *testing.T) {
 	frame := insertMsg()
 	body := frame[HeaderLen:]
@@ -145,6 +165,28 @@ func TestDecompressRejects(t *testing.T) {
 			_, _, err := Decompress(tt.frame)
 			requireCode(t, err, tt.code)
 		})
+	}
+}
+
+// A size no payload of that length can reach is refused before the message is allocated.
+func TestDecompressRefusesImplausibleSizeCheaply(t *testing.T) {
+	body := insertMsg()[HeaderLen:]
+	const lie = 40_000_000
+	for _, id := range append([]wiremessage.CompressorID{CompressorNoop}, compressors...) {
+		payload := body
+		if id != CompressorNoop {
+			payload = mustCompressPayload(t, body, id)
+		}
+		frame := compressedFrame(OpMsg, lie, id, payload)
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		_, _, err := Decompress(frame)
+		runtime.ReadMemStats(&after)
+		requireCode(t, err, mongoerr.BadValue)
+		// Decoders set up about 1 MB of their own state on first use; the lie is 40 MB.
+		if n := after.TotalAlloc - before.TotalAlloc; n > lie/10 {
+			t.Errorf("%v: allocated %d bytes to refuse a %d-byte frame", id, n, len(frame))
+		}
 	}
 }
 

@@ -101,48 +101,21 @@ func ParseMsg(frame []byte) (Msg, error) {
 		rem = rem[:len(rem)-4]
 	}
 	m := Msg{Header: h, Flags: flags}
-	for len(rem) > 0 {
+	for len(rem) > 0 && err == nil {
 		kind := rem[0]
-		rem = rem[1:]
 		switch wiremessage.SectionType(kind) {
 		case wiremessage.SingleDocument:
-			if m.Body != nil {
-				return Msg{}, frameErr(40430, "Multiple body sections in message")
-			}
-			doc, rest, ok := bsoncore.ReadDocument(rem)
-			if !ok {
-				return Msg{}, frameErr(mongoerr.InvalidBSON, "OP_MSG body section is malformed")
-			}
-			if err := doc.Validate(); err != nil {
-				return Msg{}, frameErr(mongoerr.InvalidBSON, "OP_MSG body is invalid BSON: %v", err)
-			}
-			m.Body, rem = doc, rest
+			rem, err = m.readBody(rem[1:])
 		case wiremessage.DocumentSequence:
-			if len(m.Sequences) == maxSequences {
-				return Msg{}, frameErr(mongoerr.TooManyDocumentSequences, "Too many document sequences in OP_MSG")
-			}
-			id, data, rest, ok := readSequence(rem)
-			if !ok {
-				return Msg{}, frameErr(mongoerr.ProtocolError, "OP_MSG document sequence is malformed")
-			}
-			for _, s := range m.Sequences {
-				if s.Identifier == id {
-					return Msg{}, frameErr(40431, "Duplicate document sequence: %s", id)
-				}
-			}
-			if err := eachDoc(data, id, nil); err != nil {
-				return Msg{}, err
-			}
-			if m.Sequences == nil {
-				m.Sequences = make([]Sequence, 0, maxSequences)
-			}
-			m.Sequences = append(m.Sequences, Sequence{Identifier: id, Raw: data})
-			rem = rest
+			rem, err = m.readSequence(rem[1:])
 		case sectionSecurityToken:
-			return Msg{}, frameErr(mongoerr.Unauthorized, "Unsupported Security Token provided")
+			err = frameErr(mongoerr.Unauthorized, "Unsupported Security Token provided")
 		default:
-			return Msg{}, frameErr(40432, "Unknown section kind %d", kind)
+			err = frameErr(40432, "Unknown section kind %d", kind)
 		}
+	}
+	if err != nil {
+		return Msg{}, err
 	}
 	if m.Body == nil {
 		return Msg{}, frameErr(40587, "OP_MSG messages must have a body")
@@ -155,23 +128,59 @@ func ParseMsg(frame []byte) (Msg, error) {
 	return m, nil
 }
 
-// readSequence splits a kind-1 section (after its kind byte) into identifier and documents. It
-// does what the driver's ReadMsgSectionRawDocumentSequence does, without allocating the
+// readBody reads a kind-0 section (after its kind byte) into m.Body.
+func (m *Msg) readBody(src []byte) ([]byte, error) {
+	if m.Body != nil {
+		return nil, frameErr(40430, "Multiple body sections in message")
+	}
+	doc, rest, ok := bsoncore.ReadDocument(src)
+	if !ok {
+		return nil, frameErr(mongoerr.InvalidBSON, "OP_MSG body section is malformed")
+	}
+	if err := doc.Validate(); err != nil {
+		return nil, frameErr(mongoerr.InvalidBSON, "OP_MSG body is invalid BSON: %v", err)
+	}
+	m.Body = doc
+	return rest, nil
+}
+
+// readSequence reads a kind-1 section (after its kind byte) into m.Sequences. It splits the
+// section as the driver's ReadMsgSectionRawDocumentSequence does, without allocating the
 // identifier of the usual sequences.
-func readSequence(src []byte) (identifier string, data, rest []byte, ok bool) {
+func (m *Msg) readSequence(src []byte) ([]byte, error) {
+	if len(m.Sequences) == maxSequences {
+		return nil, frameErr(mongoerr.TooManyDocumentSequences, "Too many document sequences in OP_MSG")
+	}
 	if len(src) < 4 {
-		return "", nil, nil, false
+		return nil, errBadSequence()
 	}
 	size := int32(binary.LittleEndian.Uint32(src))
 	if size < 4 || int(size) > len(src) {
-		return "", nil, nil, false
+		return nil, errBadSequence()
 	}
 	section, rest := src[4:size], src[size:]
 	nul := bytes.IndexByte(section, 0)
 	if nul < 0 {
-		return "", nil, nil, false
+		return nil, errBadSequence()
 	}
-	return intern(section[:nul], sequenceNames), section[nul+1:], rest, true
+	id, data := intern(section[:nul], sequenceNames), section[nul+1:]
+	for _, s := range m.Sequences {
+		if s.Identifier == id {
+			return nil, frameErr(40431, "Duplicate document sequence: %s", id)
+		}
+	}
+	if err := eachDoc(data, id, nil); err != nil {
+		return nil, err
+	}
+	if m.Sequences == nil {
+		m.Sequences = make([]Sequence, 0, maxSequences)
+	}
+	m.Sequences = append(m.Sequences, Sequence{Identifier: id, Raw: data})
+	return rest, nil
+}
+
+func errBadSequence() error {
+	return frameErr(mongoerr.ProtocolError, "OP_MSG document sequence is malformed")
 }
 
 // sequenceNames are the identifiers of the document sequences drivers send.
