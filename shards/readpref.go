@@ -314,6 +314,23 @@ type selector struct{ rp ReadPref }
 
 var _ description.ServerSelector = selector{}
 
+// plainSelectors are the selectors of the read preferences without tags or staleness, boxed
+// once: selection runs on every round trip.
+var plainSelectors = func() (sels [len(modeNames)]description.ServerSelector) {
+	for i := range sels {
+		sels[i] = selector{ReadPref{Mode: Mode(i)}}
+	}
+	return sels
+}()
+
+// selectorFor returns the selector that applies rp.
+func selectorFor(rp ReadPref) description.ServerSelector {
+	if len(rp.Tags) == 0 && rp.MaxStaleness == 0 && int(rp.Mode) < len(plainSelectors) {
+		return plainSelectors[rp.Mode]
+	}
+	return selector{rp}
+}
+
 // SelectServer keeps the candidates (known members) that rp allows.
 func (s selector) SelectServer(_ description.Topology, cands []description.Server) ([]description.Server, error) {
 	primary := -1

@@ -207,7 +207,7 @@ var expired = func() context.Context {
 
 // selectServer waits at most the server selection timeout for a member that rp allows.
 func (s *Shard) selectServer(ctx context.Context, rp ReadPref) (*topology.SelectedServer, error) {
-	sel := selector{rp}
+	sel := selectorFor(rp)
 	if srv, err := s.topo.SelectServer(expired, sel); err == nil {
 		return srv.(*topology.SelectedServer), nil // Topology.SelectServer only returns those
 	}
