@@ -41,6 +41,7 @@ func BenchmarkVivifyParallel(b *testing.B) {
 	b.Run("touch", func(b *testing.B) {
 		c, ids := benchCache(b, 1<<16, 4)
 		var next atomic.Uint64
+		b.ResetTimer()
 		b.RunParallel(func(pb *testing.PB) {
 			i := next.Add(1) << 20
 			for pb.Next() {
