@@ -1,0 +1,178 @@
+package memshard
+
+import (
+	"strings"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
+
+	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
+)
+
+// Command argument parsing with mongod's IDL error texts.
+
+var typeNames = map[bsoncore.Type]string{
+	bsoncore.TypeDouble: "double", bsoncore.TypeString: "string", bsoncore.TypeEmbeddedDocument: "object",
+	bsoncore.TypeArray: "array", bsoncore.TypeBinary: "binData", bsoncore.TypeUndefined: "undefined",
+	bsoncore.TypeObjectID: "objectId", bsoncore.TypeBoolean: "bool", bsoncore.TypeDateTime: "date",
+	bsoncore.TypeNull: "null", bsoncore.TypeRegex: "regex", bsoncore.TypeDBPointer: "dbPointer",
+	bsoncore.TypeJavaScript: "javascript", bsoncore.TypeSymbol: "symbol",
+	bsoncore.TypeCodeWithScope: "javascriptWithScope", bsoncore.TypeInt32: "int",
+	bsoncore.TypeTimestamp: "timestamp", bsoncore.TypeInt64: "long", bsoncore.TypeDecimal128: "decimal",
+	bsoncore.TypeMinKey: "minKey", bsoncore.TypeMaxKey: "maxKey",
+}
+
+func typeName(t bsoncore.Type) string {
+	if n, ok := typeNames[t]; ok {
+		return n
+	}
+	return "unknown"
+}
+
+func wrongType(path string, got bsoncore.Type, want string) *mongoerr.Error {
+	return mongoerr.New(mongoerr.TypeMismatch, "BSON field '%s' is the wrong type '%s', expected type '%s'", path, typeName(got), want)
+}
+
+func missingField(path string) *mongoerr.Error {
+	return mongoerr.New(mongoerr.IDLFailedToParse, "BSON field '%s' is missing but a required field", path)
+}
+
+// missingOrWrong is the error for a required field of the command that is absent or mistyped.
+func missingOrWrong(r *request, key, want string) *mongoerr.Error {
+	v, err := r.body.LookupErr(key)
+	if err != nil {
+		return missingField(r.name + "." + key)
+	}
+	return wrongType(r.name+"."+key, v.Type, want)
+}
+
+func rawValue(v bsoncore.Value) bson.RawValue {
+	return bson.RawValue{Type: bson.Type(v.Type), Value: v.Data}
+}
+
+// collName is the collection the command names as its first value.
+func (r *request) collName() (string, error) {
+	v := r.body.Index(0).Value()
+	name, ok := v.StringValueOK()
+	if !ok {
+		return "", mongoerr.New(mongoerr.InvalidNamespace, "collection name has invalid type %s", typeName(v.Type))
+	}
+	if name == "" || strings.ContainsRune(name, 0) {
+		return "", mongoerr.New(mongoerr.InvalidNamespace, "Invalid namespace specified '%s.%s'", r.db, name)
+	}
+	return name, nil
+}
+
+func (r *request) stringArg(key string, required bool) (string, error) {
+	v, err := r.body.LookupErr(key)
+	if err != nil {
+		if required {
+			return "", missingField(r.name + "." + key)
+		}
+		return "", nil
+	}
+	s, ok := v.StringValueOK()
+	if !ok {
+		return "", wrongType(r.name+"."+key, v.Type, "string")
+	}
+	return s, nil
+}
+
+// intArg reads a non-negative number; def when absent.
+func (r *request) intArg(key string, def int) (int, error) {
+	return intField(r.body, r.name, key, def)
+}
+
+func intField(doc bsoncore.Document, parent, key string, def int) (int, error) {
+	v, err := doc.LookupErr(key)
+	if err != nil {
+		return def, nil
+	}
+	n, ok := v.AsInt64OK()
+	if !ok {
+		return 0, wrongType(parent+"."+key, v.Type, "long")
+	}
+	if n < 0 {
+		return 0, mongoerr.New(mongoerr.BadValue, "%s value must be non-negative, but received: %d",
+			strings.ToUpper(key[:1])+key[1:], n)
+	}
+	return int(min(n, 1<<31-1)), nil
+}
+
+// docArg reads an optional document field.
+func (r *request) docArg(key string) (bson.Raw, bool, error) {
+	return docField(r.body, r.name, key)
+}
+
+func docField(doc bsoncore.Document, parent, key string) (bson.Raw, bool, error) {
+	v, err := doc.LookupErr(key)
+	if err != nil {
+		return nil, false, nil
+	}
+	d, ok := v.DocumentOK()
+	if !ok {
+		return nil, false, wrongType(parent+"."+key, v.Type, "object")
+	}
+	return bson.Raw(d), true, nil
+}
+
+// boolArg reads a flag the way mongod's IDL "safeBool" does: bools and numbers.
+func (r *request) boolArg(key string, def bool) bool { return truthy(r.body.Lookup(key), def) }
+
+func truthy(v bsoncore.Value, def bool) bool {
+	if b, ok := v.BooleanOK(); ok {
+		return b
+	}
+	if f, ok := v.AsFloat64OK(); ok {
+		return f != 0
+	}
+	return def
+}
+
+// statements reads a write command's statements from the body array or the OP_MSG document
+// sequence of the same name.
+func (r *request) statements(key string) ([]bsoncore.Document, error) {
+	var docs []bsoncore.Document
+	v, lookupErr := r.body.LookupErr(key)
+	inBody := lookupErr == nil
+	for _, s := range r.seqs {
+		if s.Identifier != key {
+			continue
+		}
+		if inBody || docs != nil {
+			return nil, mongoerr.New(mongoerr.IDLDuplicateField, "BSON field '%s.%s' is a duplicate field", r.name, key)
+		}
+		seqDocs, err := s.Docs()
+		if err != nil {
+			return nil, mongoerr.New(mongoerr.BadValue, "%v", err)
+		}
+		docs = append(make([]bsoncore.Document, 0, len(seqDocs)), seqDocs...)
+	}
+	if !inBody {
+		if docs == nil {
+			return nil, missingField(r.name + "." + key)
+		}
+		return docs, nil
+	}
+	arr, ok := v.ArrayOK()
+	if !ok {
+		return nil, wrongType(r.name+"."+key, v.Type, "array")
+	}
+	vals, _ := arr.Values()
+	for i, e := range vals {
+		d, ok := e.DocumentOK()
+		if !ok {
+			return nil, wrongType(r.name+"."+key+"."+arrayKey(i), e.Type, "object")
+		}
+		docs = append(docs, d)
+	}
+	return docs, nil
+}
+
+// checkBatch enforces maxWriteBatchSize.
+func checkBatch(n int) error {
+	if n < 1 || n > maxWriteBatchSize {
+		return mongoerr.New(mongoerr.InvalidLength, "Write batch sizes must be between 1 and %d. Got %d operations.", maxWriteBatchSize, n)
+	}
+	return nil
+}

@@ -1,0 +1,1043 @@
+package memshard
+
+import (
+	"bytes"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
+
+	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
+	"github.com/mongos-lite/mongos-lite/internal/sessionid"
+	"github.com/mongos-lite/mongos-lite/shards/memshard/query"
+)
+
+func (r *request) now() time.Time { return r.m.rs.now() }
+
+func (r *request) ns(coll string) string { return r.db + "." + coll }
+
+// txnLive fails a statement of a transaction that was aborted meanwhile (kill, step down);
+// callers hold store.mu.
+func (r *request) txnLive() error {
+	if r.txn != nil && r.txn.phase != txnInProgress {
+		return txnAbortedError(r.txn.number)
+	}
+	return nil
+}
+
+// wrote stamps the reply's operationTime with a fresh cluster time for a committed write.
+func (r *request) wrote() {
+	if r.txn == nil {
+		r.opTime = r.m.rs.clock.tick(r.now())
+	}
+}
+
+// matching returns the slots whose documents (as t sees them) match f, in natural order; only
+// the first when one. An _id equality uses the index.
+func (c *collection) matching(f *query.Filter, t *txn, one bool) []*doc {
+	if c == nil {
+		return nil
+	}
+	if id, ok := f.IDEquality(); ok {
+		if d, v := c.lookup(id, t); v != nil && f.Match(v) {
+			return []*doc{d}
+		}
+		return nil
+	}
+	var out []*doc
+	for _, d := range c.docs {
+		if v := visible(d, t); v != nil && f.Match(v) {
+			out = append(out, d)
+			if one {
+				break
+			}
+		}
+	}
+	return out
+}
+
+// read runs fn with the store read-locked, for the collection as the request's transaction
+// sees it (c is nil when the collection does not exist).
+func (r *request) read(coll string, fn func(c *collection) error) error {
+	s := r.m.rs.store
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if err := r.txnLive(); err != nil {
+		return err
+	}
+	return fn(s.coll(r.db, coll))
+}
+
+// write runs one write statement with the store locked, retrying while an open transaction
+// blocks it.
+func (r *request) write(fn func(s *store) error) error {
+	return r.retryBlocked(func() error {
+		s := r.m.rs.store
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if err := r.txnLive(); err != nil {
+			return err
+		}
+		return fn(s)
+	})
+}
+
+func (r *request) filterArg(key string) (*query.Filter, bson.Raw, error) {
+	q, _, err := r.docArg(key)
+	if err != nil {
+		return nil, nil, err
+	}
+	f, err := query.NewFilter(q)
+	return f, q, err
+}
+
+func cmdFind(r *request) error {
+	coll, err := r.collName()
+	if err != nil {
+		return err
+	}
+	f, _, err := r.filterArg("filter")
+	if err != nil {
+		return err
+	}
+	var sorter *query.Sort
+	if spec, ok, err := r.docArg("sort"); err != nil {
+		return err
+	} else if ok && len(spec) > 5 {
+		if sorter, err = query.NewSort(spec); err != nil {
+			return err
+		}
+	}
+	var proj *query.Projection
+	if spec, ok, err := r.docArg("projection"); err != nil {
+		return err
+	} else if ok && len(spec) > 5 {
+		if proj, err = query.NewProjection(spec); err != nil {
+			return err
+		}
+	}
+	skip, err := r.intArg("skip", 0)
+	if err != nil {
+		return err
+	}
+	limit, err := r.intArg("limit", 0)
+	if err != nil {
+		return err
+	}
+	batchSize, err := r.intArg("batchSize", defaultFirstBatch)
+	if err != nil {
+		return err
+	}
+	var docs []bson.Raw
+	err = r.read(coll, func(c *collection) error {
+		for _, d := range c.matching(f, r.txn, false) {
+			docs = append(docs, visible(d, r.txn))
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if sorter != nil {
+		sorter.Sort(docs)
+	}
+	docs = window(docs, skip, limit)
+	if proj != nil {
+		for i, d := range docs {
+			docs[i] = proj.Apply(d)
+		}
+	}
+	r.replyCursor(r.ns(coll), docs, batchSize, r.boolArg("singleBatch", false))
+	return nil
+}
+
+// window applies skip and limit (0: none).
+func window(docs []bson.Raw, skip, limit int) []bson.Raw {
+	docs = docs[min(skip, len(docs)):]
+	if limit > 0 && limit < len(docs) {
+		docs = docs[:limit]
+	}
+	return docs
+}
+
+// writeError is one failed statement of a write batch.
+type writeError struct {
+	index int
+	err   *mongoerr.Error
+}
+
+// statementError sorts a statement's error: most become writeErrors (ok: 1, as mongod), but in
+// a transaction, or when the operation itself was interrupted, the command fails.
+func (r *request) statementError(i int, err error, errs *[]writeError) error {
+	e := mongoerr.As(err)
+	switch e.Code {
+	case mongoerr.MaxTimeMSExpired, mongoerr.InterruptedAtShutdown, mongoerr.Interrupted,
+		mongoerr.NotWritablePrimary, mongoerr.NoSuchTransaction, mongoerr.InternalError:
+		return err
+	}
+	if r.txn != nil {
+		return err
+	}
+	*errs = append(*errs, writeError{i, e})
+	return nil
+}
+
+func appendWriteErrors(dst []byte, errs []writeError) []byte {
+	if len(errs) == 0 {
+		return dst
+	}
+	idx, dst := bsoncore.AppendArrayElementStart(dst, "writeErrors")
+	for i, we := range errs {
+		didx, d := bsoncore.AppendDocumentElementStart(dst, arrayKey(i))
+		d = bsoncore.AppendInt32Element(d, "index", int32(we.index))
+		d = bsoncore.AppendInt32Element(d, "code", int32(we.err.Code))
+		if elems, err := we.err.Extra.Elements(); err == nil {
+			for _, el := range elems {
+				d = append(d, el...)
+			}
+		}
+		d = bsoncore.AppendStringElement(d, "errmsg", we.err.Msg)
+		dst, _ = bsoncore.AppendDocumentEnd(d, didx)
+	}
+	dst, _ = bsoncore.AppendArrayEnd(dst, idx)
+	return dst
+}
+
+// runStatements runs a write batch statement by statement: retried statements of a retryable
+// write answer from their record, the others run and are recorded; ordered stops at the first
+// error.
+func (r *request) runStatements(stmts []bsoncore.Document, run func(bsoncore.Document) (stmtResult, error),
+	add func(i int, res stmtResult)) ([]writeError, error) {
+	ordered := r.boolArg("ordered", true)
+	var errs []writeError
+	var retried []int32
+	for i, st := range stmts {
+		id := r.stmtID(i)
+		if res, ok := r.executed(id); ok {
+			retried = append(retried, id)
+			add(i, res)
+			continue
+		}
+		res, err := run(st)
+		if err != nil {
+			if err := r.statementError(i, err, &errs); err != nil {
+				return nil, err
+			}
+			if ordered {
+				break
+			}
+			continue
+		}
+		r.record(id, res)
+		add(i, res)
+	}
+	if len(retried) > 0 {
+		idx, out := bsoncore.AppendArrayElementStart(r.out, "retriedStmtIds")
+		for i, id := range retried {
+			out = bsoncore.AppendInt32Element(out, arrayKey(i), id)
+		}
+		r.out, _ = bsoncore.AppendArrayEnd(out, idx)
+	}
+	return errs, nil
+}
+
+func cmdInsert(r *request) error {
+	coll, err := r.collName()
+	if err != nil {
+		return err
+	}
+	docs, err := r.statements("documents")
+	if err != nil {
+		return err
+	}
+	if err := checkBatch(len(docs)); err != nil {
+		return err
+	}
+	var n int32
+	errs, err := r.runStatements(docs, func(d bsoncore.Document) (stmtResult, error) {
+		raw, id, err := withID(d)
+		if err != nil {
+			return stmtResult{}, err
+		}
+		return stmtResult{n: 1}, r.write(func(s *store) error {
+			if err := s.insert(s.ensureColl(r.db, coll), raw, id, r.txn, r.now()); err != nil {
+				return err
+			}
+			r.wrote()
+			return nil
+		})
+	}, func(_ int, res stmtResult) { n += res.n })
+	if err != nil {
+		return err
+	}
+	r.out = bsoncore.AppendInt32Element(r.out, "n", n)
+	r.out = appendWriteErrors(r.out, errs)
+	return nil
+}
+
+// withID returns a copy of d with _id first (generated if absent), as mongod stores it.
+func withID(d bsoncore.Document) (bson.Raw, bson.RawValue, error) {
+	elems, err := d.Elements()
+	if err != nil {
+		return nil, bson.RawValue{}, mongoerr.New(mongoerr.BadValue, "invalid document: %v", err)
+	}
+	at := -1
+	for i, e := range elems {
+		if e.Key() == "_id" {
+			at = i
+			break
+		}
+	}
+	if at >= 0 {
+		switch t := elems[at].Value().Type; t {
+		case bsoncore.TypeArray, bsoncore.TypeRegex, bsoncore.TypeUndefined:
+			return nil, bson.RawValue{}, mongoerr.New(mongoerr.InvalidIdField, "The '_id' value cannot be of type %s", typeName(t))
+		}
+	}
+	if at == 0 {
+		raw := bson.Raw(bytes.Clone(d))
+		return raw, raw.Lookup("_id"), nil
+	}
+	idx, out := bsoncore.AppendDocumentStart(make([]byte, 0, len(d)+17))
+	if at < 0 {
+		out = bsoncore.AppendObjectIDElement(out, "_id", bson.NewObjectID())
+	} else {
+		out = append(out, elems[at]...)
+	}
+	for i, e := range elems {
+		if i != at {
+			out = append(out, e...)
+		}
+	}
+	out, _ = bsoncore.AppendDocumentEnd(out, idx)
+	raw := bson.Raw(out)
+	return raw, raw.Lookup("_id"), nil
+}
+
+func cmdUpdate(r *request) error {
+	coll, err := r.collName()
+	if err != nil {
+		return err
+	}
+	stmts, err := r.statements("updates")
+	if err != nil {
+		return err
+	}
+	if err := checkBatch(len(stmts)); err != nil {
+		return err
+	}
+	var n, nModified int32
+	var upserted []bson.RawValue
+	var upsertedAt []int
+	errs, err := r.runStatements(stmts, func(st bsoncore.Document) (stmtResult, error) {
+		return r.updateOne(coll, st)
+	}, func(i int, res stmtResult) {
+		n, nModified = n+res.n, nModified+res.nModified
+		if res.upserted.Type != 0 {
+			upserted, upsertedAt = append(upserted, res.upserted), append(upsertedAt, i)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	r.out = bsoncore.AppendInt32Element(r.out, "n", n)
+	if len(upserted) > 0 {
+		idx, out := bsoncore.AppendArrayElementStart(r.out, "upserted")
+		for i, id := range upserted {
+			didx, d := bsoncore.AppendDocumentElementStart(out, arrayKey(i))
+			d = bsoncore.AppendInt32Element(d, "index", int32(upsertedAt[i]))
+			d = bsoncore.AppendValueElement(d, "_id", bsoncore.Value{Type: bsoncore.Type(id.Type), Data: id.Value})
+			out, _ = bsoncore.AppendDocumentEnd(d, didx)
+		}
+		r.out, _ = bsoncore.AppendArrayEnd(out, idx)
+	}
+	r.out = bsoncore.AppendInt32Element(r.out, "nModified", nModified)
+	r.out = appendWriteErrors(r.out, errs)
+	return nil
+}
+
+func (r *request) updateOne(coll string, st bsoncore.Document) (stmtResult, error) {
+	q, ok, err := docField(st, "update.updates", "q")
+	if err != nil {
+		return stmtResult{}, err
+	} else if !ok {
+		return stmtResult{}, missingField("update.updates.q")
+	}
+	uv, err := st.LookupErr("u")
+	if err != nil {
+		return stmtResult{}, missingField("update.updates.u")
+	}
+	multi, upsert := truthy(st.Lookup("multi"), false), truthy(st.Lookup("upsert"), false)
+	f, err := query.NewFilter(q)
+	if err != nil {
+		return stmtResult{}, err
+	}
+	u, err := query.NewUpdate(rawValue(uv))
+	if err != nil {
+		return stmtResult{}, err
+	}
+	if multi && u.IsReplacement() {
+		return stmtResult{}, mongoerr.New(mongoerr.FailedToParse, "multi update is not supported for replacement-style update")
+	}
+	var res stmtResult
+	err = r.write(func(s *store) error {
+		res = stmtResult{}
+		c := s.coll(r.db, coll)
+		targets := c.matching(f, r.txn, !multi)
+		for _, d := range targets {
+			if err := s.writable(d, r.txn, r.now()); err != nil {
+				return err
+			}
+		}
+		// Compute every new version before writing any, so a failing document changes nothing.
+		news := make([]bson.Raw, len(targets))
+		for i, d := range targets {
+			out, modified, err := u.Apply(visible(d, r.txn))
+			if err != nil {
+				return err
+			}
+			if modified {
+				news[i] = out
+			}
+		}
+		for i, d := range targets {
+			if news[i] != nil {
+				s.put(c, d, news[i], r.txn)
+				res.nModified++
+			}
+		}
+		res.n = int32(len(targets))
+		if len(targets) == 0 && upsert {
+			doc, err := u.Upsert(q)
+			if err != nil {
+				return err
+			}
+			id := doc.Lookup("_id")
+			if err := s.insert(s.ensureColl(r.db, coll), doc, id, r.txn, r.now()); err != nil {
+				return err
+			}
+			res.n, res.upserted = 1, id
+		}
+		if res.nModified > 0 || res.upserted.Type != 0 {
+			r.wrote()
+		}
+		return nil
+	})
+	return res, err
+}
+
+func cmdDelete(r *request) error {
+	coll, err := r.collName()
+	if err != nil {
+		return err
+	}
+	stmts, err := r.statements("deletes")
+	if err != nil {
+		return err
+	}
+	if err := checkBatch(len(stmts)); err != nil {
+		return err
+	}
+	var n int32
+	errs, err := r.runStatements(stmts, func(st bsoncore.Document) (stmtResult, error) {
+		return r.deleteOne(coll, st)
+	}, func(_ int, res stmtResult) { n += res.n })
+	if err != nil {
+		return err
+	}
+	r.out = bsoncore.AppendInt32Element(r.out, "n", n)
+	r.out = appendWriteErrors(r.out, errs)
+	return nil
+}
+
+func (r *request) deleteOne(coll string, st bsoncore.Document) (stmtResult, error) {
+	q, ok, err := docField(st, "delete.deletes", "q")
+	if err != nil {
+		return stmtResult{}, err
+	} else if !ok {
+		return stmtResult{}, missingField("delete.deletes.q")
+	}
+	lv, err := st.LookupErr("limit")
+	if err != nil {
+		return stmtResult{}, missingField("delete.deletes.limit")
+	}
+	limit, ok := lv.AsInt64OK()
+	if !ok || limit != 0 && limit != 1 {
+		return stmtResult{}, mongoerr.New(mongoerr.FailedToParse, "The limit field in delete objects must be 0 or 1. Got %s", lv)
+	}
+	f, err := query.NewFilter(q)
+	if err != nil {
+		return stmtResult{}, err
+	}
+	var res stmtResult
+	err = r.write(func(s *store) error {
+		c := s.coll(r.db, coll)
+		targets := c.matching(f, r.txn, limit == 1)
+		for _, d := range targets {
+			if err := s.writable(d, r.txn, r.now()); err != nil {
+				return err
+			}
+		}
+		for _, d := range targets {
+			s.put(c, d, nil, r.txn)
+		}
+		res = stmtResult{n: int32(len(targets))}
+		if len(targets) > 0 {
+			r.wrote()
+		}
+		return nil
+	})
+	return res, err
+}
+
+func cmdFindAndModify(r *request) error {
+	coll, err := r.collName()
+	if err != nil {
+		return err
+	}
+	f, q, err := r.filterArg("query")
+	if err != nil {
+		return err
+	}
+	var sorter *query.Sort
+	if spec, ok, err := r.docArg("sort"); err != nil {
+		return err
+	} else if ok && len(spec) > 5 {
+		if sorter, err = query.NewSort(spec); err != nil {
+			return err
+		}
+	}
+	var proj *query.Projection
+	if spec, ok, err := r.docArg("fields"); err != nil {
+		return err
+	} else if ok && len(spec) > 5 {
+		if proj, err = query.NewProjection(spec); err != nil {
+			return err
+		}
+	}
+	remove, returnNew, upsert := r.boolArg("remove", false), r.boolArg("new", false), r.boolArg("upsert", false)
+	uv, uerr := r.body.LookupErr("update")
+	var u *query.Update
+	switch {
+	case remove && uerr == nil:
+		return mongoerr.New(mongoerr.FailedToParse, "Cannot specify both an update and remove=true")
+	case !remove && uerr != nil:
+		return mongoerr.New(mongoerr.FailedToParse, "Either an update or remove=true must be specified")
+	case remove && upsert:
+		return mongoerr.New(mongoerr.FailedToParse, "Cannot specify both upsert=true and remove=true ")
+	case remove && returnNew:
+		return mongoerr.New(mongoerr.FailedToParse, "Cannot specify both new=true and remove=true; 'remove' always returns the deleted document")
+	case !remove:
+		if u, err = query.NewUpdate(rawValue(uv)); err != nil {
+			return err
+		}
+	}
+	stmt := r.stmtID(0)
+	if res, ok := r.executed(stmt); ok {
+		r.out = append(r.out, res.reply...)
+		return nil
+	}
+	var reply []byte
+	err = r.write(func(s *store) error {
+		c := s.coll(r.db, coll)
+		var target *doc
+		if targets := c.matching(f, r.txn, sorter == nil); len(targets) > 0 {
+			target = targets[0]
+			if sorter != nil {
+				docs := make([]bson.Raw, len(targets))
+				for i, d := range targets {
+					docs[i] = visible(d, r.txn)
+				}
+				sorter.Sort(docs)
+				target = c.byID[query.IndexKey(docs[0].Lookup("_id"))]
+			}
+		}
+		var value bson.Raw
+		leo := bsoncore.NewDocumentBuilder()
+		switch {
+		case target != nil:
+			if err := s.writable(target, r.txn, r.now()); err != nil {
+				return err
+			}
+			old := visible(target, r.txn)
+			value = old
+			leo.AppendInt32("n", 1)
+			if remove {
+				s.put(c, target, nil, r.txn)
+				r.wrote()
+				break
+			}
+			leo.AppendBoolean("updatedExisting", true)
+			out, modified, err := u.Apply(old)
+			if err != nil {
+				return err
+			}
+			if modified {
+				s.put(c, target, out, r.txn)
+				r.wrote()
+			}
+			if returnNew {
+				value = out
+			}
+		case upsert:
+			doc, err := u.Upsert(q)
+			if err != nil {
+				return err
+			}
+			id := doc.Lookup("_id")
+			if err := s.insert(s.ensureColl(r.db, coll), doc, id, r.txn, r.now()); err != nil {
+				return err
+			}
+			r.wrote()
+			leo.AppendInt32("n", 1).AppendBoolean("updatedExisting", false).
+				AppendValue("upserted", bsoncore.Value{Type: bsoncore.Type(id.Type), Data: id.Value})
+			if returnNew {
+				value = doc
+			}
+		default:
+			leo.AppendInt32("n", 0)
+			if !remove {
+				leo.AppendBoolean("updatedExisting", false)
+			}
+		}
+		reply = bsoncore.AppendDocumentElement(nil, "lastErrorObject", leo.Build())
+		if value == nil {
+			reply = bsoncore.AppendNullElement(reply, "value")
+		} else {
+			if proj != nil {
+				value = proj.Apply(value)
+			}
+			reply = bsoncore.AppendDocumentElement(reply, "value", value)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	r.record(stmt, stmtResult{reply: reply})
+	r.out = append(r.out, reply...)
+	return nil
+}
+
+func cmdCount(r *request) error {
+	coll, err := r.collName()
+	if err != nil {
+		return err
+	}
+	f, _, err := r.filterArg("query")
+	if err != nil {
+		return err
+	}
+	skip, err := r.intArg("skip", 0)
+	if err != nil {
+		return err
+	}
+	limit := 0
+	if v, ok := r.body.Lookup("limit").AsInt64OK(); ok {
+		limit = int(min(max(v, -v), 1<<31-1)) // a negative limit counts like its absolute value
+	}
+	var n int
+	err = r.read(coll, func(c *collection) error {
+		n = len(c.matching(f, r.txn, false))
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	n = max(n-skip, 0)
+	if limit > 0 {
+		n = min(n, limit)
+	}
+	r.out = bsoncore.AppendInt32Element(r.out, "n", int32(n))
+	return nil
+}
+
+// cmdDistinct returns the distinct values (array elements counted singly) in BSON order, as
+// mongod's ordered value set does.
+func cmdDistinct(r *request) error {
+	coll, err := r.collName()
+	if err != nil {
+		return err
+	}
+	key, err := r.stringArg("key", true)
+	if err != nil {
+		return err
+	}
+	f, _, err := r.filterArg("query")
+	if err != nil {
+		return err
+	}
+	path := strings.Split(key, ".")
+	seen := map[string]bool{}
+	var vals []bson.RawValue
+	addVal := func(v bson.RawValue) {
+		if k := query.IndexKey(v); !seen[k] {
+			seen[k] = true
+			vals = append(vals, v)
+		}
+	}
+	err = r.read(coll, func(c *collection) error {
+		for _, d := range c.matching(f, r.txn, false) {
+			v, err := visible(d, r.txn).LookupErr(path...)
+			if err != nil {
+				continue
+			}
+			if arr, ok := v.ArrayOK(); ok {
+				elems, _ := arr.Values()
+				for _, e := range elems {
+					addVal(e)
+				}
+				continue
+			}
+			addVal(v)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	sortValues(vals)
+	idx, out := bsoncore.AppendArrayElementStart(r.out, "values")
+	for i, v := range vals {
+		out = bsoncore.AppendValueElement(out, arrayKey(i), bsoncore.Value{Type: bsoncore.Type(v.Type), Data: v.Value})
+	}
+	r.out, _ = bsoncore.AppendArrayEnd(out, idx)
+	return nil
+}
+
+func sortValues(vals []bson.RawValue) { slices.SortStableFunc(vals, query.Compare) }
+
+func cmdAggregate(r *request) error {
+	arr, ok := r.body.Lookup("pipeline").ArrayOK()
+	if !ok {
+		return missingOrWrong(r, "pipeline", "array")
+	}
+	vals, _ := arr.Values()
+	stages := make([]bson.Raw, 0, len(vals))
+	for i, v := range vals {
+		d, ok := v.DocumentOK()
+		if !ok {
+			return wrongType("aggregate.pipeline."+arrayKey(i), v.Type, "object")
+		}
+		stages = append(stages, bson.Raw(d))
+	}
+	cur, ok := r.body.Lookup("cursor").DocumentOK()
+	if !ok {
+		return mongoerr.New(mongoerr.FailedToParse, "The 'cursor' option is required, except for aggregate with the explain argument")
+	}
+	batchSize, err := intField(cur, "aggregate.cursor", "batchSize", defaultFirstBatch)
+	if err != nil {
+		return err
+	}
+	target := r.body.Index(0).Value()
+	coll, isColl := target.StringValueOK()
+	first := ""
+	if len(stages) > 0 {
+		if el, err := stages[0].IndexErr(0); err == nil {
+			first = el.Key()
+		}
+	}
+	var docs []bson.Raw
+	ns := r.ns(coll)
+	switch {
+	case first == "$listLocalSessions":
+		if isColl {
+			return mongoerr.New(mongoerr.InvalidNamespace, "$listLocalSessions must be run against the database with {aggregate: 1}, not a collection")
+		}
+		if docs, err = r.listSessions(first, stages[0]); err != nil {
+			return err
+		}
+		stages, ns = stages[1:], r.db+".$cmd.aggregate"
+	case first == "$listSessions":
+		if r.db != "config" || coll != "system.sessions" {
+			return mongoerr.New(mongoerr.InvalidNamespace, "$listSessions may only be run against config.system.sessions")
+		}
+		if docs, err = r.listSessions(first, stages[0]); err != nil {
+			return err
+		}
+		stages = stages[1:]
+	case !isColl:
+		return mongoerr.New(mongoerr.InvalidNamespace, "{aggregate: 1} is not valid for '%s'; a collection is required.", first)
+	default:
+		if coll, err = r.collName(); err != nil {
+			return err
+		}
+		if err := r.read(coll, func(c *collection) error {
+			if c != nil {
+				docs = c.scan(r.txn, nil)
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+	}
+	p, err := query.NewPipeline(stages)
+	if err != nil {
+		return err
+	}
+	if docs, err = p.Run(docs); err != nil {
+		return err
+	}
+	r.replyCursor(ns, docs, batchSize, false)
+	return nil
+}
+
+func (r *request) listSessions(stage string, spec bson.Raw) ([]bson.Raw, error) {
+	v := spec.Lookup(stage)
+	ls, err := sessionid.ParseListSpec(stage, bsoncore.Value{Type: bsoncore.Type(v.Type), Data: v.Value}, sessionid.NoAuthUID)
+	if err != nil {
+		return nil, err
+	}
+	return r.m.sessionDocs(ls), nil
+}
+
+func cmdCreate(r *request) error {
+	coll, err := r.collName()
+	if err != nil {
+		return err
+	}
+	// mongod 7+ answers ok for an existing collection with the same options; memshard keeps none.
+	return r.write(func(s *store) error {
+		s.ensureColl(r.db, coll)
+		return nil
+	})
+}
+
+func cmdDrop(r *request) error {
+	coll, err := r.collName()
+	if err != nil {
+		return err
+	}
+	return r.write(func(s *store) error {
+		c := s.coll(r.db, coll)
+		if c == nil {
+			return nil // mongod 7+ no longer fails on a missing collection
+		}
+		delete(s.dbs[r.db], coll)
+		r.out = bsoncore.AppendInt32Element(r.out, "nIndexesWas", int32(1+len(c.indexes)))
+		r.out = bsoncore.AppendStringElement(r.out, "ns", c.ns())
+		r.wrote()
+		return nil
+	})
+}
+
+func cmdDropDatabase(r *request) error {
+	return r.write(func(s *store) error {
+		delete(s.dbs, r.db)
+		r.out = bsoncore.AppendStringElement(r.out, "dropped", r.db)
+		r.wrote()
+		return nil
+	})
+}
+
+var idIndexSpec = bsoncore.NewDocumentBuilder().AppendInt32("v", 2).
+	AppendDocument("key", bsoncore.NewDocumentBuilder().AppendInt32("_id", 1).Build()).
+	AppendString("name", "_id_").Build()
+
+func cmdListCollections(r *request) error {
+	f, _, err := r.filterArg("filter")
+	if err != nil {
+		return err
+	}
+	nameOnly := r.boolArg("nameOnly", false)
+	batchSize := defaultFirstBatch
+	if cur, ok := r.body.Lookup("cursor").DocumentOK(); ok {
+		if batchSize, err = intField(cur, "listCollections.cursor", "batchSize", defaultFirstBatch); err != nil {
+			return err
+		}
+	}
+	s := r.m.rs.store
+	s.mu.RLock()
+	names := s.collNames(r.db)
+	s.mu.RUnlock()
+	var docs []bson.Raw
+	for _, n := range names {
+		b := bsoncore.NewDocumentBuilder().AppendString("name", n).AppendString("type", "collection")
+		if !nameOnly {
+			b.AppendDocument("options", bsoncore.NewDocumentBuilder().Build()).
+				AppendDocument("info", bsoncore.NewDocumentBuilder().AppendBoolean("readOnly", false).Build()).
+				AppendDocument("idIndex", idIndexSpec)
+		}
+		if d := bson.Raw(b.Build()); f.Match(d) {
+			docs = append(docs, d)
+		}
+	}
+	r.replyCursor(r.db+".$cmd.listCollections", docs, batchSize, false)
+	return nil
+}
+
+func cmdListDatabases(r *request) error {
+	f, _, err := r.filterArg("filter")
+	if err != nil {
+		return err
+	}
+	nameOnly := r.boolArg("nameOnly", false)
+	s := r.m.rs.store
+	s.mu.RLock()
+	var dbs []bson.Raw
+	var total int64
+	for _, name := range slices.Sorted(maps.Keys(s.dbs)) {
+		var size int64
+		for _, c := range s.dbs[name] {
+			for _, d := range c.docs {
+				size += int64(len(d.raw))
+			}
+		}
+		total += size
+		b := bsoncore.NewDocumentBuilder().AppendString("name", name)
+		if !nameOnly {
+			b.AppendInt64("sizeOnDisk", size).AppendBoolean("empty", size == 0)
+		}
+		if d := bson.Raw(b.Build()); f.Match(d) {
+			dbs = append(dbs, d)
+		}
+	}
+	s.mu.RUnlock()
+	idx, out := bsoncore.AppendArrayElementStart(r.out, "databases")
+	for i, d := range dbs {
+		out = bsoncore.AppendDocumentElement(out, arrayKey(i), d)
+	}
+	out, _ = bsoncore.AppendArrayEnd(out, idx)
+	if !nameOnly {
+		out = bsoncore.AppendInt64Element(out, "totalSize", total)
+		out = bsoncore.AppendInt64Element(out, "totalSizeMb", total>>20)
+	}
+	r.out = out
+	return nil
+}
+
+func cmdCreateIndexes(r *request) error {
+	coll, err := r.collName()
+	if err != nil {
+		return err
+	}
+	arr, ok := r.body.Lookup("indexes").ArrayOK()
+	if !ok {
+		return missingOrWrong(r, "indexes", "array")
+	}
+	vals, _ := arr.Values()
+	specs := make([]bsoncore.Document, 0, len(vals))
+	for i, v := range vals {
+		spec, ok := v.DocumentOK()
+		if !ok {
+			return wrongType("createIndexes.indexes."+arrayKey(i), v.Type, "object")
+		}
+		if _, ok := spec.Lookup("key").DocumentOK(); !ok {
+			return mongoerr.New(mongoerr.FailedToParse, "Error in specification %s :: caused by :: The 'key' field is a required property of an index specification", spec)
+		}
+		if _, ok := spec.Lookup("name").StringValueOK(); !ok {
+			return mongoerr.New(mongoerr.FailedToParse, "Error in specification %s :: caused by :: The 'name' field is a required property of an index specification", spec)
+		}
+		specs = append(specs, spec)
+	}
+	return r.write(func(s *store) error {
+		created := s.coll(r.db, coll) == nil
+		c := s.ensureColl(r.db, coll)
+		before := 1 + len(c.indexes)
+		for _, spec := range specs {
+			if name := spec.Lookup("name").StringValue(); name != "_id_" && c.index(name) < 0 {
+				c.indexes = append(c.indexes, bytes.Clone(spec))
+			}
+		}
+		after := 1 + len(c.indexes)
+		r.out = bsoncore.AppendInt32Element(r.out, "numIndexesBefore", int32(before))
+		r.out = bsoncore.AppendInt32Element(r.out, "numIndexesAfter", int32(after))
+		r.out = bsoncore.AppendBooleanElement(r.out, "createdCollectionAutomatically", created)
+		if before == after {
+			r.out = bsoncore.AppendStringElement(r.out, "note", "all indexes already exist")
+		}
+		return nil
+	})
+}
+
+func (c *collection) index(name string) int {
+	for i, spec := range c.indexes {
+		if spec.Lookup("name").StringValue() == name {
+			return i
+		}
+	}
+	return -1
+}
+
+func cmdListIndexes(r *request) error {
+	coll, err := r.collName()
+	if err != nil {
+		return err
+	}
+	var docs []bson.Raw
+	err = r.read(coll, func(c *collection) error {
+		if c == nil {
+			return mongoerr.New(mongoerr.NamespaceNotFound, "ns does not exist: %s", r.ns(coll))
+		}
+		docs = append(docs, bson.Raw(idIndexSpec))
+		for _, spec := range c.indexes {
+			docs = append(docs, bson.Raw(spec))
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	r.replyCursor(r.db+".$cmd.listIndexes."+coll, docs, defaultFirstBatch, false)
+	return nil
+}
+
+func cmdDropIndexes(r *request) error {
+	coll, err := r.collName()
+	if err != nil {
+		return err
+	}
+	iv, err := r.body.LookupErr("index")
+	if err != nil {
+		return missingField("dropIndexes.index")
+	}
+	return r.write(func(s *store) error {
+		c := s.coll(r.db, coll)
+		if c == nil {
+			return mongoerr.New(mongoerr.NamespaceNotFound, "ns not found %s", r.ns(coll))
+		}
+		was := int32(1 + len(c.indexes))
+		var names []string
+		switch iv.Type {
+		case bsoncore.TypeString:
+			if iv.StringValue() == "*" {
+				c.indexes = nil
+				break
+			}
+			names = []string{iv.StringValue()}
+		case bsoncore.TypeArray:
+			elems, _ := iv.Array().Values()
+			for _, e := range elems {
+				names = append(names, e.StringValue())
+			}
+		case bsoncore.TypeEmbeddedDocument:
+			for _, spec := range c.indexes {
+				if bytes.Equal(spec.Lookup("key").Document(), iv.Document()) {
+					names = append(names, spec.Lookup("name").StringValue())
+				}
+			}
+			if names == nil {
+				return mongoerr.New(mongoerr.IndexNotFound, "can't find index with key: %s", iv)
+			}
+		default:
+			return wrongType("dropIndexes.index", iv.Type, "string")
+		}
+		for _, name := range names { // all or nothing
+			if name == "_id_" {
+				return mongoerr.New(mongoerr.InvalidOptions, "cannot drop _id index")
+			}
+			if c.index(name) < 0 {
+				return mongoerr.New(mongoerr.IndexNotFound, "index not found with name [%s]", name)
+			}
+		}
+		for _, name := range names {
+			i := c.index(name)
+			c.indexes = append(c.indexes[:i], c.indexes[i+1:]...)
+		}
+		r.out = bsoncore.AppendInt32Element(r.out, "nIndexesWas", was)
+		return nil
+	})
+}

@@ -1,0 +1,212 @@
+package memshard
+
+import (
+	"maps"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
+
+	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
+	"github.com/mongos-lite/mongos-lite/shards/memshard/query"
+)
+
+// store holds what the members of a set share (what mongod replicates): databases, collections
+// with their _id index, and the uncommitted writes of open transactions. One lock: reads share
+// it, each write statement holds it exclusively, so a statement is atomic.
+type store struct {
+	mu  sync.RWMutex
+	seq uint64 // version of the last committed write
+	dbs map[string]map[string]*collection
+}
+
+type collection struct {
+	db, name string
+	docs     []*doc          // insertion (natural) order; entries with no visible value are skipped
+	dead     int             // entries in docs that no longer hold a document
+	byID     map[string]*doc // the _id index: canonical _id bytes -> document
+	indexes  []bsoncore.Document
+}
+
+// doc is one _id's slot. raw is the committed document (nil: none). A transaction that writes the
+// slot locks it until it ends; its uncommitted value lives in the transaction, not here.
+type doc struct {
+	key  string
+	raw  bson.Raw
+	ver  uint64
+	lock *txn
+}
+
+func newStore() *store { return &store{dbs: map[string]map[string]*collection{}} }
+
+func (c *collection) ns() string { return c.db + "." + c.name }
+
+// coll returns a collection or nil; callers hold mu.
+func (s *store) coll(db, name string) *collection { return s.dbs[db][name] }
+
+// ensureColl returns the collection, creating it (and its database) implicitly as mongod does
+// on a first insert; callers hold mu exclusively.
+func (s *store) ensureColl(db, name string) *collection {
+	if c := s.dbs[db][name]; c != nil {
+		return c
+	}
+	if s.dbs[db] == nil {
+		s.dbs[db] = map[string]*collection{}
+	}
+	c := &collection{db: db, name: name, byID: map[string]*doc{}}
+	s.dbs[db][name] = c
+	return c
+}
+
+// collNames lists a database's collections in name order.
+func (s *store) collNames(db string) []string { return slices.Sorted(maps.Keys(s.dbs[db])) }
+
+// visible is the value of d that a reader in transaction t (nil: none) sees.
+func visible(d *doc, t *txn) bson.Raw {
+	if t != nil && d.lock == t {
+		return t.writes[d].raw
+	}
+	return d.raw
+}
+
+// scan returns the documents t sees in natural order that match (nil: all).
+func (c *collection) scan(t *txn, match func(bson.Raw) bool) []bson.Raw {
+	var out []bson.Raw
+	for _, d := range c.docs {
+		if v := visible(d, t); v != nil && (match == nil || match(v)) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// lookup finds the document with _id id as t sees it.
+func (c *collection) lookup(id bson.RawValue, t *txn) (*doc, bson.Raw) {
+	if c == nil {
+		return nil, nil
+	}
+	d := c.byID[query.IndexKey(id)]
+	if d == nil {
+		return nil, nil
+	}
+	return d, visible(d, t)
+}
+
+// blockedError: a write outside a transaction met a document an open transaction has written.
+// mongod makes such a write wait until the transaction ends; so do we (see request.retryBlocked).
+type blockedError struct{ t *txn }
+
+func (e *blockedError) Error() string { return "write blocked by an open transaction" }
+
+func writeConflict() *mongoerr.Error {
+	return mongoerr.New(mongoerr.WriteConflict,
+		"Write conflict during plan execution and yielding is disabled. :: Please retry your operation or multi-document transaction.")
+}
+
+// writable checks that t (nil: no transaction) may write d now; callers hold mu exclusively.
+func (s *store) writable(d *doc, t *txn, now time.Time) error {
+	if d.lock != nil && d.lock != t && d.lock.expired(now) {
+		s.abort(d.lock) // past transactionLifetimeLimitSeconds: mongod's reaper would have aborted it
+	}
+	switch {
+	case d.lock != nil && d.lock != t && t == nil:
+		return &blockedError{d.lock}
+	case d.lock != nil && d.lock != t:
+		return writeConflict()
+	case t != nil && d.lock == nil && d.ver > t.snapshot:
+		return writeConflict() // written outside t after t started
+	}
+	return nil
+}
+
+// put writes raw (nil: delete) to d, committed at once or buffered in t; callers checked writable.
+func (s *store) put(c *collection, d *doc, raw bson.Raw, t *txn) {
+	if t != nil {
+		d.lock = t
+		t.writes[d] = txnWrite{coll: c, raw: raw}
+		return
+	}
+	s.seq++
+	s.commitDoc(c, d, raw)
+}
+
+func (s *store) commitDoc(c *collection, d *doc, raw bson.Raw) {
+	d.raw, d.ver, d.lock = raw, s.seq, nil
+	if raw == nil {
+		c.drop(d)
+	}
+}
+
+// drop removes an empty slot from the index and compacts the natural order now and then.
+func (c *collection) drop(d *doc) {
+	if c.byID[d.key] == d {
+		delete(c.byID, d.key)
+	}
+	c.dead++
+	if c.dead > 64 && c.dead > len(c.docs)/2 {
+		live := c.docs[:0]
+		for _, x := range c.docs {
+			if x.raw != nil || x.lock != nil {
+				live = append(live, x)
+			}
+		}
+		clear(c.docs[len(live):])
+		c.docs, c.dead = live, 0
+	}
+}
+
+// insert adds raw with _id id; callers hold mu exclusively.
+func (s *store) insert(c *collection, raw bson.Raw, id bson.RawValue, t *txn, now time.Time) error {
+	key := query.IndexKey(id)
+	d := c.byID[key]
+	if d != nil {
+		if err := s.writable(d, t, now); err != nil {
+			return err
+		}
+		if visible(d, t) != nil {
+			return dupKeyError(c.ns(), id)
+		}
+	} else {
+		d = &doc{key: key}
+		c.docs = append(c.docs, d)
+		c.byID[key] = d
+	}
+	s.put(c, d, raw, t)
+	return nil
+}
+
+// dupKeyError is mongod's E11000 for the _id index.
+func dupKeyError(ns string, id bson.RawValue) *mongoerr.Error {
+	e := mongoerr.New(mongoerr.DuplicateKey, "E11000 duplicate key error collection: %s index: _id_ dup key: { _id: %s }",
+		ns, shellValue(id))
+	var extra []byte
+	idx, extra := bsoncore.AppendDocumentStart(extra)
+	extra = bsoncore.AppendDocumentElement(extra, "keyPattern", bsoncore.NewDocumentBuilder().AppendInt32("_id", 1).Build())
+	kv := bsoncore.NewDocumentBuilder().AppendValue("_id", bsoncore.Value{Type: bsoncore.Type(id.Type), Data: id.Value}).Build()
+	extra = bsoncore.AppendDocumentElement(extra, "keyValue", kv)
+	e.Extra, _ = bsoncore.AppendDocumentEnd(extra, idx)
+	return e
+}
+
+// shellValue renders a value the way mongod's error messages do (shell-like) for the usual _id
+// types; others fall back to extended JSON.
+func shellValue(v bson.RawValue) string {
+	switch v.Type {
+	case bson.TypeString:
+		return strconv.Quote(v.StringValue())
+	case bson.TypeObjectID:
+		return "ObjectId('" + v.ObjectID().Hex() + "')"
+	case bson.TypeInt32:
+		return strconv.Itoa(int(v.Int32()))
+	case bson.TypeInt64:
+		return strconv.FormatInt(v.Int64(), 10)
+	case bson.TypeDouble:
+		return strconv.FormatFloat(v.Double(), 'g', -1, 64)
+	case bson.TypeBoolean:
+		return strconv.FormatBool(v.Boolean())
+	}
+	return v.String()
+}

@@ -1,0 +1,405 @@
+package memshard
+
+import (
+	"errors"
+	"sync"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
+
+	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
+	"github.com/mongos-lite/mongos-lite/internal/sessionid"
+)
+
+// txnLifetime is mongod's transactionLifetimeLimitSeconds default: an open transaction older
+// than this is aborted (here lazily, when someone runs into it).
+const txnLifetime = 60 * time.Second
+
+// codeStartTxnConflict is the bare assertion mongod raises for startTransaction on a number
+// that is in progress or committed.
+const codeStartTxnConflict mongoerr.Code = 50911
+
+type txnPhase uint8
+
+const (
+	txnInProgress txnPhase = iota
+	txnCommitted
+	txnAborted
+)
+
+var phaseNames = [...]string{"TxnState::InProgress", "TxnState::Committed", "TxnState::Aborted"}
+
+type txnWrite struct {
+	coll *collection
+	raw  bson.Raw // nil: deleted
+}
+
+// txn is a multi-document transaction: a copy-on-write overlay of the slots it wrote (and
+// locked). Its fields are guarded by store.mu.
+type txn struct {
+	number   int64
+	owner    *Member
+	snapshot uint64 // store.seq when it started: later outside writes conflict
+	expires  time.Time
+	writes   map[*doc]txnWrite
+	phase    txnPhase
+	done     chan struct{} // closed when it ends
+}
+
+func (t *txn) expired(now time.Time) bool { return t.phase == txnInProgress && now.After(t.expires) }
+
+// abort discards t's writes; callers hold store.mu exclusively.
+func (s *store) abort(t *txn) {
+	if t.phase != txnInProgress {
+		return
+	}
+	for d, w := range t.writes {
+		d.lock = nil
+		if d.raw == nil { // a slot t created: it never held a committed document
+			w.coll.drop(d)
+		}
+	}
+	t.phase, t.writes = txnAborted, nil
+	close(t.done)
+}
+
+// commit applies t's writes atomically; callers hold store.mu exclusively.
+func (s *store) commit(t *txn) {
+	s.seq++
+	for d, w := range t.writes {
+		s.commitDoc(w.coll, d, w.raw)
+	}
+	t.phase, t.writes = txnCommitted, nil
+	close(t.done)
+}
+
+// stmtResult is what a retryable write statement did, kept to answer a retry without redoing it.
+type stmtResult struct {
+	n, nModified int32
+	upserted     bson.RawValue // the upserted _id, if any
+	reply        []byte        // findAndModify: the reply's fields
+}
+
+// sessionTxn is a session's transaction record, shared by the set (mongod keeps it in the
+// replicated config.transactions): the active txnNumber, its transaction or the statements a
+// retryable write executed.
+type sessionTxn struct {
+	checkout sync.Mutex           // one txnNumber command per session at a time, like mongod's checkout
+	lastUse  time.Time            // guarded by txnTable.mu
+	number   int64                // written with checkout and store.mu held; read with either
+	txn      *txn                 // the transaction numbered number; nil for a retryable write
+	stmts    map[int32]stmtResult // guarded by checkout
+}
+
+type txnTable struct {
+	mu sync.Mutex
+	m  map[sessionid.ID]*sessionTxn
+}
+
+func (tt *txnTable) init() { tt.m = map[sessionid.ID]*sessionTxn{} }
+
+func (tt *txnTable) get(id sessionid.ID, now time.Time) *sessionTxn {
+	tt.mu.Lock()
+	defer tt.mu.Unlock()
+	st := tt.m[id]
+	if st == nil {
+		st = &sessionTxn{number: -1}
+		tt.m[id] = st
+	}
+	st.lastUse = now
+	return st
+}
+
+// each calls fn with store.mu held exclusively for every record whose session matches.
+func (tt *txnTable) each(s *store, match func(sessionid.ID) bool, fn func(*sessionTxn)) {
+	tt.mu.Lock()
+	defer tt.mu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id, st := range tt.m {
+		if match(id) {
+			fn(st)
+		}
+	}
+}
+
+// abortOwnedBy aborts the open transactions member m runs (it stepped down or stopped).
+func (tt *txnTable) abortOwnedBy(s *store, m *Member) {
+	tt.each(s, func(sessionid.ID) bool { return true }, func(st *sessionTxn) {
+		if st.txn != nil && st.txn.owner == m {
+			s.abort(st.txn)
+		}
+	})
+}
+
+// kill aborts the unprepared transactions of the sessions p selects that run on m (reference §3.6).
+func (tt *txnTable) kill(s *store, m *Member, p *sessionid.Patterns) {
+	tt.each(s, p.Matches, func(st *sessionTxn) {
+		if st.txn != nil && st.txn.owner == m {
+			s.abort(st.txn)
+		}
+	})
+}
+
+// reap forgets records idle longer than the session timeout with nothing open, like mongod's
+// transaction reaper.
+func (tt *txnTable) reap(s *store, now time.Time, idle time.Duration) {
+	tt.mu.Lock()
+	defer tt.mu.Unlock()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for id, st := range tt.m {
+		if now.Sub(st.lastUse) > idle && (st.txn == nil || st.txn.phase != txnInProgress) && st.checkout.TryLock() {
+			delete(tt.m, id)
+			st.checkout.Unlock()
+		}
+	}
+}
+
+// runWithTxnNumber runs a command that carries a txnNumber: a retryable write or a statement of
+// a multi-document transaction, with the session checked out.
+func (r *request) runWithTxnNumber(cmd command) error {
+	rs := r.m.rs
+	st := rs.txns.get(r.op.LSID, rs.now())
+	st.checkout.Lock()
+	defer st.checkout.Unlock()
+	if !r.op.Autocommit {
+		if err := r.beginRetryable(st); err != nil {
+			return err
+		}
+		r.retry = st
+		return cmd.run(r)
+	}
+	t, err := r.beginOrContinue(st)
+	if err != nil {
+		return err
+	}
+	r.txn = t
+	err = cmd.run(r)
+	if err != nil && !isCommitOrAbort(r.name) {
+		// Any failed statement aborts its transaction in mongod.
+		rs.store.mu.Lock()
+		rs.store.abort(t)
+		rs.store.mu.Unlock()
+	}
+	return err
+}
+
+func (r *request) beginRetryable(st *sessionTxn) error {
+	s := r.m.rs.store
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := r.op.TxnNumber
+	switch {
+	case n < st.number:
+		return mongoerr.New(mongoerr.TransactionTooOld,
+			"Retryable write with txnNumber %d is prohibited on session %s because a newer transaction with txnNumber %d has already started on this session.",
+			n, r.op.LSID, st.number)
+	case n > st.number:
+		if st.txn != nil {
+			s.abort(st.txn)
+		}
+		st.number, st.txn, st.stmts = n, nil, map[int32]stmtResult{}
+	case st.txn != nil:
+		return mongoerr.New(codeStartTxnConflict,
+			"Cannot start a retryable write at given transaction number %d a transaction with the same number is in state %s",
+			n, phaseNames[st.txn.phase])
+	}
+	return nil
+}
+
+func (r *request) beginOrContinue(st *sessionTxn) (*txn, error) {
+	rs := r.m.rs
+	s := rs.store
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n, now := r.op.TxnNumber, rs.now()
+	switch {
+	case n < st.number:
+		return nil, mongoerr.New(mongoerr.TransactionTooOld,
+			"Cannot start transaction %d on session %s because a newer transaction with txnNumber %d has already started on this session.",
+			n, r.op.LSID, st.number)
+	case r.op.StartTransaction:
+		if n == st.number && (st.txn == nil && len(st.stmts) > 0 || st.txn != nil && st.txn.phase != txnAborted) {
+			phase := txnCommitted // a retryable write that executed counts as committed
+			if st.txn != nil {
+				phase = st.txn.phase
+			}
+			return nil, mongoerr.New(codeStartTxnConflict,
+				"Cannot start a transaction at given transaction number %d a transaction with the same number is in state %s",
+				n, phaseNames[phase])
+		}
+		if st.txn != nil {
+			s.abort(st.txn)
+		}
+		t := &txn{number: n, owner: r.m, snapshot: s.seq, expires: now.Add(txnLifetime),
+			writes: map[*doc]txnWrite{}, done: make(chan struct{})}
+		st.number, st.txn, st.stmts = n, t, nil
+		return t, nil
+	case n > st.number || st.txn == nil:
+		return nil, noSuchTxn("Given transaction number %d does not match any in-progress transactions. The active transaction number is %d", n, st.number)
+	}
+	t := st.txn
+	if t.expired(now) {
+		s.abort(t)
+	}
+	if isCommitOrAbort(r.name) {
+		return t, nil // the handler answers for every phase (a retried commit succeeds)
+	}
+	switch {
+	case t.phase == txnAborted:
+		return nil, txnAbortedError(n)
+	case t.phase == txnCommitted:
+		return nil, mongoerr.New(mongoerr.TransactionCommitted, "Transaction with { txnNumber: %d } has been committed.", n)
+	case t.owner != r.m:
+		return nil, noSuchTxn("Given transaction number %d does not match any in-progress transactions. The active transaction number is %d", n, st.number)
+	}
+	return t, nil
+}
+
+func noSuchTxn(format string, args ...any) *mongoerr.Error {
+	return mongoerr.New(mongoerr.NoSuchTransaction, format, args...)
+}
+
+func txnAbortedError(n int64) *mongoerr.Error {
+	return noSuchTxn("Transaction with { txnNumber: %d } has been aborted.", n)
+}
+
+func isCommitOrAbort(name string) bool {
+	return name == "commitTransaction" || name == "abortTransaction"
+}
+
+func cmdCommitTransaction(r *request) error {
+	s := r.m.rs.store
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch r.txn.phase {
+	case txnAborted:
+		return txnAbortedError(r.txn.number)
+	case txnInProgress:
+		s.commit(r.txn)
+		r.opTime = r.m.rs.clock.tick(r.m.rs.now())
+	}
+	return nil // committed: a retried commit succeeds again
+}
+
+func cmdAbortTransaction(r *request) error {
+	s := r.m.rs.store
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch r.txn.phase {
+	case txnAborted:
+		return txnAbortedError(r.txn.number)
+	case txnCommitted:
+		return mongoerr.New(mongoerr.TransactionCommitted, "Transaction with { txnNumber: %d } has been committed.", r.txn.number)
+	}
+	s.abort(r.txn)
+	return nil
+}
+
+// isTransient mirrors mongod's isTransientTransactionError: which errors of a transaction
+// statement (or of commit/abort) let the client retry the whole transaction.
+func isTransient(code mongoerr.Code, commitOrAbort, hasWCE bool) bool {
+	switch code {
+	case mongoerr.WriteConflict, mongoerr.PreparedTransactionInProgress:
+		return true
+	case mongoerr.NoSuchTransaction:
+		return !commitOrAbort || !hasWCE
+	}
+	return !commitOrAbort && code.RetryableWrite()
+}
+
+// stmtID is the statement id of the i-th statement: stmtIds[i], stmtId+i, or i as drivers leave
+// numbering to the server.
+func (r *request) stmtID(i int) int32 {
+	if arr, ok := r.body.Lookup("stmtIds").ArrayOK(); ok {
+		if v, err := arr.IndexErr(uint(i)); err == nil {
+			if n, ok := v.AsInt64OK(); ok {
+				return int32(n)
+			}
+		}
+	}
+	if n, ok := r.body.Lookup("stmtId").AsInt64OK(); ok {
+		return int32(n) + int32(i)
+	}
+	return int32(i)
+}
+
+// executed returns the recorded result of a retryable statement that already ran.
+func (r *request) executed(stmt int32) (stmtResult, bool) {
+	if r.retry == nil {
+		return stmtResult{}, false
+	}
+	res, ok := r.retry.stmts[stmt]
+	return res, ok
+}
+
+func (r *request) record(stmt int32, res stmtResult) {
+	if r.retry != nil {
+		r.retry.stmts[stmt] = res
+	}
+}
+
+// retryBlocked runs a write statement until no open transaction blocks it.
+func (r *request) retryBlocked(stmt func() error) error {
+	for {
+		err := stmt()
+		var b *blockedError
+		if !errors.As(err, &b) {
+			return err
+		}
+		if err := r.waitFor(b.t); err != nil {
+			return err
+		}
+	}
+}
+
+// waitFor waits until t ends, t's lifetime runs out (the retry then aborts it), maxTimeMS
+// passes, or the member stops.
+func (r *request) waitFor(t *txn) error {
+	r.m.rs.store.mu.RLock()
+	wait := t.expires.Sub(r.m.rs.now())
+	r.m.rs.store.mu.RUnlock()
+	timer := time.NewTimer(max(wait, time.Millisecond))
+	defer timer.Stop()
+	var deadline <-chan time.Time
+	if ms, ok := r.body.Lookup("maxTimeMS").AsInt64OK(); ok && ms > 0 {
+		left := time.Until(r.start.Add(time.Duration(ms) * time.Millisecond))
+		dl := time.NewTimer(max(left, 0))
+		defer dl.Stop()
+		deadline = dl.C
+	}
+	select {
+	case <-t.done:
+	case <-timer.C:
+	case <-deadline:
+		return mongoerr.New(mongoerr.MaxTimeMSExpired, "operation exceeded time limit")
+	case <-r.c.stop:
+		return mongoerr.New(mongoerr.InterruptedAtShutdown, "interrupted at shutdown")
+	}
+	return nil
+}
+
+// errorLabels adds the labels mongod attaches: TransientTransactionError inside
+// transactions, RetryableWriteError for retryable codes of retryable writes and commit/abort.
+func (r *request) errorLabels(e *mongoerr.Error, hasWCE bool) {
+	commitOrAbort := isCommitOrAbort(r.name)
+	if r.op.Autocommit && isTransient(e.Code, commitOrAbort, hasWCE) {
+		e.WithLabels(mongoerr.LabelTransientTransaction)
+	}
+	retryableWrite := r.op.HasTxnNumber && !r.op.Autocommit && r.cmd.flags&cRetryable != 0
+	if (retryableWrite || commitOrAbort) && e.Code.RetryableWrite() {
+		e.WithLabels(mongoerr.LabelRetryableWrite)
+	}
+}
+
+// wceLabels labels a reply that succeeded but carries a retryable writeConcernError.
+func (r *request) wceLabels(wce bsoncore.Document) []string {
+	code, _ := wce.Lookup("code").AsInt64OK()
+	retryableWrite := r.op.HasTxnNumber && !r.op.Autocommit && r.cmd.flags&cRetryable != 0
+	if (retryableWrite || isCommitOrAbort(r.name)) && mongoerr.Code(code).RetryableWrite() {
+		return []string{mongoerr.LabelRetryableWrite}
+	}
+	return nil
+}

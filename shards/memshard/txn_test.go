@@ -1,0 +1,334 @@
+package memshard
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
+	"github.com/mongos-lite/mongos-lite/internal/sessionid"
+)
+
+// cmd appends the session fields and $db to a command.
+func cmd(body bson.D, id sessionid.ID, txnNumber int64, extra ...bson.E) bson.D {
+	body = append(body, bson.E{Key: "lsid", Value: lsidDoc(id)}, bson.E{Key: "txnNumber", Value: txnNumber})
+	body = append(body, extra...)
+	return append(body, bson.E{Key: "$db", Value: "test"})
+}
+
+var (
+	inTxn      = bson.E{Key: "autocommit", Value: false}
+	startTxn   = bson.E{Key: "startTransaction", Value: true}
+	adminDB    = bson.E{Key: "$db", Value: "admin"}
+	countDocsC = func(c *rawClient) int64 {
+		reply := c.run(bson.D{{Key: "count", Value: "t"}, {Key: "$db", Value: "test"}})
+		return reply.Lookup("n").AsInt64()
+	}
+)
+
+func txnCmd(name string, id sessionid.ID, n int64) bson.D {
+	return bson.D{{Key: name, Value: 1}, {Key: "lsid", Value: lsidDoc(id)}, {Key: "txnNumber", Value: n}, inTxn, adminDB}
+}
+
+func TestRetryableWrites(t *testing.T) {
+	rs := startSet(t, 1)
+	c := dialRaw(t, rs.Hosts()[0])
+	id := newLSID()
+	insert := cmd(bson.D{{Key: "insert", Value: "t"}, {Key: "documents", Value: bson.A{bson.D{{Key: "_id", Value: 1}}, bson.D{{Key: "_id", Value: 2}}}}}, id, 1)
+	first := mustOK(t, c.run(insert))
+	retry := mustOK(t, c.run(insert))
+	if first.Lookup("n").Int32() != 2 || retry.Lookup("n").Int32() != 2 || retry.Lookup("writeErrors").Type != 0 {
+		t.Fatalf("insert %s, retry %s", first, retry)
+	}
+	if got := mustValues(t, retry.Lookup("retriedStmtIds").Array()); len(got) != 2 {
+		t.Fatalf("retriedStmtIds %v", got)
+	}
+	if n := countDocsC(c); n != 2 {
+		t.Fatalf("%d documents after a retried insert", n)
+	}
+
+	inc := cmd(bson.D{{Key: "update", Value: "t"}, {Key: "updates", Value: bson.A{bson.D{{Key: "q", Value: bson.D{{Key: "_id", Value: 1}}},
+		{Key: "u", Value: bson.D{{Key: "$inc", Value: bson.D{{Key: "n", Value: 1}}}}}}}}}, id, 2)
+	mustOK(t, c.run(inc))
+	if r := mustOK(t, c.run(inc)); r.Lookup("nModified").Int32() != 1 {
+		t.Fatalf("retried update reply %s", r)
+	}
+	fam := cmd(bson.D{{Key: "findAndModify", Value: "t"}, {Key: "query", Value: bson.D{{Key: "_id", Value: 1}}},
+		{Key: "update", Value: bson.D{{Key: "$inc", Value: bson.D{{Key: "n", Value: 1}}}}}, {Key: "new", Value: true}}, id, 3)
+	a, b := mustOK(t, c.run(fam)), mustOK(t, c.run(fam))
+	if a.Lookup("value", "n").Int32() != 2 || b.Lookup("value", "n").Int32() != 2 {
+		t.Fatalf("findAndModify %s, retry %s", a, b)
+	}
+	find := mustOK(t, c.run(bson.D{{Key: "find", Value: "t"}, {Key: "filter", Value: bson.D{{Key: "_id", Value: 1}}}, {Key: "$db", Value: "test"}}))
+	if n := find.Lookup("cursor", "firstBatch", "0", "n").Int32(); n != 2 {
+		t.Fatalf("n = %d after retried $inc (update and findAndModify once each)", n)
+	}
+	del := cmd(bson.D{{Key: "delete", Value: "t"}, {Key: "deletes", Value: bson.A{bson.D{{Key: "q", Value: bson.D{}}, {Key: "limit", Value: 1}}}}}, id, 4)
+	mustOK(t, c.run(del))
+	if r := mustOK(t, c.run(del)); r.Lookup("n").Int32() != 1 || countDocsC(c) != 1 {
+		t.Fatalf("retried delete %s", r)
+	}
+
+	// A failed statement is not recorded: the retry runs it again.
+	dup := cmd(bson.D{{Key: "insert", Value: "t"}, {Key: "documents", Value: bson.A{bson.D{{Key: "_id", Value: 2}}}}}, id, 5)
+	if r := mustOK(t, c.run(dup)); r.Lookup("writeErrors", "0", "code").Int32() != 11000 {
+		t.Fatalf("duplicate %s", r)
+	}
+	if r := mustOK(t, c.run(dup)); r.Lookup("writeErrors", "0", "code").Int32() != 11000 {
+		t.Fatalf("retried duplicate %s", r)
+	}
+	wantCode(t, c.run(cmd(bson.D{{Key: "insert", Value: "t"}, {Key: "documents", Value: bson.A{bson.D{}}}}, id, 4)), mongoerr.TransactionTooOld, "")
+}
+
+func TestTransactionsWithDriver(t *testing.T) {
+	rs := startSet(t, 3)
+	client := connect(t, rs.URI())
+	ctx := ctxT(t)
+	coll := client.Database("test").Collection("t")
+	if _, err := coll.InsertOne(ctx, bson.D{{Key: "_id", Value: 0}, {Key: "v", Value: 0}}); err != nil {
+		t.Fatal(err)
+	}
+	sess, err := client.StartSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.EndSession(ctx)
+
+	// Commit: the writes appear together; inside, the transaction reads its own writes.
+	_, err = sess.WithTransaction(ctx, func(sctx context.Context) (any, error) {
+		if _, err := coll.InsertOne(sctx, bson.D{{Key: "_id", Value: 1}}); err != nil {
+			return nil, err
+		}
+		if _, err := coll.UpdateOne(sctx, bson.D{{Key: "_id", Value: 0}}, bson.D{{Key: "$set", Value: bson.D{{Key: "v", Value: 1}}}}); err != nil {
+			return nil, err
+		}
+		if n, err := coll.CountDocuments(sctx, bson.D{}); err != nil || n != 2 {
+			return nil, errors.New("the transaction does not see its own insert")
+		}
+		if n, err := coll.CountDocuments(ctx, bson.D{}); err != nil || n != 1 {
+			return nil, errors.New("an uncommitted insert is visible outside")
+		}
+		return nil, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc bson.Raw
+	if err := coll.FindOne(ctx, bson.D{{Key: "_id", Value: 0}}).Decode(&doc); err != nil || doc.Lookup("v").Int32() != 1 {
+		t.Fatalf("committed update missing: %s %v", doc, err)
+	}
+
+	// Abort: nothing remains.
+	if err := sess.StartTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	sctx := mongo.NewSessionContext(ctx, sess)
+	if _, err := coll.InsertOne(sctx, bson.D{{Key: "_id", Value: 2}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := sess.AbortTransaction(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := coll.CountDocuments(ctx, bson.D{}); n != 2 {
+		t.Fatalf("%d documents after abort, want 2", n)
+	}
+
+	// A write conflict carries TransientTransactionError; WithTransaction retries it.
+	other, err := client.StartSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.EndSession(ctx)
+	if err := other.StartTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	octx := mongo.NewSessionContext(ctx, other)
+	if _, err := coll.UpdateOne(octx, bson.D{{Key: "_id", Value: 0}}, bson.D{{Key: "$set", Value: bson.D{{Key: "v", Value: "other"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := sess.StartTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	_, err = coll.UpdateOne(sctx, bson.D{{Key: "_id", Value: 0}}, bson.D{{Key: "$set", Value: bson.D{{Key: "v", Value: "mine"}}}})
+	var ce mongo.CommandError
+	if !errors.As(err, &ce) || ce.Code != int32(mongoerr.WriteConflict) || !ce.HasErrorLabel(mongoerr.LabelTransientTransaction) {
+		t.Fatalf("conflicting write: %v", err)
+	}
+	_ = sess.AbortTransaction(ctx)
+	if err := other.CommitTransaction(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := coll.FindOne(ctx, bson.D{{Key: "_id", Value: 0}}).Decode(&doc); err != nil || doc.Lookup("v").StringValue() != "other" {
+		t.Fatalf("after the conflict: %s %v", doc, err)
+	}
+}
+
+func TestTransactionStates(t *testing.T) {
+	rs := startSet(t, 1)
+	c := dialRaw(t, rs.Hosts()[0])
+	// Subtests leave transactions open: each touches its own documents.
+	mustOK(t, c.run(bson.D{{Key: "insert", Value: "t"}, {Key: "documents", Value: bson.A{bson.D{{Key: "_id", Value: 1}}, bson.D{{Key: "_id", Value: 2}},
+		bson.D{{Key: "_id", Value: 3}}, bson.D{{Key: "_id", Value: 4}}}}, {Key: "$db", Value: "test"}}))
+	insert := func(id sessionid.ID, n int64, extra ...bson.E) bson.D {
+		return cmd(bson.D{{Key: "insert", Value: "t"}, {Key: "documents", Value: bson.A{bson.D{}}}}, id, n, append([]bson.E{inTxn}, extra...)...)
+	}
+	update := func(id sessionid.ID, n int64, doc int, extra ...bson.E) bson.D {
+		return cmd(bson.D{{Key: "update", Value: "t"}, {Key: "updates", Value: bson.A{bson.D{{Key: "q", Value: bson.D{{Key: "_id", Value: doc}}},
+			{Key: "u", Value: bson.D{{Key: "$inc", Value: bson.D{{Key: "x", Value: 1}}}}}}}}}, id, n, extra...)
+	}
+	tt := []struct {
+		name  string
+		steps func(id sessionid.ID) []bson.D
+		code  mongoerr.Code // of the last step
+		label string
+	}{
+		{"commit twice", func(id sessionid.ID) []bson.D {
+			return []bson.D{insert(id, 1, startTxn), txnCmd("commitTransaction", id, 1), txnCmd("commitTransaction", id, 1)}
+		}, 0, ""},
+		{"commit after abort", func(id sessionid.ID) []bson.D {
+			return []bson.D{insert(id, 1, startTxn), txnCmd("abortTransaction", id, 1), txnCmd("commitTransaction", id, 1)}
+		}, mongoerr.NoSuchTransaction, mongoerr.LabelTransientTransaction},
+		{"statement after abort", func(id sessionid.ID) []bson.D {
+			return []bson.D{insert(id, 1, startTxn), txnCmd("abortTransaction", id, 1), insert(id, 1)}
+		}, mongoerr.NoSuchTransaction, mongoerr.LabelTransientTransaction},
+		{"abort after commit", func(id sessionid.ID) []bson.D {
+			return []bson.D{insert(id, 1, startTxn), txnCmd("commitTransaction", id, 1), txnCmd("abortTransaction", id, 1)}
+		}, mongoerr.TransactionCommitted, ""},
+		{"unknown transaction", func(id sessionid.ID) []bson.D { return []bson.D{insert(id, 7)} },
+			mongoerr.NoSuchTransaction, mongoerr.LabelTransientTransaction},
+		{"restart in progress", func(id sessionid.ID) []bson.D {
+			return []bson.D{insert(id, 1, startTxn), insert(id, 1, startTxn)}
+		}, codeStartTxnConflict, ""},
+		{"restart aborted", func(id sessionid.ID) []bson.D {
+			return []bson.D{insert(id, 1, startTxn), txnCmd("abortTransaction", id, 1), insert(id, 1, startTxn)}
+		}, 0, ""},
+		{"older number", func(id sessionid.ID) []bson.D {
+			return []bson.D{insert(id, 5, startTxn), insert(id, 4, startTxn)}
+		}, mongoerr.TransactionTooOld, ""},
+		{"commit outside a transaction", func(id sessionid.ID) []bson.D {
+			return []bson.D{{{Key: "commitTransaction", Value: 1}, adminDB}}
+		}, mongoerr.InvalidOptions, ""},
+		{"write conflict between transactions", func(id sessionid.ID) []bson.D {
+			other := newLSID()
+			return []bson.D{update(other, 1, 1, inTxn, startTxn), update(id, 1, 1, inTxn, startTxn)}
+		}, mongoerr.WriteConflict, mongoerr.LabelTransientTransaction},
+		{"write after an outside write", func(id sessionid.ID) []bson.D {
+			return []bson.D{update(id, 1, 2, inTxn, startTxn), // snapshot starts
+				{{Key: "update", Value: "t"}, {Key: "updates", Value: bson.A{bson.D{{Key: "q", Value: bson.D{{Key: "_id", Value: 3}}},
+					{Key: "u", Value: bson.D{{Key: "$set", Value: bson.D{{Key: "y", Value: 1}}}}}}}}, {Key: "$db", Value: "test"}},
+				update(id, 1, 3, inTxn)}
+		}, mongoerr.WriteConflict, mongoerr.LabelTransientTransaction},
+		{"duplicate key fails the statement", func(id sessionid.ID) []bson.D {
+			return []bson.D{cmd(bson.D{{Key: "insert", Value: "t"}, {Key: "documents", Value: bson.A{bson.D{{Key: "_id", Value: 4}}}}}, id, 1, inTxn, startTxn)}
+		}, mongoerr.DuplicateKey, ""},
+	}
+	for _, tc := range tt {
+		t.Run(tc.name, func(t *testing.T) {
+			steps := tc.steps(newLSID())
+			for i, step := range steps {
+				reply := c.run(step)
+				if i < len(steps)-1 {
+					mustOK(t, reply)
+					continue
+				}
+				if tc.code == 0 {
+					mustOK(t, reply)
+					return
+				}
+				wantCode(t, reply, tc.code, "")
+				if tc.label != "" && !hasLabel(reply, tc.label) {
+					t.Fatalf("no %s label: %s", tc.label, reply)
+				}
+			}
+		})
+	}
+}
+
+func TestBlockedWriteWaitsForTransaction(t *testing.T) {
+	rs := startSet(t, 1)
+	a, b := dialRaw(t, rs.Hosts()[0]), dialRaw(t, rs.Hosts()[0])
+	mustOK(t, a.run(bson.D{{Key: "insert", Value: "t"}, {Key: "documents", Value: bson.A{bson.D{{Key: "_id", Value: 1}}}}, {Key: "$db", Value: "test"}}))
+	id := newLSID()
+	mustOK(t, a.run(cmd(bson.D{{Key: "update", Value: "t"}, {Key: "updates", Value: bson.A{bson.D{{Key: "q", Value: bson.D{{Key: "_id", Value: 1}}},
+		{Key: "u", Value: bson.D{{Key: "$set", Value: bson.D{{Key: "by", Value: "txn"}}}}}}}}}, id, 1, inTxn, startTxn)))
+	b.send(0, bson.D{{Key: "update", Value: "t"}, {Key: "updates", Value: bson.A{bson.D{{Key: "q", Value: bson.D{{Key: "_id", Value: 1}}},
+		{Key: "u", Value: bson.D{{Key: "$set", Value: bson.D{{Key: "by", Value: "outside"}}}}}}}}, {Key: "$db", Value: "test"}})
+	if _, err := b.recv(150 * time.Millisecond); err == nil {
+		t.Fatal("the outside write did not wait for the transaction")
+	}
+	mustOK(t, a.run(txnCmd("commitTransaction", id, 1)))
+	msg, err := b.recv(5 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := mustOK(t, bson.Raw(msg.Body)); r.Lookup("nModified").Int32() != 1 {
+		t.Fatalf("outside write %s", r)
+	}
+	reply := mustOK(t, a.run(bson.D{{Key: "find", Value: "t"}, {Key: "$db", Value: "test"}}))
+	if by := reply.Lookup("cursor", "firstBatch", "0", "by").StringValue(); by != "outside" {
+		t.Fatalf("last writer %q, want outside", by)
+	}
+}
+
+func TestKillAbortsTransaction(t *testing.T) {
+	rs := startSet(t, 1)
+	c := dialRaw(t, rs.Hosts()[0])
+	id := newLSID()
+	mustOK(t, c.run(cmd(bson.D{{Key: "insert", Value: "t"}, {Key: "documents", Value: bson.A{bson.D{{Key: "_id", Value: 1}}}}}, id, 1, inTxn, startTxn)))
+	mustOK(t, c.run(bson.D{{Key: "killSessions", Value: bson.A{lsidDoc(id)}}, adminDB}))
+	reply := c.run(txnCmd("commitTransaction", id, 1))
+	wantCode(t, reply, mongoerr.NoSuchTransaction, "Transaction with { txnNumber: 1 } has been aborted.")
+	if !hasLabel(reply, mongoerr.LabelTransientTransaction) {
+		t.Fatalf("no TransientTransactionError: %s", reply)
+	}
+	if n := countDocsC(c); n != 0 {
+		t.Fatalf("the killed transaction's insert is visible")
+	}
+	// The session goes on with a new transaction.
+	mustOK(t, c.run(cmd(bson.D{{Key: "insert", Value: "t"}, {Key: "documents", Value: bson.A{bson.D{{Key: "_id", Value: 1}}}}}, id, 2, inTxn, startTxn)))
+	mustOK(t, c.run(txnCmd("commitTransaction", id, 2)))
+	if n := countDocsC(c); n != 1 {
+		t.Fatalf("%d documents after commit", n)
+	}
+}
+
+func TestTransactionAcrossStepDown(t *testing.T) {
+	rs := startSet(t, 2)
+	old := dialRaw(t, rs.Hosts()[0])
+	id := newLSID()
+	mustOK(t, old.run(cmd(bson.D{{Key: "insert", Value: "t"}, {Key: "documents", Value: bson.A{bson.D{}}}}, id, 1, inTxn, startTxn)))
+	if err := rs.StepDown(1); err != nil {
+		t.Fatal(err)
+	}
+	reply := old.run(txnCmd("commitTransaction", id, 1))
+	wantCode(t, reply, mongoerr.NotWritablePrimary, "not primary")
+	if !hasLabel(reply, mongoerr.LabelRetryableWrite) {
+		t.Fatalf("commit on a stepped-down primary has no RetryableWriteError: %s", reply)
+	}
+	wantCode(t, dialRaw(t, rs.Hosts()[1]).run(txnCmd("commitTransaction", id, 1)), mongoerr.NoSuchTransaction, "")
+}
+
+func TestRetryableWriteWithDriver(t *testing.T) {
+	rs := startSet(t, 1)
+	client := connect(t, rs.URI(), options.Client().SetRetryWrites(true))
+	ctx := ctxT(t)
+	admin := dialRaw(t, rs.Hosts()[0])
+	// The first attempt fails with a retryable error labelled by the server; the driver retries once.
+	mustOK(t, admin.run(bson.D{{Key: "configureFailPoint", Value: "failCommand"}, {Key: "mode", Value: bson.D{{Key: "times", Value: 1}}},
+		{Key: "data", Value: bson.D{{Key: "failCommands", Value: bson.A{"insert"}}, {Key: "errorCode", Value: int32(mongoerr.NotWritablePrimary)}}}, adminDB}))
+	coll := client.Database("test").Collection("rw")
+	if _, err := coll.InsertOne(ctx, bson.D{{Key: "_id", Value: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := coll.CountDocuments(ctx, bson.D{}); err != nil || n != 1 {
+		t.Fatalf("count %d %v", n, err)
+	}
+	if got := rs.Member(0).CommandCount("insert"); got != 2 {
+		t.Fatalf("%d insert attempts, want 2 (one retry)", got)
+	}
+}
