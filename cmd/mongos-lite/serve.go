@@ -1,0 +1,103 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/urfave/cli/v2"
+	"github.com/urfave/cli/v2/altsrc"
+
+	"github.com/mongos-lite/mongos-lite/router"
+	"github.com/mongos-lite/mongos-lite/shards"
+)
+
+func serveCommand() *cli.Command {
+	flags := append(routerFlags("127.0.0.1"),
+		altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "shard", EnvVars: env("shard"),
+			Usage: "a shard replica set as NAME=RSNAME/host:port,host:port (repeat for each shard)"}))
+	return &cli.Command{
+		Name:   "serve",
+		Usage:  "route clients to the shard replica sets given with --shard",
+		Flags:  flags,
+		Before: withConfigFile(flags),
+		Action: func(c *cli.Context) error {
+			log, err := newLogger(c.String("log-level"))
+			if err != nil {
+				return err
+			}
+			specs := c.StringSlice("shard")
+			if len(specs) == 0 {
+				return errors.New("no shards: give --shard NAME=RSNAME/host:port,... at least once (or try `mongos-lite demo`)")
+			}
+			cfgs := make([]shards.Config, len(specs))
+			for i, spec := range specs {
+				cfg, err := shards.ParseSpec(spec)
+				if err != nil {
+					return err
+				}
+				cfgs[i] = withPoolSettings(c, cfg)
+			}
+			return runRouter(c, log, cfgs, nil)
+		},
+	}
+}
+
+// runRouter opens the shards, serves until SIGINT/SIGTERM, then closes everything it opened.
+// ready, when given, runs once the router listens (demo prints its banner there).
+func runRouter(c *cli.Context, log zerolog.Logger, cfgs []shards.Config, ready func(addr string)) error {
+	opened := make([]*shards.Shard, 0, len(cfgs))
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		for _, s := range opened {
+			_ = s.Close(ctx)
+		}
+	}()
+	for _, cfg := range cfgs {
+		cfg.Logger = log.With().Str("shard", cfg.Name).Logger()
+		s, err := shards.Open(cfg)
+		if err != nil {
+			return fmt.Errorf("shard %s: %w", cfg.Name, err)
+		}
+		opened = append(opened, s)
+	}
+	rcfg := routerConfig(c)
+	rcfg.Logger = log
+	srv, err := router.New(rcfg, opened)
+	if err != nil {
+		return err
+	}
+	if err := srv.Listen(); err != nil {
+		return err
+	}
+	log.Info().Str("addr", srv.Addr()).Int("shards", len(opened)).Msg("mongos-lite listening")
+	if ready != nil {
+		ready(srv.Addr())
+	}
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sig)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve() }()
+	select {
+	case s := <-sig:
+		log.Info().Str("signal", s.String()).Msg("shutting down")
+	case err = <-served:
+		log.Error().Err(err).Msg("listener failed")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if cerr := srv.Close(ctx); cerr != nil && err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = <-served
+	}
+	return err
+}

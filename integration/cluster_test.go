@@ -1,0 +1,131 @@
+// Package integration runs mongos-lite end to end: the official Go driver as the client, the
+// router in front of in-memory shard replica sets (memshard).
+package integration
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.uber.org/goleak"
+
+	"github.com/mongos-lite/mongos-lite/router"
+	"github.com/mongos-lite/mongos-lite/shards"
+	"github.com/mongos-lite/mongos-lite/shards/memshard"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// cluster is memshard replica sets with a router in front.
+type cluster struct {
+	sets   []*memshard.ReplicaSet
+	shards []*shards.Shard
+	router *router.Server
+	uri    string
+}
+
+type clusterOptions struct {
+	shards, members  int
+	selectionTimeout time.Duration
+	configure        func(*router.Config)
+}
+
+func startCluster(t *testing.T, o clusterOptions) *cluster {
+	t.Helper()
+	if o.shards == 0 {
+		o.shards = 2
+	}
+	if o.members == 0 {
+		o.members = 3
+	}
+	if o.selectionTimeout == 0 {
+		o.selectionTimeout = 5 * time.Second
+	}
+	c := &cluster{}
+	t.Cleanup(c.close)
+	for i := 0; i < o.shards; i++ {
+		name := fmt.Sprintf("rs%d", i)
+		rs, err := memshard.StartReplicaSet(name, o.members)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.sets = append(c.sets, rs)
+		sh, err := shards.Open(shards.Config{
+			Name: name, SetName: name, Hosts: rs.Hosts(),
+			ServerSelectionTimeout: o.selectionTimeout,
+			ConnectTimeout:         2 * time.Second,
+			HeartbeatInterval:      500 * time.Millisecond,
+			Logger:                 zerolog.Nop(),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.shards = append(c.shards, sh)
+	}
+	cfg := router.Config{Logger: zerolog.Nop()}
+	if o.configure != nil {
+		o.configure(&cfg)
+	}
+	srv, err := router.New(cfg, c.shards)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	c.router = srv
+	go func() { _ = srv.Serve() }()
+	c.uri = "mongodb://" + srv.Addr() + "/"
+	return c
+}
+
+func (c *cluster) close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if c.router != nil {
+		_ = c.router.Close(ctx)
+	}
+	for _, s := range c.shards {
+		_ = s.Close(ctx)
+	}
+	for _, rs := range c.sets {
+		_ = rs.Close()
+	}
+}
+
+// client connects the official driver to the router.
+func (c *cluster) client(t *testing.T, opts ...*options.ClientOptions) *mongo.Client {
+	t.Helper()
+	return connect(t, c.uri, opts...)
+}
+
+// shardClient connects the driver straight to shard i's replica set, to check what landed there.
+func (c *cluster) shardClient(t *testing.T, i int) *mongo.Client {
+	t.Helper()
+	return connect(t, c.sets[i].URI())
+}
+
+func connect(t *testing.T, uri string, opts ...*options.ClientOptions) *mongo.Client {
+	t.Helper()
+	all := append([]*options.ClientOptions{options.Client().ApplyURI(uri).SetServerSelectionTimeout(5 * time.Second)}, opts...)
+	cl, err := mongo.Connect(all...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = cl.Disconnect(ctx)
+	})
+	return cl
+}
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}

@@ -1,0 +1,46 @@
+// Package router is the client side of mongos-lite: it accepts connections, answers the
+// handshake and local commands, and routes everything else to the right shard.
+package router
+
+import (
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// Config holds every knob of the router. cmd/mongos-lite maps flags, env vars and the config
+// file onto it; zero values mean the documented defaults (see withDefaults).
+type Config struct {
+	Bind string // default 127.0.0.1: a router is not exposed until asked to be
+	Port int    // 0 picks a free port (tests); the command line defaults to 27017
+
+	// LogicalSessionTimeoutMinutes is localLogicalSessionTimeoutMinutes (default 30, as mongod).
+	// hello advertises the smallest of it and every shard's value.
+	LogicalSessionTimeoutMinutes int
+
+	// ShardTimeout bounds one round trip to a shard when the command has no maxTimeMS
+	// (default 10 minutes: long enough for big aggregations, short enough that nothing hangs).
+	ShardTimeout time.Duration
+
+	// WriteTimeout bounds writing one reply to a client (default 30 s): a client that stops
+	// reading must not pin a goroutine forever.
+	WriteTimeout time.Duration
+
+	Logger zerolog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	if c.Bind == "" {
+		c.Bind = "127.0.0.1"
+	}
+	if c.LogicalSessionTimeoutMinutes == 0 {
+		c.LogicalSessionTimeoutMinutes = 30
+	}
+	if c.ShardTimeout == 0 {
+		c.ShardTimeout = 10 * time.Minute
+	}
+	if c.WriteTimeout == 0 {
+		c.WriteTimeout = 30 * time.Second
+	}
+	return c
+}

@@ -1,0 +1,176 @@
+package router
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
+	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/wiremessage"
+
+	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
+	"github.com/mongos-lite/mongos-lite/internal/wire"
+)
+
+// Buffers above this size are dropped after use, so one large message does not pin memory on
+// an idle connection for its whole life.
+const keepBufferBytes = 1 << 20
+
+// conn is one client connection, served by one goroutine; requests run one at a time, as on
+// mongod, so its buffers need no locking.
+type conn struct {
+	s    *Server
+	nc   net.Conn
+	br   *bufio.Reader
+	log  zerolog.Logger
+	id   int64
+	in   []byte // frame being read
+	out  []byte // reply frame being built
+	fwd  []byte // request frame forwarded to a shard
+	body []byte // scratch for locally built reply bodies
+
+	compressors  []wiremessage.CompressorID // negotiated in hello
+	sawMetadata  bool                       // the client metadata document arrived
+	appName      string
+	closeOnce    sync.Once
+}
+
+func (s *Server) newConn(nc net.Conn) *conn {
+	id := s.nextConn.Add(1)
+	return &conn{
+		s:   s,
+		nc:  nc,
+		br:  bufio.NewReaderSize(nc, 4096),
+		id:  id,
+		log: s.cfg.Logger.With().Int64("conn", id).Str("remote", nc.RemoteAddr().String()).Logger(),
+	}
+}
+
+func (c *conn) close() { c.closeOnce.Do(func() { _ = c.nc.Close() }) }
+
+func (c *conn) serve() {
+	defer c.close()
+	c.log.Debug().Msg("connection accepted")
+	for {
+		frame, err := wire.ReadFrame(c.br, c.in)
+		if err != nil {
+			c.logReadError(err)
+			return
+		}
+		if cap(frame) <= keepBufferBytes {
+			c.in = frame[:0]
+		} else {
+			c.in = nil
+		}
+		reply, err := c.handle(frame)
+		if err != nil {
+			c.log.Warn().Err(err).Msg("closing connection")
+			return
+		}
+		if reply == nil {
+			continue
+		}
+		_ = c.nc.SetWriteDeadline(time.Now().Add(c.s.cfg.WriteTimeout))
+		if _, err := c.nc.Write(reply); err != nil {
+			c.log.Debug().Err(err).Msg("write failed")
+			return
+		}
+		if cap(c.out) > keepBufferBytes {
+			c.out = nil
+		}
+	}
+}
+
+func (c *conn) logReadError(err error) {
+	switch {
+	case errors.Is(err, wire.ErrBadFrame):
+		c.log.Warn().Err(err).Msg("closing connection: malformed frame")
+	case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
+		c.log.Debug().Msg("connection closed by peer")
+	default:
+		c.log.Debug().Err(err).Msg("connection read failed")
+	}
+}
+
+// handle answers one frame. It returns the reply frame (nil when none is due) or an error that
+// closes the connection.
+func (c *conn) handle(frame []byte) ([]byte, error) {
+	h, err := wire.ParseHeader(frame)
+	if err != nil {
+		return nil, err
+	}
+	compressor := wire.CompressorNoop
+	if h.OpCode == wire.OpCompressed {
+		if frame, compressor, err = wire.Decompress(frame); err != nil {
+			return nil, err
+		}
+		if h, err = wire.ParseHeader(frame); err != nil {
+			return nil, err
+		}
+	}
+	var reply []byte
+	switch h.OpCode {
+	case wire.OpMsg:
+		reply, err = c.handleMsg(frame)
+	case wire.OpQuery:
+		reply, err = c.handleQuery(frame)
+	default:
+		return nil, errors.New("unsupported opcode " + opName(h.OpCode))
+	}
+	if err != nil || reply == nil || compressor == wire.CompressorNoop {
+		return reply, err
+	}
+	return wire.Compress(reply, compressor)
+}
+
+func opName(op wiremessage.OpCode) string { return op.String() }
+
+// handleMsg runs one OP_MSG command.
+func (c *conn) handleMsg(frame []byte) ([]byte, error) {
+	m, err := wire.ParseMsg(frame)
+	if err != nil {
+		return nil, err
+	}
+	r := request{msg: m, body: m.Body}
+	body, cmdErr := c.run(&r)
+	if m.Flags&wire.MoreToCome != 0 {
+		return nil, nil // the client asked for no reply (w:0)
+	}
+	c.out = c.appendReplyMsg(c.out[:0], m.Header.RequestID, body, cmdErr)
+	return c.out, nil
+}
+
+// run validates the request and routes it; it returns a reply body or a command error.
+func (c *conn) run(r *request) (bsoncore.Document, error) {
+	name := firstKey(r.body)
+	if len(name) == 0 {
+		return nil, mongoerr.New(mongoerr.FailedToParse, "Empty command object")
+	}
+	dbv, ok := lookup(r.body, "$db")
+	if !ok {
+		return nil, mongoerr.New(40571, "OP_MSG requests require a $db argument")
+	}
+	if r.db, ok = stringBytes(dbv); !ok || len(r.db) == 0 {
+		return nil, mongoerr.New(mongoerr.InvalidNamespace, "Invalid database name: '%s'", dbv.String())
+	}
+	ctx, cancel := c.commandContext(r.body)
+	defer cancel()
+	return c.dispatch(ctx, name, r)
+}
+
+// commandContext bounds the command: its maxTimeMS when given, else the shard timeout.
+func (c *conn) commandContext(body bsoncore.Document) (context.Context, context.CancelFunc) {
+	d := c.s.cfg.ShardTimeout
+	if v, ok := lookup(body, "maxTimeMS"); ok {
+		if ms, ok := v.AsInt64OK(); ok && ms > 0 {
+			// The shard enforces maxTimeMS itself; the margin lets its own error come back.
+			d = time.Duration(ms)*time.Millisecond + time.Second
+		}
+	}
+	return context.WithTimeout(context.Background(), d)
+}

@@ -1,0 +1,199 @@
+package router
+
+import (
+	"context"
+	"strconv"
+	"sync"
+
+	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
+
+	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
+	"github.com/mongos-lite/mongos-lite/internal/sessionid"
+	"github.com/mongos-lite/mongos-lite/shards"
+)
+
+// cursorEntry records where a shard cursor lives, so getMore and killCursors reach the exact
+// member that owns it (a secondary's cursor exists only on that secondary).
+//
+// Cursor ids are the shards' own: mongod draws them at random from 63 bits, so ids from
+// different shards do not collide in practice, and passing them through spares rewriting every
+// batch.
+type cursorEntry struct {
+	shard   int
+	host    string
+	lsid    sessionid.ID
+	hasLSID bool
+}
+
+type cursorRegistry struct {
+	mu      sync.Mutex
+	cursors map[int64]cursorEntry
+}
+
+func newCursorRegistry() *cursorRegistry {
+	return &cursorRegistry{cursors: make(map[int64]cursorEntry)}
+}
+
+func (r *cursorRegistry) add(id int64, e cursorEntry) {
+	r.mu.Lock()
+	r.cursors[id] = e
+	r.mu.Unlock()
+}
+
+func (r *cursorRegistry) get(id int64) (cursorEntry, bool) {
+	r.mu.Lock()
+	e, ok := r.cursors[id]
+	r.mu.Unlock()
+	return e, ok
+}
+
+func (r *cursorRegistry) remove(id int64) {
+	r.mu.Lock()
+	delete(r.cursors, id)
+	r.mu.Unlock()
+}
+
+// open counts registered cursors (serverStatus).
+func (r *cursorRegistry) open() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.cursors)
+}
+
+// cursorID reads cursor.id from a reply; ok is false when the reply has no cursor.
+func cursorID(reply bsoncore.Document) (int64, bool) {
+	v, ok := lookup(reply, "cursor")
+	if !ok {
+		return 0, false
+	}
+	doc, ok := v.DocumentOK()
+	if !ok {
+		return 0, false
+	}
+	return doc.Lookup("id").AsInt64OK()
+}
+
+// trackCursor registers the cursor a reply opened.
+func (c *conn) trackCursor(reply bsoncore.Document, shard int, host string, r *request) {
+	if id, ok := cursorID(reply); ok && id != 0 {
+		c.s.cursors.add(id, cursorEntry{shard: shard, host: host, lsid: r.op.LSID, hasLSID: r.op.HasLSID})
+	}
+}
+
+func cursorNotFound(id int64) error {
+	return mongoerr.New(mongoerr.CursorNotFound, "cursor id %d not found", id)
+}
+
+// getMore goes to the member that owns the cursor; the registry forgets exhausted cursors.
+func (c *conn) getMore(ctx context.Context, r *request) (bsoncore.Document, error) {
+	v, _ := lookup(r.body, "getMore")
+	id, ok := v.Int64OK()
+	if !ok {
+		return nil, mongoerr.WrongType("getMore.getMore", v.Type, "long")
+	}
+	e, ok := c.s.cursors.get(id)
+	if !ok {
+		return nil, cursorNotFound(id)
+	}
+	reply, _, err := c.roundTrip(ctx, e.shard, shards.Primary(), e.host, r)
+	if err != nil {
+		return nil, err
+	}
+	if next, ok := cursorID(reply); ok && next == 0 {
+		c.s.cursors.remove(id)
+	} else if me := mongoerr.FromReply(reply); me != nil && me.Code == mongoerr.CursorNotFound {
+		c.s.cursors.remove(id)
+	}
+	return reply, nil
+}
+
+// killCursors splits the ids by owning member, kills each group there, and merges the answers.
+func (c *conn) killCursors(ctx context.Context, r *request) (bsoncore.Document, error) {
+	coll, ok := lookup(r.body, "killCursors")
+	if !ok || coll.Type != bsoncore.TypeString {
+		return nil, mongoerr.WrongType("killCursors.killCursors", coll.Type, "string")
+	}
+	v, _ := lookup(r.body, "cursors")
+	arr, ok := v.ArrayOK()
+	if !ok {
+		return nil, mongoerr.WrongType("killCursors.cursors", v.Type, "array")
+	}
+	vals, _ := arr.Values()
+	type group struct {
+		shard int
+		ids   []int64
+	}
+	groups := map[string]*group{}
+	var order []string
+	var notFound []int64
+	for _, cv := range vals {
+		id, ok := cv.Int64OK()
+		if !ok {
+			return nil, mongoerr.New(mongoerr.TypeMismatch,
+				"BSON field 'killCursors.cursors' contains an element of type '%s', expected type 'long'", mongoerr.TypeName(cv.Type))
+		}
+		e, ok := c.s.cursors.get(id)
+		if !ok {
+			notFound = append(notFound, id)
+			continue
+		}
+		g := groups[e.host]
+		if g == nil {
+			g = &group{shard: e.shard}
+			groups[e.host] = g
+			order = append(order, e.host)
+		}
+		g.ids = append(g.ids, id)
+	}
+	merged := map[string][]int64{"cursorsNotFound": notFound}
+	for _, host := range order {
+		g := groups[host]
+		sub := *r
+		sub.body = killCursorsBody(r.body, g.ids)
+		reply, _, err := c.roundTrip(ctx, g.shard, shards.Primary(), host, &sub)
+		for _, id := range g.ids {
+			c.s.cursors.remove(id)
+		}
+		if err != nil {
+			// The member is gone, and its cursors with it.
+			merged["cursorsUnknown"] = append(merged["cursorsUnknown"], g.ids...)
+			continue
+		}
+		for _, field := range []string{"cursorsKilled", "cursorsNotFound", "cursorsAlive", "cursorsUnknown"} {
+			ids, _ := reply.Lookup(field).ArrayOK()
+			idVals, _ := ids.Values()
+			for _, iv := range idVals {
+				merged[field] = append(merged[field], iv.AsInt64())
+			}
+		}
+	}
+	b := bsoncore.NewDocumentBuilder()
+	for _, field := range []string{"cursorsKilled", "cursorsNotFound", "cursorsAlive", "cursorsUnknown"} {
+		b.AppendArray(field, int64Array(merged[field]))
+	}
+	return b.AppendDouble("ok", 1).Build(), nil
+}
+
+// killCursorsBody is the client's killCursors command restricted to ids.
+func killCursorsBody(body bsoncore.Document, ids []int64) bsoncore.Document {
+	idx, dst := bsoncore.AppendDocumentStart(nil)
+	eachElement(body, func(el bsoncore.Element) bool {
+		if string(el.KeyBytes()) == "cursors" {
+			dst = bsoncore.AppendArrayElement(dst, "cursors", int64Array(ids))
+		} else {
+			dst = append(dst, el...)
+		}
+		return true
+	})
+	dst, _ = bsoncore.AppendDocumentEnd(dst, idx)
+	return dst
+}
+
+func int64Array(ids []int64) []byte {
+	idx, arr := bsoncore.AppendArrayStart(nil)
+	for i, id := range ids {
+		arr = bsoncore.AppendInt64Element(arr, strconv.Itoa(i), id)
+	}
+	arr, _ = bsoncore.AppendArrayEnd(arr, idx)
+	return arr
+}

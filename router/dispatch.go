@@ -1,0 +1,81 @@
+package router
+
+import (
+	"bytes"
+	"context"
+
+	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
+
+	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
+	"github.com/mongos-lite/mongos-lite/internal/sessionid"
+	"github.com/mongos-lite/mongos-lite/internal/wire"
+)
+
+// request is one client command as it flows through the router.
+type request struct {
+	msg  wire.Msg
+	body bsoncore.Document
+	db   []byte
+	op   sessionid.OpInfo
+}
+
+type handler func(c *conn, ctx context.Context, r *request) (bsoncore.Document, error)
+
+// handlers are the commands the router answers itself or routes specially; everything else goes
+// to the database's primary shard. Filled in init to break the initialisation cycle through
+// handlers that dispatch again.
+var handlers map[string]handler
+
+// handshake commands ignore session fields, as on mongod (reference §1.3).
+var handshake = map[string]bool{"hello": true, "isMaster": true, "ismaster": true}
+
+func init() {
+	handlers = map[string]handler{
+		"hello": (*conn).hello, "isMaster": (*conn).hello, "ismaster": (*conn).hello,
+		"ping":          (*conn).ping,
+		"buildInfo":     (*conn).buildInfo,
+		"buildinfo":     (*conn).buildInfo,
+		"getParameter":  (*conn).getParameter,
+		"serverStatus":  (*conn).serverStatus,
+		"listShards":    (*conn).listShards,
+		"isdbgrid":      (*conn).isdbgrid,
+		"whatsmyuri":    (*conn).whatsmyuri,
+		"getMore":       (*conn).getMore,
+		"killCursors":   (*conn).killCursors,
+		"listDatabases": (*conn).listDatabases,
+		"dropDatabase":  (*conn).dropDatabase,
+		"find":          (*conn).find,
+	}
+}
+
+// readOnly commands do not place a database that does not exist yet.
+var readOnly = map[string]bool{
+	"find": true, "aggregate": true, "count": true, "distinct": true, "listCollections": true,
+	"listIndexes": true, "dbStats": true, "collStats": true, "explain": true, "validate": true,
+	"drop": true, "dropIndexes": true, "dbHash": true,
+}
+
+// refused are replica-set administration commands: they concern one shard, and forwarding them
+// to whichever shard a database lives on would act on the wrong set.
+func refused(name []byte) bool {
+	return bytes.HasPrefix(name, []byte("replSet")) || string(name) == "shutdown" ||
+		string(name) == "fsync" || string(name) == "fsyncUnlock"
+}
+
+func (c *conn) dispatch(ctx context.Context, name []byte, r *request) (bsoncore.Document, error) {
+	if !handshake[string(name)] {
+		op, err := sessionid.ParseOpInfo(r.body, sessionid.NoAuthUID, true)
+		if err != nil {
+			return nil, err
+		}
+		r.op = op
+	}
+	if h, ok := handlers[string(name)]; ok {
+		return h(c, ctx, r)
+	}
+	if refused(name) {
+		return nil, mongoerr.New(mongoerr.CommandNotFound,
+			"%s is not supported through mongos-lite: run it against the shard's replica set directly", name)
+	}
+	return c.forwardToPrimary(ctx, r, !readOnly[string(name)])
+}

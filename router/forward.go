@@ -1,0 +1,94 @@
+package router
+
+import (
+	"context"
+
+	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
+	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/wiremessage"
+
+	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
+	"github.com/mongos-lite/mongos-lite/internal/wire"
+	"github.com/mongos-lite/mongos-lite/shards"
+)
+
+// forwardToPrimary sends the command to its database's primary shard, to the member its read
+// preference selects.
+func (c *conn) forwardToPrimary(ctx context.Context, r *request, create bool) (bsoncore.Document, error) {
+	idx, err := c.s.cluster.PrimaryShard(ctx, r.db, create)
+	if err != nil {
+		return nil, err
+	}
+	rp, err := shards.ReadPrefFrom(r.body)
+	if err != nil {
+		return nil, err
+	}
+	reply, host, err := c.roundTrip(ctx, idx, rp, "", r)
+	if err != nil || reply == nil {
+		return reply, err
+	}
+	c.trackCursor(reply, idx, host, r)
+	return reply, nil
+}
+
+// roundTrip forwards r to shard idx (to host when given, else by rp) and returns the shard's
+// reply body, or nil for a moreToCome request.
+func (c *conn) roundTrip(ctx context.Context, idx int, rp shards.ReadPref, host string, r *request) (bsoncore.Document, string, error) {
+	c.fwd = c.appendForward(c.fwd[:0], r)
+	shard := c.s.shards[idx]
+	var frame []byte
+	var err error
+	if host != "" {
+		frame, err = shard.RoundTripHost(ctx, host, c.fwd)
+	} else {
+		frame, host, err = shard.RoundTrip(ctx, rp, c.fwd)
+	}
+	if cap(c.fwd) > keepBufferBytes {
+		c.fwd = nil
+	}
+	if err != nil {
+		return nil, host, shards.ErrorReply(err)
+	}
+	if frame == nil {
+		return nil, host, nil
+	}
+	m, err := wire.ParseMsg(frame)
+	if err != nil {
+		return nil, host, mongoerr.New(mongoerr.ProtocolError, "shard %s (%s) sent a malformed reply: %v", shard.Name(), host, err)
+	}
+	c.s.clock.observe(m.Body)
+	return m.Body, host, nil
+}
+
+// appendForward builds the frame sent to a shard: the client's command with the full lsid
+// {id, uid} and the router's $clusterTime in place of the client's; every other byte, document
+// sequences included, passes through.
+func (c *conn) appendForward(dst []byte, r *request) []byte {
+	start := len(dst)
+	dst = wiremessage.AppendHeader(dst, 0, 0, 0, wire.OpMsg)
+	dst = wiremessage.AppendMsgFlags(dst, r.msg.Flags&wire.MoreToCome)
+	dst = wiremessage.AppendMsgSectionType(dst, wiremessage.SingleDocument)
+	idx, dst := bsoncore.AppendDocumentStart(dst)
+	eachElement(r.body, func(el bsoncore.Element) bool {
+		switch string(el.KeyBytes()) {
+		case "$clusterTime":
+			return true
+		case "lsid":
+			if r.op.HasLSID {
+				dst = bsoncore.AppendHeader(dst, bsoncore.TypeEmbeddedDocument, "lsid")
+				dst = r.op.LSID.AppendDoc(dst)
+				return true
+			}
+		}
+		dst = append(dst, el...)
+		return true
+	})
+	if ct := c.s.clock.load(); ct != nil {
+		dst = bsoncore.AppendDocumentElement(dst, "$clusterTime", ct.doc)
+	}
+	dst, _ = bsoncore.AppendDocumentEnd(dst, idx)
+	for _, s := range r.msg.Sequences {
+		dst = wire.AppendSequence(dst, s)
+	}
+	wire.SetLength(dst[start:])
+	return dst
+}

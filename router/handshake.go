@@ -1,0 +1,181 @@
+package router
+
+import (
+	"context"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
+	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/wiremessage"
+
+	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
+	"github.com/mongos-lite/mongos-lite/internal/wire"
+)
+
+// Wire versions of the MongoDB release the router speaks for (8.0), used where a shard's range
+// is not known yet.
+const (
+	routerMinWireVersion = 0
+	routerMaxWireVersion = 25
+)
+
+// handleQuery answers OP_QUERY, which since 5.1 carries only the legacy handshake.
+func (c *conn) handleQuery(frame []byte) ([]byte, error) {
+	q, err := wire.ParseQuery(frame)
+	if err != nil {
+		return nil, err
+	}
+	cmd := q.Command()
+	name := wire.CommandName(cmd)
+	var body bsoncore.Document
+	switch name {
+	case "hello", "isMaster", "ismaster":
+		r := request{body: cmd, db: []byte(q.Database())}
+		body, err = c.hello(context.Background(), &r)
+	default:
+		err = mongoerr.New(mongoerr.UnsupportedOpQueryCommand, "Unsupported OP_QUERY command: %s", name)
+	}
+	idx, reply := wiremessage.AppendHeaderStart(c.out[:0], replyRequestID.Add(1), q.Header.RequestID, wire.OpReply)
+	reply = wiremessage.AppendReplyFlags(reply, 0)
+	reply = wiremessage.AppendReplyCursorID(reply, 0)
+	reply = wiremessage.AppendReplyStartingFrom(reply, 0)
+	reply = wiremessage.AppendReplyNumberReturned(reply, 1)
+	reply = c.appendReplyBody(reply, body, err)
+	c.out = wire.SetLength(reply[idx:])
+	return c.out, nil
+}
+
+// hello answers hello/isMaster/ismaster as a mongos does (reference §7.1).
+func (c *conn) hello(ctx context.Context, r *request) (bsoncore.Document, error) {
+	legacy := string(firstKey(r.body)) != "hello"
+	if v, ok := lookup(r.body, "client"); ok {
+		if c.sawMetadata {
+			return nil, mongoerr.New(mongoerr.ClientMetadataCannotBeMutated,
+				"The client metadata document may only be sent in the first hello")
+		}
+		c.sawMetadata = true
+		if doc, ok := v.DocumentOK(); ok {
+			c.appName, _ = doc.Lookup("application", "name").StringValueOK()
+		}
+	}
+	if err := c.awaitTopologyChange(r.body); err != nil {
+		return nil, err
+	}
+	b := bsoncore.NewDocumentBuilder()
+	if v, ok := lookup(r.body, "compression"); ok {
+		b.AppendArray("compression", c.negotiateCompression(v))
+	}
+	if legacy {
+		b.AppendBoolean("ismaster", true)
+	} else {
+		b.AppendBoolean("isWritablePrimary", true)
+	}
+	b.AppendString("msg", "isdbgrid")
+	b.AppendDocument("topologyVersion", c.s.topologyVersion())
+	if v, ok := lookup(r.body, "helloOk"); ok && v.Type == bsoncore.TypeBoolean && v.Boolean() {
+		b.AppendBoolean("helloOk", true)
+	}
+	minWire, maxWire := c.s.wireVersions()
+	return b.AppendInt32("maxBsonObjectSize", 16*1024*1024).
+		AppendInt32("maxMessageSizeBytes", wire.MaxFrameLen).
+		AppendInt32("maxWriteBatchSize", 100000).
+		AppendDateTime("localTime", time.Now().UnixMilli()).
+		AppendInt32("logicalSessionTimeoutMinutes", c.s.sessionTimeoutMinutes()).
+		AppendInt64("connectionId", c.id).
+		AppendInt32("maxWireVersion", maxWire).
+		AppendInt32("minWireVersion", minWire).
+		AppendDouble("ok", 1).Build(), nil
+}
+
+// awaitTopologyChange implements awaitable hello: a monitor that already knows the current
+// topologyVersion waits up to maxAwaitTimeMS for a change. Only shutdown changes a router's, so
+// it waits out the time unless the router stops.
+func (c *conn) awaitTopologyChange(body bsoncore.Document) error {
+	tv, hasTV := lookup(body, "topologyVersion")
+	mv, hasMax := lookup(body, "maxAwaitTimeMS")
+	switch {
+	case !hasTV && !hasMax:
+		return nil
+	case hasTV && !hasMax:
+		return mongoerr.New(51760, "A request with a 'topologyVersion' must include 'maxAwaitTimeMS'")
+	case !hasTV && hasMax:
+		return mongoerr.New(31368, "A request with 'maxAwaitTimeMS' must include a 'topologyVersion'")
+	}
+	wait, ok := mv.AsInt64OK()
+	if !ok || wait < 0 {
+		return mongoerr.New(51759, "maxAwaitTimeMS must be a non-negative integer")
+	}
+	doc, _ := tv.DocumentOK()
+	pid, _ := doc.Lookup("processId").ObjectIDOK()
+	counter, _ := doc.Lookup("counter").AsInt64OK()
+	if counter < 0 {
+		return mongoerr.New(51758, "topologyVersion must have a non-negative counter")
+	}
+	if pid != c.s.processID || counter != c.s.topologyCounter() {
+		return nil // the caller is behind: answer at once
+	}
+	t := time.NewTimer(time.Duration(wait) * time.Millisecond)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-c.s.shutdown:
+	}
+	return nil
+}
+
+func (s *Server) topologyCounter() int64 {
+	select {
+	case <-s.shutdown:
+		return 1
+	default:
+		return 0
+	}
+}
+
+func (s *Server) topologyVersion() bsoncore.Document {
+	return bsoncore.NewDocumentBuilder().
+		AppendObjectID("processId", s.processID).
+		AppendInt64("counter", s.topologyCounter()).Build()
+}
+
+// negotiateCompression keeps, in the client's order, the compressors the router also speaks.
+func (c *conn) negotiateCompression(v bsoncore.Value) []byte {
+	c.compressors = c.compressors[:0]
+	var names []bsoncore.Value
+	if arr, ok := v.ArrayOK(); ok {
+		vals, _ := arr.Values()
+		for _, nv := range vals {
+			name, _ := nv.StringValueOK()
+			for _, known := range wire.CompressorNames {
+				if known.Name == name {
+					c.compressors = append(c.compressors, known.ID)
+					names = append(names, bsoncore.Value{Type: bsoncore.TypeString, Data: bsoncore.AppendString(nil, name)})
+				}
+			}
+		}
+	}
+	return bsoncore.BuildArray(nil, names...)
+}
+
+// wireVersions is the range every shard supports: the highest minimum and the lowest maximum.
+func (s *Server) wireVersions() (int32, int32) {
+	lo, hi := int32(routerMinWireVersion), int32(routerMaxWireVersion)
+	for _, sh := range s.shards {
+		if lo2, hi2, ok := sh.WireVersions(); ok {
+			lo, hi = max(lo, lo2), min(hi, hi2)
+		}
+	}
+	return lo, hi
+}
+
+// sessionTimeoutMinutes is the smallest of the router's and every shard's, so no session the
+// router keeps alive has already expired on a shard.
+func (s *Server) sessionTimeoutMinutes() int32 {
+	t := int32(s.cfg.LogicalSessionTimeoutMinutes)
+	for _, sh := range s.shards {
+		if m, ok := sh.SessionTimeoutMinutes(); ok {
+			t = min(t, m)
+		}
+	}
+	return t
+}
+

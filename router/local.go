@@ -1,0 +1,144 @@
+package router
+
+import (
+	"context"
+	"os"
+	"strings"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
+
+	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
+)
+
+// Version is the MongoDB release whose behaviour the router reproduces (buildInfo).
+const Version = "8.0.4"
+
+var startTime = time.Now()
+
+func (c *conn) ping(context.Context, *request) (bsoncore.Document, error) { return nil, nil }
+
+func (c *conn) buildInfo(context.Context, *request) (bsoncore.Document, error) {
+	return bsoncore.NewDocumentBuilder().
+		AppendString("version", Version).
+		AppendArray("versionArray", bsoncore.BuildArray(nil,
+			bsoncore.Value{Type: bsoncore.TypeInt32, Data: bsoncore.AppendInt32(nil, 8)},
+			bsoncore.Value{Type: bsoncore.TypeInt32, Data: bsoncore.AppendInt32(nil, 0)},
+			bsoncore.Value{Type: bsoncore.TypeInt32, Data: bsoncore.AppendInt32(nil, 4)},
+			bsoncore.Value{Type: bsoncore.TypeInt32, Data: bsoncore.AppendInt32(nil, 0)})).
+		AppendString("gitVersion", "mongos-lite").
+		AppendArray("modules", bsoncore.BuildArray(nil)).
+		AppendString("sysInfo", "deprecated").
+		AppendInt32("bits", 64).
+		AppendBoolean("debug", false).
+		AppendInt32("maxBsonObjectSize", 16*1024*1024).
+		AppendArray("storageEngines", bsoncore.BuildArray(nil)).
+		AppendDouble("ok", 1).Build(), nil
+}
+
+func (c *conn) isdbgrid(context.Context, *request) (bsoncore.Document, error) {
+	host, _ := os.Hostname()
+	return bsoncore.NewDocumentBuilder().AppendInt32("isdbgrid", 1).AppendString("hostname", host).
+		AppendDouble("ok", 1).Build(), nil
+}
+
+func (c *conn) whatsmyuri(context.Context, *request) (bsoncore.Document, error) {
+	return bsoncore.NewDocumentBuilder().AppendString("you", c.nc.RemoteAddr().String()).
+		AppendDouble("ok", 1).Build(), nil
+}
+
+// parameters answers getParameter; values mirror the router's configuration.
+func (c *conn) parameters() map[string]bsoncore.Value {
+	i32 := func(v int32) bsoncore.Value {
+		return bsoncore.Value{Type: bsoncore.TypeInt32, Data: bsoncore.AppendInt32(nil, v)}
+	}
+	return map[string]bsoncore.Value{
+		"featureCompatibilityVersion": {Type: bsoncore.TypeEmbeddedDocument,
+			Data: bsoncore.NewDocumentBuilder().AppendString("version", "8.0").Build()},
+		"localLogicalSessionTimeoutMinutes": i32(int32(c.s.cfg.LogicalSessionTimeoutMinutes)),
+		"requireApiVersion":                 {Type: bsoncore.TypeBoolean, Data: []byte{0}},
+		"transactionLifetimeLimitSeconds":   i32(60),
+	}
+}
+
+// getParameter: '*' (or {allParameters: true}) lists all; otherwise the named ones, and naming
+// none that exists is an error, as on mongod.
+func (c *conn) getParameter(_ context.Context, r *request) (bsoncore.Document, error) {
+	params := c.parameters()
+	v, _ := lookup(r.body, "getParameter")
+	all := false
+	if s, ok := v.StringValueOK(); ok && s == "*" {
+		all = true
+	} else if d, ok := v.DocumentOK(); ok {
+		all, _ = d.Lookup("allParameters").BooleanOK()
+	}
+	b := bsoncore.NewDocumentBuilder()
+	found := 0
+	for name, val := range params {
+		if _, asked := lookup(r.body, name); all || asked {
+			b.AppendValue(name, val)
+			found++
+		}
+	}
+	if found == 0 {
+		return nil, mongoerr.New(mongoerr.InvalidOptions, "no option found to get")
+	}
+	return b.AppendDouble("ok", 1).Build(), nil
+}
+
+func (c *conn) serverStatus(context.Context, *request) (bsoncore.Document, error) {
+	host, _ := os.Hostname()
+	c.s.mu.Lock()
+	current := len(c.s.conns)
+	c.s.mu.Unlock()
+	uptime := time.Since(startTime)
+	return bsoncore.NewDocumentBuilder().
+		AppendString("host", host).
+		AppendString("version", Version).
+		AppendString("process", "mongos").
+		AppendInt64("pid", int64(os.Getpid())).
+		AppendDouble("uptime", uptime.Seconds()).
+		AppendInt64("uptimeMillis", uptime.Milliseconds()).
+		AppendDateTime("localTime", time.Now().UnixMilli()).
+		AppendDocument("connections", bsoncore.NewDocumentBuilder().
+			AppendInt32("current", int32(current)).
+			AppendInt64("totalCreated", c.s.nextConn.Load()).Build()).
+		AppendDocument("metrics", bsoncore.NewDocumentBuilder().
+			AppendDocument("cursor", bsoncore.NewDocumentBuilder().
+				AppendDocument("open", bsoncore.NewDocumentBuilder().
+					AppendInt64("total", int64(c.s.cursors.open())).Build()).Build()).Build()).
+		AppendDouble("ok", 1).Build(), nil
+}
+
+// shardDocs are the config.shards entries: {_id, host: "rs/h1,h2", state: 1}.
+func (s *Server) shardDocs() []bsoncore.Value {
+	docs := make([]bsoncore.Value, len(s.shards))
+	for i, sh := range s.shards {
+		docs[i] = bsoncore.Value{Type: bsoncore.TypeEmbeddedDocument, Data: bsoncore.NewDocumentBuilder().
+			AppendString("_id", sh.Name()).
+			AppendString("host", sh.SetName()+"/"+strings.Join(sh.Members(), ",")).
+			AppendInt32("state", 1).Build()}
+	}
+	return docs
+}
+
+func (c *conn) listShards(context.Context, *request) (bsoncore.Document, error) {
+	return bsoncore.NewDocumentBuilder().
+		AppendArray("shards", bsoncore.BuildArray(nil, c.s.shardDocs()...)).
+		AppendDouble("ok", 1).Build(), nil
+}
+
+// find answers config.shards from the router's own registry (there are no config servers) and
+// routes every other find to its database's primary shard.
+func (c *conn) find(ctx context.Context, r *request) (bsoncore.Document, error) {
+	coll, _ := lookup(r.body, "find")
+	if name, _ := stringBytes(coll); string(r.db) != "config" || string(name) != "shards" {
+		return c.forwardToPrimary(ctx, r, false)
+	}
+	return bsoncore.NewDocumentBuilder().
+		AppendDocument("cursor", bsoncore.NewDocumentBuilder().
+			AppendArray("firstBatch", bsoncore.BuildArray(nil, c.s.shardDocs()...)).
+			AppendInt64("id", 0).
+			AppendString("ns", "config.shards").Build()).
+		AppendDouble("ok", 1).Build(), nil
+}

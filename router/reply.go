@@ -1,0 +1,57 @@
+package router
+
+import (
+	"sync/atomic"
+
+	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
+	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/wiremessage"
+
+	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
+	"github.com/mongos-lite/mongos-lite/internal/wire"
+)
+
+var replyRequestID atomic.Int32
+
+// appendReplyMsg appends the OP_MSG reply frame answering requestID. The body is a shard's or a
+// local reply (nil means {ok: 1}); a non-nil err replaces it with an error reply. Either way the
+// router's $clusterTime replaces any other, and operationTime is added when the body has none.
+func (c *conn) appendReplyMsg(dst []byte, requestID int32, body bsoncore.Document, err error) []byte {
+	start := len(dst)
+	dst = wiremessage.AppendHeader(dst, 0, replyRequestID.Add(1), requestID, wire.OpMsg)
+	dst = wiremessage.AppendMsgFlags(dst, 0)
+	dst = wiremessage.AppendMsgSectionType(dst, wiremessage.SingleDocument)
+	dst = c.appendReplyBody(dst, body, err)
+	wire.SetLength(dst[start:])
+	return dst
+}
+
+// appendReplyBody appends the reply document itself (shared by OP_MSG and OP_REPLY).
+func (c *conn) appendReplyBody(dst []byte, body bsoncore.Document, err error) []byte {
+	idx, dst := bsoncore.AppendDocumentStart(dst)
+	hasOpTime := false
+	switch {
+	case err != nil:
+		dst = mongoerr.As(err).AppendFields(dst)
+	case body == nil:
+		dst = bsoncore.AppendDoubleElement(dst, "ok", 1)
+	default:
+		eachElement(body, func(el bsoncore.Element) bool {
+			switch string(el.KeyBytes()) {
+			case "$clusterTime":
+				return true
+			case "operationTime":
+				hasOpTime = true
+			}
+			dst = append(dst, el...)
+			return true
+		})
+	}
+	if ct := c.s.clock.load(); ct != nil {
+		dst = bsoncore.AppendDocumentElement(dst, "$clusterTime", ct.doc)
+		if !hasOpTime {
+			dst = bsoncore.AppendTimestampElement(dst, "operationTime", uint32(ct.ts>>32), uint32(ct.ts))
+		}
+	}
+	dst, _ = bsoncore.AppendDocumentEnd(dst, idx)
+	return dst
+}

@@ -1,0 +1,135 @@
+package router
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/mongos-lite/mongos-lite/shards"
+	"github.com/mongos-lite/mongos-lite/topology"
+)
+
+// Server is one router process: a listener, its connections, and the shared routing state.
+type Server struct {
+	cfg     Config
+	shards  []*shards.Shard
+	cluster *topology.Cluster
+	cursors *cursorRegistry
+	clock   clusterClock
+
+	// topologyVersion: processId is fixed for the process; the counter moves only at shutdown,
+	// which is when awaiting hellos must be answered.
+	processID bson.ObjectID
+	shutdown  chan struct{}
+
+	ln       net.Listener
+	mu       sync.Mutex
+	conns    map[*conn]struct{}
+	closed   bool
+	wg       sync.WaitGroup
+	nextConn atomic.Int64
+}
+
+// New builds a router over already opened shards (at least one).
+func New(cfg Config, shardList []*shards.Shard) (*Server, error) {
+	if len(shardList) == 0 {
+		return nil, errors.New("router: at least one shard is required")
+	}
+	members := make([]topology.Shard, len(shardList))
+	for i, s := range shardList {
+		members[i] = s
+	}
+	return &Server{
+		cfg:       cfg.withDefaults(),
+		shards:    shardList,
+		cluster:   topology.New(members),
+		cursors:   newCursorRegistry(),
+		processID: bson.NewObjectID(),
+		shutdown:  make(chan struct{}),
+		conns:     make(map[*conn]struct{}),
+	}, nil
+}
+
+// Listen binds the configured address.
+func (s *Server) Listen() error {
+	ln, err := net.Listen("tcp", net.JoinHostPort(s.cfg.Bind, strconv.Itoa(s.cfg.Port)))
+	if err != nil {
+		return fmt.Errorf("router: listen: %w", err)
+	}
+	s.ln = ln
+	return nil
+}
+
+// Addr is the bound address (after Listen).
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Serve accepts connections until Close; each connection gets one goroutine owned by the server.
+func (s *Server) Serve() error {
+	for {
+		nc, err := s.ln.Accept()
+		if err != nil {
+			s.mu.Lock()
+			closed := s.closed
+			s.mu.Unlock()
+			if closed {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return err
+		}
+		c := s.newConn(nc)
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			_ = nc.Close()
+			return nil
+		}
+		s.conns[c] = struct{}{}
+		s.wg.Add(1)
+		s.mu.Unlock()
+		go func() {
+			defer s.wg.Done()
+			c.serve()
+			s.mu.Lock()
+			delete(s.conns, c)
+			s.mu.Unlock()
+		}()
+	}
+}
+
+// Close stops accepting, answers awaiting hellos, closes every connection and waits for their
+// goroutines. The shards are the caller's to close.
+func (s *Server) Close(ctx context.Context) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	close(s.shutdown)
+	var err error
+	if s.ln != nil {
+		err = s.ln.Close()
+	}
+	for c := range s.conns {
+		c.close()
+	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
