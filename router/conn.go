@@ -34,10 +34,10 @@ type conn struct {
 	fwd  []byte // request frame forwarded to a shard
 	body []byte // scratch for locally built reply bodies
 
-	compressors  []wiremessage.CompressorID // negotiated in hello
-	sawMetadata  bool                       // the client metadata document arrived
-	appName      string
-	closeOnce    sync.Once
+	compressors []wiremessage.CompressorID // negotiated in hello
+	sawMetadata bool                       // the client metadata document arrived
+	appName     string
+	closeOnce   sync.Once
 }
 
 func (s *Server) newConn(nc net.Conn) *conn {

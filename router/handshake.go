@@ -178,4 +178,3 @@ func (s *Server) sessionTimeoutMinutes() int32 {
 	}
 	return t
 }
-
