@@ -10,9 +10,9 @@ import (
 // ErrBadFrame marks an error after which the connection cannot be trusted and must be closed.
 var ErrBadFrame = errors.New("bad frame")
 
-// frameError is a malformed message. It matches ErrBadFrame (errors.Is) and wraps the code and
-// message mongod gives for the same input (mongoerr.As finds it), so a caller can answer the
-// client in MongoDB's words before it closes the connection.
+// frameError is a malformed message. It matches ErrBadFrame (errors.Is) and wraps the error
+// mongod reports for the same fault (mongoerr.As finds it), so a caller can answer the client in
+// MongoDB's terms before it closes the connection.
 type frameError struct{ err *mongoerr.Error }
 
 func (e *frameError) Error() string        { return ErrBadFrame.Error() + ": " + e.err.Msg }

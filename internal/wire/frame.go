@@ -2,8 +2,8 @@
 // OP_QUERY/OP_REPLY for the legacy handshake, and OP_COMPRESSED. Parsed messages are views over
 // the frame's bytes; nothing is copied or fully decoded on the hot path.
 //
-// Every parse error wraps ErrBadFrame and carries mongod's code and message for the same input
-// (mongoerr.As).
+// Every parse error wraps ErrBadFrame and carries the code mongod gives the same fault, with
+// mongod's message where it has one (mongoerr.As).
 package wire
 
 import (
