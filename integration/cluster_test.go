@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.uber.org/goleak"
@@ -103,10 +104,20 @@ func (c *cluster) client(t *testing.T, opts ...*options.ClientOptions) *mongo.Cl
 	return connect(t, c.uri, opts...)
 }
 
-// shardClient connects the driver straight to shard i's replica set, to check what landed there.
-func (c *cluster) shardClient(t *testing.T, i int) *mongo.Client {
+// countOn counts the documents of db.coll on shard i directly, closing its connection at once so
+// that later faults on that shard cannot stall the test's cleanup.
+func (c *cluster) countOn(t *testing.T, i int, db, coll string) int64 {
 	t.Helper()
-	return connect(t, c.sets[i].URI())
+	cl, err := mongo.Connect(options.Client().ApplyURI(c.sets[i].URI()).SetServerSelectionTimeout(5 * time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cl.Disconnect(context.Background()) }()
+	n, err := cl.Database(db).Collection(coll).CountDocuments(ctxT(t), bson.D{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
 
 func connect(t *testing.T, uri string, opts ...*options.ClientOptions) *mongo.Client {

@@ -85,13 +85,8 @@ func TestDatabasesLandOnDifferentShards(t *testing.T) {
 	}
 	where := map[string]int{}
 	for i := range c.sets {
-		sc := c.shardClient(t, i)
 		for _, db := range []string{"alpha", "beta"} {
-			n, err := sc.Database(db).Collection("c").CountDocuments(ctx, bson.D{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if n == 1 {
+			if c.countOn(t, i, db, "c") == 1 {
 				where[db] = i + 1
 			}
 		}
@@ -259,8 +254,7 @@ func TestStoppedShardFailsFastWithClearError(t *testing.T) {
 	}
 	downShard := -1
 	for i := range c.sets {
-		n, _ := c.shardClient(t, i).Database("down").Collection("c").CountDocuments(ctx, bson.D{})
-		if n == 1 {
+		if c.countOn(t, i, "down", "c") == 1 {
 			downShard = i
 		}
 	}

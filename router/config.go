@@ -26,6 +26,20 @@ type Config struct {
 	// reading must not pin a goroutine forever.
 	WriteTimeout time.Duration
 
+	// MaxSessions caps the sessions touched per refresh interval (maxSessions, default
+	// 1,000,000 as mongos); past it a new session gets TooManyLogicalSessions.
+	MaxSessions int
+
+	// SessionRefresh is logicalSessionRefreshMillis: how often the session cache refreshes its
+	// sessions on the shards, ends ended ones and reaps idle ones (default 5 minutes, as mongos).
+	SessionRefresh time.Duration
+
+	// KillSessionsMaxConcurrency and KillSessionsPerHostTimeout bound a session command's
+	// fan-out (defaults 100 and 60 s, mongos's KillSessionsMaxConcurrency and
+	// KillSessionsPerHostTimeoutMS).
+	KillSessionsMaxConcurrency int
+	KillSessionsPerHostTimeout time.Duration
+
 	Logger zerolog.Logger
 }
 
@@ -41,6 +55,18 @@ func (c Config) withDefaults() Config {
 	}
 	if c.WriteTimeout == 0 {
 		c.WriteTimeout = 30 * time.Second
+	}
+	if c.MaxSessions == 0 {
+		c.MaxSessions = 1_000_000
+	}
+	if c.SessionRefresh == 0 {
+		c.SessionRefresh = 5 * time.Minute
+	}
+	if c.KillSessionsMaxConcurrency == 0 {
+		c.KillSessionsMaxConcurrency = 100
+	}
+	if c.KillSessionsPerHostTimeout == 0 {
+		c.KillSessionsPerHostTimeout = 60 * time.Second
 	}
 	return c
 }

@@ -47,10 +47,13 @@ func (r *cursorRegistry) get(id int64) (cursorEntry, bool) {
 	return e, ok
 }
 
-func (r *cursorRegistry) remove(id int64) {
+// remove forgets a cursor and returns what it was, so its session can forget it too.
+func (r *cursorRegistry) remove(id int64) (cursorEntry, bool) {
 	r.mu.Lock()
+	e, ok := r.cursors[id]
 	delete(r.cursors, id)
 	r.mu.Unlock()
+	return e, ok
 }
 
 // open counts registered cursors (serverStatus).
@@ -77,6 +80,10 @@ func cursorID(reply bsoncore.Document) (int64, bool) {
 func (c *conn) trackCursor(reply bsoncore.Document, shard int, host string, r *request) {
 	if id, ok := cursorID(reply); ok && id != 0 {
 		c.s.cursors.add(id, cursorEntry{shard: shard, host: host, lsid: r.op.LSID, hasLSID: r.op.HasLSID})
+		if r.op.HasLSID {
+			// Killing, ending or reaping the session drops the cursor from the registry.
+			_ = c.s.sessions.AddCursor(r.op.LSID, id)
+		}
 	}
 }
 
@@ -100,9 +107,9 @@ func (c *conn) getMore(ctx context.Context, r *request) (bsoncore.Document, erro
 		return nil, err
 	}
 	if next, ok := cursorID(reply); ok && next == 0 {
-		c.s.cursors.remove(id)
+		c.s.forgetCursor(id)
 	} else if me := mongoerr.FromReply(reply); me != nil && me.Code == mongoerr.CursorNotFound {
-		c.s.cursors.remove(id)
+		c.s.forgetCursor(id)
 	}
 	return reply, nil
 }
@@ -152,7 +159,7 @@ func (c *conn) killCursors(ctx context.Context, r *request) (bsoncore.Document, 
 		sub.body = killCursorsBody(r.body, g.ids)
 		reply, _, err := c.roundTrip(ctx, g.shard, shards.Primary(), host, &sub)
 		for _, id := range g.ids {
-			c.s.cursors.remove(id)
+			c.s.forgetCursor(id)
 		}
 		if err != nil {
 			// The member is gone, and its cursors with it.
@@ -196,4 +203,11 @@ func int64Array(ids []int64) []byte {
 	}
 	arr, _ = bsoncore.AppendArrayEnd(arr, idx)
 	return arr
+}
+
+// forgetCursor drops an exhausted or killed cursor from the registry and from its session.
+func (s *Server) forgetCursor(id int64) {
+	if e, ok := s.cursors.remove(id); ok && e.hasLSID {
+		s.sessions.RemoveCursor(e.lsid, id)
+	}
 }

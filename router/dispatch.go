@@ -45,6 +45,14 @@ func init() {
 		"listDatabases": (*conn).listDatabases,
 		"dropDatabase":  (*conn).dropDatabase,
 		"find":          (*conn).find,
+		"aggregate":     (*conn).aggregate,
+
+		"startSession":             (*conn).startSession,
+		"refreshSessions":          (*conn).refreshSessions,
+		"endSessions":              (*conn).endSessions,
+		"killSessions":             (*conn).killSessions,
+		"killAllSessions":          (*conn).killSessions,
+		"killAllSessionsByPattern": (*conn).killSessions,
 	}
 }
 
@@ -64,11 +72,16 @@ func refused(name []byte) bool {
 
 func (c *conn) dispatch(ctx context.Context, name []byte, r *request) (bsoncore.Document, error) {
 	if !handshake[string(name)] {
-		op, err := sessionid.ParseOpInfo(r.body, sessionid.NoAuthUID, true)
+		op, err := sessionid.ParseOpInfo(r.body, callerUID, mayImpersonate)
 		if err != nil {
 			return nil, err
 		}
 		r.op = op
+		if op.HasLSID && !sessionCommands[string(name)] {
+			if err := c.s.sessions.Vivify(op.LSID, ""); err != nil {
+				return nil, err
+			}
+		}
 	}
 	if h, ok := handlers[string(name)]; ok {
 		return h(c, ctx, r)

@@ -56,6 +56,10 @@ func (c *conn) roundTrip(ctx context.Context, idx int, rp shards.ReadPref, host 
 		return nil, host, mongoerr.New(mongoerr.ProtocolError, "shard %s (%s) sent a malformed reply: %v", shard.Name(), host, err)
 	}
 	c.s.clock.observe(m.Body)
+	if r.op.HasLSID {
+		// The refresh job refreshes and ends the session on the shards that saw it.
+		_ = c.s.sessions.MarkSeen(r.op.LSID, idx)
+	}
 	return m.Body, host, nil
 }
 

@@ -107,6 +107,7 @@ func (c *conn) serverStatus(context.Context, *request) (bsoncore.Document, error
 			AppendDocument("cursor", bsoncore.NewDocumentBuilder().
 				AppendDocument("open", bsoncore.NewDocumentBuilder().
 					AppendInt64("total", int64(c.s.cursors.open())).Build()).Build()).Build()).
+		AppendDocument("logicalSessionRecordCache", c.s.sessions.Stats().AppendDoc(nil)).
 		AppendDouble("ok", 1).Build(), nil
 }
 

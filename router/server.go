@@ -8,20 +8,27 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
+	"github.com/mongos-lite/mongos-lite/router/sessioncache"
 	"github.com/mongos-lite/mongos-lite/shards"
 	"github.com/mongos-lite/mongos-lite/topology"
 )
 
 // Server is one router process: a listener, its connections, and the shared routing state.
 type Server struct {
-	cfg     Config
-	shards  []*shards.Shard
-	cluster *topology.Cluster
-	cursors *cursorRegistry
-	clock   clusterClock
+	cfg      Config
+	shards   []*shards.Shard
+	cluster  *topology.Cluster
+	cursors  *cursorRegistry
+	clock    clusterClock
+	sessions *sessioncache.Cache
+
+	// jobStop ends the periodic session job; jobDone closes when it has returned.
+	jobStop context.CancelFunc
+	jobDone chan struct{}
 
 	// topologyVersion: processId is fixed for the process; the counter moves only at shutdown,
 	// which is when awaiting hellos must be answered.
@@ -45,11 +52,16 @@ func New(cfg Config, shardList []*shards.Shard) (*Server, error) {
 	for i, s := range shardList {
 		members[i] = s
 	}
+	cfg = cfg.withDefaults()
 	return &Server{
-		cfg:       cfg.withDefaults(),
-		shards:    shardList,
-		cluster:   topology.New(members),
-		cursors:   newCursorRegistry(),
+		cfg:     cfg,
+		shards:  shardList,
+		cluster: topology.New(members),
+		cursors: newCursorRegistry(),
+		sessions: sessioncache.New(sessioncache.Config{
+			MaxSessions:  cfg.MaxSessions,
+			LocalTimeout: time.Duration(cfg.LogicalSessionTimeoutMinutes) * time.Minute,
+		}),
 		processID: bson.NewObjectID(),
 		shutdown:  make(chan struct{}),
 		conns:     make(map[*conn]struct{}),
@@ -69,8 +81,10 @@ func (s *Server) Listen() error {
 // Addr is the bound address (after Listen).
 func (s *Server) Addr() string { return s.ln.Addr().String() }
 
-// Serve accepts connections until Close; each connection gets one goroutine owned by the server.
+// Serve accepts connections until Close; each connection gets one goroutine owned by the server,
+// and so does the periodic session job.
 func (s *Server) Serve() error {
+	s.startSessionJob()
 	for {
 		nc, err := s.ln.Accept()
 		if err != nil {
@@ -124,6 +138,7 @@ func (s *Server) Close(ctx context.Context) error {
 		c.close()
 	}
 	s.mu.Unlock()
+	s.stopSessionJob()
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
 	select {

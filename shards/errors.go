@@ -12,10 +12,6 @@ import (
 	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
 )
 
-// FailedToSatisfyReadPreference is what mongos answers when no member of a shard matches the
-// read preference within the server selection timeout; mongoerr does not have it.
-const FailedToSatisfyReadPreference mongoerr.Code = 133
-
 // HostError is a failure to reach or talk to a member of a shard: no member to select, a dial or
 // I/O failure, a timeout, or a reply that does not answer the request. Code is what a router
 // answers with (see ErrorCode).
@@ -24,7 +20,7 @@ type HostError struct {
 	Set   string // replica set name
 	Host  string // member address; empty when no member could be selected
 	Code  mongoerr.Code
-	// What says what failed, e.g. "reading from"; for FailedToSatisfyReadPreference it holds
+	// What says what failed, e.g. "reading from"; for mongoerr.FailedToSatisfyReadPreference it holds
 	// the read preference as mongos prints it.
 	What string
 	Err  error // the cause, when there is one
@@ -33,7 +29,7 @@ type HostError struct {
 func (e *HostError) Error() string {
 	var msg string
 	switch {
-	case e.Code == FailedToSatisfyReadPreference:
+	case e.Code == mongoerr.FailedToSatisfyReadPreference:
 		// mongos's own wording, which names the set.
 		msg = fmt.Sprintf("Could not find host matching read preference %s for set %s", e.What, e.Set)
 	case e.Host == "":

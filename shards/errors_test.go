@@ -25,7 +25,7 @@ func TestErrorCode(t *testing.T) {
 		want mongoerr.Code
 	}{
 		{"nil", nil, 0},
-		{"host error", &HostError{Code: FailedToSatisfyReadPreference}, FailedToSatisfyReadPreference},
+		{"host error", &HostError{Code: mongoerr.FailedToSatisfyReadPreference}, mongoerr.FailedToSatisfyReadPreference},
 		{"wrapped host error", fmt.Errorf("x: %w", &HostError{Code: mongoerr.HostNotFound}), mongoerr.HostNotFound},
 		{"mongo error", mongoerr.New(mongoerr.BadValue, "x"), mongoerr.BadValue},
 		{"canceled", context.Canceled, mongoerr.Interrupted},
@@ -66,7 +66,7 @@ func TestHostErrorMessage(t *testing.T) {
 		err  error
 		want string
 	}{
-		{&HostError{Shard: "s1", Set: "rs0", Code: FailedToSatisfyReadPreference, What: `{ mode: "primary" }`},
+		{&HostError{Shard: "s1", Set: "rs0", Code: mongoerr.FailedToSatisfyReadPreference, What: `{ mode: "primary" }`},
 			`Could not find host matching read preference { mode: "primary" } for set rs0`},
 		{s.newHostError("127.0.0.1:1", "reading from", errors.New("EOF")),
 			"Error reading from host 127.0.0.1:1 of shard s1 (replica set rs0) :: caused by :: EOF"},

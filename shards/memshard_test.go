@@ -195,7 +195,7 @@ func TestMemshardStoppedPrimary(t *testing.T) {
 	start := time.Now()
 	for range 2 {
 		_, _, err := s.RoundTrip(testCtx(t, time.Second), Primary(), command(0, ping))
-		if code := ErrorCode(err); code != FailedToSatisfyReadPreference && code != mongoerr.HostUnreachable {
+		if code := ErrorCode(err); code != mongoerr.FailedToSatisfyReadPreference && code != mongoerr.HostUnreachable {
 			t.Errorf("primary down: %v (code %d)", err, code)
 		}
 	}

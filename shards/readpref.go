@@ -85,10 +85,6 @@ func (rp ReadPref) String() string {
 	return b.String()
 }
 
-// MaxStalenessOutOfRange is the code mongod gives a maxStalenessSeconds below 90; mongoerr does
-// not have it.
-const MaxStalenessOutOfRange mongoerr.Code = 160
-
 // minMaxStaleness is the smallest maxStalenessSeconds mongod accepts: long enough for a
 // heartbeat plus an idle write period to move lastWrite forward.
 const minMaxStaleness = 90
@@ -241,7 +237,7 @@ func parseMaxStaleness(doc bsoncore.Document, mode Mode) (time.Duration, error) 
 	case secs == math.MaxInt64:
 		return 0, mongoerr.New(mongoerr.BadValue, "%s value can not exceed %d", field, int64(math.MaxInt64))
 	case secs < minMaxStaleness:
-		return 0, mongoerr.New(MaxStalenessOutOfRange, "%s value can not be less than %d", field, minMaxStaleness)
+		return 0, mongoerr.New(mongoerr.MaxStalenessOutOfRange, "%s value can not be less than %d", field, minMaxStaleness)
 	case mode == ModePrimary:
 		return 0, mongoerr.New(mongoerr.BadValue, "%s can not be set for the primary mode", field)
 	}

@@ -97,7 +97,7 @@ func TestReadPrefFrom(t *testing.T) {
 		{name: "maxStaleness negative", body: rp(bson.D{{Key: "mode", Value: "secondary"}, {Key: "maxStalenessSeconds", Value: -1}}),
 			code: mongoerr.BadValue, wantMsg: "maxStalenessSeconds must be a non-negative integer"},
 		{name: "maxStaleness small", body: rp(bson.D{{Key: "mode", Value: "secondary"}, {Key: "maxStalenessSeconds", Value: 89}}),
-			code: MaxStalenessOutOfRange, wantMsg: "maxStalenessSeconds value can not be less than 90"},
+			code: mongoerr.MaxStalenessOutOfRange, wantMsg: "maxStalenessSeconds value can not be less than 90"},
 		{name: "maxStaleness on primary", body: rp(bson.D{{Key: "mode", Value: "primary"}, {Key: "maxStalenessSeconds", Value: 90}}),
 			code: mongoerr.BadValue, wantMsg: "maxStalenessSeconds can not be set for the primary mode"},
 	}

@@ -219,11 +219,11 @@ func (s *Shard) selectServer(ctx context.Context, rp ReadPref) (*topology.Select
 	}
 	srv, err := s.topo.SelectServer(selCtx, sel)
 	if err != nil {
-		code := classify(err, FailedToSatisfyReadPreference)
+		code := classify(err, mongoerr.FailedToSatisfyReadPreference)
 		if code == mongoerr.NetworkTimeout {
-			code = FailedToSatisfyReadPreference // selection ran out of time: nothing matched
+			code = mongoerr.FailedToSatisfyReadPreference // selection ran out of time: nothing matched
 		}
-		if code == FailedToSatisfyReadPreference {
+		if code == mongoerr.FailedToSatisfyReadPreference {
 			return nil, &HostError{Shard: s.name, Set: s.setName, Code: code, What: rp.String()}
 		}
 		return nil, &HostError{Shard: s.name, Set: s.setName, Code: code, What: "selecting a member of", Err: err}

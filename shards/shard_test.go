@@ -320,12 +320,12 @@ func TestNoMatchingMember(t *testing.T) {
 	s := openShard(t, []string{f.addr}, func(c *Config) { c.ServerSelectionTimeout = 300 * time.Millisecond })
 
 	_, host, err := s.RoundTrip(testCtx(t, 10*time.Second), Primary(), command(0, ping))
-	he := wantCode(t, err, FailedToSatisfyReadPreference)
+	he := wantCode(t, err, mongoerr.FailedToSatisfyReadPreference)
 	const want = `Could not find host matching read preference { mode: "primary" } for set rs0`
 	if he.Error() != want || host != "" {
 		t.Errorf("error %q host %q, want %q", he.Error(), host, want)
 	}
-	if r := ErrorReply(err); r.Code != FailedToSatisfyReadPreference || r.Msg != want {
+	if r := ErrorReply(err); r.Code != mongoerr.FailedToSatisfyReadPreference || r.Msg != want {
 		t.Errorf("ErrorReply = %+v", r)
 	}
 	if s.HasPrimary() {
@@ -400,7 +400,7 @@ func TestUnreachableShardInfo(t *testing.T) {
 		t.Errorf("Members = %v, want the seed", got)
 	}
 	_, _, err = s.RoundTrip(testCtx(t, 5*time.Second), Primary(), command(0, ping))
-	wantCode(t, err, FailedToSatisfyReadPreference)
+	wantCode(t, err, mongoerr.FailedToSatisfyReadPreference)
 	_, err = s.RoundTripHost(testCtx(t, 5*time.Second), addr, command(0, ping))
 	wantCode(t, err, mongoerr.HostUnreachable)
 }

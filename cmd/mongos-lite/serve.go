@@ -60,7 +60,7 @@ func runRouter(c *cli.Context, log zerolog.Logger, cfgs []shards.Config, ready f
 		}
 	}()
 	for _, cfg := range cfgs {
-		cfg.Logger = log.With().Str("shard", cfg.Name).Logger()
+		cfg.Logger = log
 		s, err := shards.Open(cfg)
 		if err != nil {
 			return fmt.Errorf("shard %s: %w", cfg.Name, err)

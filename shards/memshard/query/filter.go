@@ -24,7 +24,7 @@ func NewFilter(filter bson.Raw) (*Filter, error) {
 		return &Filter{}, nil
 	}
 	if !validDoc(filter) {
-		return nil, errorf(codeInvalidBSON, "filter is not a valid BSON document")
+		return nil, errorf(mongoerr.InvalidBSON, "filter is not a valid BSON document")
 	}
 	m, err := parseFilter(filter)
 	if err != nil {

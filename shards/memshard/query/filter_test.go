@@ -197,7 +197,7 @@ func TestFilterErrors(t *testing.T) {
 
 func TestFilterInvalidBSON(t *testing.T) {
 	_, err := NewFilter(bson.Raw{5, 0, 0, 0, 1})
-	wantCode(t, err, codeInvalidBSON, "")
+	wantCode(t, err, mongoerr.InvalidBSON, "")
 }
 
 func TestIDEquality(t *testing.T) {
@@ -271,5 +271,5 @@ func TestFilterDepthLimit(t *testing.T) {
 		deep = bsoncore.NewDocumentBuilder().AppendDocument("a", deep).Build()
 	}
 	_, err := NewFilter(deep)
-	wantCode(t, err, codeInvalidBSON, "")
+	wantCode(t, err, mongoerr.InvalidBSON, "")
 }

@@ -1,6 +1,8 @@
 package query
 
 import (
+	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
+
 	"strconv"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -116,7 +118,7 @@ func (d *mdoc) add(key string, v bson.RawValue, owner string) (*melem, error) {
 	if d.array {
 		i, ok := arrayIndex(key)
 		if !ok {
-			return nil, errorf(codePathNotViable, "Cannot create field '%s' in element {%s}",
+			return nil, errorf(mongoerr.PathNotViable, "Cannot create field '%s' in element {%s}",
 				key, formatElem(owner, d.value()))
 		}
 		for len(d.elems) < i {
@@ -156,7 +158,7 @@ func navigate(root *mdoc, path []string, create bool) (*mdoc, error) {
 			if !create {
 				return nil, nil
 			}
-			return nil, errorf(codePathNotViable, "Cannot create field '%s' in element {%s}",
+			return nil, errorf(mongoerr.PathNotViable, "Cannot create field '%s' in element {%s}",
 				path[i+1], formatElem(p, e.val))
 		}
 		d, owner = sub, p

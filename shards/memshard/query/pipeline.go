@@ -33,7 +33,7 @@ func NewPipeline(stages []bson.Raw) (*Pipeline, error) {
 	p := &Pipeline{}
 	for _, spec := range stages {
 		if !validDoc(spec) {
-			return nil, errorf(codeInvalidBSON, "pipeline stage is not a valid BSON document")
+			return nil, errorf(mongoerr.InvalidBSON, "pipeline stage is not a valid BSON document")
 		}
 		it := newIter(spec)
 		k, v, ok := it.next()

@@ -154,5 +154,5 @@ func TestPipelineRunError(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = p.Run(docs(t, `[{"_id": 1, "a": 5}]`))
-	wantCode(t, err, codePathNotViable, "Cannot create field 'b' in element {a: 5}")
+	wantCode(t, err, mongoerr.PathNotViable, "Cannot create field 'b' in element {a: 5}")
 }

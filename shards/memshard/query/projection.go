@@ -1,6 +1,8 @@
 package query
 
 import (
+	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
+
 	"strings"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -32,7 +34,7 @@ func NewProjection(spec bson.Raw) (*Projection, error) {
 		return &Projection{}, nil
 	}
 	if !validDoc(spec) {
-		return nil, errorf(codeInvalidBSON, "projection is not a valid BSON document")
+		return nil, errorf(mongoerr.InvalidBSON, "projection is not a valid BSON document")
 	}
 	if body, _ := docBody(spec); len(body) == 0 {
 		return &Projection{}, nil

@@ -1,6 +1,8 @@
 package query
 
 import (
+	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
+
 	"slices"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -20,7 +22,7 @@ func NewSort(spec bson.Raw) (*Sort, error) {
 		return &Sort{}, nil
 	}
 	if !validDoc(spec) {
-		return nil, errorf(codeInvalidBSON, "sort is not a valid BSON document")
+		return nil, errorf(mongoerr.InvalidBSON, "sort is not a valid BSON document")
 	}
 	s := &Sort{}
 	it := newIter(spec)

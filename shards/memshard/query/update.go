@@ -48,7 +48,7 @@ func NewUpdate(u bson.RawValue) (*Update, error) {
 		return nil, errorf(mongoerr.FailedToParse, "Update argument must be either an object or an array")
 	}
 	if !validDoc(u.Value) {
-		return nil, errorf(codeInvalidBSON, "update is not a valid BSON document")
+		return nil, errorf(mongoerr.InvalidBSON, "update is not a valid BSON document")
 	}
 	it := newIter(u.Value)
 	first, _, _ := it.next()
@@ -81,7 +81,7 @@ func newReplacement(doc []byte) (*Update, error) {
 }
 
 func dollarField(field, path string) error {
-	return errorf(codeDollarPrefixedFieldName, "The dollar ($) prefixed field '%s' in '%s' is not allowed "+
+	return errorf(mongoerr.DollarPrefixedFieldName, "The dollar ($) prefixed field '%s' in '%s' is not allowed "+
 		"in the context of an update's replacement document. Consider using an aggregation pipeline with $replaceWith.",
 		field, path)
 }
@@ -124,13 +124,13 @@ func (u *Update) parseModifier(mod string, v bson.RawValue) error {
 
 func updatePath(dotted string) ([]string, error) {
 	if dotted == "" {
-		return nil, errorf(codeEmptyFieldName, "An empty update path is not valid.")
+		return nil, errorf(mongoerr.EmptyFieldName, "An empty update path is not valid.")
 	}
 	path := splitPath(dotted)
 	for _, p := range path {
 		switch {
 		case p == "":
-			return nil, errorf(codeEmptyFieldName, "The update path '%s' contains an empty field name, which is not allowed.", dotted)
+			return nil, errorf(mongoerr.EmptyFieldName, "The update path '%s' contains an empty field name, which is not allowed.", dotted)
 		case p == "$" || strings.HasPrefix(p, "$["):
 			return nil, unsupported("positional update operators")
 		case p[0] == '$':
@@ -336,7 +336,7 @@ func checkConflicts(ops []*updateOp) error {
 					short = p
 				}
 				if pathPrefix(short, p) && pathPrefix(short, q) {
-					return errorf(codeConflictingUpdateOperators, "Updating the path '%s' would create a conflict at '%s'",
+					return errorf(mongoerr.ConflictingUpdateOperators, "Updating the path '%s' would create a conflict at '%s'",
 						strings.Join(p, "."), strings.Join(short, "."))
 				}
 			}
@@ -381,7 +381,7 @@ func (u *Update) Apply(doc bson.Raw) (bson.Raw, bool, error) {
 func replace(orig, repl []byte) (bson.Raw, error) {
 	id, hasID := lookup(orig, "_id")
 	if newID, ok := lookup(repl, "_id"); ok && hasID && Compare(newID, id) != 0 {
-		return nil, errorf(codeImmutableField, "After applying the update, the (immutable) field '_id' was found "+
+		return nil, errorf(mongoerr.ImmutableField, "After applying the update, the (immutable) field '_id' was found "+
 			"to have been altered to %s", formatElem("_id", newID))
 	}
 	if !hasID {
@@ -420,7 +420,7 @@ func (u *Update) applyOps(doc []byte, insert bool) (bson.Raw, error) {
 				break
 			}
 		}
-		return nil, errorf(codeImmutableField, "Performing an update on the path '%s' would modify the immutable field '_id'", path)
+		return nil, errorf(mongoerr.ImmutableField, "Performing an update on the path '%s' would modify the immutable field '_id'", path)
 	}
 	return out, nil
 }
@@ -705,7 +705,7 @@ func (ps *pushSort) sort(vals []bson.RawValue) {
 // a new ObjectId _id when there is none, _id first.
 func (u *Update) Upsert(filter bson.Raw) (bson.Raw, error) {
 	if len(filter) > 0 && !validDoc(filter) {
-		return nil, errorf(codeInvalidBSON, "filter is not a valid BSON document")
+		return nil, errorf(mongoerr.InvalidBSON, "filter is not a valid BSON document")
 	}
 	var eqs []equality
 	if err := equalities(filter, &eqs); err != nil {
@@ -720,9 +720,9 @@ func (u *Update) Upsert(filter bson.Raw) (bson.Raw, error) {
 		for _, prev := range eqs[:i] {
 			switch {
 			case prev.path == eq.path:
-				return nil, errorf(codeNotSingleValueField, "cannot infer query fields to set, path '%s' is matched twice", eq.path)
+				return nil, errorf(mongoerr.NotSingleValueField, "cannot infer query fields to set, path '%s' is matched twice", eq.path)
 			case strings.HasPrefix(eq.path, prev.path+"."):
-				return nil, errorf(codeNotSingleValueField, "cannot infer query fields to set, both paths '%s' and '%s' are matched", eq.path, prev.path)
+				return nil, errorf(mongoerr.NotSingleValueField, "cannot infer query fields to set, both paths '%s' and '%s' are matched", eq.path, prev.path)
 			}
 		}
 		if err := setPath(root, splitPath(eq.path), eq.v); err != nil {
@@ -752,7 +752,7 @@ func idFirst(doc []byte) (bson.Raw, error) {
 	}
 	switch id.Type {
 	case bson.TypeArray, bson.TypeRegex, bson.TypeUndefined:
-		return nil, errorf(codeInvalidIDField, "The '_id' value cannot be of type %s", typeName(id.Type))
+		return nil, errorf(mongoerr.InvalidIdField, "The '_id' value cannot be of type %s", typeName(id.Type))
 	}
 	idx, dst := bsoncore.AppendDocumentStart(nil)
 	dst = appendValue(dst, "_id", id)

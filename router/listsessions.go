@@ -1,0 +1,142 @@
+package router
+
+import (
+	"context"
+	"strconv"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
+
+	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
+	"github.com/mongos-lite/mongos-lite/internal/sessionid"
+	"github.com/mongos-lite/mongos-lite/sessionfanout"
+	"github.com/mongos-lite/mongos-lite/shards"
+	"github.com/mongos-lite/mongos-lite/shards/memshard/query"
+)
+
+// aggregate answers $listLocalSessions from the router's cache and $listSessions from every
+// shard; any other pipeline goes to the database's primary shard.
+func (c *conn) aggregate(ctx context.Context, r *request) (bsoncore.Document, error) {
+	pv, _ := lookup(r.body, "pipeline")
+	stages, _ := pv.ArrayOK()
+	first, _ := stages.IndexErr(0)
+	stage, _ := first.DocumentOK()
+	switch string(firstKey(stage)) {
+	case "$listLocalSessions":
+		return c.listLocalSessions(r, stage, stages)
+	case "$listSessions":
+		return c.listSessions(ctx, r, stage)
+	}
+	return c.forwardToPrimary(ctx, r, false)
+}
+
+func (c *conn) listLocalSessions(r *request, stage bsoncore.Document, stages bsoncore.Array) (bsoncore.Document, error) {
+	if v, _ := lookup(r.body, "aggregate"); v.Type == bsoncore.TypeString {
+		return nil, mongoerr.New(mongoerr.InvalidNamespace,
+			"$listLocalSessions must be run against the database with {aggregate: 1}, not a collection")
+	}
+	spec, err := sessionid.ParseListSpec("$listLocalSessions", stage.Lookup("$listLocalSessions"), callerUID)
+	if err != nil {
+		return nil, err
+	}
+	records := c.s.sessions.List(spec)
+	docs := make([]bson.Raw, len(records))
+	for i, rec := range records {
+		docs[i] = rec.AppendDoc(nil)
+	}
+	rest, _ := stages.Values()
+	docs, err = runStages(docs, rest[1:])
+	if err != nil {
+		return nil, err
+	}
+	return cursorReply(string(r.db)+".$cmd.aggregate", docs), nil
+}
+
+// listSessions reads config.system.sessions on every shard and merges the records, one per _id:
+// a session used on several shards has a record on each.
+func (c *conn) listSessions(ctx context.Context, r *request, stage bsoncore.Document) (bsoncore.Document, error) {
+	if coll, _ := lookup(r.body, "aggregate"); string(r.db) != "config" || coll.StringValue() != "system.sessions" {
+		return nil, mongoerr.New(mongoerr.InvalidNamespace, "$listSessions may only be run against config.system.sessions")
+	}
+	if _, err := sessionid.ParseListSpec("$listSessions", stage.Lookup("$listSessions"), callerUID); err != nil {
+		return nil, err
+	}
+	results := c.s.broadcastPrimaries(ctx, shardAggregate(r.body))
+	for _, res := range results {
+		if sessionfanout.Failure(res, shards.ErrorReply) != nil {
+			return aggregateReply(results, nil), nil
+		}
+	}
+	seen := map[string]bool{}
+	var docs []bson.Raw
+	for _, res := range results {
+		batch, _ := res.Value.Lookup("cursor", "firstBatch").ArrayOK()
+		vals, _ := batch.Values()
+		for _, v := range vals {
+			doc, ok := v.DocumentOK()
+			if !ok {
+				continue
+			}
+			key := string(doc.Lookup("_id").Data)
+			if !seen[key] {
+				seen[key] = true
+				docs = append(docs, bson.Raw(doc))
+			}
+		}
+	}
+	return cursorReply("config.system.sessions", docs), nil
+}
+
+// shardAggregate is the client's aggregate with every result in the first batch and no session
+// or cluster-time fields (the fan-out is the router's own command).
+func shardAggregate(body bsoncore.Document) bsoncore.Document {
+	idx, dst := bsoncore.AppendDocumentStart(nil)
+	eachElement(body, func(el bsoncore.Element) bool {
+		switch string(el.KeyBytes()) {
+		case "lsid", "$clusterTime", "txnNumber", "autocommit", "startTransaction", "$readPreference":
+		case "cursor":
+			dst = bsoncore.AppendDocumentElement(dst, "cursor",
+				bsoncore.NewDocumentBuilder().AppendInt32("batchSize", 1<<30).Build())
+		default:
+			dst = append(dst, el...)
+		}
+		return true
+	})
+	dst, _ = bsoncore.AppendDocumentEnd(dst, idx)
+	return dst
+}
+
+// runStages applies the stages after the first to locally produced documents.
+func runStages(docs []bson.Raw, stages []bsoncore.Value) ([]bson.Raw, error) {
+	if len(stages) == 0 {
+		return docs, nil
+	}
+	raw := make([]bson.Raw, len(stages))
+	for i, s := range stages {
+		d, ok := s.DocumentOK()
+		if !ok {
+			return nil, mongoerr.New(mongoerr.TypeMismatch, "Each element of the 'pipeline' array must be an object")
+		}
+		raw[i] = bson.Raw(d)
+	}
+	p, err := query.NewPipeline(raw)
+	if err != nil {
+		return nil, err
+	}
+	return p.Run(docs)
+}
+
+// cursorReply is a finished cursor: {cursor: {firstBatch, id: 0, ns}, ok: 1}.
+func cursorReply(ns string, docs []bson.Raw) bsoncore.Document {
+	aidx, arr := bsoncore.AppendArrayStart(nil)
+	for i, d := range docs {
+		arr = bsoncore.AppendDocumentElement(arr, strconv.Itoa(i), d)
+	}
+	arr, _ = bsoncore.AppendArrayEnd(arr, aidx)
+	return bsoncore.NewDocumentBuilder().
+		AppendDocument("cursor", bsoncore.NewDocumentBuilder().
+			AppendArray("firstBatch", arr).
+			AppendInt64("id", 0).
+			AppendString("ns", ns).Build()).
+		AppendDouble("ok", 1).Build()
+}

@@ -1,0 +1,70 @@
+package router
+
+import (
+	"context"
+
+	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
+
+	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
+	"github.com/mongos-lite/mongos-lite/internal/sessionid"
+	"github.com/mongos-lite/mongos-lite/router/sessioncache"
+)
+
+// startSessionJob runs the session cache's periodic refresh (logicalSessionRefreshMillis) in a
+// goroutine the server owns until Close.
+func (s *Server) startSessionJob() {
+	ctx, cancel := context.WithCancel(context.Background())
+	s.mu.Lock()
+	if s.jobStop != nil || s.closed {
+		s.mu.Unlock()
+		cancel()
+		return
+	}
+	s.jobStop, s.jobDone = cancel, make(chan struct{})
+	s.mu.Unlock()
+	go func() {
+		defer close(s.jobDone)
+		s.sessions.Run(ctx, s.cfg.SessionRefresh, s.sessionIO(), func(r sessioncache.RefreshResult) {
+			ev := s.cfg.Logger.Debug()
+			if len(r.ShardErrors) > 0 {
+				ev = s.cfg.Logger.Warn().Interface("shardErrors", r.ShardErrors)
+			}
+			ev.Int("refreshed", r.Refreshed).Int("failedToRefresh", r.FailedToRefresh).
+				Int("ended", r.Ended).Int("reaped", r.Reaped).Int("cursorsClosed", r.CursorsClosed).
+				Msg("session refresh")
+		})
+	}()
+}
+
+func (s *Server) stopSessionJob() {
+	s.mu.Lock()
+	stop, done := s.jobStop, s.jobDone
+	s.mu.Unlock()
+	if stop != nil {
+		stop()
+		<-done
+	}
+}
+
+// sessionIO is the router's half of the refresh job: refresh and end on one shard's primary.
+func (s *Server) sessionIO() sessioncache.IO {
+	call := func(name string) sessioncache.ShardFunc {
+		return func(ctx context.Context, shard int, ids []sessionid.ID) error {
+			ctx, cancel := context.WithTimeout(ctx, s.cfg.KillSessionsPerHostTimeout)
+			defer cancel()
+			reply, err := s.shards[shard].Command(ctx, sessionListCommand(name, ids))
+			if err != nil {
+				return err
+			}
+			if e := mongoerr.FromReply(bsoncore.Document(reply)); e != nil {
+				return e
+			}
+			return nil
+		}
+	}
+	return sessioncache.IO{
+		Refresh:     call("refreshSessions"),
+		End:         call("endSessions"),
+		KillCursors: s.dropCursors,
+	}
+}

@@ -1,0 +1,162 @@
+package router
+
+import (
+	"context"
+	"strconv"
+
+	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
+
+	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
+	"github.com/mongos-lite/mongos-lite/internal/sessionid"
+	"github.com/mongos-lite/mongos-lite/sessionfanout"
+	"github.com/mongos-lite/mongos-lite/shards"
+)
+
+// The session commands (DESIGN "Session commands"). Without authentication every caller has the
+// no-auth uid and may name any uid, as on a mongod without auth (reference §1.3).
+var (
+	callerUID      = sessionid.NoAuthUID
+	mayImpersonate = true
+	authEnabled    = false
+)
+
+// sessionCommands manage sessions rather than run in one, so their own lsid is not vivified.
+var sessionCommands = map[string]bool{
+	"startSession": true, "refreshSessions": true, "endSessions": true,
+	"killSessions": true, "killAllSessions": true, "killAllSessionsByPattern": true,
+}
+
+var killFailed = mongoerr.New(mongoerr.HostUnreachable, "Failed to kill sessions on some hosts")
+
+func (c *conn) startSession(context.Context, *request) (bsoncore.Document, error) {
+	id := sessionid.NewID(callerUID)
+	if err := c.s.sessions.Vivify(id, ""); err != nil {
+		return nil, err
+	}
+	return bsoncore.NewDocumentBuilder().
+		AppendDocument("id", id.AppendClientDoc(nil)).
+		AppendInt32("timeoutMinutes", c.s.sessionTimeoutMinutes()).
+		AppendDouble("ok", 1).Build(), nil
+}
+
+// refreshSessions vivifies the ids here and refreshes them on every shard's primary: each shard
+// keeps its own sessions collection, so each must hear of it.
+func (c *conn) refreshSessions(ctx context.Context, r *request) (bsoncore.Document, error) {
+	ids, err := sessionid.ParseList(r.body, callerUID, mayImpersonate)
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range ids {
+		if err := c.s.sessions.Vivify(id, ""); err != nil {
+			return nil, err
+		}
+	}
+	return c.s.toPrimaries(ctx, sessionListCommand("refreshSessions", ids), nil), nil
+}
+
+// endSessions marks the sessions ending here (their router cursors close at the next refresh,
+// as on mongod) and ends them on every shard's primary.
+func (c *conn) endSessions(ctx context.Context, r *request) (bsoncore.Document, error) {
+	ids, err := sessionid.ParseList(r.body, callerUID, mayImpersonate)
+	if err != nil {
+		return nil, err
+	}
+	c.s.sessions.End(ids)
+	return c.s.toPrimaries(ctx, sessionListCommand("endSessions", ids), nil), nil
+}
+
+// killSessions serves killSessions, killAllSessions and killAllSessionsByPattern as mongos does:
+// the router's own cursors of matching sessions go first, then one killAllSessionsByPattern
+// with full lsids/uids goes to every member of every shard (secondaries hold cursors too).
+func (c *conn) killSessions(ctx context.Context, r *request) (bsoncore.Document, error) {
+	p, err := sessionid.ParseKill(r.body, callerUID, authEnabled)
+	if err != nil {
+		return nil, err
+	}
+	c.s.dropCursors(c.s.sessions.Kill(&p))
+	if p.None() {
+		return nil, nil
+	}
+	return c.s.toEveryMember(ctx, p.AppendKillCommand(nil), killFailed), nil
+}
+
+// sessionListCommand is {<name>: [{id, uid}...], $db: "admin"}.
+func sessionListCommand(name string, ids []sessionid.ID) bsoncore.Document {
+	idx, dst := bsoncore.AppendDocumentStart(nil)
+	aidx, dst := bsoncore.AppendArrayElementStart(dst, name)
+	for i, id := range ids {
+		dst = bsoncore.AppendHeader(dst, bsoncore.TypeEmbeddedDocument, strconv.Itoa(i))
+		dst = id.AppendDoc(dst)
+	}
+	dst, _ = bsoncore.AppendArrayEnd(dst, aidx)
+	dst = bsoncore.AppendStringElement(dst, "$db", "admin")
+	dst, _ = bsoncore.AppendDocumentEnd(dst, idx)
+	return dst
+}
+
+func (s *Server) fanoutOptions() sessionfanout.Options {
+	return sessionfanout.Options{
+		MaxConcurrency:   s.cfg.KillSessionsMaxConcurrency,
+		PerTargetTimeout: s.cfg.KillSessionsPerHostTimeout,
+	}
+}
+
+// toPrimaries runs body on every shard's primary concurrently and folds the replies into one,
+// with a raw entry per shard when any failed.
+func (s *Server) toPrimaries(ctx context.Context, body bsoncore.Document, onFailure *mongoerr.Error) bsoncore.Document {
+	return aggregateReply(s.broadcastPrimaries(ctx, body), onFailure)
+}
+
+// broadcastPrimaries runs body on every shard's primary concurrently; results are in shard order.
+func (s *Server) broadcastPrimaries(ctx context.Context, body bsoncore.Document) []sessionfanout.Result[bsoncore.Document] {
+	targets := make([]string, len(s.shards))
+	byName := make(map[string]*shards.Shard, len(s.shards))
+	for i, sh := range s.shards {
+		targets[i] = sh.Name()
+		byName[sh.Name()] = sh
+	}
+	return sessionfanout.Broadcast(ctx, targets, s.fanoutOptions(),
+		func(ctx context.Context, target string) (bsoncore.Document, error) {
+			return byName[target].Command(ctx, body)
+		})
+}
+
+// memberTarget names one member in a fan-out and in raw: "shard/host:port".
+type memberTarget struct {
+	shard *shards.Shard
+	host  string
+}
+
+// toEveryMember runs body on every member of every shard concurrently.
+func (s *Server) toEveryMember(ctx context.Context, body bsoncore.Document, onFailure *mongoerr.Error) bsoncore.Document {
+	var targets []string
+	members := map[string]memberTarget{}
+	for _, sh := range s.shards {
+		for _, host := range sh.Members() {
+			name := sh.Name() + "/" + host
+			targets = append(targets, name)
+			members[name] = memberTarget{shard: sh, host: host}
+		}
+	}
+	results := sessionfanout.Broadcast(ctx, targets, s.fanoutOptions(),
+		func(ctx context.Context, target string) (bsoncore.Document, error) {
+			m := members[target]
+			return m.shard.CommandHost(ctx, m.host, body)
+		})
+	return aggregateReply(results, onFailure)
+}
+
+func aggregateReply(results []sessionfanout.Result[bsoncore.Document], onFailure *mongoerr.Error) bsoncore.Document {
+	idx, dst := bsoncore.AppendDocumentStart(nil)
+	dst = sessionfanout.AppendAggregate(dst, results, onFailure, shards.ErrorReply)
+	dst, _ = bsoncore.AppendDocumentEnd(dst, idx)
+	return dst
+}
+
+// dropCursors forgets router cursors whose sessions were killed, ended or reaped; the shards
+// kill their own halves through the session commands.
+func (s *Server) dropCursors(ids []int64) {
+	for _, id := range ids {
+		_, _ = s.cursors.remove(id)
+	}
+}
