@@ -68,7 +68,7 @@ func (r *request) read(coll string, fn func(c *collection) error) error {
 	if err := r.txnLive(); err != nil {
 		return err
 	}
-	return fn(s.coll(r.db, coll))
+	return fn(s.coll(r.db, coll, r.txn))
 }
 
 // write runs one write statement with the store locked, retrying while an open transaction
@@ -172,6 +172,9 @@ type writeError struct {
 // statementError sorts a statement's error: most become writeErrors (ok: 1, as mongod), but in
 // a transaction, or when the operation itself was interrupted, the command fails.
 func (r *request) statementError(i int, err error, errs *[]writeError) error {
+	if isCloseConnection(err) {
+		return err
+	}
 	e := mongoerr.As(err)
 	switch e.Code {
 	case mongoerr.MaxTimeMSExpired, mongoerr.InterruptedAtShutdown, mongoerr.Interrupted,
@@ -221,7 +224,14 @@ func (r *request) runStatements(stmts []bsoncore.Document, run func(bsoncore.Doc
 			add(i, res)
 			continue
 		}
-		res, err := run(st)
+		var res stmtResult
+		err := r.retryableStatement(func() (err error) {
+			if res, err = run(st); err == nil {
+				r.record(id, res)
+				add(i, res)
+			}
+			return err
+		})
 		if err != nil {
 			if err := r.statementError(i, err, &errs); err != nil {
 				return nil, err
@@ -229,10 +239,7 @@ func (r *request) runStatements(stmts []bsoncore.Document, run func(bsoncore.Doc
 			if ordered {
 				break
 			}
-			continue
 		}
-		r.record(id, res)
-		add(i, res)
 	}
 	if len(retried) > 0 {
 		idx, out := bsoncore.AppendArrayElementStart(r.out, "retriedStmtIds")
@@ -263,7 +270,7 @@ func cmdInsert(r *request) error {
 			return stmtResult{}, err
 		}
 		return stmtResult{n: 1}, r.write(func(s *store) error {
-			if err := s.insert(s.ensureColl(r.db, coll), raw, id, r.txn, r.now()); err != nil {
+			if err := r.insertDoc(s, coll, raw, id); err != nil {
 				return err
 			}
 			r.wrote()
@@ -276,6 +283,15 @@ func cmdInsert(r *request) error {
 	r.out = bsoncore.AppendInt32Element(r.out, "n", n)
 	r.out = appendWriteErrors(r.out, errs)
 	return nil
+}
+
+// insertDoc inserts into a collection, creating it if need be; callers hold store.mu exclusively.
+func (r *request) insertDoc(s *store, coll string, raw bson.Raw, id bson.RawValue) error {
+	c, err := s.ensureColl(r.db, coll, r.txn)
+	if err != nil {
+		return err
+	}
+	return s.insert(c, raw, id, r.txn, r.now())
 }
 
 // withID returns a copy of d with _id first (generated if absent), as mongod stores it.
@@ -385,7 +401,7 @@ func (r *request) updateOne(coll string, st bsoncore.Document) (stmtResult, erro
 	var res stmtResult
 	err = r.write(func(s *store) error {
 		res = stmtResult{}
-		c := s.coll(r.db, coll)
+		c := s.coll(r.db, coll, r.txn)
 		targets := c.matching(f, r.txn, !multi)
 		for _, d := range targets {
 			if err := s.writable(d, r.txn, r.now()); err != nil {
@@ -416,7 +432,7 @@ func (r *request) updateOne(coll string, st bsoncore.Document) (stmtResult, erro
 				return err
 			}
 			id := doc.Lookup("_id")
-			if err := s.insert(s.ensureColl(r.db, coll), doc, id, r.txn, r.now()); err != nil {
+			if err := r.insertDoc(s, coll, doc, id); err != nil {
 				return err
 			}
 			res.n, res.upserted = 1, id
@@ -474,7 +490,7 @@ func (r *request) deleteOne(coll string, st bsoncore.Document) (stmtResult, erro
 	}
 	var res stmtResult
 	err = r.write(func(s *store) error {
-		c := s.coll(r.db, coll)
+		c := s.coll(r.db, coll, r.txn)
 		targets := c.matching(f, r.txn, limit == 1)
 		for _, d := range targets {
 			if err := s.writable(d, r.txn, r.now()); err != nil {
@@ -493,45 +509,52 @@ func (r *request) deleteOne(coll string, st bsoncore.Document) (stmtResult, erro
 	return res, err
 }
 
+// famArgs are the parsed arguments of findAndModify.
+type famArgs struct {
+	filter                    *query.Filter
+	query                     bson.Raw
+	sort                      *query.Sort
+	fields                    *query.Projection
+	update                    *query.Update
+	remove, returnNew, upsert bool
+}
+
 func cmdFindAndModify(r *request) error {
 	coll, err := r.collName()
 	if err != nil {
 		return err
 	}
-	f, q, err := r.filterArg("query")
-	if err != nil {
+	var a famArgs
+	if a.filter, a.query, err = r.filterArg("query"); err != nil {
 		return err
 	}
-	var sorter *query.Sort
 	if spec, ok, err := r.docArg("sort"); err != nil {
 		return err
 	} else if ok && len(spec) > 5 {
-		if sorter, err = query.NewSort(spec); err != nil {
+		if a.sort, err = query.NewSort(spec); err != nil {
 			return err
 		}
 	}
-	var proj *query.Projection
 	if spec, ok, err := r.docArg("fields"); err != nil {
 		return err
 	} else if ok && len(spec) > 5 {
-		if proj, err = query.NewProjection(spec); err != nil {
+		if a.fields, err = query.NewProjection(spec); err != nil {
 			return err
 		}
 	}
-	remove, returnNew, upsert := r.boolArg("remove", false), r.boolArg("new", false), r.boolArg("upsert", false)
+	a.remove, a.returnNew, a.upsert = r.boolArg("remove", false), r.boolArg("new", false), r.boolArg("upsert", false)
 	uv, uerr := r.body.LookupErr("update")
-	var u *query.Update
 	switch {
-	case remove && uerr == nil:
+	case a.remove && uerr == nil:
 		return mongoerr.New(mongoerr.FailedToParse, "Cannot specify both an update and remove=true")
-	case !remove && uerr != nil:
+	case !a.remove && uerr != nil:
 		return mongoerr.New(mongoerr.FailedToParse, "Either an update or remove=true must be specified")
-	case remove && upsert:
+	case a.remove && a.upsert:
 		return mongoerr.New(mongoerr.FailedToParse, "Cannot specify both upsert=true and remove=true ")
-	case remove && returnNew:
+	case a.remove && a.returnNew:
 		return mongoerr.New(mongoerr.FailedToParse, "Cannot specify both new=true and remove=true; 'remove' always returns the deleted document")
-	case !remove:
-		if u, err = query.NewUpdate(rawValue(uv)); err != nil {
+	case !a.remove:
+		if a.update, err = query.NewUpdate(rawValue(uv)); err != nil {
 			return err
 		}
 	}
@@ -541,85 +564,95 @@ func cmdFindAndModify(r *request) error {
 		return nil
 	}
 	var reply []byte
-	err = r.write(func(s *store) error {
-		c := s.coll(r.db, coll)
-		var target *doc
-		if targets := c.matching(f, r.txn, sorter == nil); len(targets) > 0 {
-			target = targets[0]
-			if sorter != nil {
-				docs := make([]bson.Raw, len(targets))
-				for i, d := range targets {
-					docs[i] = visible(d, r.txn)
-				}
-				sorter.Sort(docs)
-				target = c.byID[query.IndexKey(docs[0].Lookup("_id"))]
-			}
+	err = r.retryableStatement(func() error {
+		err := r.write(func(s *store) (err error) {
+			reply, err = r.findAndModify(s, coll, &a)
+			return err
+		})
+		if err == nil {
+			r.record(stmt, stmtResult{reply: reply})
 		}
-		var value bson.Raw
-		leo := bsoncore.NewDocumentBuilder()
-		switch {
-		case target != nil:
-			if err := s.writable(target, r.txn, r.now()); err != nil {
-				return err
-			}
-			old := visible(target, r.txn)
-			value = old
-			leo.AppendInt32("n", 1)
-			if remove {
-				s.put(c, target, nil, r.txn)
-				r.wrote()
-				break
-			}
-			leo.AppendBoolean("updatedExisting", true)
-			out, modified, err := u.Apply(old)
-			if err != nil {
-				return err
-			}
-			if modified {
-				s.put(c, target, out, r.txn)
-				r.wrote()
-			}
-			if returnNew {
-				value = out
-			}
-		case upsert:
-			doc, err := u.Upsert(q)
-			if err != nil {
-				return err
-			}
-			id := doc.Lookup("_id")
-			if err := s.insert(s.ensureColl(r.db, coll), doc, id, r.txn, r.now()); err != nil {
-				return err
-			}
-			r.wrote()
-			leo.AppendInt32("n", 1).AppendBoolean("updatedExisting", false).
-				AppendValue("upserted", bsoncore.Value{Type: bsoncore.Type(id.Type), Data: id.Value})
-			if returnNew {
-				value = doc
-			}
-		default:
-			leo.AppendInt32("n", 0)
-			if !remove {
-				leo.AppendBoolean("updatedExisting", false)
-			}
-		}
-		reply = bsoncore.AppendDocumentElement(nil, "lastErrorObject", leo.Build())
-		if value == nil {
-			reply = bsoncore.AppendNullElement(reply, "value")
-		} else {
-			if proj != nil {
-				value = proj.Apply(value)
-			}
-			reply = bsoncore.AppendDocumentElement(reply, "value", value)
-		}
-		return nil
+		return err
 	})
 	if err != nil {
 		return err
 	}
-	r.record(stmt, stmtResult{reply: reply})
 	r.out = append(r.out, reply...)
 	return nil
+}
+
+// findAndModify runs the statement with the store locked and returns the reply's fields
+// (lastErrorObject, value).
+func (r *request) findAndModify(s *store, coll string, a *famArgs) ([]byte, error) {
+	c := s.coll(r.db, coll, r.txn)
+	var target *doc
+	if targets := c.matching(a.filter, r.txn, a.sort == nil); len(targets) > 0 {
+		target = targets[0]
+		if a.sort != nil {
+			docs := make([]bson.Raw, len(targets))
+			for i, d := range targets {
+				docs[i] = visible(d, r.txn)
+			}
+			a.sort.Sort(docs)
+			target = c.byID[query.IndexKey(docs[0].Lookup("_id"))]
+		}
+	}
+	var value bson.Raw
+	leo := bsoncore.NewDocumentBuilder()
+	switch {
+	case target != nil:
+		if err := s.writable(target, r.txn, r.now()); err != nil {
+			return nil, err
+		}
+		old := visible(target, r.txn)
+		value = old
+		leo.AppendInt32("n", 1)
+		if a.remove {
+			s.put(c, target, nil, r.txn)
+			r.wrote()
+			break
+		}
+		leo.AppendBoolean("updatedExisting", true)
+		out, modified, err := a.update.Apply(old)
+		if err != nil {
+			return nil, err
+		}
+		if modified {
+			s.put(c, target, out, r.txn)
+			r.wrote()
+		}
+		if a.returnNew {
+			value = out
+		}
+	case a.upsert:
+		doc, err := a.update.Upsert(a.query)
+		if err != nil {
+			return nil, err
+		}
+		id := doc.Lookup("_id")
+		if err := r.insertDoc(s, coll, doc, id); err != nil {
+			return nil, err
+		}
+		r.wrote()
+		leo.AppendInt32("n", 1).AppendBoolean("updatedExisting", false).
+			AppendValue("upserted", bsoncore.Value{Type: bsoncore.Type(id.Type), Data: id.Value})
+		if a.returnNew {
+			value = doc
+		}
+	default:
+		leo.AppendInt32("n", 0)
+		if !a.remove {
+			leo.AppendBoolean("updatedExisting", false)
+		}
+	}
+	reply := bsoncore.AppendDocumentElement(nil, "lastErrorObject", leo.Build())
+	if value == nil {
+		return bsoncore.AppendNullElement(reply, "value"), nil
+	}
+	if a.fields != nil {
+		value = a.fields.Apply(value)
+	}
+	return bsoncore.AppendDocumentElement(reply, "value", value), nil
 }
 
 func cmdCount(r *request) error {
@@ -799,10 +832,14 @@ func cmdCreate(r *request) error {
 	if err != nil {
 		return err
 	}
-	// mongod 7+ answers ok for an existing collection with the same options; memshard keeps none.
 	return r.write(func(s *store) error {
-		s.ensureColl(r.db, coll)
-		return nil
+		// mongod 7+ answers ok for an existing collection with the same options (memshard keeps
+		// none), but not inside a transaction.
+		if r.txn != nil && s.coll(r.db, coll, r.txn) != nil {
+			return mongoerr.New(mongoerr.NamespaceExists, "Collection already exists. NS: %s", r.ns(coll))
+		}
+		_, err := s.ensureColl(r.db, coll, r.txn)
+		return err
 	})
 }
 
@@ -812,11 +849,11 @@ func cmdDrop(r *request) error {
 		return err
 	}
 	return r.write(func(s *store) error {
-		c := s.coll(r.db, coll)
+		c := s.coll(r.db, coll, nil)
 		if c == nil {
 			return nil // mongod 7+ no longer fails on a missing collection
 		}
-		delete(s.dbs[r.db], coll)
+		s.dropColl(c)
 		r.out = bsoncore.AppendInt32Element(r.out, "nIndexesWas", int32(1+len(c.indexes)))
 		r.out = bsoncore.AppendStringElement(r.out, "ns", c.ns())
 		r.wrote()
@@ -851,7 +888,7 @@ func cmdListCollections(r *request) error {
 	}
 	s := r.m.rs.store
 	s.mu.RLock()
-	names := s.collNames(r.db)
+	names := s.collNames(r.db, nil)
 	s.mu.RUnlock()
 	var docs []bson.Raw
 	for _, n := range names {
@@ -880,9 +917,13 @@ func cmdListDatabases(r *request) error {
 	var dbs []bson.Raw
 	var total int64
 	for _, name := range slices.Sorted(maps.Keys(s.dbs)) {
+		colls := s.collNames(name, nil)
+		if len(colls) == 0 {
+			continue // only collections of open transactions so far
+		}
 		var size int64
-		for _, c := range s.dbs[name] {
-			for _, d := range c.docs {
+		for _, coll := range colls {
+			for _, d := range s.dbs[name][coll].docs {
 				size += int64(len(d.raw))
 			}
 		}
@@ -934,8 +975,18 @@ func cmdCreateIndexes(r *request) error {
 		specs = append(specs, spec)
 	}
 	return r.write(func(s *store) error {
-		created := s.coll(r.db, coll) == nil
-		c := s.ensureColl(r.db, coll)
+		c := s.coll(r.db, coll, r.txn)
+		created := c == nil
+		if r.txn != nil && c != nil && c.pending != r.txn {
+			return mongoerr.New(mongoerr.OperationNotSupportedInTransaction,
+				"Cannot create new indexes on existing collection %s in a multi-document transaction.", r.ns(coll))
+		}
+		if c == nil {
+			var err error
+			if c, err = s.ensureColl(r.db, coll, r.txn); err != nil {
+				return err
+			}
+		}
 		before := 1 + len(c.indexes)
 		for _, spec := range specs {
 			if name := spec.Lookup("name").StringValue(); name != "_id_" && c.index(name) < 0 {
@@ -995,7 +1046,7 @@ func cmdDropIndexes(r *request) error {
 		return missingField("dropIndexes.index")
 	}
 	return r.write(func(s *store) error {
-		c := s.coll(r.db, coll)
+		c := s.coll(r.db, coll, r.txn)
 		if c == nil {
 			return mongoerr.New(mongoerr.NamespaceNotFound, "ns not found %s", r.ns(coll))
 		}

@@ -16,7 +16,6 @@ const defaultFirstBatch = 101
 
 // cursor holds the rest of a result; the documents are immutable store values.
 type cursor struct {
-	id      int64
 	ns      string
 	docs    []bson.Raw
 	hasLSID bool
@@ -49,7 +48,6 @@ func (t *cursorTable) add(c *cursor) int64 {
 	defer t.mu.Unlock()
 	for {
 		if id := rand.Int64(); id > 0 && t.m[id] == nil {
-			c.id = id
 			t.m[id] = c
 			return id
 		}

@@ -1,6 +1,7 @@
 package memshard
 
 import (
+	"errors"
 	"sync"
 	"time"
 
@@ -9,8 +10,12 @@ import (
 	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
 )
 
-// failPoint is a member's failCommand fail point (a test command): it makes chosen commands
-// fail, block, close the connection or carry a writeConcernError.
+// failPoint is one of a member's test fail points:
+//   - failCommand makes chosen commands fail, block, close the connection or carry a
+//     writeConcernError;
+//   - onPrimaryTransactionalWrite acts on each statement of a retryable write: it closes the
+//     connection after the write (closeConnection, default true) and/or fails it before it
+//     commits (failBeforeCommitExceptionCode). Drivers' retryable-write tests use it.
 type failPoint struct {
 	mu sync.Mutex
 	st failState
@@ -19,79 +24,91 @@ type failPoint struct {
 type failState struct {
 	on      bool
 	times   int64 // remaining activations; < 0: unlimited
-	skip    int64 // matching commands to let through first
+	skip    int64 // matching events to let through first
 	entered int64 // activations since it was last configured
 	data    failData
 }
 
 type failData struct {
-	commands  map[string]bool
-	code      mongoerr.Code
-	labels    []string // non-nil: exactly these labels (even none)
+	commands  map[string]bool // failCommand only, as the appName filter
+	appName   string
+	code      mongoerr.Code // errorCode, or failBeforeCommitExceptionCode
+	labels    []string      // non-nil: exactly these labels (even none)
 	closeConn bool
 	block     time.Duration
 	wce       bsoncore.Document
-	appName   string
 }
 
-func (fp *failPoint) clear() {
-	fp.mu.Lock()
-	defer fp.mu.Unlock()
-	fp.st = failState{}
+func (f *failPoint) clear() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.st = failState{}
 }
 
-// cmdConfigureFailPoint: {configureFailPoint: "failCommand", mode, data}; replies the number
-// of times the previous configuration fired, like mongod's count.
+// cmdConfigureFailPoint: {configureFailPoint: name, mode, data}; replies the number of times
+// the previous configuration fired, like mongod's count.
 func cmdConfigureFailPoint(r *request) error {
-	if name, _ := r.body.Index(0).Value().StringValueOK(); name != "failCommand" {
+	name, _ := r.body.Index(0).Value().StringValueOK()
+	var f *failPoint
+	parse := parseFailCommand
+	switch name {
+	case "failCommand":
+		f = &r.m.fail
+	case "onPrimaryTransactionalWrite":
+		f, parse = &r.m.txnWriteFail, parseTxnWriteFail
+	default:
 		return mongoerr.New(mongoerr.BadValue, "Unknown fail point: %s", r.body.Index(0).Value())
 	}
-	var fp failState
-	mode, err := r.body.LookupErr("mode")
+	st, err := parseMode(r.body)
 	if err != nil {
-		return missingField("configureFailPoint.mode")
+		return err
+	}
+	if st.on {
+		data, _ := r.body.Lookup("data").DocumentOK()
+		if st.data, err = parse(data); err != nil {
+			return err
+		}
+	}
+	f.mu.Lock()
+	prev := f.st.entered
+	f.st = st
+	f.mu.Unlock()
+	r.out = bsoncore.AppendInt64Element(r.out, "count", prev)
+	return nil
+}
+
+func parseMode(body bsoncore.Document) (failState, error) {
+	var st failState
+	mode, err := body.LookupErr("mode")
+	if err != nil {
+		return st, missingField("configureFailPoint.mode")
 	}
 	switch mode.Type {
 	case bsoncore.TypeString:
 		switch mode.StringValue() {
 		case "off":
 		case "alwaysOn":
-			fp.on, fp.times = true, -1
+			st.on, st.times = true, -1
 		default:
-			return mongoerr.New(mongoerr.BadValue, "unknown mode: %s", mode.StringValue())
+			return st, mongoerr.New(mongoerr.BadValue, "unknown mode: %s", mode.StringValue())
 		}
 	case bsoncore.TypeEmbeddedDocument:
 		doc := mode.Document()
 		if n, ok := doc.Lookup("times").AsInt64OK(); ok && n >= 0 {
-			fp.on, fp.times = n > 0, n
+			st.on, st.times = n > 0, n
 		} else if n, ok := doc.Lookup("skip").AsInt64OK(); ok && n >= 0 {
-			fp.on, fp.times, fp.skip = true, -1, n
+			st.on, st.times, st.skip = true, -1, n
 		} else {
-			return mongoerr.New(mongoerr.BadValue, "mode must be 'off', 'alwaysOn', {times: n} or {skip: n}; got %s", mode)
+			return st, mongoerr.New(mongoerr.BadValue, "mode must be 'off', 'alwaysOn', {times: n} or {skip: n}; got %s", mode)
 		}
 	default:
-		return wrongType("configureFailPoint.mode", mode.Type, "string or object")
+		return st, wrongType("configureFailPoint.mode", mode.Type, "string or object")
 	}
-	if fp.on {
-		if fp.data, err = parseFailData(r.body); err != nil {
-			return err
-		}
-	}
-	f := &r.m.fail
-	f.mu.Lock()
-	prev := f.st.entered
-	f.st = fp
-	f.mu.Unlock()
-	r.out = bsoncore.AppendInt64Element(r.out, "count", prev)
-	return nil
+	return st, nil
 }
 
-func parseFailData(body bsoncore.Document) (failData, error) {
+func parseFailCommand(data bsoncore.Document) (failData, error) {
 	var d failData
-	data, ok := body.Lookup("data").DocumentOK()
-	if !ok {
-		return d, mongoerr.New(mongoerr.BadValue, "failCommand fail point needs a 'data' document")
-	}
 	cmds, ok := data.Lookup("failCommands").ArrayOK()
 	if !ok {
 		return d, mongoerr.New(mongoerr.BadValue, "failCommand fail point needs 'data.failCommands' (an array of command names)")
@@ -129,33 +146,43 @@ func parseFailData(body bsoncore.Document) (failData, error) {
 	return d, nil
 }
 
-// fire decides whether the fail point acts on this command and consumes one activation.
+func parseTxnWriteFail(data bsoncore.Document) (failData, error) {
+	d := failData{closeConn: truthy(data.Lookup("closeConnection"), true)}
+	if c, ok := data.Lookup("failBeforeCommitExceptionCode").AsInt64OK(); ok {
+		d.code = mongoerr.Code(c)
+	}
+	return d, nil
+}
+
+// fire decides whether the fail point acts now (on command name for failCommand) and consumes
+// one activation.
 func (f *failPoint) fire(r *request) (failData, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	fp := &f.st
-	if !fp.on || !fp.data.commands[r.name] || fp.data.appName != "" && fp.data.appName != r.c.appName {
+	st := &f.st
+	d := &st.data
+	if !st.on || d.commands != nil && !d.commands[r.name] || d.appName != "" && d.appName != r.c.appName {
 		return failData{}, false
 	}
-	if fp.skip > 0 {
-		fp.skip--
+	if st.skip > 0 {
+		st.skip--
 		return failData{}, false
 	}
-	if fp.times > 0 {
-		fp.times--
-		fp.on = fp.times > 0
+	if st.times > 0 {
+		st.times--
+		st.on = st.times > 0
 	}
-	fp.entered++
-	return fp.data, true
+	st.entered++
+	return *d, true
 }
 
-// evaluate applies the fail point before a command runs: block, then close the connection,
-// fail with errorCode, or let the command run and attach the writeConcernError.
-func (fp *failPoint) evaluate(r *request) error {
+// evaluate applies failCommand before a command runs: block, then close the connection, fail
+// with errorCode, or let the command run and attach the writeConcernError.
+func (f *failPoint) evaluate(r *request) error {
 	if r.name == "configureFailPoint" {
 		return nil
 	}
-	d, ok := fp.fire(r)
+	d, ok := f.fire(r)
 	if !ok {
 		return nil
 	}
@@ -178,3 +205,28 @@ func (fp *failPoint) evaluate(r *request) error {
 	r.wce = d.wce
 	return nil
 }
+
+// retryableStatement runs one statement of a retryable write under onPrimaryTransactionalWrite.
+func (r *request) retryableStatement(run func() error) error {
+	if r.retry == nil {
+		return run()
+	}
+	d, ok := r.m.txnWriteFail.fire(r)
+	switch {
+	case !ok:
+		return run()
+	case d.code != 0 && d.closeConn:
+		return errCloseConnection
+	case d.code != 0:
+		return mongoerr.New(d.code, "Failing write for test due to failpoint")
+	}
+	if err := run(); err != nil {
+		return err
+	}
+	if d.closeConn {
+		return errCloseConnection
+	}
+	return nil
+}
+
+func isCloseConnection(err error) bool { return errors.Is(err, errCloseConnection) }

@@ -65,7 +65,7 @@ func cmdHello(r *request) error {
 	if askedCompression {
 		r.out = appendStrings(r.out, "compression", compression)
 	}
-	r.out, r.sent = r.m.appendHello(r.out, c.processID, r.name != "hello")
+	r.out, r.sent = r.m.appendHello(r.out, c, r.name != "hello")
 	if ok, _ := r.body.Lookup("helloOk").BooleanOK(); ok {
 		r.out = bsoncore.AppendBooleanElement(r.out, "helloOk", true)
 	}
@@ -158,11 +158,11 @@ func (c *conn) streamHello(r *request, prevID int32, comp wiremessage.Compressor
 
 // appendHello appends the replica-set member fields of hello and returns the topology version
 // it reported.
-func (m *Member) appendHello(dst []byte, processID bson.ObjectID, legacy bool) ([]byte, topologyVersion) {
+func (m *Member) appendHello(dst []byte, c *conn, legacy bool) ([]byte, topologyVersion) {
 	rs := m.rs
 	topo := rs.topology()
 	isPrimary := topo.primary == m.idx
-	dst = appendTopologyVersion(dst, processID, topo.counter)
+	dst = appendTopologyVersion(dst, c.processID, topo.counter)
 	dst = appendStrings(dst, "hosts", rs.Hosts())
 	dst = bsoncore.AppendStringElement(dst, "setName", rs.name)
 	dst = bsoncore.AppendInt32Element(dst, "setVersion", 1)
@@ -196,10 +196,10 @@ func (m *Member) appendHello(dst []byte, processID bson.ObjectID, legacy bool) (
 	dst = bsoncore.AppendInt32Element(dst, "maxWriteBatchSize", maxWriteBatchSize)
 	dst = bsoncore.AppendTimeElement(dst, "localTime", time.Now())
 	dst = bsoncore.AppendInt32Element(dst, "logicalSessionTimeoutMinutes", int32(rs.opts.timeoutMinutes))
-	dst = bsoncore.AppendInt64Element(dst, "connectionId", m.connIDs.Load())
+	dst = bsoncore.AppendInt64Element(dst, "connectionId", c.id)
 	dst = bsoncore.AppendInt32Element(dst, "minWireVersion", 0)
 	dst = bsoncore.AppendInt32Element(dst, "maxWireVersion", maxWireVersion)
-	return bsoncore.AppendBooleanElement(dst, "readOnly", false), topologyVersion{processID, topo.counter}
+	return bsoncore.AppendBooleanElement(dst, "readOnly", false), topologyVersion{c.processID, topo.counter}
 }
 
 func appendTopologyVersion(dst []byte, processID bson.ObjectID, counter int64) []byte {

@@ -62,12 +62,12 @@ func ctxT(t *testing.T) context.Context {
 // rawClient speaks OP_MSG to one member directly, for commands the driver would rewrite
 // (explicit lsid, txnNumber) and for protocol tests.
 type rawClient struct {
-	t  *testing.T
+	t  testing.TB
 	nc net.Conn
 	id int32
 }
 
-func dialRaw(t *testing.T, host string) *rawClient {
+func dialRaw(t testing.TB, host string) *rawClient {
 	t.Helper()
 	nc, err := net.DialTimeout("tcp", host, 5*time.Second)
 	if err != nil {
@@ -77,7 +77,7 @@ func dialRaw(t *testing.T, host string) *rawClient {
 	return &rawClient{t: t, nc: nc}
 }
 
-func marshal(t *testing.T, v any) bsoncore.Document {
+func marshal(t testing.TB, v any) bsoncore.Document {
 	t.Helper()
 	b, err := bson.Marshal(v)
 	if err != nil {
@@ -127,7 +127,7 @@ func (c *rawClient) run(body bson.D) bson.Raw {
 }
 
 // mustOK fails the test unless the reply has ok: 1 and returns it.
-func mustOK(t *testing.T, reply bson.Raw) bson.Raw {
+func mustOK(t testing.TB, reply bson.Raw) bson.Raw {
 	t.Helper()
 	if e := mongoerr.FromReply(bsoncore.Document(reply)); e != nil {
 		t.Fatalf("command failed: %v in %s", e, reply)

@@ -87,10 +87,11 @@ type Member struct {
 	connCount atomic.Int64
 	reqIDs    atomic.Int32
 
-	sessions sessionTable
-	cursors  cursorTable
-	fail     failPoint
-	counts   sync.Map // command name -> *atomic.Int64
+	sessions     sessionTable
+	cursors      cursorTable
+	fail         failPoint // failCommand
+	txnWriteFail failPoint // onPrimaryTransactionalWrite
+	counts       sync.Map  // command name -> *atomic.Int64
 }
 
 // StartReplicaSet starts a set of members on 127.0.0.1; member 0 starts as primary.
@@ -185,6 +186,7 @@ func (rs *ReplicaSet) StopMember(i int) error {
 	m.cursors.clear()
 	m.sessions.clear()
 	m.fail.clear()
+	m.txnWriteFail.clear()
 	rs.mu.Lock()
 	if rs.primary == i {
 		rs.primary = -1

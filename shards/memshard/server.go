@@ -242,6 +242,7 @@ const (
 	cRetryable                      // a retryable write: txnNumber allowed outside transactions
 	cTxn                            // allowed inside a multi-document transaction
 	cTest                           // exists only with test commands enabled
+	cSnapshot                       // accepts readConcern level snapshot outside transactions
 )
 
 type command struct {
@@ -273,10 +274,10 @@ func init() {
 		"update":        {cmdUpdate, cWrite | cRetryable | cTxn},
 		"delete":        {cmdDelete, cWrite | cRetryable | cTxn},
 		"findAndModify": {cmdFindAndModify, cWrite | cRetryable | cTxn},
-		"find":          {cmdFind, cRead | cTxn},
+		"find":          {cmdFind, cRead | cTxn | cSnapshot},
 		"count":         {cmdCount, cRead},
-		"distinct":      {cmdDistinct, cRead | cTxn},
-		"aggregate":     {cmdAggregate, cRead | cTxn},
+		"distinct":      {cmdDistinct, cRead | cTxn | cSnapshot},
+		"aggregate":     {cmdAggregate, cRead | cTxn | cSnapshot},
 		"getMore":       {cmdGetMore, cTxn},
 		"killCursors":   {cmdKillCursors, cTxn},
 
@@ -353,6 +354,9 @@ func (m *Member) dispatch(r *request) error {
 	if err := m.fail.evaluate(r); err != nil {
 		return err
 	}
+	if level, _ := r.body.Lookup("readConcern", "level").StringValueOK(); level == "snapshot" && !op.Autocommit && cmd.flags&cSnapshot == 0 {
+		return mongoerr.New(mongoerr.InvalidOptions, `Command does not support read concern { level: "snapshot" }`)
+	}
 	if op.HasTxnNumber {
 		if op.Autocommit && cmd.flags&cTxn == 0 {
 			return mongoerr.New(mongoerr.OperationNotSupportedInTransaction, "Cannot run '%s' in a multi-document transaction.", r.name)
@@ -368,9 +372,25 @@ func (m *Member) dispatch(r *request) error {
 		return err
 	}
 	if op.HasTxnNumber {
-		return r.runWithTxnNumber(cmd)
+		err = r.runWithTxnNumber(cmd)
+	} else {
+		err = cmd.run(r)
 	}
-	return cmd.run(r)
+	if err == nil && cmd.flags&cWrite != 0 && r.wce == nil {
+		r.wce = r.unsatisfiableWriteConcern()
+	}
+	return err
+}
+
+// unsatisfiableWriteConcern is mongod's writeConcernError (after applying the write) for a w
+// larger than the set.
+func (r *request) unsatisfiableWriteConcern() bsoncore.Document {
+	w, ok := r.body.Lookup("writeConcern", "w").AsInt64OK()
+	if !ok || w <= int64(len(r.m.rs.members)) {
+		return nil
+	}
+	return bsoncore.NewDocumentBuilder().AppendInt32("code", 100).AppendString("codeName", "UnsatisfiableWriteConcern").
+		AppendString("errmsg", "Not enough data-bearing nodes").Build()
 }
 
 // Bare assertion codes mongod uses (codeName Location<code>).

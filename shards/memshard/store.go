@@ -21,6 +21,15 @@ type store struct {
 	mu  sync.RWMutex
 	seq uint64 // version of the last committed write
 	dbs map[string]map[string]*collection
+	// open counts transactions in progress. While there are any, overwritten versions are kept
+	// (listed in history) so that each transaction reads its snapshot, as in mongod.
+	open    int
+	history []slot
+}
+
+type slot struct {
+	c *collection
+	d *doc
 }
 
 type collection struct {
@@ -29,47 +38,101 @@ type collection struct {
 	dead     int             // entries in docs that no longer hold a document
 	byID     map[string]*doc // the _id index: canonical _id bytes -> document
 	indexes  []bsoncore.Document
+	pending  *txn // the open transaction that created it: nobody else sees it yet
 }
 
-// doc is one _id's slot. raw is the committed document (nil: none). A transaction that writes the
-// slot locks it until it ends; its uncommitted value lives in the transaction, not here.
+// doc is one _id's slot. raw is the committed document (nil: none) written at version ver. A
+// transaction that writes the slot locks it until it ends; its uncommitted value lives in the
+// transaction, not here.
 type doc struct {
 	key  string
 	raw  bson.Raw
 	ver  uint64
 	lock *txn
+	old  *version // earlier committed values, newest first, while transactions may read them
+}
+
+type version struct {
+	raw  bson.Raw
+	ver  uint64
+	next *version
 }
 
 func newStore() *store { return &store{dbs: map[string]map[string]*collection{}} }
 
 func (c *collection) ns() string { return c.db + "." + c.name }
 
-// coll returns a collection or nil; callers hold mu.
-func (s *store) coll(db, name string) *collection { return s.dbs[db][name] }
+// coll returns the collection t (nil: no transaction) sees, or nil; callers hold mu.
+func (s *store) coll(db, name string, t *txn) *collection {
+	if c := s.dbs[db][name]; c != nil && (c.pending == nil || c.pending == t) {
+		return c
+	}
+	return nil
+}
 
 // ensureColl returns the collection, creating it (and its database) implicitly as mongod does
-// on a first insert; callers hold mu exclusively.
-func (s *store) ensureColl(db, name string) *collection {
+// on a first insert; one created in a transaction appears to others when it commits. Callers
+// hold mu exclusively.
+func (s *store) ensureColl(db, name string, t *txn) (*collection, error) {
 	if c := s.dbs[db][name]; c != nil {
-		return c
+		switch {
+		case c.pending == nil || c.pending == t:
+			return c, nil
+		case t == nil:
+			return nil, &blockedError{c.pending}
+		}
+		return nil, writeConflict()
 	}
 	if s.dbs[db] == nil {
 		s.dbs[db] = map[string]*collection{}
 	}
-	c := &collection{db: db, name: name, byID: map[string]*doc{}}
+	c := &collection{db: db, name: name, byID: map[string]*doc{}, pending: t}
 	s.dbs[db][name] = c
-	return c
+	if t != nil {
+		t.created = append(t.created, c)
+	}
+	return c, nil
 }
 
-// collNames lists a database's collections in name order.
-func (s *store) collNames(db string) []string { return slices.Sorted(maps.Keys(s.dbs[db])) }
-
-// visible is the value of d that a reader in transaction t (nil: none) sees.
-func visible(d *doc, t *txn) bson.Raw {
-	if t != nil && d.lock == t {
-		return t.writes[d].raw
+// dropColl removes a collection and its database once empty; callers hold mu exclusively.
+func (s *store) dropColl(c *collection) {
+	if s.dbs[c.db][c.name] != c {
+		return
 	}
-	return d.raw
+	delete(s.dbs[c.db], c.name)
+	if len(s.dbs[c.db]) == 0 {
+		delete(s.dbs, c.db)
+	}
+}
+
+// collNames lists the collections of a database t sees, in name order.
+func (s *store) collNames(db string, t *txn) []string {
+	var names []string
+	for _, name := range slices.Sorted(maps.Keys(s.dbs[db])) {
+		if s.coll(db, name, t) != nil {
+			names = append(names, name)
+		}
+	}
+	return names
+}
+
+// visible is the value of d that a reader in transaction t (nil: none) sees: its own write, or
+// the committed value as of its snapshot.
+func visible(d *doc, t *txn) bson.Raw {
+	switch {
+	case t == nil:
+		return d.raw
+	case d.lock == t:
+		return t.writes[d].raw
+	case d.ver <= t.snapshot:
+		return d.raw
+	}
+	for v := d.old; v != nil; v = v.next {
+		if v.ver <= t.snapshot {
+			return v.raw
+		}
+	}
+	return nil
 }
 
 // scan returns the documents t sees in natural order that match (nil: all).
@@ -133,23 +196,46 @@ func (s *store) put(c *collection, d *doc, raw bson.Raw, t *txn) {
 	s.commitDoc(c, d, raw)
 }
 
+// commitDoc makes raw the committed value of d at version seq, keeping the previous value while
+// transactions are open.
 func (s *store) commitDoc(c *collection, d *doc, raw bson.Raw) {
+	if s.open > 0 {
+		if d.ver > 0 {
+			d.old = &version{raw: d.raw, ver: d.ver, next: d.old}
+		}
+		s.history = append(s.history, slot{c, d})
+	}
 	d.raw, d.ver, d.lock = raw, s.seq, nil
-	if raw == nil {
+	if raw == nil && s.open == 0 {
 		c.drop(d)
 	}
 }
 
+// forgetHistory drops kept versions and empty slots once no transaction is open.
+func (s *store) forgetHistory() {
+	if s.open > 0 {
+		return
+	}
+	for _, h := range s.history {
+		h.d.old = nil
+		if h.d.raw == nil && h.d.lock == nil {
+			h.c.drop(h.d)
+		}
+	}
+	s.history = nil
+}
+
 // drop removes an empty slot from the index and compacts the natural order now and then.
 func (c *collection) drop(d *doc) {
-	if c.byID[d.key] == d {
-		delete(c.byID, d.key)
+	if c.byID[d.key] != d {
+		return
 	}
+	delete(c.byID, d.key)
 	c.dead++
 	if c.dead > 64 && c.dead > len(c.docs)/2 {
 		live := c.docs[:0]
 		for _, x := range c.docs {
-			if x.raw != nil || x.lock != nil {
+			if x.raw != nil || x.lock != nil || x.old != nil {
 				live = append(live, x)
 			}
 		}

@@ -36,42 +36,62 @@ type txnWrite struct {
 }
 
 // txn is a multi-document transaction: a copy-on-write overlay of the slots it wrote (and
-// locked). Its fields are guarded by store.mu.
+// locked) over the snapshot it reads. Its fields are guarded by store.mu.
 type txn struct {
 	number   int64
 	owner    *Member
-	snapshot uint64 // store.seq when it started: later outside writes conflict
+	snapshot uint64 // store.seq when it started: what it reads; later outside writes conflict
 	expires  time.Time
 	writes   map[*doc]txnWrite
+	created  []*collection // collections it created, invisible to others until commit
 	phase    txnPhase
 	done     chan struct{} // closed when it ends
 }
 
 func (t *txn) expired(now time.Time) bool { return t.phase == txnInProgress && now.After(t.expires) }
 
-// abort discards t's writes; callers hold store.mu exclusively.
+// begin opens a transaction on the current snapshot; callers hold store.mu exclusively.
+func (s *store) begin(owner *Member, number int64, expires time.Time) *txn {
+	s.open++
+	return &txn{number: number, owner: owner, snapshot: s.seq, expires: expires,
+		writes: map[*doc]txnWrite{}, done: make(chan struct{})}
+}
+
+// abort discards t's writes and collections; callers hold store.mu exclusively.
 func (s *store) abort(t *txn) {
 	if t.phase != txnInProgress {
 		return
 	}
+	s.open--
 	for d, w := range t.writes {
 		d.lock = nil
-		if d.raw == nil { // a slot t created: it never held a committed document
+		if d.raw == nil && d.old == nil { // a slot t created: it never held a committed document
 			w.coll.drop(d)
 		}
 	}
-	t.phase, t.writes = txnAborted, nil
-	close(t.done)
+	for _, c := range t.created {
+		s.dropColl(c)
+	}
+	s.end(t, txnAborted)
 }
 
 // commit applies t's writes atomically; callers hold store.mu exclusively.
 func (s *store) commit(t *txn) {
+	s.open--
 	s.seq++
 	for d, w := range t.writes {
 		s.commitDoc(w.coll, d, w.raw)
 	}
-	t.phase, t.writes = txnCommitted, nil
+	for _, c := range t.created {
+		c.pending = nil
+	}
+	s.end(t, txnCommitted)
+}
+
+func (s *store) end(t *txn, phase txnPhase) {
+	t.phase, t.writes, t.created = phase, nil, nil
 	close(t.done)
+	s.forgetHistory()
 }
 
 // stmtResult is what a retryable write statement did, kept to answer a retry without redoing it.
@@ -233,8 +253,7 @@ func (r *request) beginOrContinue(st *sessionTxn) (*txn, error) {
 		if st.txn != nil {
 			s.abort(st.txn)
 		}
-		t := &txn{number: n, owner: r.m, snapshot: s.seq, expires: now.Add(txnLifetime),
-			writes: map[*doc]txnWrite{}, done: make(chan struct{})}
+		t := s.begin(r.m, n, now.Add(txnLifetime))
 		st.number, st.txn, st.stmts = n, t, nil
 		return t, nil
 	case n > st.number || st.txn == nil:
@@ -302,13 +321,26 @@ func cmdAbortTransaction(r *request) error {
 // statement (or of commit/abort) let the client retry the whole transaction.
 func isTransient(code mongoerr.Code, commitOrAbort, hasWCE bool) bool {
 	switch code {
-	case mongoerr.WriteConflict, mongoerr.PreparedTransactionInProgress:
+	case mongoerr.WriteConflict, codeLockTimeout, mongoerr.PreparedTransactionInProgress,
+		codeSnapshotTooOld, codeSnapshotUnavailable, codeStaleChunkHistory, // snapshot errors
+		codeStaleShardVersion, codeStaleEpoch, mongoerr.StaleConfig, codeStaleDbVersion: // need retargeting
 		return true
 	case mongoerr.NoSuchTransaction:
 		return !commitOrAbort || !hasWCE
 	}
 	return !commitOrAbort && code.RetryableWrite()
 }
+
+// Codes isTransient knows that internal/mongoerr does not name.
+const (
+	codeLockTimeout         mongoerr.Code = 24
+	codeStaleShardVersion   mongoerr.Code = 63
+	codeStaleEpoch          mongoerr.Code = 150
+	codeSnapshotTooOld      mongoerr.Code = 239
+	codeSnapshotUnavailable mongoerr.Code = 246
+	codeStaleDbVersion      mongoerr.Code = 249
+	codeStaleChunkHistory   mongoerr.Code = 287
+)
 
 // stmtID is the statement id of the i-th statement: stmtIds[i], stmtId+i, or i as drivers leave
 // numbering to the server.
@@ -352,6 +384,9 @@ func (r *request) retryBlocked(stmt func() error) error {
 		if err := r.waitFor(b.t); err != nil {
 			return err
 		}
+		if !r.m.isPrimary() { // stepped down meanwhile: mongod interrupts such writes
+			return mongoerr.New(mongoerr.InterruptedDueToReplStateChange, "operation was interrupted")
+		}
 	}
 }
 
@@ -376,6 +411,8 @@ func (r *request) waitFor(t *txn) error {
 	case <-deadline:
 		return mongoerr.New(mongoerr.MaxTimeMSExpired, "operation exceeded time limit")
 	case <-r.c.stop:
+		return mongoerr.New(mongoerr.InterruptedAtShutdown, "interrupted at shutdown")
+	case <-r.m.rs.closing:
 		return mongoerr.New(mongoerr.InterruptedAtShutdown, "interrupted at shutdown")
 	}
 	return nil
