@@ -2,6 +2,7 @@ package memshard
 
 import (
 	"bytes"
+	"errors"
 	"maps"
 	"slices"
 	"strings"
@@ -172,13 +173,13 @@ type writeError struct {
 // statementError sorts a statement's error: most become writeErrors (ok: 1, as mongod), but in
 // a transaction, or when the operation itself was interrupted, the command fails.
 func (r *request) statementError(i int, err error, errs *[]writeError) error {
-	if isCloseConnection(err) {
+	var e *mongoerr.Error
+	if !errors.As(err, &e) { // closeConnection
 		return err
 	}
-	e := mongoerr.As(err)
 	switch e.Code {
 	case mongoerr.MaxTimeMSExpired, mongoerr.InterruptedAtShutdown, mongoerr.Interrupted,
-		mongoerr.NotWritablePrimary, mongoerr.NoSuchTransaction, mongoerr.InternalError:
+		mongoerr.InterruptedDueToReplStateChange, mongoerr.NotWritablePrimary, mongoerr.NoSuchTransaction:
 		return err
 	}
 	if r.txn != nil {

@@ -1,7 +1,6 @@
 package memshard
 
 import (
-	"errors"
 	"sync"
 	"time"
 
@@ -228,5 +227,3 @@ func (r *request) retryableStatement(run func() error) error {
 	}
 	return nil
 }
-
-func isCloseConnection(err error) bool { return errors.Is(err, errCloseConnection) }

@@ -11,7 +11,6 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
-	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/wiremessage"
 
 	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
@@ -191,6 +190,9 @@ func TestCommandErrors(t *testing.T) {
 			mongoerr.TypeMismatch, "BSON field 'getMore.getMore' is the wrong type 'int', expected type 'long'"},
 		{"bad filter", primary, bson.D{{Key: "find", Value: "c"}, {Key: "filter", Value: bson.D{{Key: "a", Value: bson.D{{Key: "$bogus", Value: 1}}}}}, {Key: "$db", Value: "test"}},
 			mongoerr.BadValue, "unknown operator: $bogus"},
+		{"snapshot read concern on a write", primary, bson.D{{Key: "insert", Value: "c"}, {Key: "documents", Value: bson.A{bson.D{}}},
+			{Key: "readConcern", Value: bson.D{{Key: "level", Value: "snapshot"}}}, {Key: "$db", Value: "test"}},
+			mongoerr.InvalidOptions, `Command does not support read concern { level: "snapshot" }`},
 		{"empty insert", primary, bson.D{{Key: "insert", Value: "c"}, {Key: "documents", Value: bson.A{}}, {Key: "$db", Value: "test"}},
 			mongoerr.InvalidLength, "Write batch sizes must be between 1 and 100000. Got 0 operations."},
 	} {
@@ -413,4 +415,21 @@ func TestInfoCommands(t *testing.T) {
 		mongoerr.InvalidOptions, "no option found to get")
 }
 
-var _ = bsoncore.Document(nil)
+func TestUnsatisfiableWriteConcern(t *testing.T) {
+	rs := startSet(t, 3)
+	c := dialRaw(t, rs.Hosts()[0])
+	for _, tc := range []struct {
+		w       any
+		wantWCE bool
+	}{{3, false}, {"majority", false}, {4, true}} {
+		reply := mustOK(t, c.run(bson.D{{Key: "insert", Value: "wc"}, {Key: "documents", Value: bson.A{bson.D{}}},
+			{Key: "writeConcern", Value: bson.D{{Key: "w", Value: tc.w}}}, {Key: "$db", Value: "test"}}))
+		if reply.Lookup("n").Int32() != 1 {
+			t.Fatalf("w %v: the write was not applied: %s", tc.w, reply)
+		}
+		wce, has := reply.Lookup("writeConcernError").DocumentOK()
+		if has != tc.wantWCE || has && (wce.Lookup("code").Int32() != 100 || wce.Lookup("codeName").StringValue() != "UnsatisfiableWriteConcern") {
+			t.Fatalf("w %v: %s", tc.w, reply)
+		}
+	}
+}

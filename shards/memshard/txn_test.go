@@ -332,3 +332,128 @@ func TestRetryableWriteWithDriver(t *testing.T) {
 		t.Fatalf("%d insert attempts, want 2 (one retry)", got)
 	}
 }
+
+func TestSnapshotIsolation(t *testing.T) {
+	rs := startSet(t, 1)
+	c := dialRaw(t, rs.Hosts()[0])
+	mustOK(t, c.run(bson.D{{Key: "insert", Value: "t"}, {Key: "documents", Value: bson.A{bson.D{{Key: "_id", Value: 6}}}}, {Key: "$db", Value: "test"}}))
+	findIDs := func(id *sessionid.ID, n int64, extra ...bson.E) []int32 {
+		body := bson.D{{Key: "find", Value: "t"}, {Key: "sort", Value: bson.D{{Key: "_id", Value: 1}}}}
+		if id == nil {
+			body = append(body, bson.E{Key: "$db", Value: "test"})
+		} else {
+			body = cmd(body, *id, n, append([]bson.E{inTxn}, extra...)...)
+		}
+		reply := mustOK(t, c.run(body))
+		var ids []int32
+		for _, v := range mustValues(t, reply.Lookup("cursor", "firstBatch").Array()) {
+			ids = append(ids, v.Document().Lookup("_id").Int32())
+		}
+		return ids
+	}
+	reader, writer := newLSID(), newLSID()
+	if got := findIDs(&reader, 1, startTxn); len(got) != 1 || got[0] != 6 { // the snapshot starts here
+		t.Fatalf("reader sees %v", got)
+	}
+	mustOK(t, c.run(cmd(bson.D{{Key: "insert", Value: "t"}, {Key: "documents", Value: bson.A{bson.D{{Key: "_id", Value: 5}}}}}, writer, 1, inTxn, startTxn)))
+	mustOK(t, c.run(txnCmd("commitTransaction", writer, 1)))
+	mustOK(t, c.run(bson.D{{Key: "delete", Value: "t"}, {Key: "deletes", Value: bson.A{bson.D{{Key: "q", Value: bson.D{{Key: "_id", Value: 6}}}, {Key: "limit", Value: 1}}}}, {Key: "$db", Value: "test"}}))
+	if got := findIDs(nil, 0); len(got) != 1 || got[0] != 5 {
+		t.Fatalf("outside sees %v, want [5]", got)
+	}
+	if got := findIDs(&reader, 1); len(got) != 1 || got[0] != 6 {
+		t.Fatalf("the reader's snapshot changed: %v, want [6]", got)
+	}
+	mustOK(t, c.run(txnCmd("commitTransaction", reader, 1)))
+	s := rs.store
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.open != 0 || len(s.history) != 0 || len(s.dbs["test"]["t"].byID) != 1 {
+		t.Fatalf("history kept after the last transaction: open %d, history %d, index %d", s.open, len(s.history), len(s.dbs["test"]["t"].byID))
+	}
+}
+
+func TestCollectionCreatedInTransaction(t *testing.T) {
+	rs := startSet(t, 1)
+	c := dialRaw(t, rs.Hosts()[0])
+	names := func() []string {
+		reply := mustOK(t, c.run(bson.D{{Key: "listCollections", Value: 1}, {Key: "nameOnly", Value: true}, {Key: "$db", Value: "test"}}))
+		var out []string
+		for _, v := range mustValues(t, reply.Lookup("cursor", "firstBatch").Array()) {
+			out = append(out, v.Document().Lookup("name").StringValue())
+		}
+		return out
+	}
+	mustOK(t, c.run(bson.D{{Key: "create", Value: "existing"}, {Key: "$db", Value: "test"}}))
+	for _, end := range []string{"abortTransaction", "commitTransaction"} {
+		t.Run(end, func(t *testing.T) {
+			id := newLSID()
+			mustOK(t, c.run(cmd(bson.D{{Key: "insert", Value: "fresh"}, {Key: "documents", Value: bson.A{bson.D{}}}}, id, 1, inTxn, startTxn)))
+			mustOK(t, c.run(cmd(bson.D{{Key: "createIndexes", Value: "fresh"}, {Key: "indexes", Value: bson.A{bson.D{{Key: "key", Value: bson.D{{Key: "x", Value: 1}}}, {Key: "name", Value: "x_1"}}}}}, id, 1, inTxn)))
+			wantCode(t, c.run(cmd(bson.D{{Key: "createIndexes", Value: "existing"}, {Key: "indexes", Value: bson.A{bson.D{{Key: "key", Value: bson.D{{Key: "x", Value: 1}}}, {Key: "name", Value: "x_1"}}}}}, newLSID(), 1, inTxn, startTxn)),
+				mongoerr.OperationNotSupportedInTransaction, "Cannot create new indexes on existing collection test.existing in a multi-document transaction.")
+			if got := names(); len(got) != 1 {
+				t.Fatalf("collections seen outside the transaction: %v", got)
+			}
+			wantCode(t, c.run(cmd(bson.D{{Key: "insert", Value: "fresh"}, {Key: "documents", Value: bson.A{bson.D{}}}}, newLSID(), 1, inTxn, startTxn)),
+				mongoerr.WriteConflict, "")
+			mustOK(t, c.run(txnCmd(end, id, 1)))
+			want := 1
+			if end == "commitTransaction" {
+				want = 2
+			}
+			if got := names(); len(got) != want {
+				t.Fatalf("collections after %s: %v", end, got)
+			}
+		})
+	}
+	reply := mustOK(t, c.run(bson.D{{Key: "listIndexes", Value: "fresh"}, {Key: "$db", Value: "test"}}))
+	if n := len(mustValues(t, reply.Lookup("cursor", "firstBatch").Array())); n != 2 {
+		t.Fatalf("%d indexes after commit, want 2", n)
+	}
+}
+
+func TestOnPrimaryTransactionalWrite(t *testing.T) {
+	rs := startSet(t, 1)
+	admin := dialRaw(t, rs.Hosts()[0])
+	for _, tc := range []struct {
+		name      string
+		data      bson.D
+		committed bool // the first attempt's write stays
+		closes    bool
+	}{
+		{"commit then close", bson.D{}, true, true},
+		{"fail before commit and close", bson.D{{Key: "failBeforeCommitExceptionCode", Value: 1}}, false, true},
+		{"fail before commit", bson.D{{Key: "failBeforeCommitExceptionCode", Value: 1}, {Key: "closeConnection", Value: false}}, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			mustOK(t, admin.run(bson.D{{Key: "delete", Value: "p"}, {Key: "deletes", Value: bson.A{bson.D{{Key: "q", Value: bson.D{}}, {Key: "limit", Value: 0}}}}, {Key: "$db", Value: "test"}}))
+			mustOK(t, admin.run(bson.D{{Key: "configureFailPoint", Value: "onPrimaryTransactionalWrite"}, {Key: "mode", Value: bson.D{{Key: "times", Value: 1}}}, {Key: "data", Value: tc.data}, adminDB}))
+			insert := cmd(bson.D{{Key: "insert", Value: "p"}, {Key: "documents", Value: bson.A{bson.D{{Key: "_id", Value: 1}}, bson.D{{Key: "_id", Value: 2}}}}}, newLSID(), 1)
+			c := dialRaw(t, rs.Hosts()[0])
+			c.send(0, insert)
+			msg, err := c.recv(5 * time.Second)
+			switch {
+			case tc.closes && err == nil:
+				t.Fatalf("want the connection closed, got %s", bson.Raw(msg.Body))
+			case !tc.closes && err != nil:
+				t.Fatal(err)
+			case !tc.closes:
+				if r := mustOK(t, bson.Raw(msg.Body)); r.Lookup("writeErrors", "0", "code").Int32() != 1 || r.Lookup("n").Int32() != 0 {
+					t.Fatalf("reply %s", r)
+				}
+			}
+			if n := countDocs(admin, "p"); n != 0 && !tc.committed || tc.committed && n != 1 {
+				t.Fatalf("%d documents after the first attempt", n)
+			}
+			retry := mustOK(t, dialRaw(t, rs.Hosts()[0]).run(insert))
+			if retry.Lookup("n").Int32() != 2 || countDocs(admin, "p") != 2 {
+				t.Fatalf("retry %s", retry)
+			}
+		})
+	}
+}
+
+func countDocs(c *rawClient, coll string) int64 {
+	return c.run(bson.D{{Key: "count", Value: coll}, {Key: "$db", Value: "test"}}).Lookup("n").AsInt64()
+}
