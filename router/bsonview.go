@@ -53,3 +53,22 @@ func firstKey(doc bsoncore.Document) []byte {
 	})
 	return key
 }
+
+// lookupCode reads an error reply's code.
+func lookupCode(doc bsoncore.Document) (int32, bool) {
+	v, ok := lookup(doc, "code")
+	if !ok {
+		return 0, false
+	}
+	return v.AsInt32OK()
+}
+
+// commandName interns the command name through the handler table, so known names cost no
+// allocation; unknown names are reported as "other" to bound metric cardinality.
+func commandName(body bsoncore.Document) string {
+	key := firstKey(body)
+	if name, ok := knownNames[string(key)]; ok {
+		return name
+	}
+	return "other"
+}

@@ -41,6 +41,9 @@ type Config struct {
 	KillSessionsPerHostTimeout time.Duration
 
 	Logger zerolog.Logger
+
+	// Observer receives measurements (metrics); nil records nothing.
+	Observer Observer
 }
 
 func (c Config) withDefaults() Config {
@@ -55,6 +58,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.WriteTimeout == 0 {
 		c.WriteTimeout = 30 * time.Second
+	}
+	if c.Observer == nil {
+		c.Observer = nopObserver{}
 	}
 	if c.MaxSessions == 0 {
 		c.MaxSessions = 1_000_000

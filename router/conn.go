@@ -24,15 +24,16 @@ const keepBufferBytes = 1 << 20
 // conn is one client connection, served by one goroutine; requests run one at a time, as on
 // mongod, so its buffers need no locking.
 type conn struct {
-	s    *Server
-	nc   net.Conn
-	br   *bufio.Reader
-	log  zerolog.Logger
-	id   int64
-	in   []byte // frame being read
-	out  []byte // reply frame being built
-	fwd  []byte // request frame forwarded to a shard
-	body []byte // scratch for locally built reply bodies
+	s   *Server
+	nc  net.Conn
+	br  *bufio.Reader
+	log zerolog.Logger
+	id  int64
+	in  []byte // frame being read
+	out []byte // reply frame being built
+	fwd []byte // request frame forwarded to a shard
+
+	shardTime time.Duration // shard round trips of the command in progress
 
 	compressors []wiremessage.CompressorID // negotiated in hello
 	sawMetadata bool                       // the client metadata document arrived
@@ -54,6 +55,8 @@ func (s *Server) newConn(nc net.Conn) *conn {
 func (c *conn) close() { c.closeOnce.Do(func() { _ = c.nc.Close() }) }
 
 func (c *conn) serve() {
+	c.s.cfg.Observer.ConnOpened()
+	defer c.s.cfg.Observer.ConnClosed()
 	defer c.close()
 	c.log.Debug().Msg("connection accepted")
 	for {
@@ -136,13 +139,29 @@ func (c *conn) handleMsg(frame []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	start := time.Now()
+	c.shardTime = 0
 	r := request{msg: m, body: m.Body}
 	body, cmdErr := c.run(&r)
+	defer c.observe(r.body, start, body, cmdErr)
 	if m.Flags&wire.MoreToCome != 0 {
 		return nil, nil // the client asked for no reply (w:0)
 	}
 	c.out = c.appendReplyMsg(c.out[:0], m.Header.RequestID, body, cmdErr)
 	return c.out, nil
+}
+
+// observe reports the command to the observer once its reply is built.
+func (c *conn) observe(body bsoncore.Document, start time.Time, reply bsoncore.Document, err error) {
+	var code int32
+	if err != nil {
+		code = int32(mongoerr.As(err).Code)
+	} else if v, ok := lookup(reply, "ok"); ok {
+		if ok, _ := v.AsFloat64OK(); ok != 1 {
+			code, _ = lookupCode(reply)
+		}
+	}
+	c.s.cfg.Observer.CommandDone(commandName(body), time.Since(start), c.shardTime, code)
 }
 
 // run validates the request and routes it; it returns a reply body or a command error.

@@ -56,6 +56,22 @@ func init() {
 	}
 }
 
+// knownNames are the command names metrics report by name: every handled command plus the
+// common forwarded ones.
+var knownNames = map[string]string{}
+
+func init() {
+	for name := range handlers {
+		knownNames[name] = name
+	}
+	for _, name := range []string{"insert", "update", "delete", "findAndModify", "count", "distinct",
+		"create", "drop", "createIndexes", "listIndexes", "dropIndexes", "listCollections",
+		"commitTransaction", "abortTransaction", "explain", "collStats", "dbStats", "bulkWrite",
+		"configureFailPoint", "saslStart", "saslContinue", "endSessions"} {
+		knownNames[name] = name
+	}
+}
+
 // readOnly commands do not place a database that does not exist yet.
 var readOnly = map[string]bool{
 	"find": true, "aggregate": true, "count": true, "distinct": true, "listCollections": true,

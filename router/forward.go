@@ -2,6 +2,7 @@ package router
 
 import (
 	"context"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/wiremessage"
@@ -37,6 +38,8 @@ func (c *conn) roundTrip(ctx context.Context, idx int, rp shards.ReadPref, host 
 	shard := c.s.shards[idx]
 	var frame []byte
 	var err error
+	start := time.Now()
+	defer func() { c.shardTime += time.Since(start) }()
 	if host != "" {
 		frame, err = shard.RoundTripHost(ctx, host, c.fwd)
 	} else {

@@ -3,6 +3,7 @@ package router
 import (
 	"context"
 	"strconv"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
@@ -115,10 +116,15 @@ func (s *Server) broadcastPrimaries(ctx context.Context, body bsoncore.Document)
 		targets[i] = sh.Name()
 		byName[sh.Name()] = sh
 	}
+	defer s.observeFanout(body, len(targets), time.Now())
 	return sessionfanout.Broadcast(ctx, targets, s.fanoutOptions(),
 		func(ctx context.Context, target string) (bsoncore.Document, error) {
 			return byName[target].Command(ctx, body)
 		})
+}
+
+func (s *Server) observeFanout(body bsoncore.Document, targets int, start time.Time) {
+	s.cfg.Observer.FanoutDone(commandName(body), targets, time.Since(start))
 }
 
 // memberTarget names one member in a fan-out and in raw: "shard/host:port".
@@ -138,11 +144,13 @@ func (s *Server) toEveryMember(ctx context.Context, body bsoncore.Document, onFa
 			members[name] = memberTarget{shard: sh, host: host}
 		}
 	}
+	start := time.Now()
 	results := sessionfanout.Broadcast(ctx, targets, s.fanoutOptions(),
 		func(ctx context.Context, target string) (bsoncore.Document, error) {
 			m := members[target]
 			return m.shard.CommandHost(ctx, m.host, body)
 		})
+	s.observeFanout(body, len(targets), start)
 	return aggregateReply(results, onFailure)
 }
 

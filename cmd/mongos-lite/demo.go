@@ -13,6 +13,7 @@ func demoCommand() *cli.Command {
 	flags := append(routerFlags("127.0.0.1"),
 		&cli.IntFlag{Name: "shards", Value: 2, Usage: "in-memory shard replica sets to start"},
 		&cli.IntFlag{Name: "members", Value: 3, Usage: "members per shard replica set"},
+		&cli.IntFlag{Name: "routers", Value: 1, Usage: "routers over the same shards, on consecutive ports (a cluster with several mongos)"},
 	)
 	return &cli.Command{
 		Name:   "demo",
@@ -44,9 +45,16 @@ func demoCommand() *cli.Command {
 				sets = append(sets, rs)
 				cfgs = append(cfgs, withPoolSettings(c, shards.Config{Name: name, SetName: name, Hosts: rs.Hosts()}))
 			}
-			return runRouter(c, log, cfgs, func(addr string) {
+			routers := c.Int("routers")
+			if routers < 1 {
+				return fmt.Errorf("--routers must be at least 1")
+			}
+			return runRouter(c, log, cfgs, routers, func(addrs []string) {
 				w := c.App.Writer
-				fmt.Fprintf(w, "router: mongodb://%s/\n", addr)
+				for _, addr := range addrs {
+					fmt.Fprintf(w, "router: mongodb://%s/\n", addr)
+				}
+				addr := addrs[0]
 				for _, rs := range sets {
 					fmt.Fprintf(w, "shard %s: %s\n", rs.Name(), rs.URI())
 				}

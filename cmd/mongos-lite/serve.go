@@ -43,14 +43,15 @@ func serveCommand() *cli.Command {
 				}
 				cfgs[i] = withPoolSettings(c, cfg)
 			}
-			return runRouter(c, log, cfgs, nil)
+			return runRouter(c, log, cfgs, 1, nil)
 		},
 	}
 }
 
 // runRouter opens the shards, serves until SIGINT/SIGTERM, then closes everything it opened.
-// ready, when given, runs once the router listens (demo prints its banner there).
-func runRouter(c *cli.Context, log zerolog.Logger, cfgs []shards.Config, ready func(addr string)) error {
+// routers > 1 starts that many routers over the same shards on consecutive ports, as a cluster
+// with several mongos. ready, when given, runs once they listen (demo prints its banner there).
+func runRouter(c *cli.Context, log zerolog.Logger, cfgs []shards.Config, routers int, ready func(addrs []string)) error {
 	opened := make([]*shards.Shard, 0, len(cfgs))
 	defer func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -67,37 +68,50 @@ func runRouter(c *cli.Context, log zerolog.Logger, cfgs []shards.Config, ready f
 		}
 		opened = append(opened, s)
 	}
-	rcfg := routerConfig(c)
-	rcfg.Logger = log
-	srv, err := router.New(rcfg, opened)
-	if err != nil {
-		return err
+	servers := make([]*router.Server, 0, routers)
+	served := make(chan error, routers)
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		for _, srv := range servers {
+			_ = srv.Close(ctx)
+		}
+		for range servers {
+			<-served
+		}
+	}()
+	var addrs []string
+	for i := 0; i < routers; i++ {
+		rcfg := routerConfig(c)
+		if rcfg.Port != 0 {
+			rcfg.Port += i
+		}
+		rcfg.Logger = log.With().Int("router", i).Logger()
+		srv, err := router.New(rcfg, opened)
+		if err != nil {
+			return err
+		}
+		if err := srv.Listen(); err != nil {
+			return err
+		}
+		servers = append(servers, srv)
+		addrs = append(addrs, srv.Addr())
+		log.Info().Str("addr", srv.Addr()).Int("shards", len(opened)).Msg("mongos-lite listening")
+		go func() { served <- srv.Serve() }()
 	}
-	if err := srv.Listen(); err != nil {
-		return err
-	}
-	log.Info().Str("addr", srv.Addr()).Int("shards", len(opened)).Msg("mongos-lite listening")
 	if ready != nil {
-		ready(srv.Addr())
+		ready(addrs)
 	}
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sig)
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve() }()
 	select {
 	case s := <-sig:
 		log.Info().Str("signal", s.String()).Msg("shutting down")
-	case err = <-served:
+		return nil
+	case err := <-served:
+		served <- err // keep the count for the deferred wait
 		log.Error().Err(err).Msg("listener failed")
+		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if cerr := srv.Close(ctx); cerr != nil && err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = <-served
-	}
-	return err
 }

@@ -1,0 +1,49 @@
+package router
+
+import "time"
+
+// Observer receives the router's own measurements; the metrics package implements it. The
+// router calls it on the per-command path, so implementations must be cheap and concurrent.
+type Observer interface {
+	// CommandDone reports one client command: its name (as the client spelled it), the time
+	// from frame read to reply written, the time spent in shard round trips within it, and the
+	// error code of the reply (0 when ok).
+	CommandDone(name string, total, shard time.Duration, code int32)
+	// FanoutDone reports one session-command broadcast.
+	FanoutDone(command string, targets int, took time.Duration)
+	// ConnOpened and ConnClosed bracket every client connection.
+	ConnOpened()
+	ConnClosed()
+}
+
+type nopObserver struct{}
+
+func (nopObserver) CommandDone(string, time.Duration, time.Duration, int32) {}
+func (nopObserver) FanoutDone(string, int, time.Duration)                   {}
+func (nopObserver) ConnOpened()                                             {}
+func (nopObserver) ConnClosed()                                             {}
+
+// Stats are the router's gauges, read when scraped.
+type Stats struct {
+	Connections    int
+	ActiveSessions int
+	OpenCursors    int
+}
+
+// Stats reads the gauges.
+func (s *Server) Stats() Stats {
+	s.mu.Lock()
+	conns := len(s.conns)
+	s.mu.Unlock()
+	return Stats{Connections: conns, ActiveSessions: s.sessions.ActiveCount(), OpenCursors: s.cursors.open()}
+}
+
+// Ready reports whether every shard has a primary (readiness probes).
+func (s *Server) Ready() bool {
+	for _, sh := range s.shards {
+		if !sh.HasPrimary() {
+			return false
+		}
+	}
+	return true
+}
