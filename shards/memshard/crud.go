@@ -266,17 +266,7 @@ func cmdInsert(r *request) error {
 	}
 	var n int32
 	errs, err := r.runStatements(docs, func(d bsoncore.Document) (stmtResult, error) {
-		raw, id, err := withID(d)
-		if err != nil {
-			return stmtResult{}, err
-		}
-		return stmtResult{n: 1}, r.write(func(s *store) error {
-			if err := r.insertDoc(s, coll, raw, id); err != nil {
-				return err
-			}
-			r.wrote()
-			return nil
-		})
+		return r.insertOne(r.db, coll, d)
 	}, func(_ int, res stmtResult) { n += res.n })
 	if err != nil {
 		return err
@@ -286,9 +276,24 @@ func cmdInsert(r *request) error {
 	return nil
 }
 
+// insertOne is one insert statement.
+func (r *request) insertOne(db, coll string, d bsoncore.Document) (stmtResult, error) {
+	raw, id, err := withID(d)
+	if err != nil {
+		return stmtResult{}, err
+	}
+	return stmtResult{n: 1}, r.write(func(s *store) error {
+		if err := r.insertDoc(s, db, coll, raw, id); err != nil {
+			return err
+		}
+		r.wrote()
+		return nil
+	})
+}
+
 // insertDoc inserts into a collection, creating it if need be; callers hold store.mu exclusively.
-func (r *request) insertDoc(s *store, coll string, raw bson.Raw, id bson.RawValue) error {
-	c, err := s.ensureColl(r.db, coll, r.txn)
+func (r *request) insertDoc(s *store, db, coll string, raw bson.Raw, id bson.RawValue) error {
+	c, err := s.ensureColl(db, coll, r.txn)
 	if err != nil {
 		return err
 	}
@@ -387,7 +392,11 @@ func (r *request) updateOne(coll string, st bsoncore.Document) (stmtResult, erro
 	if err != nil {
 		return stmtResult{}, missingField("update.updates.u")
 	}
-	multi, upsert := truthy(st.Lookup("multi"), false), truthy(st.Lookup("upsert"), false)
+	return r.applyUpdate(r.db, coll, q, uv, truthy(st.Lookup("multi"), false), truthy(st.Lookup("upsert"), false))
+}
+
+// applyUpdate is one update statement: filter q, update (operators, replacement) uv.
+func (r *request) applyUpdate(db, coll string, q bson.Raw, uv bsoncore.Value, multi, upsert bool) (stmtResult, error) {
 	f, err := query.NewFilter(q)
 	if err != nil {
 		return stmtResult{}, err
@@ -402,7 +411,7 @@ func (r *request) updateOne(coll string, st bsoncore.Document) (stmtResult, erro
 	var res stmtResult
 	err = r.write(func(s *store) error {
 		res = stmtResult{}
-		c := s.coll(r.db, coll, r.txn)
+		c := s.coll(db, coll, r.txn)
 		targets := c.matching(f, r.txn, !multi)
 		for _, d := range targets {
 			if err := s.writable(d, r.txn, r.now()); err != nil {
@@ -433,7 +442,7 @@ func (r *request) updateOne(coll string, st bsoncore.Document) (stmtResult, erro
 				return err
 			}
 			id := doc.Lookup("_id")
-			if err := r.insertDoc(s, coll, doc, id); err != nil {
+			if err := r.insertDoc(s, db, coll, doc, id); err != nil {
 				return err
 			}
 			res.n, res.upserted = 1, id
@@ -485,14 +494,19 @@ func (r *request) deleteOne(coll string, st bsoncore.Document) (stmtResult, erro
 	if !ok || limit != 0 && limit != 1 {
 		return stmtResult{}, mongoerr.New(mongoerr.FailedToParse, "The limit field in delete objects must be 0 or 1. Got %s", lv)
 	}
+	return r.applyDelete(r.db, coll, q, limit == 0)
+}
+
+// applyDelete is one delete statement: the first document matching q, or all (multi).
+func (r *request) applyDelete(db, coll string, q bson.Raw, multi bool) (stmtResult, error) {
 	f, err := query.NewFilter(q)
 	if err != nil {
 		return stmtResult{}, err
 	}
 	var res stmtResult
 	err = r.write(func(s *store) error {
-		c := s.coll(r.db, coll, r.txn)
-		targets := c.matching(f, r.txn, limit == 1)
+		c := s.coll(db, coll, r.txn)
+		targets := c.matching(f, r.txn, !multi)
 		for _, d := range targets {
 			if err := s.writable(d, r.txn, r.now()); err != nil {
 				return err
@@ -631,7 +645,7 @@ func (r *request) findAndModify(s *store, coll string, a *famArgs) ([]byte, erro
 			return nil, err
 		}
 		id := doc.Lookup("_id")
-		if err := r.insertDoc(s, coll, doc, id); err != nil {
+		if err := r.insertDoc(s, r.db, coll, doc, id); err != nil {
 			return nil, err
 		}
 		r.wrote()

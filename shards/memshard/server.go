@@ -274,6 +274,7 @@ func init() {
 		"update":        {cmdUpdate, cWrite | cRetryable | cTxn},
 		"delete":        {cmdDelete, cWrite | cRetryable | cTxn},
 		"findAndModify": {cmdFindAndModify, cWrite | cRetryable | cTxn},
+		"bulkWrite":     {cmdBulkWrite, cWrite | cRetryable | cTxn | cAdmin},
 		"find":          {cmdFind, cRead | cTxn | cSnapshot},
 		"count":         {cmdCount, cRead},
 		"distinct":      {cmdDistinct, cRead | cTxn | cSnapshot},
