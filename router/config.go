@@ -42,6 +42,9 @@ type Config struct {
 
 	Logger zerolog.Logger
 
+	// EnableTestCommands enables configureFailPoint on the router (enableTestCommands).
+	EnableTestCommands bool
+
 	// Observer receives measurements (metrics); nil records nothing.
 	Observer Observer
 }

@@ -143,6 +143,9 @@ func (c *conn) handleMsg(frame []byte) ([]byte, error) {
 	c.shardTime = 0
 	r := request{msg: m, body: m.Body}
 	body, cmdErr := c.run(&r)
+	if errors.Is(cmdErr, errCloseConnection) {
+		return nil, cmdErr
+	}
 	defer c.observe(r.body, start, body, cmdErr)
 	if m.Flags&wire.MoreToCome != 0 {
 		return nil, nil // the client asked for no reply (w:0)

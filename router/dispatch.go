@@ -15,6 +15,7 @@ import (
 type request struct {
 	msg  wire.Msg
 	body bsoncore.Document
+	name []byte // the command name: the body's first key
 	db   []byte
 	op   sessionid.OpInfo
 }
@@ -53,6 +54,10 @@ func init() {
 		"killSessions":             (*conn).killSessions,
 		"killAllSessions":          (*conn).killSessions,
 		"killAllSessionsByPattern": (*conn).killSessions,
+
+		"commitTransaction":  (*conn).endTransaction,
+		"abortTransaction":   (*conn).endTransaction,
+		"configureFailPoint": (*conn).configureFailPoint,
 	}
 }
 
@@ -87,6 +92,7 @@ func refused(name []byte) bool {
 }
 
 func (c *conn) dispatch(ctx context.Context, name []byte, r *request) (bsoncore.Document, error) {
+	r.name = name
 	if !handshake[string(name)] {
 		op, err := sessionid.ParseOpInfo(r.body, callerUID, mayImpersonate)
 		if err != nil {
@@ -99,6 +105,13 @@ func (c *conn) dispatch(ctx context.Context, name []byte, r *request) (bsoncore.
 			}
 		}
 	}
+	if c.s.cfg.EnableTestCommands && string(name) != "configureFailPoint" {
+		return c.failCommand(ctx, name, r, func() (bsoncore.Document, error) { return c.route(ctx, name, r) })
+	}
+	return c.route(ctx, name, r)
+}
+
+func (c *conn) route(ctx context.Context, name []byte, r *request) (bsoncore.Document, error) {
 	if h, ok := handlers[string(name)]; ok {
 		return h(c, ctx, r)
 	}

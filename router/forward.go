@@ -19,11 +19,24 @@ func (c *conn) forwardToPrimary(ctx context.Context, r *request, create bool) (b
 	if err != nil {
 		return nil, err
 	}
+	if r.op.Autocommit {
+		return c.transactionStatement(ctx, r, idx)
+	}
 	rp, err := shards.ReadPrefFrom(r.body)
 	if err != nil {
 		return nil, err
 	}
 	reply, host, err := c.roundTrip(ctx, idx, rp, "", r)
+	if labels := labelContext(r.name, r); labels.RetryableWrite {
+		if shouldRetry(reply, err) {
+			// The shard de-duplicates by (lsid, txnNumber): retrying on the (re-selected) primary
+			// applies the write at most once.
+			reply, host, err = c.roundTrip(ctx, idx, rp, "", r)
+		}
+		if err != nil {
+			err = mongoerr.As(err).AddServerLabels(labels)
+		}
+	}
 	if err != nil || reply == nil {
 		return reply, err
 	}
@@ -98,4 +111,31 @@ func (c *conn) appendForward(dst []byte, r *request) []byte {
 	}
 	wire.SetLength(dst[start:])
 	return dst
+}
+
+// shouldRetry reports a retryable-write failure: a retryable code, whether the router could not
+// reach the shard or the shard answered with it, or the RetryableWriteError label.
+func shouldRetry(reply bsoncore.Document, err error) bool {
+	if err != nil {
+		return mongoerr.As(err).Code.RetryableWrite()
+	}
+	if e := mongoerr.FromReply(reply); e != nil {
+		return e.Code.RetryableWrite() || e.HasLabel(mongoerr.LabelRetryableWrite)
+	}
+	return hasLabel(reply, mongoerr.LabelRetryableWrite) // e.g. a retryable writeConcernError
+}
+
+func hasLabel(reply bsoncore.Document, label string) bool {
+	v, ok := lookup(reply, "errorLabels")
+	if !ok {
+		return false
+	}
+	arr, _ := v.ArrayOK()
+	vals, _ := arr.Values()
+	for _, l := range vals {
+		if s, _ := l.StringValueOK(); s == label {
+			return true
+		}
+	}
+	return false
 }

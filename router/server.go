@@ -12,6 +12,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
+	"github.com/mongos-lite/mongos-lite/internal/failpoint"
 	"github.com/mongos-lite/mongos-lite/router/sessioncache"
 	"github.com/mongos-lite/mongos-lite/shards"
 	"github.com/mongos-lite/mongos-lite/topology"
@@ -25,6 +26,8 @@ type Server struct {
 	cursors  *cursorRegistry
 	clock    clusterClock
 	sessions *sessioncache.Cache
+
+	failCommand failpoint.Point // the router's own failCommand (test commands only)
 
 	// jobStop ends the periodic session job; jobDone closes when it has returned.
 	jobStop context.CancelFunc

@@ -26,12 +26,22 @@ func env(name string) []string {
 	return []string{string(b)}
 }
 
-// routerFlags are shared by serve and demo. Each can also be set in the --config YAML file
+// routerFlags are shared by serve and demo; demo enables test commands by default. Each can also be set in the --config YAML file
 // under its own name.
-func routerFlags(defaultBind string) []cli.Flag {
+func routerFlags(testCommands bool) []cli.Flag {
 	return []cli.Flag{
+		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "enable-test-commands", Value: testCommands, EnvVars: env("enable-test-commands"),
+			Usage: "accept configureFailPoint on the router (for driver test suites; never in production)"}),
+		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-sessions", Value: 1_000_000, EnvVars: env("max-sessions"),
+			Usage: "sessions touched per refresh interval before TooManyLogicalSessions (maxSessions, as mongos)"}),
+		altsrc.NewIntFlag(&cli.IntFlag{Name: "logical-session-refresh-millis", Value: 300_000, EnvVars: env("logical-session-refresh-millis"),
+			Usage: "how often sessions are refreshed on the shards, ended and reaped (as mongos)"}),
+		altsrc.NewIntFlag(&cli.IntFlag{Name: "kill-sessions-max-concurrency", Value: 100, EnvVars: env("kill-sessions-max-concurrency"),
+			Usage: "shard members a session command reaches at once (KillSessionsMaxConcurrency, as mongos)"}),
+		altsrc.NewIntFlag(&cli.IntFlag{Name: "kill-sessions-per-host-timeout-ms", Value: 60_000, EnvVars: env("kill-sessions-per-host-timeout-ms"),
+			Usage: "bound on each member's answer to a session command (KillSessionsPerHostTimeoutMS, as mongos)"}),
 		&cli.StringFlag{Name: "config", Usage: "YAML file whose keys are these flags' names", EnvVars: env("config")},
-		altsrc.NewStringFlag(&cli.StringFlag{Name: "bind", Value: defaultBind, EnvVars: env("bind"),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "bind", Value: "127.0.0.1", EnvVars: env("bind"),
 			Usage: "address to listen on (loopback by default: exposing a router is a choice)"}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "port", Value: 27017, EnvVars: env("port"),
 			Usage: "port to listen on (27017, where drivers look for a mongos)"}),
@@ -64,6 +74,11 @@ func routerConfig(c *cli.Context) router.Config {
 		Port:                         c.Int("port"),
 		LogicalSessionTimeoutMinutes: c.Int("local-logical-session-timeout-minutes"),
 		ShardTimeout:                 c.Duration("shard-timeout"),
+		EnableTestCommands:           c.Bool("enable-test-commands"),
+		MaxSessions:                  c.Int("max-sessions"),
+		SessionRefresh:               time.Duration(c.Int("logical-session-refresh-millis")) * time.Millisecond,
+		KillSessionsMaxConcurrency:   c.Int("kill-sessions-max-concurrency"),
+		KillSessionsPerHostTimeout:   time.Duration(c.Int("kill-sessions-per-host-timeout-ms")) * time.Millisecond,
 	}
 }
 

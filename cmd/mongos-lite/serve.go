@@ -18,7 +18,7 @@ import (
 )
 
 func serveCommand() *cli.Command {
-	flags := append(routerFlags("127.0.0.1"),
+	flags := append(routerFlags(false),
 		altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "shard", EnvVars: env("shard"),
 			Usage: "a shard replica set as NAME=RSNAME/host:port,host:port (repeat for each shard)"}))
 	return &cli.Command{

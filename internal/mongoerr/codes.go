@@ -41,6 +41,13 @@ const (
 	WriteConcernFailed                 Code = 64 // renamed WriteConcernTimeout on master in 2025 (DRIVERS-3007)
 	ImmutableField                     Code = 66
 	PathNotViable                      Code = 28
+	LockTimeout                        Code = 24
+	StaleShardVersion                  Code = 63
+	StaleEpoch                         Code = 150
+	SnapshotTooOld                     Code = 239
+	SnapshotUnavailable                Code = 246
+	StaleDbVersion                     Code = 249
+	StaleChunkHistory                  Code = 287
 	NotSingleValueField                Code = 54
 	FailedToSatisfyReadPreference      Code = 133
 	MaxStalenessOutOfRange             Code = 160

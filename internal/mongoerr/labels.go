@@ -1,0 +1,43 @@
+package mongoerr
+
+// LabelContext says what a failed command was, which decides the labels a server attaches.
+type LabelContext struct {
+	InTransaction     bool // the command ran in a multi-document transaction (autocommit: false)
+	RetryableWrite    bool // a retryable write: txnNumber outside a transaction
+	CommitOrAbort     bool // commitTransaction or abortTransaction
+	WriteConcernError bool // the failure is (or comes with) a writeConcernError
+}
+
+// transientCodes make a transaction statement worth retrying with a new transaction.
+var transientCodes = map[Code]bool{
+	WriteConflict: true, LockTimeout: true, PreparedTransactionInProgress: true,
+	SnapshotTooOld: true, SnapshotUnavailable: true, StaleChunkHistory: true,
+	StaleShardVersion: true, StaleEpoch: true, StaleConfig: true, StaleDbVersion: true,
+}
+
+// TransientTransaction reports whether mongod labels an error with code c TransientTransactionError.
+func TransientTransaction(c Code, ctx LabelContext) bool {
+	if !ctx.InTransaction {
+		return false
+	}
+	if transientCodes[c] {
+		return true
+	}
+	if c == NoSuchTransaction {
+		return !ctx.CommitOrAbort || !ctx.WriteConcernError
+	}
+	return !ctx.CommitOrAbort && c.RetryableWrite()
+}
+
+// AddServerLabels attaches the labels a 4.4+ server adds itself: TransientTransactionError to
+// transaction statements that may succeed in a new transaction, RetryableWriteError to
+// retryable codes of retryable writes and of commit/abort. It returns e.
+func (e *Error) AddServerLabels(ctx LabelContext) *Error {
+	if TransientTransaction(e.Code, ctx) {
+		e.WithLabels(LabelTransientTransaction)
+	}
+	if (ctx.RetryableWrite || ctx.CommitOrAbort) && e.Code.RetryableWrite() {
+		e.WithLabels(LabelRetryableWrite)
+	}
+	return e
+}

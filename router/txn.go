@@ -1,0 +1,160 @@
+package router
+
+import (
+	"context"
+
+	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
+
+	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
+	"github.com/mongos-lite/mongos-lite/router/sessioncache"
+	"github.com/mongos-lite/mongos-lite/shards"
+)
+
+// Transactions run on one shard. The first statement pins the transaction to its database's
+// primary shard and to that shard's current primary; every later statement, commit and abort go
+// to that member. The pinned host is kept in the session's Txn.Recovery.
+
+// txnTarget is where a transaction statement goes.
+type txnTarget struct {
+	shard int
+	host  string // empty until the first statement picks the primary
+}
+
+// transactionStatement forwards a statement of the transaction r belongs to.
+func (c *conn) transactionStatement(ctx context.Context, r *request, shard int) (bsoncore.Document, error) {
+	t, err := c.pinTransaction(ctx, r, shard)
+	if err != nil {
+		return nil, err
+	}
+	reply, host, err := c.roundTrip(ctx, t.shard, shards.Primary(), t.host, r)
+	if err != nil {
+		return nil, mongoerr.As(err).AddServerLabels(mongoerr.LabelContext{InTransaction: true})
+	}
+	if t.host == "" {
+		c.recordPinnedHost(r, host)
+	}
+	c.trackCursor(reply, t.shard, host, r)
+	return withRecoveryToken(reply, c.s.shards[t.shard].Name()), nil
+}
+
+// pinTransaction starts or continues the session's transaction and checks the statement stays
+// on its shard; a statement for another shard aborts the transaction.
+func (c *conn) pinTransaction(ctx context.Context, r *request, shard int) (txnTarget, error) {
+	id, number := r.op.LSID, r.op.TxnNumber
+	if r.op.StartTransaction {
+		if err := c.s.sessions.BeginTxn(id, number); err != nil {
+			return txnTarget{}, err
+		}
+		c.s.sessions.SetTxnParticipant(id, number, shard)
+		return txnTarget{shard: shard}, nil
+	}
+	t, ok := c.s.sessions.Txn(id)
+	if !ok || t.Number != number || t.Participant == sessioncache.NoParticipant {
+		// Not started here (another router, or forgotten): the shard answers for itself.
+		return txnTarget{shard: shard}, nil
+	}
+	if t.Participant != shard {
+		c.abortOnParticipant(ctx, r, t)
+		return txnTarget{}, mongoerr.New(mongoerr.OperationNotSupportedInTransaction,
+			"transaction %d runs on shard %s, but database %s lives on shard %s; mongos-lite runs each "+
+				"transaction on one shard, so the transaction was aborted",
+			number, c.s.shards[t.Participant].Name(), r.db, c.s.shards[shard].Name())
+	}
+	return txnTarget{shard: t.Participant, host: string(t.Recovery)}, nil
+}
+
+func (c *conn) recordPinnedHost(r *request, host string) {
+	_ = c.s.sessions.UpdateTxn(r.op.LSID, func(t *sessioncache.Txn) error {
+		if t.Number == r.op.TxnNumber && len(t.Recovery) == 0 {
+			t.Recovery = []byte(host)
+		}
+		return nil
+	})
+}
+
+// abortOnParticipant aborts the session's transaction where it runs (best effort: the shard
+// aborts it anyway when it expires).
+func (c *conn) abortOnParticipant(ctx context.Context, r *request, t sessioncache.Txn) {
+	body := bsoncore.NewDocumentBuilder().
+		AppendInt32("abortTransaction", 1).
+		AppendDocument("lsid", r.op.LSID.AppendDoc(nil)).
+		AppendInt64("txnNumber", t.Number).
+		AppendBoolean("autocommit", false).
+		AppendString("$db", "admin").Build()
+	sh := c.s.shards[t.Participant]
+	var err error
+	if host := string(t.Recovery); host != "" {
+		_, err = sh.CommandHost(ctx, host, body)
+	} else {
+		_, err = sh.Command(ctx, body)
+	}
+	if err != nil {
+		c.log.Warn().Err(err).Str("shard", sh.Name()).Msg("aborting a refused cross-shard transaction failed")
+	}
+	c.s.sessions.FinishTxn(r.op.LSID, t.Number, sessioncache.TxnAborted)
+}
+
+// endTransaction serves commitTransaction and abortTransaction: to the pinned member when this
+// router ran the transaction, else to the shard the client's recoveryToken names (a commit
+// retried through another router).
+func (c *conn) endTransaction(ctx context.Context, r *request) (bsoncore.Document, error) {
+	name := string(firstKey(r.body))
+	if !r.op.HasLSID || !r.op.HasTxnNumber || !r.op.Autocommit {
+		return nil, mongoerr.New(mongoerr.InvalidOptions, "%s must be run within a transaction", name)
+	}
+	target, err := c.endTarget(r)
+	if err != nil {
+		return nil, err
+	}
+	reply, _, err := c.roundTrip(ctx, target.shard, shards.Primary(), target.host, r)
+	ctxLabels := mongoerr.LabelContext{InTransaction: true, CommitOrAbort: true}
+	if err != nil {
+		return nil, mongoerr.As(err).AddServerLabels(ctxLabels)
+	}
+	if mongoerr.FromReply(reply) == nil {
+		state := sessioncache.TxnCommitted
+		if name == "abortTransaction" {
+			state = sessioncache.TxnAborted
+		}
+		c.s.sessions.FinishTxn(r.op.LSID, r.op.TxnNumber, state)
+	}
+	return withRecoveryToken(reply, c.s.shards[target.shard].Name()), nil
+}
+
+func (c *conn) endTarget(r *request) (txnTarget, error) {
+	if t, ok := c.s.sessions.Txn(r.op.LSID); ok && t.Number == r.op.TxnNumber && t.Participant != sessioncache.NoParticipant {
+		return txnTarget{shard: t.Participant, host: string(t.Recovery)}, nil
+	}
+	if v, ok := lookup(r.body, "recoveryToken"); ok {
+		doc, _ := v.DocumentOK()
+		name, _ := doc.Lookup("recoveryShardId").StringValueOK()
+		if idx := c.s.cluster.Index(name); idx >= 0 {
+			return txnTarget{shard: idx}, nil
+		}
+		return txnTarget{}, mongoerr.New(mongoerr.ShardNotFound, "recoveryToken names shard %q, which is not configured", name)
+	}
+	return txnTarget{}, mongoerr.New(mongoerr.NoSuchTransaction,
+		"Cannot find transaction %d on this router and no recovery token was provided", r.op.TxnNumber).
+		WithLabels(mongoerr.LabelTransientTransaction)
+}
+
+// withRecoveryToken adds {recoveryToken: {recoveryShardId}} to a transaction reply, as mongos
+// does, so a commit retried through any router finds the shard.
+func withRecoveryToken(reply bsoncore.Document, shard string) bsoncore.Document {
+	token := bsoncore.NewDocumentBuilder().AppendString("recoveryShardId", shard).Build()
+	return withElements(reply, bsoncore.AppendDocumentElement(nil, "recoveryToken", token))
+}
+
+// withElements is reply with extra top-level elements appended.
+func withElements(reply bsoncore.Document, elems ...[]byte) bsoncore.Document {
+	idx, dst := bsoncore.AppendDocumentStart(make([]byte, 0, len(reply)+64))
+	eachElement(reply, func(el bsoncore.Element) bool {
+		dst = append(dst, el...)
+		return true
+	})
+	for _, el := range elems {
+		dst = append(dst, el...)
+	}
+	dst, _ = bsoncore.AppendDocumentEnd(dst, idx)
+	return dst
+}
