@@ -29,10 +29,10 @@ func (r *request) txnLive() error {
 	return nil
 }
 
-// wrote stamps the reply's operationTime with a fresh cluster time for a committed write.
-func (r *request) wrote() {
+// wrote reports a committed write's time as the reply's operationTime; callers hold store.mu.
+func (r *request) wrote(s *store) {
 	if r.txn == nil {
-		r.opTime = r.m.rs.clock.tick(r.now())
+		r.opTime = unpack(s.seq)
 	}
 }
 
@@ -60,16 +60,27 @@ func (c *collection) matching(f *query.Filter, t *txn, one bool) []*doc {
 	return out
 }
 
-// read runs fn with the store read-locked, for the collection as the request's transaction
-// sees it (c is nil when the collection does not exist).
-func (r *request) read(coll string, fn func(c *collection) error) error {
+// read runs fn with the store read-locked on the collection as the request sees it: in its
+// transaction, at its snapshot read time, or latest (c is nil when the collection does not
+// exist).
+func (r *request) read(coll string, fn func(c *collection, view *txn) error) error {
 	s := r.m.rs.store
-	s.mu.RLock()
-	defer s.mu.RUnlock()
+	view := r.txn
+	if r.snapshotRead {
+		s.mu.Lock() // a snapshot read keeps history: it changes store state
+		defer s.mu.Unlock()
+		var err error
+		if view, r.readAt, err = s.snapshotView(r.readAt); err != nil {
+			return err
+		}
+	} else {
+		s.mu.RLock()
+		defer s.mu.RUnlock()
+	}
 	if err := r.txnLive(); err != nil {
 		return err
 	}
-	return fn(s.coll(r.db, coll, r.txn))
+	return fn(s.coll(r.db, coll, view), view)
 }
 
 // write runs one write statement with the store locked, retrying while an open transaction
@@ -133,9 +144,9 @@ func cmdFind(r *request) error {
 		return err
 	}
 	var docs []bson.Raw
-	err = r.read(coll, func(c *collection) error {
-		for _, d := range c.matching(f, r.txn, false) {
-			docs = append(docs, visible(d, r.txn))
+	err = r.read(coll, func(c *collection, view *txn) error {
+		for _, d := range c.matching(f, view, false) {
+			docs = append(docs, visible(d, view))
 		}
 		return nil
 	})
@@ -286,7 +297,7 @@ func (r *request) insertOne(db, coll string, d bsoncore.Document) (stmtResult, e
 		if err := r.insertDoc(s, db, coll, raw, id); err != nil {
 			return err
 		}
-		r.wrote()
+		r.wrote(s)
 		return nil
 	})
 }
@@ -448,7 +459,7 @@ func (r *request) applyUpdate(db, coll string, q bson.Raw, uv bsoncore.Value, mu
 			res.n, res.upserted = 1, id
 		}
 		if res.nModified > 0 || res.upserted.Type != 0 {
-			r.wrote()
+			r.wrote(s)
 		}
 		return nil
 	})
@@ -517,7 +528,7 @@ func (r *request) applyDelete(db, coll string, q bson.Raw, multi bool) (stmtResu
 		}
 		res = stmtResult{n: int32(len(targets))}
 		if len(targets) > 0 {
-			r.wrote()
+			r.wrote(s)
 		}
 		return nil
 	})
@@ -624,7 +635,7 @@ func (r *request) findAndModify(s *store, coll string, a *famArgs) ([]byte, erro
 		leo.AppendInt32("n", 1)
 		if a.remove {
 			s.put(c, target, nil, r.txn)
-			r.wrote()
+			r.wrote(s)
 			break
 		}
 		leo.AppendBoolean("updatedExisting", true)
@@ -634,7 +645,7 @@ func (r *request) findAndModify(s *store, coll string, a *famArgs) ([]byte, erro
 		}
 		if modified {
 			s.put(c, target, out, r.txn)
-			r.wrote()
+			r.wrote(s)
 		}
 		if a.returnNew {
 			value = out
@@ -648,7 +659,7 @@ func (r *request) findAndModify(s *store, coll string, a *famArgs) ([]byte, erro
 		if err := r.insertDoc(s, r.db, coll, doc, id); err != nil {
 			return nil, err
 		}
-		r.wrote()
+		r.wrote(s)
 		leo.AppendInt32("n", 1).AppendBoolean("updatedExisting", false).
 			AppendValue("upserted", bsoncore.Value{Type: bsoncore.Type(id.Type), Data: id.Value})
 		if a.returnNew {
@@ -688,8 +699,8 @@ func cmdCount(r *request) error {
 		limit = int(min(max(v, -v), 1<<31-1)) // a negative limit counts like its absolute value
 	}
 	var n int
-	err = r.read(coll, func(c *collection) error {
-		n = len(c.matching(f, r.txn, false))
+	err = r.read(coll, func(c *collection, view *txn) error {
+		n = len(c.matching(f, view, false))
 		return nil
 	})
 	if err != nil {
@@ -727,9 +738,9 @@ func cmdDistinct(r *request) error {
 			vals = append(vals, v)
 		}
 	}
-	err = r.read(coll, func(c *collection) error {
-		for _, d := range c.matching(f, r.txn, false) {
-			v, err := visible(d, r.txn).LookupErr(path...)
+	err = r.read(coll, func(c *collection, view *txn) error {
+		for _, d := range c.matching(f, view, false) {
+			v, err := visible(d, view).LookupErr(path...)
 			if err != nil {
 				continue
 			}
@@ -753,6 +764,9 @@ func cmdDistinct(r *request) error {
 		out = bsoncore.AppendValueElement(out, arrayKey(i), bsoncore.Value{Type: bsoncore.Type(v.Type), Data: v.Value})
 	}
 	r.out, _ = bsoncore.AppendArrayEnd(out, idx)
+	if r.snapshotRead {
+		r.out = bsoncore.AppendTimestampElement(r.out, "atClusterTime", r.readAt.T, r.readAt.I)
+	}
 	return nil
 }
 
@@ -813,9 +827,9 @@ func cmdAggregate(r *request) error {
 		if coll, err = r.collName(); err != nil {
 			return err
 		}
-		if err := r.read(coll, func(c *collection) error {
+		if err := r.read(coll, func(c *collection, view *txn) error {
 			if c != nil {
-				docs = c.scan(r.txn, nil)
+				docs = c.scan(view, nil)
 			}
 			return nil
 		}); err != nil {
@@ -871,7 +885,8 @@ func cmdDrop(r *request) error {
 		s.dropColl(c)
 		r.out = bsoncore.AppendInt32Element(r.out, "nIndexesWas", int32(1+len(c.indexes)))
 		r.out = bsoncore.AppendStringElement(r.out, "ns", c.ns())
-		r.wrote()
+		s.stamp()
+		r.wrote(s)
 		return nil
 	})
 }
@@ -880,7 +895,8 @@ func cmdDropDatabase(r *request) error {
 	return r.write(func(s *store) error {
 		delete(s.dbs, r.db)
 		r.out = bsoncore.AppendStringElement(r.out, "dropped", r.db)
-		r.wrote()
+		s.stamp()
+		r.wrote(s)
 		return nil
 	})
 }
@@ -1034,7 +1050,7 @@ func cmdListIndexes(r *request) error {
 		return err
 	}
 	var docs []bson.Raw
-	err = r.read(coll, func(c *collection) error {
+	err = r.read(coll, func(c *collection, _ *txn) error {
 		if c == nil {
 			return mongoerr.New(mongoerr.NamespaceNotFound, "ns does not exist: %s", r.ns(coll))
 		}

@@ -130,10 +130,15 @@ func (r *request) replyCursor(ns string, docs []bson.Raw, batchSize int, singleB
 	if n < len(docs) && !singleBatch {
 		id = r.m.cursors.add(&cursor{ns: ns, docs: docs[n:], hasLSID: r.op.HasLSID, lsid: r.op.LSID})
 	}
-	r.out = appendCursor(r.out, "firstBatch", id, ns, docs[:n])
+	var at *bson.Timestamp
+	if r.snapshotRead {
+		at = &r.readAt
+	}
+	r.out = appendCursor(r.out, "firstBatch", id, ns, docs[:n], at)
 }
 
-func appendCursor(dst []byte, key string, id int64, ns string, batch []bson.Raw) []byte {
+// appendCursor appends the cursor document; at is the time of a snapshot read (drivers reuse it).
+func appendCursor(dst []byte, key string, id int64, ns string, batch []bson.Raw, at *bson.Timestamp) []byte {
 	idx, dst := bsoncore.AppendDocumentElementStart(dst, "cursor")
 	aidx, dst := bsoncore.AppendArrayElementStart(dst, key)
 	for i, d := range batch {
@@ -142,6 +147,9 @@ func appendCursor(dst []byte, key string, id int64, ns string, batch []bson.Raw)
 	dst, _ = bsoncore.AppendArrayEnd(dst, aidx)
 	dst = bsoncore.AppendInt64Element(dst, "id", id)
 	dst = bsoncore.AppendStringElement(dst, "ns", ns)
+	if at != nil {
+		dst = bsoncore.AppendTimestampElement(dst, "atClusterTime", at.T, at.I)
+	}
 	dst, _ = bsoncore.AppendDocumentEnd(dst, idx)
 	return dst
 }
@@ -165,7 +173,7 @@ func cmdGetMore(r *request) error {
 	if err != nil {
 		return err
 	}
-	r.out = appendCursor(r.out, "nextBatch", id, ns, batch)
+	r.out = appendCursor(r.out, "nextBatch", id, ns, batch, nil)
 	return nil
 }
 

@@ -111,8 +111,9 @@ func StartReplicaSet(name string, members int, opts ...Option) (*ReplicaSet, err
 	}
 	rs := &ReplicaSet{
 		name: name, opts: o, log: o.log.With().Str("replset", name).Logger(),
-		store: newStore(), closing: make(chan struct{}), changed: make(chan struct{}), term: 1,
+		closing: make(chan struct{}), changed: make(chan struct{}), term: 1,
 	}
+	rs.store = newStore(&rs.clock, o.now)
 	rs.txns.init()
 	rs.clock.tick(o.now())
 	for i := 0; i < members; i++ {

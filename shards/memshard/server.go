@@ -211,6 +211,9 @@ type request struct {
 	opQuery bool // arrived as OP_QUERY
 	exhaust bool // OP_MSG exhaustAllowed
 
+	snapshotRead bool           // readConcern snapshot outside a transaction
+	readAt       bson.Timestamp // its atClusterTime (zero: now), then the time it read at
+
 	op    sessionid.OpInfo
 	txn   *txn        // the transaction a statement runs in
 	retry *sessionTxn // the checked-out record of a retryable write
@@ -355,8 +358,8 @@ func (m *Member) dispatch(r *request) error {
 	if err := m.fail.evaluate(r); err != nil {
 		return err
 	}
-	if level, _ := r.body.Lookup("readConcern", "level").StringValueOK(); level == "snapshot" && !op.Autocommit && cmd.flags&cSnapshot == 0 {
-		return mongoerr.New(mongoerr.InvalidOptions, `Command does not support read concern { level: "snapshot" }`)
+	if err := r.readConcern(); err != nil {
+		return err
 	}
 	if op.HasTxnNumber {
 		if op.Autocommit && cmd.flags&cTxn == 0 {
@@ -381,6 +384,26 @@ func (m *Member) dispatch(r *request) error {
 		r.wce = r.unsatisfiableWriteConcern()
 	}
 	return err
+}
+
+// readConcern checks the snapshot read concern as mongod does and notes a snapshot read.
+func (r *request) readConcern() error {
+	rc, ok := r.body.Lookup("readConcern").DocumentOK()
+	if !ok {
+		return nil
+	}
+	level, _ := rc.Lookup("level").StringValueOK()
+	t, i, hasAt := rc.Lookup("atClusterTime").TimestampOK()
+	switch {
+	case hasAt && level != "snapshot":
+		return mongoerr.New(mongoerr.BadValue, "readConcern level 'snapshot' is required when specifying atClusterTime")
+	case level != "snapshot" || r.op.Autocommit: // transactions read their own snapshot
+		return nil
+	case r.cmd.flags&cSnapshot == 0:
+		return mongoerr.New(mongoerr.InvalidOptions, `Command does not support read concern { level: "snapshot" }`)
+	}
+	r.snapshotRead, r.readAt = true, bson.Timestamp{T: t, I: i}
+	return nil
 }
 
 // unsatisfiableWriteConcern is mongod's writeConcernError (after applying the write) for a w

@@ -18,13 +18,17 @@ import (
 // with their _id index, and the uncommitted writes of open transactions. One lock: reads share
 // it, each write statement holds it exclusively, so a statement is atomic.
 type store struct {
-	mu  sync.RWMutex
-	seq uint64 // version of the last committed write
-	dbs map[string]map[string]*collection
-	// open counts transactions in progress. While there are any, overwritten versions are kept
-	// (listed in history) so that each transaction reads its snapshot, as in mongod.
-	open    int
-	history []slot
+	mu    sync.RWMutex
+	clock *logicalClock // the set's cluster time: versions are its timestamps
+	now   func() time.Time
+	seq   uint64 // version of the last committed write (a packed cluster timestamp)
+	dbs   map[string]map[string]*collection
+	// While transactions are open or snapshot reads are recent, overwritten versions are kept
+	// (listed in history) so that each reads its snapshot, as in mongod (history.go).
+	open          int       // transactions in progress
+	snapshotUntil time.Time // snapshot reads keep history until then
+	historyFrom   uint64    // the oldest version from which history is complete
+	history       []slot
 }
 
 type slot struct {
@@ -58,7 +62,9 @@ type version struct {
 	next *version
 }
 
-func newStore() *store { return &store{dbs: map[string]map[string]*collection{}} }
+func newStore(clock *logicalClock, now func() time.Time) *store {
+	return &store{clock: clock, now: now, dbs: map[string]map[string]*collection{}}
+}
 
 func (c *collection) ns() string { return c.db + "." + c.name }
 
@@ -192,37 +198,8 @@ func (s *store) put(c *collection, d *doc, raw bson.Raw, t *txn) {
 		t.writes[d] = txnWrite{coll: c, raw: raw}
 		return
 	}
-	s.seq++
+	s.stamp()
 	s.commitDoc(c, d, raw)
-}
-
-// commitDoc makes raw the committed value of d at version seq, keeping the previous value while
-// transactions are open.
-func (s *store) commitDoc(c *collection, d *doc, raw bson.Raw) {
-	if s.open > 0 {
-		if d.ver > 0 {
-			d.old = &version{raw: d.raw, ver: d.ver, next: d.old}
-		}
-		s.history = append(s.history, slot{c, d})
-	}
-	d.raw, d.ver, d.lock = raw, s.seq, nil
-	if raw == nil && s.open == 0 {
-		c.drop(d)
-	}
-}
-
-// forgetHistory drops kept versions and empty slots once no transaction is open.
-func (s *store) forgetHistory() {
-	if s.open > 0 {
-		return
-	}
-	for _, h := range s.history {
-		h.d.old = nil
-		if h.d.raw == nil && h.d.lock == nil {
-			h.c.drop(h.d)
-		}
-	}
-	s.history = nil
 }
 
 // drop removes an empty slot from the index and compacts the natural order now and then.

@@ -52,8 +52,9 @@ func (t *txn) expired(now time.Time) bool { return t.phase == txnInProgress && n
 
 // begin opens a transaction on the current snapshot; callers hold store.mu exclusively.
 func (s *store) begin(owner *Member, number int64, expires time.Time) *txn {
+	s.keep()
 	s.open++
-	return &txn{number: number, owner: owner, snapshot: s.seq, expires: expires,
+	return &txn{number: number, owner: owner, snapshot: pack(s.clock.now()), expires: expires,
 		writes: map[*doc]txnWrite{}, done: make(chan struct{})}
 }
 
@@ -78,7 +79,7 @@ func (s *store) abort(t *txn) {
 // commit applies t's writes atomically; callers hold store.mu exclusively.
 func (s *store) commit(t *txn) {
 	s.open--
-	s.seq++
+	s.stamp()
 	for d, w := range t.writes {
 		s.commitDoc(w.coll, d, w.raw)
 	}
@@ -298,7 +299,7 @@ func cmdCommitTransaction(r *request) error {
 		return txnAbortedError(r.txn.number)
 	case txnInProgress:
 		s.commit(r.txn)
-		r.opTime = r.m.rs.clock.tick(r.m.rs.now())
+		r.opTime = unpack(s.seq)
 	}
 	return nil // committed: a retried commit succeeds again
 }

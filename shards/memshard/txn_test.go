@@ -9,6 +9,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
 	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
 	"github.com/mongos-lite/mongos-lite/internal/sessionid"
@@ -456,4 +457,54 @@ func TestOnPrimaryTransactionalWrite(t *testing.T) {
 
 func countDocs(c *rawClient, coll string) int64 {
 	return c.run(bson.D{{Key: "count", Value: coll}, {Key: "$db", Value: "test"}}).Lookup("n").AsInt64()
+}
+
+func TestSnapshotReads(t *testing.T) {
+	clock := newFakeClock()
+	rs := startSet(t, 1, WithClock(clock.Now))
+	c := dialRaw(t, rs.Hosts()[0])
+	mustOK(t, c.run(bson.D{{Key: "insert", Value: "s"}, {Key: "documents", Value: bson.A{bson.D{{Key: "_id", Value: 1}, {Key: "x", Value: 1}}}}, {Key: "$db", Value: "test"}}))
+	snapshot := func(at *bson.Timestamp) bson.D {
+		rc := bson.D{{Key: "level", Value: "snapshot"}}
+		if at != nil {
+			rc = append(rc, bson.E{Key: "atClusterTime", Value: *at})
+		}
+		return rc
+	}
+	read := func(at *bson.Timestamp) (bson.Raw, int32) {
+		reply := c.run(bson.D{{Key: "find", Value: "s"}, {Key: "readConcern", Value: snapshot(at)}, {Key: "$db", Value: "test"}})
+		if e := mongoerr.FromReply(bsoncore.Document(reply)); e != nil {
+			return reply, 0
+		}
+		return reply, reply.Lookup("cursor", "firstBatch", "0", "x").Int32()
+	}
+	bump := func() {
+		mustOK(t, c.run(bson.D{{Key: "update", Value: "s"}, {Key: "updates", Value: bson.A{bson.D{{Key: "q", Value: bson.D{}},
+			{Key: "u", Value: bson.D{{Key: "$inc", Value: bson.D{{Key: "x", Value: 1}}}}}}}}, {Key: "$db", Value: "test"}}))
+	}
+	first, x := read(nil)
+	at, i, ok := first.Lookup("cursor", "atClusterTime").TimestampOK()
+	if !ok || x != 1 {
+		t.Fatalf("first snapshot read %s", first)
+	}
+	then := bson.Timestamp{T: at, I: i}
+	bump()
+	bump()
+	if _, x := read(&then); x != 1 {
+		t.Fatalf("read at %v sees x=%d, want 1", then, x)
+	}
+	if _, x := read(nil); x != 3 {
+		t.Fatalf("a new snapshot sees x=%d, want 3", x)
+	}
+	reply := c.run(bson.D{{Key: "distinct", Value: "s"}, {Key: "key", Value: "x"}, {Key: "readConcern", Value: snapshot(&then)}, {Key: "$db", Value: "test"}})
+	if vals := mustValues(t, mustOK(t, reply).Lookup("values").Array()); len(vals) != 1 || vals[0].Int32() != 1 || reply.Lookup("atClusterTime").Type != bson.TypeTimestamp {
+		t.Fatalf("distinct at %v: %s", then, reply)
+	}
+	// Past the history window the old versions go: reading there is SnapshotTooOld.
+	clock.Advance(snapshotWindow + time.Second)
+	bump()
+	reply, _ = read(&then)
+	wantCode(t, reply, codeSnapshotTooOld, "")
+	wantCode(t, c.run(bson.D{{Key: "find", Value: "s"}, {Key: "readConcern", Value: bson.D{{Key: "atClusterTime", Value: then}}}, {Key: "$db", Value: "test"}}),
+		mongoerr.BadValue, "readConcern level 'snapshot' is required when specifying atClusterTime")
 }
