@@ -56,6 +56,9 @@ type Config struct {
 	// DefaultSocketTimeout.
 	SocketTimeout time.Duration
 	Logger        zerolog.Logger
+	// PoolMonitor, when set, sees the connection pool events of every member (metrics). The
+	// driver then allocates an event per checkout, checkin and connection change.
+	PoolMonitor *event.PoolMonitor
 
 	// onServerChange, when set (by tests), sees every server description change.
 	onServerChange func(*event.ServerDescriptionChangedEvent)
@@ -103,6 +106,9 @@ func Open(cfg Config) (*Shard, error) {
 				cfg.onServerChange(e)
 			}
 		}})
+	if cfg.PoolMonitor != nil {
+		opts.SetPoolMonitor(cfg.PoolMonitor)
+	}
 	if cfg.MaxPoolSize > 0 {
 		opts.SetMaxPoolSize(cfg.MaxPoolSize)
 	}
