@@ -47,6 +47,7 @@ func init() {
 		"dropDatabase":  (*conn).dropDatabase,
 		"find":          (*conn).find,
 		"aggregate":     (*conn).aggregate,
+		"bulkWrite":     (*conn).bulkWrite,
 
 		"startSession":             (*conn).startSession,
 		"refreshSessions":          (*conn).refreshSessions,

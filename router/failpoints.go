@@ -73,8 +73,7 @@ func (c *conn) failCommand(ctx context.Context, name []byte, r *request, run fun
 	code, _ := d.WriteConcernError.Lookup("code").AsInt64OK()
 	wceLabels := d.Labels
 	if wceLabels == nil {
-		labels.WriteConcernError = true
-		wceLabels = mongoerr.New(mongoerr.Code(code), "").AddServerLabels(labels).Labels
+		wceLabels = mongoerr.WriteConcernErrorLabels(mongoerr.Code(code), labels)
 	}
 	if len(wceLabels) > 0 {
 		elems = append(elems, bsoncore.AppendArrayElement(nil, "errorLabels", stringArray(wceLabels)))

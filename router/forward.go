@@ -19,6 +19,12 @@ func (c *conn) forwardToPrimary(ctx context.Context, r *request, create bool) (b
 	if err != nil {
 		return nil, err
 	}
+	return c.forwardTo(ctx, r, idx)
+}
+
+// forwardTo sends the command to shard idx: in its transaction, retried once when it is a
+// retryable write, and with any cursor it opens registered.
+func (c *conn) forwardTo(ctx context.Context, r *request, idx int) (bsoncore.Document, error) {
 	if r.op.Autocommit {
 		return c.transactionStatement(ctx, r, idx)
 	}

@@ -102,9 +102,12 @@ func (c *conn) endTransaction(ctx context.Context, r *request) (bsoncore.Documen
 	if !r.op.HasLSID || !r.op.HasTxnNumber || !r.op.Autocommit {
 		return nil, mongoerr.New(mongoerr.InvalidOptions, "%s must be run within a transaction", name)
 	}
-	target, err := c.endTarget(r)
+	target, recovering, err := c.endTarget(r)
 	if err != nil {
 		return nil, err
+	}
+	if recovering && name == "commitTransaction" {
+		return c.recoverCommit(ctx, r, target)
 	}
 	reply, _, err := c.roundTrip(ctx, target.shard, shards.Primary(), target.host, r)
 	ctxLabels := mongoerr.LabelContext{InTransaction: true, CommitOrAbort: true}
@@ -121,20 +124,51 @@ func (c *conn) endTransaction(ctx context.Context, r *request) (bsoncore.Documen
 	return withRecoveryToken(reply, c.s.shards[target.shard].Name()), nil
 }
 
-func (c *conn) endTarget(r *request) (txnTarget, error) {
+// endTarget finds where the transaction runs; recovering is true when only the client's
+// recoveryToken says so.
+func (c *conn) endTarget(r *request) (t txnTarget, recovering bool, err error) {
 	if t, ok := c.s.sessions.Txn(r.op.LSID); ok && t.Number == r.op.TxnNumber && t.Participant != sessioncache.NoParticipant {
-		return txnTarget{shard: t.Participant, host: string(t.Recovery)}, nil
+		return txnTarget{shard: t.Participant, host: string(t.Recovery)}, false, nil
 	}
 	if v, ok := lookup(r.body, "recoveryToken"); ok {
 		doc, _ := v.DocumentOK()
 		name, _ := doc.Lookup("recoveryShardId").StringValueOK()
 		if idx := c.s.cluster.Index(name); idx >= 0 {
-			return txnTarget{shard: idx}, nil
+			return txnTarget{shard: idx}, true, nil
 		}
-		return txnTarget{}, mongoerr.New(mongoerr.ShardNotFound, "recoveryToken names shard %q, which is not configured", name)
+		return txnTarget{}, true, mongoerr.New(mongoerr.ShardNotFound, "recoveryToken names shard %q, which is not configured", name)
 	}
-	return txnTarget{}, mongoerr.New(mongoerr.NoSuchTransaction,
+	return txnTarget{}, false, mongoerr.New(mongoerr.NoSuchTransaction,
 		"Cannot find transaction %d on this router and no recovery token was provided", r.op.TxnNumber).
+		WithLabels(mongoerr.LabelTransientTransaction)
+}
+
+// recoverCommit answers a commit retried on a router that did not run the transaction, as a
+// mongos recovers a commit decision: it reports a decision, it never makes one. Aborting on the
+// shard finds the decision out: TransactionCommitted means the commit happened; a successful
+// abort means it never did, and the client must retry the whole transaction.
+func (c *conn) recoverCommit(ctx context.Context, r *request, t txnTarget) (bsoncore.Document, error) {
+	probe := bsoncore.NewDocumentBuilder().
+		AppendInt32("abortTransaction", 1).
+		AppendDocument("lsid", r.op.LSID.AppendDoc(nil)).
+		AppendInt64("txnNumber", r.op.TxnNumber).
+		AppendBoolean("autocommit", false).
+		AppendString("$db", "admin").Build()
+	sh := c.s.shards[t.shard]
+	reply, err := sh.Command(ctx, probe)
+	labels := mongoerr.LabelContext{InTransaction: true, CommitOrAbort: true}
+	if err != nil {
+		return nil, mongoerr.As(err).AddServerLabels(labels)
+	}
+	c.s.clock.observe(reply)
+	switch e := mongoerr.FromReply(reply); {
+	case e != nil && e.Code == mongoerr.TransactionCommitted:
+		return withRecoveryToken(nil, sh.Name()), nil
+	case e != nil && e.Code != mongoerr.NoSuchTransaction:
+		return nil, e.AddServerLabels(labels)
+	}
+	return nil, mongoerr.New(mongoerr.NoSuchTransaction,
+		"Transaction %d was not committed: its commit never reached shard %s", r.op.TxnNumber, sh.Name()).
 		WithLabels(mongoerr.LabelTransientTransaction)
 }
 
@@ -142,6 +176,9 @@ func (c *conn) endTarget(r *request) (txnTarget, error) {
 // does, so a commit retried through any router finds the shard.
 func withRecoveryToken(reply bsoncore.Document, shard string) bsoncore.Document {
 	token := bsoncore.NewDocumentBuilder().AppendString("recoveryShardId", shard).Build()
+	if reply == nil {
+		reply = bsoncore.NewDocumentBuilder().AppendDouble("ok", 1).Build()
+	}
 	return withElements(reply, bsoncore.AppendDocumentElement(nil, "recoveryToken", token))
 }
 

@@ -41,3 +41,13 @@ func (e *Error) AddServerLabels(ctx LabelContext) *Error {
 	}
 	return e
 }
+
+// WriteConcernErrorLabels are the labels a server puts on a reply that succeeded but carries a
+// writeConcernError with code c: RetryableWriteError for retryable codes of retryable writes
+// and commit/abort. TransientTransactionError comes only from a top-level error.
+func WriteConcernErrorLabels(c Code, ctx LabelContext) []string {
+	if (ctx.RetryableWrite || ctx.CommitOrAbort) && c.RetryableWrite() {
+		return []string{LabelRetryableWrite}
+	}
+	return nil
+}

@@ -31,3 +31,24 @@ func TestAddServerLabels(t *testing.T) {
 		})
 	}
 }
+
+func TestWriteConcernErrorLabels(t *testing.T) {
+	tests := []struct {
+		name string
+		code Code
+		ctx  LabelContext
+		want []string
+	}{
+		{"retryable write, retryable wce", ShutdownInProgress, LabelContext{RetryableWrite: true}, []string{LabelRetryableWrite}},
+		{"txn statement, retryable wce: none", ShutdownInProgress, LabelContext{InTransaction: true}, nil},
+		{"commit, retryable wce", ShutdownInProgress, LabelContext{InTransaction: true, CommitOrAbort: true}, []string{LabelRetryableWrite}},
+		{"retryable write, timeout wce: none", WriteConcernFailed, LabelContext{RetryableWrite: true}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := WriteConcernErrorLabels(tt.code, tt.ctx); !slices.Equal(got, tt.want) {
+				t.Fatalf("labels %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
