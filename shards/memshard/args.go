@@ -7,6 +7,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
 	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
+	"github.com/mongos-lite/mongos-lite/shards/memshard/query"
 )
 
 // Command argument parsing with mongod's IDL error texts.
@@ -175,4 +176,31 @@ func checkBatch(n int) error {
 		return mongoerr.New(mongoerr.InvalidLength, "Write batch sizes must be between 1 and %d. Got %d operations.", maxWriteBatchSize, n)
 	}
 	return nil
+}
+
+func (r *request) filterArg(key string) (*query.Filter, bson.Raw, error) {
+	q, _, err := r.docArg(key)
+	if err != nil {
+		return nil, nil, err
+	}
+	f, err := query.NewFilter(q)
+	return f, q, err
+}
+
+// sortArg reads an optional sort specification (nil when absent or empty).
+func (r *request) sortArg(key string) (*query.Sort, error) {
+	spec, ok, err := r.docArg(key)
+	if err != nil || !ok || len(spec) <= 5 {
+		return nil, err
+	}
+	return query.NewSort(spec)
+}
+
+// projectionArg reads an optional projection (nil when absent or empty).
+func (r *request) projectionArg(key string) (*query.Projection, error) {
+	spec, ok, err := r.docArg(key)
+	if err != nil || !ok || len(spec) <= 5 {
+		return nil, err
+	}
+	return query.NewProjection(spec)
 }

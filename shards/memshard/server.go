@@ -253,52 +253,46 @@ type command struct {
 	flags cmdFlags
 }
 
-// commands is the dispatch table; set in init because handlers reach back into it indirectly.
-var commands map[string]command
+// commands is the dispatch table.
+var commands = map[string]command{
+	"hello": {cmdHello, cNoAuth}, "isMaster": {cmdHello, cNoAuth}, "ismaster": {cmdHello, cNoAuth},
+	"buildInfo": {cmdBuildInfo, cNoAuth}, "buildinfo": {cmdBuildInfo, cNoAuth},
+	"ping":         {cmdPing, cNoAuth},
+	"getParameter": {cmdGetParameter, cAdmin},
+	"serverStatus": {cmdServerStatus, 0},
 
-func init() {
-	hello := command{cmdHello, cNoAuth}
-	buildInfo := command{cmdBuildInfo, cNoAuth}
-	commands = map[string]command{
-		"hello": hello, "isMaster": hello, "ismaster": hello,
-		"buildInfo": buildInfo, "buildinfo": buildInfo,
-		"ping":         {cmdPing, cNoAuth},
-		"getParameter": {cmdGetParameter, cAdmin},
-		"serverStatus": {cmdServerStatus, 0},
+	"startSession":             {cmdStartSession, cNoAttach},
+	"endSessions":              {cmdEndSessions, cNoAttach},
+	"refreshSessions":          {cmdRefreshSessions, cNoAttach},
+	"killSessions":             {cmdKillSessions, cNoAttach},
+	"killAllSessions":          {cmdKillSessions, cNoAttach},
+	"killAllSessionsByPattern": {cmdKillSessions, cNoAttach},
 
-		"startSession":             {cmdStartSession, cNoAttach},
-		"endSessions":              {cmdEndSessions, cNoAttach},
-		"refreshSessions":          {cmdRefreshSessions, cNoAttach},
-		"killSessions":             {cmdKillSessions, cNoAttach},
-		"killAllSessions":          {cmdKillSessions, cNoAttach},
-		"killAllSessionsByPattern": {cmdKillSessions, cNoAttach},
+	"insert":        {cmdInsert, cWrite | cRetryable | cTxn},
+	"update":        {cmdUpdate, cWrite | cRetryable | cTxn},
+	"delete":        {cmdDelete, cWrite | cRetryable | cTxn},
+	"findAndModify": {cmdFindAndModify, cWrite | cRetryable | cTxn},
+	"bulkWrite":     {cmdBulkWrite, cWrite | cRetryable | cTxn | cAdmin},
+	"find":          {cmdFind, cRead | cTxn | cSnapshot},
+	"count":         {cmdCount, cRead},
+	"distinct":      {cmdDistinct, cRead | cTxn | cSnapshot},
+	"aggregate":     {cmdAggregate, cRead | cTxn | cSnapshot},
+	"getMore":       {cmdGetMore, cTxn},
+	"killCursors":   {cmdKillCursors, cTxn},
 
-		"insert":        {cmdInsert, cWrite | cRetryable | cTxn},
-		"update":        {cmdUpdate, cWrite | cRetryable | cTxn},
-		"delete":        {cmdDelete, cWrite | cRetryable | cTxn},
-		"findAndModify": {cmdFindAndModify, cWrite | cRetryable | cTxn},
-		"bulkWrite":     {cmdBulkWrite, cWrite | cRetryable | cTxn | cAdmin},
-		"find":          {cmdFind, cRead | cTxn | cSnapshot},
-		"count":         {cmdCount, cRead},
-		"distinct":      {cmdDistinct, cRead | cTxn | cSnapshot},
-		"aggregate":     {cmdAggregate, cRead | cTxn | cSnapshot},
-		"getMore":       {cmdGetMore, cTxn},
-		"killCursors":   {cmdKillCursors, cTxn},
+	"create":          {cmdCreate, cWrite | cTxn},
+	"drop":            {cmdDrop, cWrite},
+	"dropDatabase":    {cmdDropDatabase, cWrite},
+	"listCollections": {cmdListCollections, cRead},
+	"listDatabases":   {cmdListDatabases, cRead | cAdmin},
+	"createIndexes":   {cmdCreateIndexes, cWrite | cTxn},
+	"listIndexes":     {cmdListIndexes, cRead},
+	"dropIndexes":     {cmdDropIndexes, cWrite},
 
-		"create":          {cmdCreate, cWrite | cTxn},
-		"drop":            {cmdDrop, cWrite},
-		"dropDatabase":    {cmdDropDatabase, cWrite},
-		"listCollections": {cmdListCollections, cRead},
-		"listDatabases":   {cmdListDatabases, cRead | cAdmin},
-		"createIndexes":   {cmdCreateIndexes, cWrite | cTxn},
-		"listIndexes":     {cmdListIndexes, cRead},
-		"dropIndexes":     {cmdDropIndexes, cWrite},
+	"commitTransaction": {cmdCommitTransaction, cWrite | cAdmin | cTxn},
+	"abortTransaction":  {cmdAbortTransaction, cWrite | cAdmin | cTxn},
 
-		"commitTransaction": {cmdCommitTransaction, cWrite | cAdmin | cTxn},
-		"abortTransaction":  {cmdAbortTransaction, cWrite | cAdmin | cTxn},
-
-		"configureFailPoint": {cmdConfigureFailPoint, cAdmin | cTest},
-	}
+	"configureFailPoint": {cmdConfigureFailPoint, cAdmin | cTest},
 }
 
 // execute runs a request and returns the whole reply document; an error means close the
