@@ -28,6 +28,7 @@ func newApp() *cli.App {
 		Commands: []*cli.Command{
 			serve,
 			demoCommand(),
+			healthcheckCommand(),
 			{
 				Name:  "version",
 				Usage: "print the version",
