@@ -40,7 +40,7 @@ func checkRouter(ctx context.Context, addr string, timeout time.Duration) error 
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	cl, err := mongo.Connect(options.Client().
-		ApplyURI("mongodb://"+addr+"/").
+		ApplyURI("mongodb://" + addr + "/").
 		SetDirect(true).
 		SetConnectTimeout(timeout).
 		SetServerSelectionTimeout(timeout).
