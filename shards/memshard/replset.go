@@ -2,6 +2,15 @@
 // `mongos-lite demo`. It is infrastructure, not a database: documents live in memory, shared by
 // the members of a set, while each member keeps its own cursors, session table and fail points,
 // like separate mongod processes would.
+//
+// It speaks the wire protocol as a mongod 8.0 replica-set member (hello, awaitable and streamed;
+// OP_QUERY handshake; OP_COMPRESSED) and serves CRUD, cursors, the session commands, retryable
+// writes, transactions with snapshot isolation, snapshot reads and the failCommand and
+// onPrimaryTransactionalWrite fail points, with mongod's codes and messages. Where it
+// deliberately differs: endSessions forgets a session at once and sessions expire lazily
+// (mongod does both at its next refresh); indexes other than _id are metadata; there is no
+// replication lag, elections happen only through StepDown/StartMember, and $out/$merge and
+// other stages the query engine lacks are refused.
 package memshard
 
 import (

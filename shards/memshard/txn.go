@@ -40,7 +40,7 @@ type txnWrite struct {
 type txn struct {
 	number   int64
 	owner    *Member
-	snapshot uint64 // store.seq when it started: what it reads; later outside writes conflict
+	snapshot uint64 // the cluster time it started at: what it reads; later outside writes conflict
 	expires  time.Time
 	writes   map[*doc]txnWrite
 	created  []*collection // collections it created, invisible to others until commit
