@@ -91,7 +91,7 @@ func (s *store) snapshotView(at bson.Timestamp) (*txn, bson.Timestamp, error) {
 		at = s.clock.now()
 	}
 	if pack(at) < s.historyFrom {
-		return nil, at, mongoerr.New(codeSnapshotTooOld, "Read timestamp Timestamp(%d, %d) is older than the oldest available timestamp.", at.T, at.I)
+		return nil, at, mongoerr.New(mongoerr.SnapshotTooOld, "Read timestamp Timestamp(%d, %d) is older than the oldest available timestamp.", at.T, at.I)
 	}
 	return &txn{snapshot: pack(at)}, at, nil
 }

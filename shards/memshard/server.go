@@ -360,7 +360,7 @@ func (m *Member) dispatch(r *request) error {
 			return mongoerr.New(mongoerr.OperationNotSupportedInTransaction, "Cannot run '%s' in a multi-document transaction.", r.name)
 		}
 		if !op.Autocommit && cmd.flags&cRetryable == 0 {
-			return mongoerr.New(codeTxnNumberNotRetryable,
+			return mongoerr.New(mongoerr.NotARetryableWriteCommand,
 				"txnNumber may only be provided for multi-document transactions and retryable write commands. autocommit:false was not provided, and %s is not a retryable write command.", r.name)
 		}
 	} else if isCommitOrAbort(r.name) {
@@ -407,15 +407,13 @@ func (r *request) unsatisfiableWriteConcern() bsoncore.Document {
 	if !ok || w <= int64(len(r.m.rs.members)) {
 		return nil
 	}
-	return bsoncore.NewDocumentBuilder().AppendInt32("code", 100).AppendString("codeName", "UnsatisfiableWriteConcern").
+	c := mongoerr.UnsatisfiableWriteConcern
+	return bsoncore.NewDocumentBuilder().AppendInt32("code", int32(c)).AppendString("codeName", c.Name()).
 		AppendString("errmsg", "Not enough data-bearing nodes").Build()
 }
 
-// Bare assertion codes mongod uses (codeName Location<code>).
-const (
-	codeMissingDB             mongoerr.Code = 40571
-	codeTxnNumberNotRetryable mongoerr.Code = 50768
-)
+// codeMissingDB is the bare assertion mongod raises for an OP_MSG without $db.
+const codeMissingDB mongoerr.Code = 40571
 
 func isHello(name string) bool { return name == "hello" || name == "isMaster" || name == "ismaster" }
 

@@ -175,7 +175,7 @@ func TestCommandErrors(t *testing.T) {
 		{"txnNumber on hello", primary, bson.D{{Key: "hello", Value: 1}, {Key: "lsid", Value: lsid}, {Key: "txnNumber", Value: int64(1)}, {Key: "$db", Value: "admin"}},
 			mongoerr.TxnNumberNotAllowed, "It is illegal to provide a txnNumber for this command"},
 		{"txnNumber on find", primary, bson.D{{Key: "find", Value: "c"}, {Key: "lsid", Value: lsid}, {Key: "txnNumber", Value: int64(1)}, {Key: "$db", Value: "test"}},
-			codeTxnNumberNotRetryable, "txnNumber may only be provided for multi-document transactions and retryable write commands. autocommit:false was not provided, and find is not a retryable write command."},
+			mongoerr.NotARetryableWriteCommand, "txnNumber may only be provided for multi-document transactions and retryable write commands. autocommit:false was not provided, and find is not a retryable write command."},
 		{"txnNumber without lsid", primary, bson.D{{Key: "insert", Value: "c"}, {Key: "documents", Value: bson.A{bson.D{}}}, {Key: "txnNumber", Value: int64(1)}, {Key: "$db", Value: "test"}},
 			mongoerr.InvalidOptions, "Transaction number requires a session ID to also be specified"},
 		{"bad lsid", primary, bson.D{{Key: "ping", Value: 1}, {Key: "lsid", Value: "x"}, {Key: "$db", Value: "admin"}}, 0, ""},

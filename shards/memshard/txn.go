@@ -322,26 +322,15 @@ func cmdAbortTransaction(r *request) error {
 // statement (or of commit/abort) let the client retry the whole transaction.
 func isTransient(code mongoerr.Code, commitOrAbort, hasWCE bool) bool {
 	switch code {
-	case mongoerr.WriteConflict, codeLockTimeout, mongoerr.PreparedTransactionInProgress,
-		codeSnapshotTooOld, codeSnapshotUnavailable, codeStaleChunkHistory, // snapshot errors
-		codeStaleShardVersion, codeStaleEpoch, mongoerr.StaleConfig, codeStaleDbVersion: // need retargeting
+	case mongoerr.WriteConflict, mongoerr.LockTimeout, mongoerr.PreparedTransactionInProgress,
+		mongoerr.SnapshotTooOld, mongoerr.SnapshotUnavailable, mongoerr.StaleChunkHistory, // snapshot errors
+		mongoerr.StaleShardVersion, mongoerr.StaleEpoch, mongoerr.StaleConfig, mongoerr.StaleDbVersion: // need retargeting
 		return true
 	case mongoerr.NoSuchTransaction:
 		return !commitOrAbort || !hasWCE
 	}
 	return !commitOrAbort && code.RetryableWrite()
 }
-
-// Codes isTransient knows that internal/mongoerr does not name.
-const (
-	codeLockTimeout         mongoerr.Code = 24
-	codeStaleShardVersion   mongoerr.Code = 63
-	codeStaleEpoch          mongoerr.Code = 150
-	codeSnapshotTooOld      mongoerr.Code = 239
-	codeSnapshotUnavailable mongoerr.Code = 246
-	codeStaleDbVersion      mongoerr.Code = 249
-	codeStaleChunkHistory   mongoerr.Code = 287
-)
 
 // stmtID is the statement id of the i-th statement: stmtIds[i], stmtId+i, or i as drivers leave
 // numbering to the server.

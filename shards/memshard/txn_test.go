@@ -504,7 +504,7 @@ func TestSnapshotReads(t *testing.T) {
 	clock.Advance(snapshotWindow + time.Second)
 	bump()
 	reply, _ = read(&then)
-	wantCode(t, reply, codeSnapshotTooOld, "")
+	wantCode(t, reply, mongoerr.SnapshotTooOld, "")
 	wantCode(t, c.run(bson.D{{Key: "find", Value: "s"}, {Key: "readConcern", Value: bson.D{{Key: "atClusterTime", Value: then}}}, {Key: "$db", Value: "test"}}),
 		mongoerr.BadValue, "readConcern level 'snapshot' is required when specifying atClusterTime")
 }
