@@ -50,7 +50,7 @@ func TypeName(t bsoncore.Type) string {
 	case 0:
 		return "missing"
 	}
-	return "unknown"
+	return "invalid"
 }
 
 // WrongType is the IDL parser's TypeMismatch for a field of the wrong type.

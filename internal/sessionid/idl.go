@@ -24,7 +24,7 @@ func (c ctx) child(name string) ctx { return c + "." + ctx(name) }
 
 func (c ctx) wrongType(got, want bsoncore.Type) *mongoerr.Error {
 	return mongoerr.New(mongoerr.TypeMismatch, "BSON field '%s' is the wrong type '%s', expected type '%s'",
-		c, typeName(got), typeName(want))
+		c, mongoerr.TypeName(got), mongoerr.TypeName(want))
 }
 
 func (c ctx) wrongBinType(got, want byte) *mongoerr.Error {
@@ -46,56 +46,6 @@ func (c ctx) duplicate() *mongoerr.Error {
 
 func malformed(c ctx) *mongoerr.Error {
 	return mongoerr.New(invalidBSON, "invalid BSON in '%s'", c)
-}
-
-// typeName is MongoDB's typeName(BSONType).
-func typeName(t bsoncore.Type) string {
-	switch t {
-	case bsoncore.TypeDouble:
-		return "double"
-	case bsoncore.TypeString:
-		return "string"
-	case bsoncore.TypeEmbeddedDocument:
-		return "object"
-	case bsoncore.TypeArray:
-		return "array"
-	case bsoncore.TypeBinary:
-		return "binData"
-	case bsoncore.TypeUndefined:
-		return "undefined"
-	case bsoncore.TypeObjectID:
-		return "objectId"
-	case bsoncore.TypeBoolean:
-		return "bool"
-	case bsoncore.TypeDateTime:
-		return "date"
-	case bsoncore.TypeNull:
-		return "null"
-	case bsoncore.TypeRegex:
-		return "regex"
-	case bsoncore.TypeDBPointer:
-		return "dbPointer"
-	case bsoncore.TypeJavaScript:
-		return "javascript"
-	case bsoncore.TypeSymbol:
-		return "symbol"
-	case bsoncore.TypeCodeWithScope:
-		return "javascriptWithScope"
-	case bsoncore.TypeInt32:
-		return "int"
-	case bsoncore.TypeTimestamp:
-		return "timestamp"
-	case bsoncore.TypeInt64:
-		return "long"
-	case bsoncore.TypeDecimal128:
-		return "decimal"
-	case bsoncore.TypeMaxKey:
-		return "maxKey"
-	case bsoncore.TypeMinKey:
-		return "minKey"
-	default:
-		return "invalid"
-	}
 }
 
 // binDataTypeName is MongoDB's typeName(BinDataType) (src/mongo/bson/bsontypes.cpp). These are the

@@ -29,7 +29,7 @@ const (
 func ParseListSpec(stage string, v bsoncore.Value, caller UID) (ListSpec, error) {
 	if v.Type != bsoncore.TypeEmbeddedDocument {
 		return ListSpec{}, mongoerr.New(mongoerr.TypeMismatch, "%s options must be specified in an object, but found: %s",
-			stage, typeName(v.Type))
+			stage, mongoerr.TypeName(v.Type))
 	}
 	c := ctx(stage)
 	doc, ok := v.DocumentOK()

@@ -156,8 +156,8 @@ func TestTypeNames(t *testing.T) {
 				"BSON field 'OperationSessionInfo.lsid' is the wrong type '"+tt.name+"', expected type 'object'")
 		})
 	}
-	if got := typeName(0x42); got != "invalid" {
-		t.Fatalf("typeName(0x42) = %q", got)
+	if got := mongoerr.TypeName(0x42); got != "invalid" {
+		t.Fatalf("TypeName(0x42) = %q", got)
 	}
 }
 
