@@ -34,7 +34,7 @@ func TestTypeName(t *testing.T) {
 		{bsoncore.TypeMinKey, "minKey"},
 		{bsoncore.TypeMaxKey, "maxKey"},
 		{0, "missing"},
-		{0x42, "unknown"},
+		{0x42, "invalid"},
 	}
 	for _, tt := range tests {
 		if got := TypeName(tt.typ); got != tt.want {
