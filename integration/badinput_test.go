@@ -1,0 +1,199 @@
+package integration
+
+import (
+	"encoding/binary"
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
+
+	"github.com/mongos-lite/mongos-lite/internal/wire"
+)
+
+// rawConn speaks the wire protocol to the router by hand, for input no driver would send.
+type rawConn struct {
+	t  *testing.T
+	nc net.Conn
+}
+
+func dialRaw(t *testing.T, c *cluster) *rawConn {
+	t.Helper()
+	nc, err := net.DialTimeout("tcp", c.router.Addr(), 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = nc.Close() })
+	return &rawConn{t: t, nc: nc}
+}
+
+func (r *rawConn) send(frame []byte) {
+	r.t.Helper()
+	_ = r.nc.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	if _, err := r.nc.Write(frame); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+// reply reads one reply frame and returns its body document.
+func (r *rawConn) reply() bsoncore.Document {
+	r.t.Helper()
+	_ = r.nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	frame, err := wire.ReadFrame(r.nc, nil)
+	if err != nil {
+		r.t.Fatalf("reading the reply: %v", err)
+	}
+	if h, _ := wire.ParseHeader(frame); h.OpCode == wire.OpReply {
+		rep, err := wire.ParseReply(frame)
+		if err != nil || len(rep.Documents) != 1 {
+			r.t.Fatalf("bad OP_REPLY: %v", err)
+		}
+		return rep.Documents[0]
+	}
+	m, err := wire.ParseMsg(frame)
+	if err != nil {
+		r.t.Fatalf("bad OP_MSG reply: %v", err)
+	}
+	return m.Body
+}
+
+// closed asserts the router closed the connection without replying.
+func (r *rawConn) closed() {
+	r.t.Helper()
+	_ = r.nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	var b [1]byte
+	if _, err := r.nc.Read(b[:]); !errors.Is(err, io.EOF) && !isReset(err) {
+		r.t.Fatalf("want the connection closed, read gave %v", err)
+	}
+}
+
+func isReset(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "connection reset")
+}
+
+func msg(t *testing.T, cmd bson.D) []byte {
+	t.Helper()
+	body, err := bson.Marshal(cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return wire.AppendMsg(nil, 1, 0, 0, body)
+}
+
+func wantCode(t *testing.T, reply bsoncore.Document, code int32, msgPart string) {
+	t.Helper()
+	if ok, _ := reply.Lookup("ok").AsFloat64OK(); ok != 0 {
+		t.Fatalf("reply %s: want an error", reply)
+	}
+	got, _ := reply.Lookup("code").AsInt32OK()
+	text, _ := reply.Lookup("errmsg").StringValueOK()
+	if got != code || !strings.Contains(text, msgPart) {
+		t.Fatalf("reply code %d %q, want %d containing %q", got, text, code, msgPart)
+	}
+	if _, ok := reply.Lookup("codeName").StringValueOK(); !ok {
+		t.Fatalf("reply %s has no codeName", reply)
+	}
+}
+
+func TestBadFramesCloseOnlyTheirConnection(t *testing.T) {
+	c := startCluster(t, clusterOptions{shards: 1, members: 1})
+	hdr := func(length int32, op int32) []byte {
+		b := make([]byte, 16)
+		binary.LittleEndian.PutUint32(b, uint32(length))
+		binary.LittleEndian.PutUint32(b[12:], uint32(op))
+		return b
+	}
+	good := msg(t, bson.D{{Key: "ping", Value: 1}, {Key: "$db", Value: "admin"}})
+	corrupt := wire.AddChecksum(append([]byte(nil), good...))
+	corrupt[len(corrupt)-1] ^= 0xff
+	badCompressed := append(hdr(16+9+4, int32(wire.OpCompressed)), 0xdd, 0x07, 0, 0, 32, 0, 0, 0, 2, 'j', 'u', 'n', 'k')
+	truncatedBody := append(hdr(int32(len(good)), int32(wire.OpMsg)), good[16:20]...)
+	tests := []struct {
+		name  string
+		frame []byte
+	}{
+		{"length below 16", hdr(15, int32(wire.OpMsg))},
+		{"length above 48,000,000", hdr(48_000_001, int32(wire.OpMsg))},
+		{"unknown opcode", hdr(16, 9999)},
+		{"wrong checksum", corrupt},
+		{"bad compressed payload", badCompressed},
+		{"OP_MSG whose body is cut short", append(hdr(16+4+1+5, int32(wire.OpMsg)), 0, 0, 0, 0, 0, 9, 0, 0, 0, 0)},
+		{"truncated frame then EOF", truncatedBody},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			bystander := dialRaw(t, c)
+			bad := dialRaw(t, c)
+			bad.send(tt.frame)
+			if tt.name == "truncated frame then EOF" {
+				_ = bad.nc.(*net.TCPConn).CloseWrite()
+			}
+			bad.closed()
+			// Everyone else is still served.
+			bystander.send(good)
+			if ok, _ := bystander.reply().Lookup("ok").AsFloat64OK(); ok != 1 {
+				t.Fatal("a bystander connection was hurt")
+			}
+		})
+	}
+}
+
+func TestBadCommandsGetErrorRepliesAndTheConnectionLives(t *testing.T) {
+	c := startCluster(t, clusterOptions{shards: 1, members: 1})
+	longUser := strings.Repeat("u", 10_000)
+	manyLsids := make(bson.A, 100_000)
+	for i := range manyLsids {
+		id := make([]byte, 16)
+		binary.LittleEndian.PutUint64(id, uint64(i))
+		manyLsids[i] = bson.D{{Key: "id", Value: bson.Binary{Subtype: 4, Data: id}}}
+	}
+	tests := []struct {
+		name string
+		cmd  bson.D
+		code int32
+		text string
+	}{
+		{"unknown command", bson.D{{Key: "frobnicate", Value: 1}, {Key: "$db", Value: "test"}}, 59, "no such command: 'frobnicate'"},
+		{"no $db", bson.D{{Key: "ping", Value: 1}}, 40571, "$db"},
+		{"lsid of the wrong type", bson.D{{Key: "find", Value: "c"}, {Key: "lsid", Value: 1}, {Key: "$db", Value: "test"}}, 14, "OperationSessionInfo.lsid"},
+		{"txnNumber without lsid", bson.D{{Key: "find", Value: "c"}, {Key: "txnNumber", Value: int64(1)}, {Key: "$db", Value: "test"}}, 72, "session ID"},
+		{"endSessions not an array", bson.D{{Key: "endSessions", Value: "x"}, {Key: "$db", Value: "admin"}}, 14, "endSessions.endSessions"},
+		{"getMore id of the wrong type", bson.D{{Key: "getMore", Value: "x"}, {Key: "collection", Value: "c"}, {Key: "$db", Value: "test"}}, 14, "getMore.getMore"},
+		{"replica-set admin refused", bson.D{{Key: "replSetGetStatus", Value: 1}, {Key: "$db", Value: "admin"}}, 59, "replica set"},
+		{"username of 10,000 bytes", bson.D{{Key: "killAllSessions", Value: bson.A{bson.D{{Key: "user", Value: longUser}, {Key: "db", Value: "admin"}}}}, {Key: "$db", Value: "admin"}}, 0, ""},
+	}
+	conn := dialRaw(t, c)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			conn.send(msg(t, tt.cmd))
+			reply := conn.reply()
+			if tt.code == 0 {
+				if ok, _ := reply.Lookup("ok").AsFloat64OK(); ok != 1 {
+					t.Fatalf("reply %s, want ok (killAllSessions does not check user name length, as mongod)", reply)
+				}
+				return
+			}
+			wantCode(t, reply, tt.code, tt.text)
+		})
+	}
+	t.Run("100,000 lsids in one killSessions", func(t *testing.T) {
+		conn.send(msg(t, bson.D{{Key: "killSessions", Value: manyLsids}, {Key: "$db", Value: "admin"}}))
+		if ok, _ := conn.reply().Lookup("ok").AsFloat64OK(); ok != 1 {
+			t.Fatal("killSessions of 100,000 ids failed")
+		}
+	})
+	t.Run("OP_QUERY other than the handshake", func(t *testing.T) {
+		q, _ := bson.Marshal(bson.D{{Key: "find", Value: "c"}})
+		conn.send(wire.AppendQuery(nil, 7, "test.$cmd", -1, q))
+		wantCode(t, conn.reply(), 352, "Unsupported OP_QUERY command: find")
+	})
+	// After all that, the same connection still works.
+	conn.send(msg(t, bson.D{{Key: "ping", Value: 1}, {Key: "$db", Value: "admin"}}))
+	if ok, _ := conn.reply().Lookup("ok").AsFloat64OK(); ok != 1 {
+		t.Fatal("the connection does not work after the bad commands")
+	}
+}
