@@ -10,7 +10,7 @@ import (
 )
 
 func demoCommand() *cli.Command {
-	flags := append(routerFlags(true),
+	flags := append(routerFlags(true), metricsFlag("127.0.0.1:9216"),
 		&cli.IntFlag{Name: "shards", Value: 2, Usage: "in-memory shard replica sets to start"},
 		&cli.IntFlag{Name: "members", Value: 3, Usage: "members per shard replica set"},
 		&cli.IntFlag{Name: "routers", Value: 1, Usage: "routers over the same shards, on consecutive ports (a cluster with several mongos)"},

@@ -29,6 +29,7 @@ func newApp() *cli.App {
 			serve,
 			demoCommand(),
 			healthcheckCommand(),
+			benchCommand(),
 			{
 				Name:  "version",
 				Usage: "print the version",

@@ -18,7 +18,7 @@ import (
 )
 
 func serveCommand() *cli.Command {
-	flags := append(routerFlags(false),
+	flags := append(routerFlags(false), metricsFlag(""),
 		altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "shard", EnvVars: env("shard"),
 			Usage: "a shard replica set as NAME=RSNAME/host:port,host:port (repeat for each shard)"}))
 	return &cli.Command{
@@ -52,6 +52,11 @@ func serveCommand() *cli.Command {
 // routers > 1 starts that many routers over the same shards on consecutive ports, as a cluster
 // with several mongos. ready, when given, runs once they listen (demo prints its banner there).
 func runRouter(c *cli.Context, log zerolog.Logger, cfgs []shards.Config, routers int, ready func(addrs []string)) error {
+	rm, err := startMetrics(c, log)
+	if err != nil {
+		return err
+	}
+	defer rm.stop()
 	opened := make([]*shards.Shard, 0, len(cfgs))
 	defer func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -62,6 +67,7 @@ func runRouter(c *cli.Context, log zerolog.Logger, cfgs []shards.Config, routers
 	}()
 	for _, cfg := range cfgs {
 		cfg.Logger = log
+		rm.shard(&cfg)
 		s, err := shards.Open(cfg)
 		if err != nil {
 			return fmt.Errorf("shard %s: %w", cfg.Name, err)
@@ -87,6 +93,7 @@ func runRouter(c *cli.Context, log zerolog.Logger, cfgs []shards.Config, routers
 			rcfg.Port += i
 		}
 		rcfg.Logger = log.With().Int("router", i).Logger()
+		rm.observe(&rcfg)
 		srv, err := router.New(rcfg, opened)
 		if err != nil {
 			return err
@@ -95,6 +102,7 @@ func runRouter(c *cli.Context, log zerolog.Logger, cfgs []shards.Config, routers
 			return err
 		}
 		servers = append(servers, srv)
+		rm.watch(srv)
 		addrs = append(addrs, srv.Addr())
 		log.Info().Str("addr", srv.Addr()).Int("shards", len(opened)).Msg("mongos-lite listening")
 		go func() { served <- srv.Serve() }()
