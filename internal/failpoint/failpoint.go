@@ -67,11 +67,12 @@ func (p *Point) Configure(body bsoncore.Document, parse Parser) (int64, error) {
 	return prev, nil
 }
 
-// Off turns the fail point off.
+// Off turns the fail point off and forgets its activations, as configuring mode off does (and
+// as a restarted process has it).
 func (p *Point) Off() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.on, p.data = false, Data{}
+	p.on, p.times, p.skip, p.entered, p.data = false, 0, 0, 0, Data{}
 }
 
 // Fire decides whether the fail point acts on this command (by name and appName) and, if so,

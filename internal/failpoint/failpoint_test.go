@@ -106,3 +106,20 @@ func TestBadConfigurations(t *testing.T) {
 		})
 	}
 }
+
+func TestOffForgetsActivations(t *testing.T) {
+	var p Point
+	if _, err := configure(t, &p, "alwaysOn", bson.D{{Key: "failCommands", Value: bson.A{"ping"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := p.Fire("ping", ""); !ok {
+		t.Fatal("did not fire while on")
+	}
+	p.Off()
+	if _, ok := p.Fire("ping", ""); ok {
+		t.Fatal("fired after Off")
+	}
+	if n, _ := configure(t, &p, "off", nil); n != 0 {
+		t.Fatalf("count after Off = %d, want 0", n)
+	}
+}

@@ -6,33 +6,12 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
+	"github.com/mongos-lite/mongos-lite/internal/failpoint"
 	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
 	"github.com/mongos-lite/mongos-lite/shards/memshard/query"
 )
 
 // Command argument parsing with mongod's IDL error texts.
-
-var typeNames = map[bsoncore.Type]string{
-	bsoncore.TypeDouble: "double", bsoncore.TypeString: "string", bsoncore.TypeEmbeddedDocument: "object",
-	bsoncore.TypeArray: "array", bsoncore.TypeBinary: "binData", bsoncore.TypeUndefined: "undefined",
-	bsoncore.TypeObjectID: "objectId", bsoncore.TypeBoolean: "bool", bsoncore.TypeDateTime: "date",
-	bsoncore.TypeNull: "null", bsoncore.TypeRegex: "regex", bsoncore.TypeDBPointer: "dbPointer",
-	bsoncore.TypeJavaScript: "javascript", bsoncore.TypeSymbol: "symbol",
-	bsoncore.TypeCodeWithScope: "javascriptWithScope", bsoncore.TypeInt32: "int",
-	bsoncore.TypeTimestamp: "timestamp", bsoncore.TypeInt64: "long", bsoncore.TypeDecimal128: "decimal",
-	bsoncore.TypeMinKey: "minKey", bsoncore.TypeMaxKey: "maxKey",
-}
-
-func typeName(t bsoncore.Type) string {
-	if n, ok := typeNames[t]; ok {
-		return n
-	}
-	return "unknown"
-}
-
-func wrongType(path string, got bsoncore.Type, want string) *mongoerr.Error {
-	return mongoerr.New(mongoerr.TypeMismatch, "BSON field '%s' is the wrong type '%s', expected type '%s'", path, typeName(got), want)
-}
 
 func missingField(path string) *mongoerr.Error {
 	return mongoerr.New(mongoerr.IDLFailedToParse, "BSON field '%s' is missing but a required field", path)
@@ -44,7 +23,7 @@ func missingOrWrong(r *request, key, want string) *mongoerr.Error {
 	if err != nil {
 		return missingField(r.name + "." + key)
 	}
-	return wrongType(r.name+"."+key, v.Type, want)
+	return mongoerr.WrongType(r.name+"."+key, v.Type, want)
 }
 
 func rawValue(v bsoncore.Value) bson.RawValue {
@@ -56,7 +35,7 @@ func (r *request) collName() (string, error) {
 	v := r.body.Index(0).Value()
 	name, ok := v.StringValueOK()
 	if !ok {
-		return "", mongoerr.New(mongoerr.InvalidNamespace, "collection name has invalid type %s", typeName(v.Type))
+		return "", mongoerr.New(mongoerr.InvalidNamespace, "collection name has invalid type %s", mongoerr.TypeName(v.Type))
 	}
 	if name == "" || strings.ContainsRune(name, 0) {
 		return "", mongoerr.New(mongoerr.InvalidNamespace, "Invalid namespace specified '%s.%s'", r.db, name)
@@ -74,7 +53,7 @@ func (r *request) stringArg(key string, required bool) (string, error) {
 	}
 	s, ok := v.StringValueOK()
 	if !ok {
-		return "", wrongType(r.name+"."+key, v.Type, "string")
+		return "", mongoerr.WrongType(r.name+"."+key, v.Type, "string")
 	}
 	return s, nil
 }
@@ -91,7 +70,7 @@ func intField(doc bsoncore.Document, parent, key string, def int) (int, error) {
 	}
 	n, ok := v.AsInt64OK()
 	if !ok {
-		return 0, wrongType(parent+"."+key, v.Type, "long")
+		return 0, mongoerr.WrongType(parent+"."+key, v.Type, "long")
 	}
 	if n < 0 {
 		return 0, mongoerr.New(mongoerr.BadValue, "%s value must be non-negative, but received: %d",
@@ -112,22 +91,14 @@ func docField(doc bsoncore.Document, parent, key string) (bson.Raw, bool, error)
 	}
 	d, ok := v.DocumentOK()
 	if !ok {
-		return nil, false, wrongType(parent+"."+key, v.Type, "object")
+		return nil, false, mongoerr.WrongType(parent+"."+key, v.Type, "object")
 	}
 	return bson.Raw(d), true, nil
 }
 
 // boolArg reads a flag the way mongod's IDL "safeBool" does: bools and numbers.
-func (r *request) boolArg(key string, def bool) bool { return truthy(r.body.Lookup(key), def) }
-
-func truthy(v bsoncore.Value, def bool) bool {
-	if b, ok := v.BooleanOK(); ok {
-		return b
-	}
-	if f, ok := v.AsFloat64OK(); ok {
-		return f != 0
-	}
-	return def
+func (r *request) boolArg(key string, def bool) bool {
+	return failpoint.Truthy(r.body.Lookup(key), def)
 }
 
 // statements reads a write command's statements from the body array or the OP_MSG document
@@ -157,13 +128,13 @@ func (r *request) statements(key string) ([]bsoncore.Document, error) {
 	}
 	arr, ok := v.ArrayOK()
 	if !ok {
-		return nil, wrongType(r.name+"."+key, v.Type, "array")
+		return nil, mongoerr.WrongType(r.name+"."+key, v.Type, "array")
 	}
 	vals, _ := arr.Values()
 	for i, e := range vals {
 		d, ok := e.DocumentOK()
 		if !ok {
-			return nil, wrongType(r.name+"."+key+"."+arrayKey(i), e.Type, "object")
+			return nil, mongoerr.WrongType(r.name+"."+key+"."+arrayKey(i), e.Type, "object")
 		}
 		docs = append(docs, d)
 	}

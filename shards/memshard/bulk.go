@@ -6,6 +6,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
+	"github.com/mongos-lite/mongos-lite/internal/failpoint"
 	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
 )
 
@@ -115,7 +116,7 @@ func (r *request) bulkOp(op bsoncore.Document, namespaces [][2]string) (stmtResu
 		}
 		return q, err
 	}
-	multi := truthy(op.Lookup("multi"), false)
+	multi := failpoint.Truthy(op.Lookup("multi"), false)
 	switch first.Key() {
 	case "insert":
 		d, ok := op.Lookup("document").DocumentOK()
@@ -132,7 +133,7 @@ func (r *request) bulkOp(op bsoncore.Document, namespaces [][2]string) (stmtResu
 		if err != nil {
 			return stmtResult{}, missingField("bulkWrite.ops.updateMods")
 		}
-		return r.applyUpdate(db, coll, q, uv, multi, truthy(op.Lookup("upsert"), false))
+		return r.applyUpdate(db, coll, q, uv, multi, failpoint.Truthy(op.Lookup("upsert"), false))
 	case "delete":
 		q, err := filter()
 		if err != nil {

@@ -153,7 +153,7 @@ func cmdCreateIndexes(r *request) error {
 	for i, v := range vals {
 		spec, ok := v.DocumentOK()
 		if !ok {
-			return wrongType("createIndexes.indexes."+arrayKey(i), v.Type, "object")
+			return mongoerr.WrongType("createIndexes.indexes."+arrayKey(i), v.Type, "object")
 		}
 		if _, ok := spec.Lookup("key").DocumentOK(); !ok {
 			return mongoerr.New(mongoerr.FailedToParse, "Error in specification %s :: caused by :: The 'key' field is a required property of an index specification", spec)
@@ -263,7 +263,7 @@ func cmdDropIndexes(r *request) error {
 				return mongoerr.New(mongoerr.IndexNotFound, "can't find index with key: %s", iv)
 			}
 		default:
-			return wrongType("dropIndexes.index", iv.Type, "string")
+			return mongoerr.WrongType("dropIndexes.index", iv.Type, "string")
 		}
 		for _, name := range names { // all or nothing
 			if name == "_id_" {

@@ -10,6 +10,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
+	"github.com/mongos-lite/mongos-lite/internal/failpoint"
 	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
 	"github.com/mongos-lite/mongos-lite/internal/sessionid"
 	"github.com/mongos-lite/mongos-lite/shards/memshard/query"
@@ -309,7 +310,7 @@ func withID(d bsoncore.Document) (bson.Raw, bson.RawValue, error) {
 	if at >= 0 {
 		switch t := elems[at].Value().Type; t {
 		case bsoncore.TypeArray, bsoncore.TypeRegex, bsoncore.TypeUndefined:
-			return nil, bson.RawValue{}, mongoerr.New(mongoerr.InvalidIdField, "The '_id' value cannot be of type %s", typeName(t))
+			return nil, bson.RawValue{}, mongoerr.New(mongoerr.InvalidIdField, "The '_id' value cannot be of type %s", mongoerr.TypeName(t))
 		}
 	}
 	if at == 0 {
@@ -385,7 +386,7 @@ func (r *request) updateOne(coll string, st bsoncore.Document) (stmtResult, erro
 	if err != nil {
 		return stmtResult{}, missingField("update.updates.u")
 	}
-	return r.applyUpdate(r.db, coll, q, uv, truthy(st.Lookup("multi"), false), truthy(st.Lookup("upsert"), false))
+	return r.applyUpdate(r.db, coll, q, uv, failpoint.Truthy(st.Lookup("multi"), false), failpoint.Truthy(st.Lookup("upsert"), false))
 }
 
 // applyUpdate is one update statement: filter q, update (operators, replacement) uv.
@@ -756,7 +757,7 @@ func cmdAggregate(r *request) error {
 	for i, v := range vals {
 		d, ok := v.DocumentOK()
 		if !ok {
-			return wrongType("aggregate.pipeline."+arrayKey(i), v.Type, "object")
+			return mongoerr.WrongType("aggregate.pipeline."+arrayKey(i), v.Type, "object")
 		}
 		stages = append(stages, bson.Raw(d))
 	}

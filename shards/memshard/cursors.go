@@ -158,7 +158,7 @@ func cmdGetMore(r *request) error {
 	v := r.body.Index(0).Value()
 	id, ok := v.Int64OK()
 	if !ok {
-		return wrongType("getMore.getMore", v.Type, "long")
+		return mongoerr.WrongType("getMore.getMore", v.Type, "long")
 	}
 	coll, err := r.stringArg("collection", true)
 	if err != nil {
@@ -197,7 +197,7 @@ func cmdKillCursors(r *request) error {
 		id, ok := v.Int64OK()
 		if !ok {
 			t.mu.Unlock()
-			return wrongType("killCursors.cursors", v.Type, "long")
+			return mongoerr.WrongType("killCursors.cursors", v.Type, "long")
 		}
 		c := t.m[id]
 		switch {

@@ -26,6 +26,7 @@ import (
 	"github.com/rs/zerolog"
 	"go.mongodb.org/mongo-driver/v2/bson"
 
+	"github.com/mongos-lite/mongos-lite/internal/failpoint"
 	"github.com/mongos-lite/mongos-lite/internal/sessionid"
 )
 
@@ -98,9 +99,9 @@ type Member struct {
 
 	sessions     sessionTable
 	cursors      cursorTable
-	fail         failPoint // failCommand
-	txnWriteFail failPoint // onPrimaryTransactionalWrite
-	counts       sync.Map  // command name -> *atomic.Int64
+	fail         failpoint.Point // failCommand
+	txnWriteFail failpoint.Point // onPrimaryTransactionalWrite
+	counts       sync.Map        // command name -> *atomic.Int64
 }
 
 // StartReplicaSet starts a set of members on 127.0.0.1; member 0 starts as primary.
@@ -195,8 +196,8 @@ func (rs *ReplicaSet) StopMember(i int) error {
 	rs.txns.abortOwnedBy(rs.store, m)
 	m.cursors.clear()
 	m.sessions.clear()
-	m.fail.clear()
-	m.txnWriteFail.clear()
+	m.fail.Off()
+	m.txnWriteFail.Off()
 	rs.mu.Lock()
 	if rs.primary == i {
 		rs.primary = -1

@@ -335,7 +335,7 @@ func (m *Member) dispatch(r *request) error {
 		if _, err := r.body.LookupErr("autocommit"); err == nil {
 			return mongoerr.New(mongoerr.OperationNotSupportedInTransaction, "This command is not supported in transactions")
 		}
-		if err := m.fail.evaluate(r); err != nil {
+		if err := r.evaluateFailCommand(); err != nil {
 			return err
 		}
 		return cmd.run(r)
@@ -349,7 +349,7 @@ func (m *Member) dispatch(r *request) error {
 		m.sessions.vivify(m, op.LSID)
 	}
 	// After the session fields, as in mongod, so injected errors get the usual labels.
-	if err := m.fail.evaluate(r); err != nil {
+	if err := r.evaluateFailCommand(); err != nil {
 		return err
 	}
 	if err := r.readConcern(); err != nil {
@@ -443,7 +443,8 @@ func (m *Member) finish(r *request, idx int32, err error) []byte {
 		dst = bsoncore.AppendDoubleElement(dst, "ok", 1)
 		if r.wce != nil {
 			dst = bsoncore.AppendDocumentElement(dst, "writeConcernError", r.wce)
-			if labels := r.wceLabels(r.wce); len(labels) > 0 {
+			code, _ := r.wce.Lookup("code").AsInt64OK()
+			if labels := mongoerr.WriteConcernErrorLabels(mongoerr.Code(code), r.labelContext(true)); len(labels) > 0 {
 				dst = appendStrings(dst, "errorLabels", labels)
 			}
 		}
@@ -454,7 +455,7 @@ func (m *Member) finish(r *request, idx int32, err error) []byte {
 		if r.fpLabels != nil {
 			e.Labels = r.fpLabels
 		} else {
-			r.errorLabels(&e, r.wce != nil)
+			e.AddServerLabels(r.labelContext(r.wce != nil))
 		}
 		dst = e.AppendFields(dst)
 		if isStateChange(e.Code) { // 4.4+ servers tell drivers which topology the error belongs to

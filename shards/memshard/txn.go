@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
 	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
 	"github.com/mongos-lite/mongos-lite/internal/sessionid"
@@ -318,20 +317,6 @@ func cmdAbortTransaction(r *request) error {
 	return nil
 }
 
-// isTransient mirrors mongod's isTransientTransactionError: which errors of a transaction
-// statement (or of commit/abort) let the client retry the whole transaction.
-func isTransient(code mongoerr.Code, commitOrAbort, hasWCE bool) bool {
-	switch code {
-	case mongoerr.WriteConflict, mongoerr.LockTimeout, mongoerr.PreparedTransactionInProgress,
-		mongoerr.SnapshotTooOld, mongoerr.SnapshotUnavailable, mongoerr.StaleChunkHistory, // snapshot errors
-		mongoerr.StaleShardVersion, mongoerr.StaleEpoch, mongoerr.StaleConfig, mongoerr.StaleDbVersion: // need retargeting
-		return true
-	case mongoerr.NoSuchTransaction:
-		return !commitOrAbort || !hasWCE
-	}
-	return !commitOrAbort && code.RetryableWrite()
-}
-
 // stmtID is the statement id of the i-th statement: stmtIds[i], stmtId+i, or i as drivers leave
 // numbering to the server.
 func (r *request) stmtID(i int) int32 {
@@ -408,25 +393,12 @@ func (r *request) waitFor(t *txn) error {
 	return nil
 }
 
-// errorLabels adds the labels mongod attaches: TransientTransactionError inside
-// transactions, RetryableWriteError for retryable codes of retryable writes and commit/abort.
-func (r *request) errorLabels(e *mongoerr.Error, hasWCE bool) {
-	commitOrAbort := isCommitOrAbort(r.name)
-	if r.op.Autocommit && isTransient(e.Code, commitOrAbort, hasWCE) {
-		e.WithLabels(mongoerr.LabelTransientTransaction)
+// labelContext classifies the command for the error labels mongod attaches.
+func (r *request) labelContext(hasWCE bool) mongoerr.LabelContext {
+	return mongoerr.LabelContext{
+		InTransaction:     r.op.Autocommit,
+		RetryableWrite:    r.op.HasTxnNumber && !r.op.Autocommit && r.cmd.flags&cRetryable != 0,
+		CommitOrAbort:     isCommitOrAbort(r.name),
+		WriteConcernError: hasWCE,
 	}
-	retryableWrite := r.op.HasTxnNumber && !r.op.Autocommit && r.cmd.flags&cRetryable != 0
-	if (retryableWrite || commitOrAbort) && e.Code.RetryableWrite() {
-		e.WithLabels(mongoerr.LabelRetryableWrite)
-	}
-}
-
-// wceLabels labels a reply that succeeded but carries a retryable writeConcernError.
-func (r *request) wceLabels(wce bsoncore.Document) []string {
-	code, _ := wce.Lookup("code").AsInt64OK()
-	retryableWrite := r.op.HasTxnNumber && !r.op.Autocommit && r.cmd.flags&cRetryable != 0
-	if (retryableWrite || isCommitOrAbort(r.name)) && mongoerr.Code(code).RetryableWrite() {
-		return []string{mongoerr.LabelRetryableWrite}
-	}
-	return nil
 }

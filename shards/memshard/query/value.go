@@ -10,6 +10,8 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
+
+	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
 )
 
 // The readers in this file never panic on malformed bytes: documents reach the engine from
@@ -251,55 +253,7 @@ func cmp3(less, greater bool) int {
 }
 
 // typeName is the server's name for a BSON type (as in error messages and $type).
-func typeName(t bson.Type) string {
-	switch t {
-	case bson.TypeDouble:
-		return "double"
-	case bson.TypeString:
-		return "string"
-	case bson.TypeEmbeddedDocument:
-		return "object"
-	case bson.TypeArray:
-		return "array"
-	case bson.TypeBinary:
-		return "binData"
-	case bson.TypeUndefined:
-		return "undefined"
-	case bson.TypeObjectID:
-		return "objectId"
-	case bson.TypeBoolean:
-		return "bool"
-	case bson.TypeDateTime:
-		return "date"
-	case bson.TypeNull:
-		return "null"
-	case bson.TypeRegex:
-		return "regex"
-	case bson.TypeDBPointer:
-		return "dbPointer"
-	case bson.TypeJavaScript:
-		return "javascript"
-	case bson.TypeSymbol:
-		return "symbol"
-	case bson.TypeCodeWithScope:
-		return "javascriptWithScope"
-	case bson.TypeInt32:
-		return "int"
-	case bson.TypeTimestamp:
-		return "timestamp"
-	case bson.TypeInt64:
-		return "long"
-	case bson.TypeDecimal128:
-		return "decimal"
-	case bson.TypeMinKey:
-		return "minKey"
-	case bson.TypeMaxKey:
-		return "maxKey"
-	case 0:
-		return "missing"
-	}
-	return "unknown type " + strconv.Itoa(int(t))
-}
+func typeName(t bson.Type) string { return mongoerr.TypeName(bsoncore.Type(t)) }
 
 // formatValue renders a value the way the server prints BSON elements in error messages,
 // e.g. 5, "x", { a: 1 }, [ 1, 2 ], ObjectId('...').
