@@ -58,3 +58,22 @@ func TestPoolMonitorCheckoutDoesNotAllocate(t *testing.T) {
 		t.Errorf("%v allocations per checkout and checkin, want 0", n)
 	}
 }
+
+// BenchmarkPoolMonitorRoundTrip is the metrics' share of one shard round trip's pool events
+// (checkout started, checked out, checked in); the driver allocates the events themselves.
+func BenchmarkPoolMonitorRoundTrip(b *testing.B) {
+	mon := New().PoolMonitor("rs0")
+	events := []*event.PoolEvent{
+		{Type: event.ConnectionCheckOutStarted, Address: "127.0.0.1:41001"},
+		{Type: event.ConnectionCheckedOut, Address: "127.0.0.1:41001"},
+		{Type: event.ConnectionCheckedIn, Address: "127.0.0.1:41001"},
+	}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			for _, e := range events {
+				mon.Event(e)
+			}
+		}
+	})
+}
