@@ -1,5 +1,6 @@
 // Package integration runs mongos-lite end to end: the official Go driver as the client, the
-// router in front of in-memory shard replica sets (memshard).
+// router in process, in front of in-memory shard replica sets (memshard) or, when
+// MONGOS_LITE_IT_SHARDS names them, real ones (external_test.go; docker-compose.yml starts some).
 package integration
 
 import (
@@ -12,6 +13,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/mongo/writeconcern"
 	"go.uber.org/goleak"
 
 	"github.com/mongos-lite/mongos-lite/router"
@@ -21,42 +23,43 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// cluster is memshard replica sets with a router in front.
+// cluster is shard replica sets with a router in front.
 type cluster struct {
-	sets   []*memshard.ReplicaSet
+	sets   []*replicaSet
 	shards []*shards.Shard
 	router *router.Server
 	uri    string
+	// writeAll, on a real cluster, is the w that reaches every member: a test that reads from a
+	// secondary right after a write must find it there, as it does on memshard (shared store).
+	writeAll int
 }
 
 type clusterOptions struct {
-	shards, members  int
+	shards, members  int // 0: 2 shards of 3 members (on a real cluster: the sets it has)
 	selectionTimeout time.Duration
 	configure        func(*router.Config)
 }
 
 func startCluster(t *testing.T, o clusterOptions) *cluster {
 	t.Helper()
-	if o.shards == 0 {
-		o.shards = 2
-	}
-	if o.members == 0 {
-		o.members = 3
-	}
 	if o.selectionTimeout == 0 {
 		o.selectionTimeout = 5 * time.Second
 	}
+	ext := externalSets(t)
+	if ext != nil {
+		// Before c.close is registered, so the cluster is closed before the next test may reset it.
+		takeRealClusterTurn(t)
+	}
 	c := &cluster{}
 	t.Cleanup(c.close)
-	for i := 0; i < o.shards; i++ {
-		name := fmt.Sprintf("rs%d", i)
-		rs, err := memshard.StartReplicaSet(name, o.members)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.sets = append(c.sets, rs)
+	if ext != nil {
+		c.useRealSets(t, ext, o)
+	} else {
+		c.startMemshards(t, o)
+	}
+	for _, rs := range c.sets {
 		sh, err := shards.Open(shards.Config{
-			Name: name, SetName: name, Hosts: rs.Hosts(),
+			Name: rs.shard, SetName: rs.Name(), Hosts: rs.Hosts(),
 			ServerSelectionTimeout: o.selectionTimeout,
 			ConnectTimeout:         2 * time.Second,
 			HeartbeatInterval:      500 * time.Millisecond,
@@ -84,6 +87,24 @@ func startCluster(t *testing.T, o clusterOptions) *cluster {
 	return c
 }
 
+func (c *cluster) startMemshards(t *testing.T, o clusterOptions) {
+	t.Helper()
+	if o.shards == 0 {
+		o.shards = 2
+	}
+	if o.members == 0 {
+		o.members = 3
+	}
+	for i := 0; i < o.shards; i++ {
+		name := fmt.Sprintf("rs%d", i)
+		rs, err := memshard.StartReplicaSet(name, o.members)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.sets = append(c.sets, &replicaSet{t: t, mem: rs, shard: name})
+	}
+}
+
 func (c *cluster) close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -94,13 +115,19 @@ func (c *cluster) close() {
 		_ = s.Close(ctx)
 	}
 	for _, rs := range c.sets {
-		_ = rs.Close()
+		if rs.mem != nil {
+			_ = rs.mem.Close()
+		}
 	}
 }
 
 // client connects the official driver to the router.
 func (c *cluster) client(t *testing.T, opts ...*options.ClientOptions) *mongo.Client {
 	t.Helper()
+	if c.writeAll > 0 {
+		// First, so a test's own write concern still wins.
+		opts = append([]*options.ClientOptions{options.Client().SetWriteConcern(&writeconcern.WriteConcern{W: c.writeAll})}, opts...)
+	}
 	return connect(t, c.uri, opts...)
 }
 

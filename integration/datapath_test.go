@@ -176,6 +176,7 @@ func TestListDatabasesMerged(t *testing.T) {
 }
 
 func TestSecondaryGetMoresStayOnTheirSecondary(t *testing.T) {
+	requireMemshard(t, "counts the commands each member ran")
 	c := startCluster(t, clusterOptions{shards: 1})
 	cl := c.client(t)
 	ctx := ctxT(t)
@@ -242,6 +243,7 @@ func TestShardErrorReachesClientUnchanged(t *testing.T) {
 }
 
 func TestStoppedShardFailsFastWithClearError(t *testing.T) {
+	requireMemshard(t, "stops every member of a shard")
 	c := startCluster(t, clusterOptions{selectionTimeout: time.Second})
 	cl := c.client(t)
 	ctx := ctxT(t)

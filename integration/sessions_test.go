@@ -79,6 +79,7 @@ func noAuthUID() bson.Binary {
 }
 
 func TestKillCommandsKillCursorsOnEveryShardAndSecondary(t *testing.T) {
+	requireMemshard(t, "counts each member's open cursors; TestRealClusterKillReachesEveryMember is its real-cluster check")
 	byID := func(sess *mongo.Session, t *testing.T) bson.D {
 		return bson.D{{Key: "killSessions", Value: bson.A{bson.D{{Key: "id", Value: sessionUUID(t, sess)}}}}}
 	}
@@ -164,6 +165,7 @@ func TestKillSessionsOfAnotherSessionLeavesCursors(t *testing.T) {
 }
 
 func TestKillWithStoppedMemberNamesTheHost(t *testing.T) {
+	requireMemshard(t, "stops a member")
 	c := startCluster(t, clusterOptions{})
 	cl := c.client(t)
 	sess, err := cl.StartSession()
@@ -215,6 +217,7 @@ func mustElements(t *testing.T, doc bson.Raw) []bson.RawElement {
 }
 
 func TestRefreshAndEndSessionsReachEveryShard(t *testing.T) {
+	requireMemshard(t, "counts commands and reads each member's session table; TestRealClusterRefreshReachesEveryPrimary is its real-cluster check")
 	c := startCluster(t, clusterOptions{})
 	cl := c.client(t)
 	id := bson.Binary{Subtype: 4, Data: []byte("0123456789abcdef")}
@@ -248,6 +251,7 @@ func hasSession(ids []sessionid.ID, want sessionid.ID) bool {
 }
 
 func TestStartSessionAndListSessions(t *testing.T) {
+	requireMemshard(t, "$listSessions right after use: a real mongod writes config.system.sessions on its refresh cycle; TestRealClusterListSessionsMergesShards flushes it first")
 	c := startCluster(t, clusterOptions{})
 	cl := c.client(t)
 	ctx := ctxT(t)
