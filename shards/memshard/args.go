@@ -96,6 +96,33 @@ func docField(doc bsoncore.Document, parent, key string) (bson.Raw, bool, error)
 	return bson.Raw(d), true, nil
 }
 
+// requiredDocField reads a document field a statement must have.
+func requiredDocField(doc bsoncore.Document, parent, key string) (bson.Raw, error) {
+	d, ok, err := docField(doc, parent, key)
+	if err == nil && !ok {
+		err = missingField(parent + "." + key)
+	}
+	return d, err
+}
+
+// docsArg reads a required array of documents.
+func (r *request) docsArg(key string) ([]bsoncore.Document, error) {
+	arr, ok := r.body.Lookup(key).ArrayOK()
+	if !ok {
+		return nil, missingOrWrong(r, key, "array")
+	}
+	vals, _ := arr.Values()
+	docs := make([]bsoncore.Document, 0, len(vals))
+	for i, v := range vals {
+		d, ok := v.DocumentOK()
+		if !ok {
+			return nil, mongoerr.WrongType(r.name+"."+key+"."+arrayKey(i), v.Type, "object")
+		}
+		docs = append(docs, d)
+	}
+	return docs, nil
+}
+
 // boolArg reads a flag the way mongod's IDL "safeBool" does: bools and numbers.
 func (r *request) boolArg(key string, def bool) bool {
 	return failpoint.Truthy(r.body.Lookup(key), def)
@@ -104,9 +131,9 @@ func (r *request) boolArg(key string, def bool) bool {
 // statements reads a write command's statements from the body array or the OP_MSG document
 // sequence of the same name.
 func (r *request) statements(key string) ([]bsoncore.Document, error) {
+	_, err := r.body.LookupErr(key)
+	inBody := err == nil
 	var docs []bsoncore.Document
-	v, lookupErr := r.body.LookupErr(key)
-	inBody := lookupErr == nil
 	for _, s := range r.seqs {
 		if s.Identifier != key {
 			continue
@@ -120,25 +147,10 @@ func (r *request) statements(key string) ([]bsoncore.Document, error) {
 		}
 		docs = append(make([]bsoncore.Document, 0, len(seqDocs)), seqDocs...)
 	}
-	if !inBody {
-		if docs == nil {
-			return nil, missingField(r.name + "." + key)
-		}
+	if docs != nil {
 		return docs, nil
 	}
-	arr, ok := v.ArrayOK()
-	if !ok {
-		return nil, mongoerr.WrongType(r.name+"."+key, v.Type, "array")
-	}
-	vals, _ := arr.Values()
-	for i, e := range vals {
-		d, ok := e.DocumentOK()
-		if !ok {
-			return nil, mongoerr.WrongType(r.name+"."+key+"."+arrayKey(i), e.Type, "object")
-		}
-		docs = append(docs, d)
-	}
-	return docs, nil
+	return r.docsArg(key)
 }
 
 // checkBatch enforces maxWriteBatchSize.

@@ -109,13 +109,6 @@ func (r *request) bulkOp(op bsoncore.Document, namespaces [][2]string) (stmtResu
 		return stmtResult{}, mongoerr.New(mongoerr.BadValue, "BulkWrite ops entry has an invalid nsInfo index: %s", first.Value())
 	}
 	db, coll := namespaces[i][0], namespaces[i][1]
-	filter := func() (bson.Raw, error) {
-		q, ok, err := docField(op, "bulkWrite.ops", "filter")
-		if err == nil && !ok {
-			err = missingField("bulkWrite.ops.filter")
-		}
-		return q, err
-	}
 	multi := failpoint.Truthy(op.Lookup("multi"), false)
 	switch first.Key() {
 	case "insert":
@@ -125,7 +118,7 @@ func (r *request) bulkOp(op bsoncore.Document, namespaces [][2]string) (stmtResu
 		}
 		return r.insertOne(db, coll, d)
 	case "update":
-		q, err := filter()
+		q, err := requiredDocField(op, "bulkWrite.ops", "filter")
 		if err != nil {
 			return stmtResult{}, err
 		}
@@ -135,7 +128,7 @@ func (r *request) bulkOp(op bsoncore.Document, namespaces [][2]string) (stmtResu
 		}
 		return r.applyUpdate(db, coll, q, uv, multi, failpoint.Truthy(op.Lookup("upsert"), false))
 	case "delete":
-		q, err := filter()
+		q, err := requiredDocField(op, "bulkWrite.ops", "filter")
 		if err != nil {
 			return stmtResult{}, err
 		}

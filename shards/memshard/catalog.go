@@ -144,24 +144,17 @@ func cmdCreateIndexes(r *request) error {
 	if err != nil {
 		return err
 	}
-	arr, ok := r.body.Lookup("indexes").ArrayOK()
-	if !ok {
-		return missingOrWrong(r, "indexes", "array")
+	specs, err := r.docsArg("indexes")
+	if err != nil {
+		return err
 	}
-	vals, _ := arr.Values()
-	specs := make([]bsoncore.Document, 0, len(vals))
-	for i, v := range vals {
-		spec, ok := v.DocumentOK()
-		if !ok {
-			return mongoerr.WrongType("createIndexes.indexes."+arrayKey(i), v.Type, "object")
-		}
+	for _, spec := range specs {
 		if _, ok := spec.Lookup("key").DocumentOK(); !ok {
 			return mongoerr.New(mongoerr.FailedToParse, "Error in specification %s :: caused by :: The 'key' field is a required property of an index specification", spec)
 		}
 		if _, ok := spec.Lookup("name").StringValueOK(); !ok {
 			return mongoerr.New(mongoerr.FailedToParse, "Error in specification %s :: caused by :: The 'name' field is a required property of an index specification", spec)
 		}
-		specs = append(specs, spec)
 	}
 	return r.write(func(s *store) error {
 		c := s.coll(r.db, coll, r.txn)

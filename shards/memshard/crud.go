@@ -1,7 +1,6 @@
 package memshard
 
 import (
-	"bytes"
 	"errors"
 	"slices"
 	"strings"
@@ -246,21 +245,29 @@ func (r *request) runStatements(stmts []bsoncore.Document, run func(bsoncore.Doc
 	return errs, nil
 }
 
-func cmdInsert(r *request) error {
+// writeBatch reads a write command's collection and its statements (documents, updates or
+// deletes).
+func (r *request) writeBatch(key string) (string, []bsoncore.Document, error) {
 	coll, err := r.collName()
 	if err != nil {
-		return err
+		return "", nil, err
 	}
-	docs, err := r.statements("documents")
+	stmts, err := r.statements(key)
 	if err != nil {
-		return err
+		return "", nil, err
 	}
-	if err := checkBatch(len(docs)); err != nil {
+	return coll, stmts, checkBatch(len(stmts))
+}
+
+// countedWrite runs insert's or delete's statements and replies n and writeErrors.
+func (r *request) countedWrite(key string, run func(coll string, st bsoncore.Document) (stmtResult, error)) error {
+	coll, stmts, err := r.writeBatch(key)
+	if err != nil {
 		return err
 	}
 	var n int32
-	errs, err := r.runStatements(docs, func(d bsoncore.Document) (stmtResult, error) {
-		return r.insertOne(r.db, coll, d)
+	errs, err := r.runStatements(stmts, func(st bsoncore.Document) (stmtResult, error) {
+		return run(coll, st)
 	}, func(_ int, res stmtResult) { n += res.n })
 	if err != nil {
 		return err
@@ -268,6 +275,12 @@ func cmdInsert(r *request) error {
 	r.out = bsoncore.AppendInt32Element(r.out, "n", n)
 	r.out = appendWriteErrors(r.out, errs)
 	return nil
+}
+
+func cmdInsert(r *request) error {
+	return r.countedWrite("documents", func(coll string, d bsoncore.Document) (stmtResult, error) {
+		return r.insertOne(r.db, coll, d)
+	})
 }
 
 // insertOne is one insert statement.
@@ -294,55 +307,18 @@ func (r *request) insertDoc(s *store, db, coll string, raw bson.Raw, id bson.Raw
 	return s.insert(c, raw, id, r.txn, r.now())
 }
 
-// withID returns a copy of d with _id first (generated if absent), as mongod stores it.
+// withID is the stored form of d (_id first) and its _id.
 func withID(d bsoncore.Document) (bson.Raw, bson.RawValue, error) {
-	elems, err := d.Elements()
+	raw, err := query.IDFirst(d)
 	if err != nil {
-		return nil, bson.RawValue{}, mongoerr.New(mongoerr.BadValue, "invalid document: %v", err)
+		return nil, bson.RawValue{}, err
 	}
-	at := -1
-	for i, e := range elems {
-		if e.Key() == "_id" {
-			at = i
-			break
-		}
-	}
-	if at >= 0 {
-		switch t := elems[at].Value().Type; t {
-		case bsoncore.TypeArray, bsoncore.TypeRegex, bsoncore.TypeUndefined:
-			return nil, bson.RawValue{}, mongoerr.New(mongoerr.InvalidIdField, "The '_id' value cannot be of type %s", mongoerr.TypeName(t))
-		}
-	}
-	if at == 0 {
-		raw := bson.Raw(bytes.Clone(d))
-		return raw, raw.Lookup("_id"), nil
-	}
-	idx, out := bsoncore.AppendDocumentStart(make([]byte, 0, len(d)+17))
-	if at < 0 {
-		out = bsoncore.AppendObjectIDElement(out, "_id", bson.NewObjectID())
-	} else {
-		out = append(out, elems[at]...)
-	}
-	for i, e := range elems {
-		if i != at {
-			out = append(out, e...)
-		}
-	}
-	out, _ = bsoncore.AppendDocumentEnd(out, idx)
-	raw := bson.Raw(out)
 	return raw, raw.Lookup("_id"), nil
 }
 
 func cmdUpdate(r *request) error {
-	coll, err := r.collName()
+	coll, stmts, err := r.writeBatch("updates")
 	if err != nil {
-		return err
-	}
-	stmts, err := r.statements("updates")
-	if err != nil {
-		return err
-	}
-	if err := checkBatch(len(stmts)); err != nil {
 		return err
 	}
 	var n, nModified int32
@@ -376,11 +352,9 @@ func cmdUpdate(r *request) error {
 }
 
 func (r *request) updateOne(coll string, st bsoncore.Document) (stmtResult, error) {
-	q, ok, err := docField(st, "update.updates", "q")
+	q, err := requiredDocField(st, "update.updates", "q")
 	if err != nil {
 		return stmtResult{}, err
-	} else if !ok {
-		return stmtResult{}, missingField("update.updates.q")
 	}
 	uv, err := st.LookupErr("u")
 	if err != nil {
@@ -449,36 +423,12 @@ func (r *request) applyUpdate(db, coll string, q bson.Raw, uv bsoncore.Value, mu
 	return res, err
 }
 
-func cmdDelete(r *request) error {
-	coll, err := r.collName()
-	if err != nil {
-		return err
-	}
-	stmts, err := r.statements("deletes")
-	if err != nil {
-		return err
-	}
-	if err := checkBatch(len(stmts)); err != nil {
-		return err
-	}
-	var n int32
-	errs, err := r.runStatements(stmts, func(st bsoncore.Document) (stmtResult, error) {
-		return r.deleteOne(coll, st)
-	}, func(_ int, res stmtResult) { n += res.n })
-	if err != nil {
-		return err
-	}
-	r.out = bsoncore.AppendInt32Element(r.out, "n", n)
-	r.out = appendWriteErrors(r.out, errs)
-	return nil
-}
+func cmdDelete(r *request) error { return r.countedWrite("deletes", r.deleteOne) }
 
 func (r *request) deleteOne(coll string, st bsoncore.Document) (stmtResult, error) {
-	q, ok, err := docField(st, "delete.deletes", "q")
+	q, err := requiredDocField(st, "delete.deletes", "q")
 	if err != nil {
 		return stmtResult{}, err
-	} else if !ok {
-		return stmtResult{}, missingField("delete.deletes.q")
 	}
 	lv, err := st.LookupErr("limit")
 	if err != nil {
@@ -748,18 +698,13 @@ func cmdDistinct(r *request) error {
 func sortValues(vals []bson.RawValue) { slices.SortStableFunc(vals, query.Compare) }
 
 func cmdAggregate(r *request) error {
-	arr, ok := r.body.Lookup("pipeline").ArrayOK()
-	if !ok {
-		return missingOrWrong(r, "pipeline", "array")
+	specs, err := r.docsArg("pipeline")
+	if err != nil {
+		return err
 	}
-	vals, _ := arr.Values()
-	stages := make([]bson.Raw, 0, len(vals))
-	for i, v := range vals {
-		d, ok := v.DocumentOK()
-		if !ok {
-			return mongoerr.WrongType("aggregate.pipeline."+arrayKey(i), v.Type, "object")
-		}
-		stages = append(stages, bson.Raw(d))
+	stages := make([]bson.Raw, len(specs))
+	for i, d := range specs {
+		stages[i] = bson.Raw(d)
 	}
 	cur, ok := r.body.Lookup("cursor").DocumentOK()
 	if !ok {

@@ -289,8 +289,8 @@ var commands = map[string]command{
 	"listIndexes":     {cmdListIndexes, cRead},
 	"dropIndexes":     {cmdDropIndexes, cWrite},
 
-	"commitTransaction": {cmdCommitTransaction, cWrite | cAdmin | cTxn},
-	"abortTransaction":  {cmdAbortTransaction, cWrite | cAdmin | cTxn},
+	"commitTransaction": {cmdEndTransaction, cWrite | cAdmin | cTxn},
+	"abortTransaction":  {cmdEndTransaction, cWrite | cAdmin | cTxn},
 
 	"configureFailPoint": {cmdConfigureFailPoint, cAdmin | cTest},
 }

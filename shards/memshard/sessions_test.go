@@ -85,22 +85,6 @@ func TestSessionCommands(t *testing.T) {
 		"BSON field 'endSessions.endSessions' is the wrong type 'string', expected type 'array'")
 }
 
-// openCursor runs a find in session id on c that leaves a cursor open and returns its id.
-func openCursor(t *testing.T, c *rawClient, id sessionid.ID) int64 {
-	t.Helper()
-	reply := mustOK(t, c.run(bson.D{{Key: "find", Value: "k"}, {Key: "batchSize", Value: 1}, {Key: "lsid", Value: lsidDoc(id)}, {Key: "$db", Value: "test"}}))
-	cur := reply.Lookup("cursor", "id").Int64()
-	if cur == 0 {
-		t.Fatal("find closed its cursor")
-	}
-	return cur
-}
-
-func getMore(c *rawClient, cursor int64, id sessionid.ID) bson.Raw {
-	return c.run(bson.D{{Key: "getMore", Value: cursor}, {Key: "collection", Value: "k"}, {Key: "batchSize", Value: 1},
-		{Key: "lsid", Value: lsidDoc(id)}, {Key: "$db", Value: "test"}})
-}
-
 func TestKillSessions(t *testing.T) {
 	rs := startSet(t, 2)
 	setup := dialRaw(t, rs.Hosts()[0])
@@ -138,23 +122,23 @@ func TestKillSessions(t *testing.T) {
 			bystander := newLSID()
 			for _, host := range rs.Hosts() {
 				c := dialRaw(t, host)
-				vc, bc := openCursorRP(t, c, victim), openCursorRP(t, c, bystander)
+				vc, bc := openCursor(t, c, victim), openCursor(t, c, bystander)
 				mustOK(t, c.run(append(tc.kill(victim, bystander), bson.E{Key: "$db", Value: "admin"})))
-				wantCode(t, getMoreRP(c, vc, victim), mongoerr.CursorNotFound, fmt.Sprintf("cursor id %d not found", vc))
-				if reply := getMoreRP(c, bc, bystander); tc.bystander {
+				wantCode(t, getMore(c, vc, victim), mongoerr.CursorNotFound, fmt.Sprintf("cursor id %d not found", vc))
+				if reply := getMore(c, bc, bystander); tc.bystander {
 					wantCode(t, reply, mongoerr.CursorNotFound, "")
 				} else {
 					mustOK(t, reply)
 				}
-				openCursorRP(t, c, victim) // the killed session is still usable
+				openCursor(t, c, victim) // the killed session is still usable
 			}
 		})
 	}
 }
 
-// openCursorRP / getMoreRP are openCursor / getMore that also run on secondaries, with the
-// lsid sent as full {id, uid} as a router forwards it.
-func openCursorRP(t *testing.T, c *rawClient, id sessionid.ID) int64 {
+// openCursor runs a find in session id on c that leaves a cursor open and returns its id. It
+// also runs on secondaries and sends the lsid as full {id, uid}, as a router forwards it.
+func openCursor(t *testing.T, c *rawClient, id sessionid.ID) int64 {
 	t.Helper()
 	reply := mustOK(t, c.run(bson.D{{Key: "find", Value: "k"}, {Key: "batchSize", Value: 1}, {Key: "lsid", Value: fullLSID(id)},
 		{Key: "$readPreference", Value: bson.D{{Key: "mode", Value: "primaryPreferred"}}}, {Key: "$db", Value: "test"}}))
@@ -165,7 +149,7 @@ func openCursorRP(t *testing.T, c *rawClient, id sessionid.ID) int64 {
 	return cur
 }
 
-func getMoreRP(c *rawClient, cursor int64, id sessionid.ID) bson.Raw {
+func getMore(c *rawClient, cursor int64, id sessionid.ID) bson.Raw {
 	return c.run(bson.D{{Key: "getMore", Value: cursor}, {Key: "collection", Value: "k"}, {Key: "batchSize", Value: 1},
 		{Key: "lsid", Value: fullLSID(id)}, {Key: "$db", Value: "test"}})
 }

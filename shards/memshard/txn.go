@@ -270,7 +270,7 @@ func (r *request) beginOrContinue(st *sessionTxn) (*txn, error) {
 	case t.phase == txnAborted:
 		return nil, txnAbortedError(n)
 	case t.phase == txnCommitted:
-		return nil, mongoerr.New(mongoerr.TransactionCommitted, "Transaction with { txnNumber: %d } has been committed.", n)
+		return nil, txnCommittedError(n)
 	case t.owner != r.m:
 		return nil, noSuchTxn("Given transaction number %d does not match any in-progress transactions. The active transaction number is %d", n, st.number)
 	}
@@ -285,35 +285,33 @@ func txnAbortedError(n int64) *mongoerr.Error {
 	return noSuchTxn("Transaction with { txnNumber: %d } has been aborted.", n)
 }
 
+func txnCommittedError(n int64) *mongoerr.Error {
+	return mongoerr.New(mongoerr.TransactionCommitted, "Transaction with { txnNumber: %d } has been committed.", n)
+}
+
 func isCommitOrAbort(name string) bool {
 	return name == "commitTransaction" || name == "abortTransaction"
 }
 
-func cmdCommitTransaction(r *request) error {
+// cmdEndTransaction is commitTransaction and abortTransaction. A retried commit of a committed
+// transaction succeeds again; aborting it is an error.
+func cmdEndTransaction(r *request) error {
 	s := r.m.rs.store
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	switch r.txn.phase {
-	case txnAborted:
+	commit := r.name == "commitTransaction"
+	switch {
+	case r.txn.phase == txnAborted:
 		return txnAbortedError(r.txn.number)
-	case txnInProgress:
+	case r.txn.phase == txnCommitted && !commit:
+		return txnCommittedError(r.txn.number)
+	case r.txn.phase == txnCommitted:
+	case commit:
 		s.commit(r.txn)
 		r.opTime = unpack(s.seq)
+	default:
+		s.abort(r.txn)
 	}
-	return nil // committed: a retried commit succeeds again
-}
-
-func cmdAbortTransaction(r *request) error {
-	s := r.m.rs.store
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	switch r.txn.phase {
-	case txnAborted:
-		return txnAbortedError(r.txn.number)
-	case txnCommitted:
-		return mongoerr.New(mongoerr.TransactionCommitted, "Transaction with { txnNumber: %d } has been committed.", r.txn.number)
-	}
-	s.abort(r.txn)
 	return nil
 }
 

@@ -586,27 +586,23 @@ func (p *regexP) visit(x bson.RawValue) bool {
 }
 
 func (p elemObjP) visit(x bson.RawValue) bool {
-	if x.Type != bson.TypeArray {
-		return false
-	}
-	d, _ := subDoc(x)
-	it := newIter(d)
-	for _, e, ok := it.next(); ok; _, e, ok = it.next() {
-		if sub, isSub := subDoc(e); isSub && p.m.matches(sub) {
-			return true
-		}
-	}
-	return false
+	return anyElement(x, func(e bson.RawValue) bool {
+		sub, isSub := subDoc(e)
+		return isSub && p.m.matches(sub)
+	})
 }
 
-func (p elemValP) visit(x bson.RawValue) bool {
+func (p elemValP) visit(x bson.RawValue) bool { return anyElement(x, p.p.visit) }
+
+// anyElement reports whether x is an array with an element for which ok holds ($elemMatch).
+func anyElement(x bson.RawValue, ok func(bson.RawValue) bool) bool {
 	if x.Type != bson.TypeArray {
 		return false
 	}
 	d, _ := subDoc(x)
 	it := newIter(d)
-	for _, e, ok := it.next(); ok; _, e, ok = it.next() {
-		if p.p.visit(e) {
+	for _, e, more := it.next(); more; _, e, more = it.next() {
+		if ok(e) {
 			return true
 		}
 	}

@@ -53,17 +53,24 @@ func (s *Sort) Sort(docs []bson.Raw) {
 	if len(s.keys) == 0 || len(docs) < 2 {
 		return
 	}
-	type keyed struct {
-		doc  bson.Raw
-		keys []bson.RawValue
+	sortByKeys(s, docs, func(d bson.Raw) []byte { return d })
+}
+
+// keyed is an item with its sort keys, computed once.
+type keyed[T any] struct {
+	item T
+	keys []bson.RawValue
+}
+
+// sortByKeys sorts items stably by s, each by the document docOf gives for it.
+func sortByKeys[T any](s *Sort, items []T, docOf func(T) []byte) {
+	ks := make([]keyed[T], len(items))
+	for i, it := range items {
+		ks[i] = keyed[T]{it, s.sortKeys(docOf(it))}
 	}
-	ks := make([]keyed, len(docs))
-	for i, d := range docs {
-		ks[i] = keyed{doc: d, keys: s.sortKeys(d)}
-	}
-	slices.SortStableFunc(ks, func(a, b keyed) int { return s.compareKeys(a.keys, b.keys) })
+	slices.SortStableFunc(ks, func(a, b keyed[T]) int { return s.compareKeys(a.keys, b.keys) })
 	for i := range ks {
-		docs[i] = ks[i].doc
+		items[i] = ks[i].item
 	}
 }
 

@@ -387,16 +387,7 @@ func replace(orig, repl []byte) (bson.Raw, error) {
 	if !hasID {
 		return append(bson.Raw(nil), repl...), nil
 	}
-	idx, dst := bsoncore.AppendDocumentStart(nil)
-	dst = appendValue(dst, "_id", id)
-	it := newIter(repl)
-	for k, v, ok := it.next(); ok; k, v, ok = it.next() {
-		if string(k) != "_id" {
-			dst = appendValue(dst, string(k), v)
-		}
-	}
-	dst, _ = bsoncore.AppendDocumentEnd(dst, idx)
-	return dst, nil
+	return withIDFirst(id, repl), nil
 }
 
 func (u *Update) applyOps(doc []byte, insert bool) (bson.Raw, error) {
@@ -682,22 +673,12 @@ func (ps *pushSort) sort(vals []bson.RawValue) {
 		slices.SortStableFunc(vals, func(a, b bson.RawValue) int { return ps.dir * Compare(a, b) })
 		return
 	}
-	type keyed struct {
-		v    bson.RawValue
-		keys []bson.RawValue
-	}
-	ks := make([]keyed, len(vals))
-	for i, v := range vals {
-		d := emptyDoc // elements that are not documents sort as if every field were missing
+	sortByKeys(ps.by, vals, func(v bson.RawValue) []byte {
 		if isDoc(v) {
-			d = v.Value
+			return v.Value
 		}
-		ks[i] = keyed{v, ps.by.sortKeys(d)}
-	}
-	slices.SortStableFunc(ks, func(a, b keyed) int { return ps.by.compareKeys(a.keys, b.keys) })
-	for i := range ks {
-		vals[i] = ks[i].v
-	}
+		return emptyDoc // elements that are not documents sort as if every field were missing
+	})
 }
 
 // Upsert builds the document an upsert inserts when nothing matches filter: the filter's
@@ -740,11 +721,12 @@ func (u *Update) Upsert(filter bson.Raw) (bson.Raw, error) {
 	if err != nil {
 		return nil, err
 	}
-	return idFirst(out)
+	return IDFirst(out)
 }
 
-// idFirst moves _id to the front, generating an ObjectId when there is none.
-func idFirst(doc []byte) (bson.Raw, error) {
+// IDFirst is a copy of doc as mongod stores it: _id first, an ObjectId generated when there is
+// none. An array, regex or undefined _id is InvalidIdField.
+func IDFirst(doc []byte) (bson.Raw, error) {
 	id, ok := lookup(doc, "_id")
 	if !ok {
 		oid := bson.NewObjectID()
@@ -754,7 +736,16 @@ func idFirst(doc []byte) (bson.Raw, error) {
 	case bson.TypeArray, bson.TypeRegex, bson.TypeUndefined:
 		return nil, errorf(mongoerr.InvalidIdField, "The '_id' value cannot be of type %s", typeName(id.Type))
 	}
-	idx, dst := bsoncore.AppendDocumentStart(nil)
+	it := newIter(doc)
+	if k, _, _ := it.next(); ok && string(k) == "_id" {
+		return bytes.Clone(doc), nil
+	}
+	return withIDFirst(id, doc), nil
+}
+
+// withIDFirst is doc with _id set to id as its first field.
+func withIDFirst(id bson.RawValue, doc []byte) bson.Raw {
+	idx, dst := bsoncore.AppendDocumentStart(make([]byte, 0, len(doc)+len(id.Value)+5))
 	dst = appendValue(dst, "_id", id)
 	it := newIter(doc)
 	for k, v, ok := it.next(); ok; k, v, ok = it.next() {
@@ -763,7 +754,7 @@ func idFirst(doc []byte) (bson.Raw, error) {
 		}
 	}
 	dst, _ = bsoncore.AppendDocumentEnd(dst, idx)
-	return dst, nil
+	return dst
 }
 
 type equality struct {

@@ -288,3 +288,37 @@ func TestUpdateMalformedDocNeverPanics(t *testing.T) {
 		_, _, _ = u.Apply(bad[:i])
 	}
 }
+
+func TestIDFirst(t *testing.T) {
+	tests := []struct {
+		name, doc, want string
+		code            mongoerr.Code
+	}{
+		{"already first", `{"_id": 1, "a": 2}`, `{"_id": 1, "a": 2}`, 0},
+		{"moved to the front", `{"a": 2, "_id": "x", "b": 3}`, `{"_id": "x", "a": 2, "b": 3}`, 0},
+		{"array _id", `{"_id": [1]}`, "", mongoerr.InvalidIdField},
+		{"regex _id", `{"a": 1, "_id": {"$regularExpression": {"pattern": "x", "options": ""}}}`, "", mongoerr.InvalidIdField},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := IDFirst(doc(t, tt.doc))
+			if tt.code != 0 {
+				wantCode(t, err, tt.code, "")
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			sameDoc(t, got, tt.want)
+		})
+	}
+	t.Run("generated ObjectId", func(t *testing.T) {
+		got, err := IDFirst(doc(t, `{"a": 1}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if first, _ := got.IndexErr(0); first.Key() != "_id" || first.Value().Type != bson.TypeObjectID || got.Lookup("a").Int32() != 1 {
+			t.Fatalf("got %s", got)
+		}
+	})
+}
