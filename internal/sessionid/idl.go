@@ -17,35 +17,58 @@ import (
 // it yet, and the router validates frames first, so this only guards against panics.
 const invalidBSON mongoerr.Code = 22
 
-// ctx is an IDL parser context: the path MongoDB prints, e.g. "OperationSessionInfo.lsid".
-type ctx string
+// ctx is an IDL parser context: the path MongoDB prints, e.g. "OperationSessionInfo.lsid". It is
+// a chain of names joined only when an error is returned, so that a command that parses cleanly
+// builds no strings (ParseOpInfo runs on every command). A child points at its parent's variable,
+// so it must not outlive it, and a ctx is never passed as an interface (that would move the chain
+// to the heap): messages take c.path().
+type ctx struct {
+	parent *ctx
+	name   string // may hold dots: a root such as "KillAllSessionsCmd.killAllSessions"
+}
 
-func (c ctx) child(name string) ctx { return c + "." + ctx(name) }
+func root(path string) ctx { return ctx{name: path} }
+
+// child is c's field name. It refers to c, so it must not outlive c.
+func (c *ctx) child(name string) ctx { return ctx{parent: c, name: name} }
+
+// path joins the chain: "parent.name". It copies the names, so that no part of c flows into an
+// error (escape analysis does not tell c.name from c.parent, and would move every parent to the
+// heap).
+func (c ctx) path() string { return string(c.appendPath(nil)) }
+
+func (c *ctx) appendPath(dst []byte) []byte {
+	if c.parent != nil {
+		dst = append(c.parent.appendPath(dst), '.')
+	}
+	return append(dst, c.name...)
+}
 
 func (c ctx) wrongType(got, want bsoncore.Type) *mongoerr.Error {
 	return mongoerr.New(mongoerr.TypeMismatch, "BSON field '%s' is the wrong type '%s', expected type '%s'",
-		c, mongoerr.TypeName(got), mongoerr.TypeName(want))
+		c.path(), mongoerr.TypeName(got), mongoerr.TypeName(want))
 }
 
 func (c ctx) wrongBinType(got, want byte) *mongoerr.Error {
 	return mongoerr.New(mongoerr.TypeMismatch, "BSON field '%s' is the wrong binData type '%s', expected type '%s'",
-		c, binDataTypeName(got), binDataTypeName(want))
+		c.path(), binDataTypeName(got), binDataTypeName(want))
 }
 
 func (c ctx) missing() *mongoerr.Error {
-	return mongoerr.New(mongoerr.IDLFailedToParse, "BSON field '%s' is missing but a required field", c)
+	return mongoerr.New(mongoerr.IDLFailedToParse, "BSON field '%s' is missing but a required field", c.path())
 }
 
-func (c ctx) unknown() *mongoerr.Error {
-	return mongoerr.New(mongoerr.IDLUnknownField, "BSON field '%s' is an unknown field.", c)
+// unknown reports the field key (raw bytes of the document) as an unknown field of c.
+func (c ctx) unknown(key []byte) *mongoerr.Error {
+	return mongoerr.New(mongoerr.IDLUnknownField, "BSON field '%s.%s' is an unknown field.", c.path(), key)
 }
 
 func (c ctx) duplicate() *mongoerr.Error {
-	return mongoerr.New(mongoerr.IDLDuplicateField, "BSON field '%s' is a duplicate field", c)
+	return mongoerr.New(mongoerr.IDLDuplicateField, "BSON field '%s' is a duplicate field", c.path())
 }
 
-func malformed(c ctx) *mongoerr.Error {
-	return mongoerr.New(invalidBSON, "invalid BSON in '%s'", c)
+func (c ctx) malformed() *mongoerr.Error {
+	return mongoerr.New(invalidBSON, "invalid BSON in '%s'", c.path())
 }
 
 // binDataTypeName is MongoDB's typeName(BinDataType) (src/mongo/bson/bsontypes.cpp). These are the
@@ -85,16 +108,34 @@ func absent(v bsoncore.Value) bool {
 	return v.Type == bsoncore.TypeNull || v.Type == bsoncore.TypeUndefined
 }
 
-// elements splits a document whose bytes were not validated deeply; c names it in the error.
-func elements(c ctx, doc bsoncore.Document) ([]bsoncore.Element, error) {
+// fields walks the elements of a document without building a slice (Document.Elements would
+// allocate on every command).
+type fields struct {
+	rem    []byte
+	length int32 // bytes left as the document's length counts them
+}
+
+// walk validates the whole document, nested values included, before any field is looked at, and
+// starts the walk; c names the document in the error.
+func walk(c ctx, doc bsoncore.Document) (fields, error) {
 	if err := doc.Validate(); err != nil {
-		return nil, malformed(c)
+		return fields{}, c.malformed()
 	}
-	elems, err := doc.Elements()
-	if err != nil {
-		return nil, malformed(c)
+	length, rem, _ := bsoncore.ReadLength(doc)
+	return fields{rem: rem, length: length - 4}, nil
+}
+
+// next is the loop of Document.Elements, which cannot fail once Validate passed.
+func (f *fields) next() (bsoncore.Element, bool) {
+	if f.length <= 1 {
+		return nil, false
 	}
-	return elems, nil
+	el, rem, ok := bsoncore.ReadElement(f.rem)
+	if !ok {
+		return nil, false
+	}
+	f.rem, f.length = rem, f.length-int32(len(el))
+	return el, true
 }
 
 // seen tracks which known fields of a struct were set, to raise 40413 on a repeat.
@@ -126,7 +167,7 @@ func expectBinary(c ctx, v bsoncore.Value, subtype byte) (data []byte, ok bool, 
 	}
 	st, data, ok := v.BinaryOK()
 	if !ok {
-		return nil, false, malformed(c)
+		return nil, false, c.malformed()
 	}
 	if st != subtype {
 		return nil, false, c.wrongBinType(st, subtype)
@@ -141,7 +182,7 @@ func expectDoc(c ctx, v bsoncore.Value) (bsoncore.Document, bool, error) {
 	}
 	doc, ok := v.DocumentOK()
 	if !ok {
-		return nil, false, malformed(c)
+		return nil, false, c.malformed()
 	}
 	return doc, true, nil
 }
@@ -153,7 +194,7 @@ func expectArray(c ctx, v bsoncore.Value) (bsoncore.Array, bool, error) {
 	}
 	arr, ok := v.ArrayOK()
 	if !ok {
-		return nil, false, malformed(c)
+		return nil, false, c.malformed()
 	}
 	return arr, true, nil
 }
@@ -163,20 +204,24 @@ func expectArray(c ctx, v bsoncore.Value) (bsoncore.Array, bool, error) {
 // nested paths). Field names must count 0,1,2... (40422/40423); null and undefined elements are
 // skipped, as the generated parsers do.
 func eachObject(c ctx, arr bsoncore.Array, fn func(c ctx, doc bsoncore.Document) error) error {
-	elems, err := elements(c, bsoncore.Document(arr))
+	elems, err := walk(c, bsoncore.Document(arr))
 	if err != nil {
 		return err
 	}
-	for i, e := range elems {
+	for i := 0; ; i++ {
+		e, ok := elems.next()
+		if !ok {
+			return nil
+		}
 		key := e.Key()
 		n, perr := strconv.ParseUint(key, 10, 32)
 		if perr != nil {
 			return mongoerr.New(mongoerr.Code(40422),
-				"BSON array field '%s' has an invalid value '%s' for an array field name.", c, key)
+				"BSON array field '%s' has an invalid value '%s' for an array field name.", c.path(), key)
 		}
 		if n != uint64(i) {
 			return mongoerr.New(mongoerr.Code(40423),
-				"BSON array field '%s' has a non-sequential value '%d' for an array field name, expected value '%d'.", c, n, i)
+				"BSON array field '%s' has a non-sequential value '%d' for an array field name, expected value '%d'.", c.path(), n, i)
 		}
 		doc, ok, err := expectDoc(c.child(key), e.Value())
 		if err != nil {
@@ -189,5 +234,4 @@ func eachObject(c ctx, arr bsoncore.Array, fn func(c ctx, doc bsoncore.Document)
 			return err
 		}
 	}
-	return nil
 }

@@ -127,25 +127,26 @@ const (
 // parseNameDB parses the strict structs KillAllSessionsUser {user, db} and KillAllSessionsRole
 // {role, db}; name is "user" or "role".
 func parseNameDB(c ctx, doc bsoncore.Document, name string) (string, string, error) {
-	elems, err := elements(c, doc)
+	elems, err := walk(c, doc)
 	if err != nil {
 		return "", "", err
 	}
 	var s seen
 	var nameValue, dbValue string
-	for _, e := range elems {
-		key, v := e.Key(), e.Value()
-		fc := c.child(key)
+	for e, more := elems.next(); more; e, more = elems.next() {
+		key, v := e.KeyBytes(), e.Value()
+		var field string
 		var bit seen
 		var dst *string
-		switch key {
-		case name:
-			bit, dst = nameField, &nameValue
-		case "db":
-			bit, dst = dbField, &dbValue
+		switch {
+		case string(key) == name:
+			field, bit, dst = name, nameField, &nameValue
+		case string(key) == "db":
+			field, bit, dst = "db", dbField, &dbValue
 		default:
-			return "", "", fc.unknown()
+			return "", "", c.unknown(key)
 		}
+		fc := c.child(field)
 		ok, err := expect(fc, v, bsoncore.TypeString)
 		if err != nil {
 			return "", "", err
@@ -187,16 +188,16 @@ const (
 // parseKillPattern parses the strict struct KillAllSessionsByPattern {lsid, uid, users, roles}.
 func parseKillPattern(c ctx, doc bsoncore.Document) (killPattern, error) {
 	var kp killPattern
-	elems, err := elements(c, doc)
+	elems, err := walk(c, doc)
 	if err != nil {
 		return kp, err
 	}
 	var s seen
-	for _, e := range elems {
-		key, v := e.Key(), e.Value()
-		fc := c.child(key)
-		switch key {
+	for e, more := elems.next(); more; e, more = elems.next() {
+		key, v := e.KeyBytes(), e.Value()
+		switch string(key) {
 		case "lsid":
+			fc := c.child("lsid")
 			ldoc, ok, err := expectDoc(fc, v)
 			if err != nil {
 				return kp, err
@@ -216,22 +217,23 @@ func parseKillPattern(c ctx, doc bsoncore.Document) (killPattern, error) {
 			}
 			kp.hasLSID = true
 		case "uid":
-			ok, err := parseUID(fc, v, patUID, &s, &kp.uid)
+			ok, err := parseUID(c.child("uid"), v, patUID, &s, &kp.uid)
 			if err != nil {
 				return kp, err
 			}
 			kp.hasUID = kp.hasUID || ok
 		case "users", "roles":
+			field, bit, name := "users", patUsers, "user"
+			if string(key) == "roles" {
+				field, bit, name = "roles", patRoles, "role"
+			}
+			fc := c.child(field)
 			arr, ok, err := expectArray(fc, v)
 			if err != nil {
 				return kp, err
 			}
 			if !ok {
 				continue
-			}
-			bit, name := patUsers, "user"
-			if key == "roles" {
-				bit, name = patRoles, "role"
 			}
 			if err := s.mark(bit, fc); err != nil {
 				return kp, err
@@ -248,7 +250,7 @@ func parseKillPattern(c ctx, doc bsoncore.Document) (killPattern, error) {
 				return kp, err
 			}
 		default:
-			return kp, fc.unknown()
+			return kp, c.unknown(key)
 		}
 	}
 	return kp, nil

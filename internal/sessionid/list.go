@@ -13,43 +13,45 @@ import (
 // kill commands are parsed as IDL structs ("KillAllSessionsCmd.killAllSessions.0").
 func argContexts(command string) (field, array ctx, ok bool) {
 	switch command {
-	case "endSessions", "refreshSessions":
-		top := ctx(command)
-		return top.child(command), top.child(command + "FromClient"), true
+	case "endSessions":
+		return root("endSessions.endSessions"), root("endSessions.endSessionsFromClient"), true
+	case "refreshSessions":
+		return root("refreshSessions.refreshSessions"), root("refreshSessions.refreshSessionsFromClient"), true
 	case "killSessions":
-		f := ctx("KillSessionsCmdFromClient").child(command)
+		f := root("KillSessionsCmdFromClient.killSessions")
 		return f, f, true
 	case "killAllSessions":
-		f := ctx("KillAllSessionsCmd").child(command)
+		f := root("KillAllSessionsCmd.killAllSessions")
 		return f, f, true
 	case "killAllSessionsByPattern":
-		f := ctx("KillAllSessionsByPatternCmd").child(command)
+		f := root("KillAllSessionsByPatternCmd.killAllSessionsByPattern")
 		return f, f, true
 	}
-	return "", "", false
+	return ctx{}, ctx{}, false
 }
 
 // commandArg returns the command name (the body's first key), the contexts of its argument and
 // the argument array. An absent (null) argument is a missing required field.
 func commandArg(body bsoncore.Document) (name string, array ctx, arr bsoncore.Array, err error) {
-	elems, err := elements("command", body)
+	elems, err := walk(root("command"), body)
 	if err != nil {
-		return "", "", nil, err
+		return "", ctx{}, nil, err
 	}
-	if len(elems) == 0 {
-		return "", "", nil, mongoerr.New(mongoerr.InternalError, "empty command document")
+	first, ok := elems.next()
+	if !ok {
+		return "", ctx{}, nil, mongoerr.New(mongoerr.InternalError, "empty command document")
 	}
-	name = elems[0].Key()
+	name = first.Key()
 	field, array, ok := argContexts(name)
 	if !ok {
-		return "", "", nil, mongoerr.New(mongoerr.InternalError, "%q is not a session command", name)
+		return "", ctx{}, nil, mongoerr.New(mongoerr.InternalError, "%q is not a session command", name)
 	}
-	arr, ok, err = expectArray(field, elems[0].Value())
+	arr, ok, err = expectArray(field, first.Value())
 	if err != nil {
-		return "", "", nil, err
+		return "", ctx{}, nil, err
 	}
 	if !ok {
-		return "", "", nil, field.missing()
+		return "", ctx{}, nil, field.missing()
 	}
 	return name, array, arr, nil
 }

@@ -31,12 +31,12 @@ func ParseListSpec(stage string, v bsoncore.Value, caller UID) (ListSpec, error)
 		return ListSpec{}, mongoerr.New(mongoerr.TypeMismatch, "%s options must be specified in an object, but found: %s",
 			stage, mongoerr.TypeName(v.Type))
 	}
-	c := ctx(stage)
+	c := root(stage)
 	doc, ok := v.DocumentOK()
 	if !ok {
-		return ListSpec{}, malformed(c)
+		return ListSpec{}, c.malformed()
 	}
-	elems, err := elements(c, doc)
+	elems, err := walk(c, doc)
 	if err != nil {
 		return ListSpec{}, err
 	}
@@ -44,11 +44,11 @@ func ParseListSpec(stage string, v bsoncore.Value, caller UID) (ListSpec, error)
 	var s seen
 	users := 0
 	listed := make(map[UID]struct{})
-	for _, e := range elems {
-		key, v := e.Key(), e.Value()
-		fc := c.child(key)
-		switch key {
+	for e, more := elems.next(); more; e, more = elems.next() {
+		key, v := e.KeyBytes(), e.Value()
+		switch string(key) {
 		case "allUsers":
+			fc := c.child("allUsers")
 			ok, err := expect(fc, v, bsoncore.TypeBoolean)
 			if err != nil {
 				return ListSpec{}, err
@@ -60,6 +60,7 @@ func ParseListSpec(stage string, v bsoncore.Value, caller UID) (ListSpec, error)
 				spec.AllUsers, _ = v.BooleanOK()
 			}
 		case "users":
+			fc := c.child("users")
 			arr, ok, err := expectArray(fc, v)
 			if err != nil {
 				return ListSpec{}, err
@@ -86,6 +87,7 @@ func ParseListSpec(stage string, v bsoncore.Value, caller UID) (ListSpec, error)
 				return ListSpec{}, err
 			}
 		case "$_internalPredicate":
+			fc := c.child("$_internalPredicate")
 			ok, err := expect(fc, v, bsoncore.TypeEmbeddedDocument)
 			if err != nil {
 				return ListSpec{}, err
@@ -96,7 +98,7 @@ func ParseListSpec(stage string, v bsoncore.Value, caller UID) (ListSpec, error)
 				}
 			}
 		default:
-			return ListSpec{}, fc.unknown()
+			return ListSpec{}, c.unknown(key)
 		}
 	}
 	if spec.AllUsers && users > 0 {

@@ -66,26 +66,26 @@ func parseUID(c ctx, v bsoncore.Value, bit seen, s *seen, dst *UID) (bool, error
 // document order (type, duplicate, value), then missing fields in declaration order (id, uid).
 func parseLSIDDoc(c ctx, doc bsoncore.Document, uidRequired bool) (rawLSID, error) {
 	var r rawLSID
-	elems, err := elements(c, doc)
+	elems, err := walk(c, doc)
 	if err != nil {
 		return r, err
 	}
 	var s seen
-	for _, e := range elems {
-		key, v := e.Key(), e.Value()
-		fc := c.child(key)
-		switch key {
+	for e, more := elems.next(); more; e, more = elems.next() {
+		v := e.Value()
+		switch key := e.KeyBytes(); string(key) {
 		case "id":
-			if _, err := parseUUID(fc, v, lsidID, &s, &r.id); err != nil {
+			if _, err := parseUUID(c.child("id"), v, lsidID, &s, &r.id); err != nil {
 				return r, err
 			}
 		case "uid":
-			ok, err := parseUID(fc, v, lsidUID, &s, &r.uid)
+			ok, err := parseUID(c.child("uid"), v, lsidUID, &s, &r.uid)
 			if err != nil {
 				return r, err
 			}
 			r.hasUID = r.hasUID || ok
 		case "txnNumber":
+			fc := c.child("txnNumber")
 			ok, err := expect(fc, v, bsoncore.TypeInt64)
 			if err != nil {
 				return r, err
@@ -98,13 +98,13 @@ func parseLSIDDoc(c ctx, doc bsoncore.Document, uidRequired bool) (rawLSID, erro
 				r.txnNumber, _ = v.Int64OK()
 			}
 		case "txnUUID":
-			ok, err := parseUUID(fc, v, lsidTxnUUID, &s, &r.txnUUID)
+			ok, err := parseUUID(c.child("txnUUID"), v, lsidTxnUUID, &s, &r.txnUUID)
 			if err != nil {
 				return r, err
 			}
 			r.hasTxnUUID = r.hasTxnUUID || ok
 		default:
-			return r, fc.unknown()
+			return r, c.unknown(key)
 		}
 	}
 	if s&lsidID == 0 {
@@ -138,13 +138,13 @@ func (r rawLSID) owned(caller UID, mayImpersonate bool) (ID, error) {
 // internal clients only and are refused with InvalidOptions(72). MongoDB's parsers treat a null
 // lsid as absent; that decision is the caller's, Parse reports it as the wrong type.
 func Parse(v bsoncore.Value, path string, caller UID, mayImpersonate bool) (ID, error) {
-	c := ctx(path)
+	c := root(path)
 	if v.Type != bsoncore.TypeEmbeddedDocument {
 		return ID{}, c.wrongType(v.Type, bsoncore.TypeEmbeddedDocument)
 	}
 	doc, ok := v.DocumentOK()
 	if !ok {
-		return ID{}, malformed(c)
+		return ID{}, c.malformed()
 	}
 	r, err := parseLSIDDoc(c, doc, false)
 	if err != nil {

@@ -37,33 +37,33 @@ type rawOpInfo struct {
 // parseOpInfoFields is the IDL pass over the whole body (a non-strict struct: other fields are
 // left alone); errors come in document order.
 func parseOpInfoFields(body bsoncore.Document) (rawOpInfo, error) {
-	const c = ctx("OperationSessionInfo")
+	c := root("OperationSessionInfo")
 	var r rawOpInfo
-	elems, err := elements(c, body)
+	elems, err := walk(c, body)
 	if err != nil {
 		return r, err
 	}
-	for _, e := range elems {
-		key, v := e.Key(), e.Value()
-		fc := c.child(key)
+	for e, more := elems.next(); more; e, more = elems.next() {
+		var name string
 		var bit seen
 		var want bsoncore.Type
-		switch key {
+		switch string(e.KeyBytes()) {
 		case "lsid":
-			bit, want = osiLSID, bsoncore.TypeEmbeddedDocument
+			name, bit, want = "lsid", osiLSID, bsoncore.TypeEmbeddedDocument
 		case "txnNumber":
-			bit, want = osiTxnNumber, bsoncore.TypeInt64
+			name, bit, want = "txnNumber", osiTxnNumber, bsoncore.TypeInt64
 		case "txnRetryCounter":
-			bit, want = osiTxnRetryCounter, bsoncore.TypeInt32
+			name, bit, want = "txnRetryCounter", osiTxnRetryCounter, bsoncore.TypeInt32
 		case "autocommit":
-			bit, want = osiAutocommit, bsoncore.TypeBoolean
+			name, bit, want = "autocommit", osiAutocommit, bsoncore.TypeBoolean
 		case "startTransaction":
-			bit, want = osiStartTransaction, bsoncore.TypeBoolean
+			name, bit, want = "startTransaction", osiStartTransaction, bsoncore.TypeBoolean
 		case "coordinator":
-			bit, want = osiCoordinator, bsoncore.TypeBoolean
+			name, bit, want = "coordinator", osiCoordinator, bsoncore.TypeBoolean
 		default:
 			continue
 		}
+		fc, v := c.child(name), e.Value()
 		ok, err := expect(fc, v, want)
 		if err != nil {
 			return r, err
@@ -78,7 +78,7 @@ func parseOpInfoFields(body bsoncore.Document) (rawOpInfo, error) {
 		case osiLSID:
 			doc, ok := v.DocumentOK()
 			if !ok {
-				return r, malformed(fc)
+				return r, fc.malformed()
 			}
 			if r.lsid, err = parseLSIDDoc(fc, doc, false); err != nil {
 				return r, err
