@@ -3,6 +3,7 @@ package integration
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"strings"
@@ -33,8 +34,7 @@ func dialRaw(t *testing.T, c *cluster) *rawConn {
 
 func (r *rawConn) send(frame []byte) {
 	r.t.Helper()
-	_ = r.nc.SetWriteDeadline(time.Now().Add(5 * time.Second))
-	if _, err := r.nc.Write(frame); err != nil {
+	if err := r.trySend(frame); err != nil {
 		r.t.Fatal(err)
 	}
 }
@@ -42,23 +42,38 @@ func (r *rawConn) send(frame []byte) {
 // reply reads one reply frame and returns its body document.
 func (r *rawConn) reply() bsoncore.Document {
 	r.t.Helper()
+	body, err := r.tryReply()
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return body
+}
+
+// trySend and tryReply report errors instead of failing the test, for use off the test goroutine.
+func (r *rawConn) trySend(frame []byte) error {
+	_ = r.nc.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	_, err := r.nc.Write(frame)
+	return err
+}
+
+func (r *rawConn) tryReply() (bsoncore.Document, error) {
 	_ = r.nc.SetReadDeadline(time.Now().Add(10 * time.Second))
 	frame, err := wire.ReadFrame(r.nc, nil)
 	if err != nil {
-		r.t.Fatalf("reading the reply: %v", err)
+		return nil, fmt.Errorf("reading the reply: %w", err)
 	}
 	if h, _ := wire.ParseHeader(frame); h.OpCode == wire.OpReply {
 		rep, err := wire.ParseReply(frame)
 		if err != nil || len(rep.Documents) != 1 {
-			r.t.Fatalf("bad OP_REPLY: %v", err)
+			return nil, fmt.Errorf("bad OP_REPLY: %v", err)
 		}
-		return rep.Documents[0]
+		return rep.Documents[0], nil
 	}
 	m, err := wire.ParseMsg(frame)
 	if err != nil {
-		r.t.Fatalf("bad OP_MSG reply: %v", err)
+		return nil, fmt.Errorf("bad OP_MSG reply: %w", err)
 	}
-	return m.Body
+	return m.Body, nil
 }
 
 // closed asserts the router closed the connection without replying.
@@ -75,11 +90,10 @@ func isReset(err error) bool {
 	return err != nil && strings.Contains(err.Error(), "connection reset")
 }
 
-func msg(t *testing.T, cmd bson.D) []byte {
-	t.Helper()
+func msg(t testing.TB, cmd bson.D) []byte {
 	body, err := bson.Marshal(cmd)
 	if err != nil {
-		t.Fatal(err)
+		panic(err) // only for documents the test itself builds
 	}
 	return wire.AppendMsg(nil, 1, 0, 0, body)
 }

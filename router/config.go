@@ -42,6 +42,14 @@ type Config struct {
 
 	Logger zerolog.Logger
 
+	// MaxConns caps open client connections (maxIncomingConnections); past it a new connection
+	// is closed at once and counted. 0: no cap beyond the OS's.
+	MaxConns int
+
+	// IdleTimeout closes a client connection that sends nothing for this long (0: never, as
+	// mongos). Keep it above drivers' maxAwaitTimeMS (10 s) or monitors will churn.
+	IdleTimeout time.Duration
+
 	// EnableTestCommands enables configureFailPoint on the router (enableTestCommands).
 	EnableTestCommands bool
 

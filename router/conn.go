@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"sync"
 	"time"
 
@@ -60,6 +61,9 @@ func (c *conn) serve() {
 	defer c.close()
 	c.log.Debug().Msg("connection accepted")
 	for {
+		if idle := c.s.cfg.IdleTimeout; idle > 0 {
+			_ = c.nc.SetReadDeadline(time.Now().Add(idle))
+		}
 		frame, err := wire.ReadFrame(c.br, c.in)
 		if err != nil {
 			c.logReadError(err)
@@ -95,6 +99,8 @@ func (c *conn) logReadError(err error) {
 		c.log.Warn().Err(err).Msg("closing connection: malformed frame")
 	case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
 		c.log.Debug().Msg("connection closed by peer")
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		c.log.Debug().Dur("idleTimeout", c.s.cfg.IdleTimeout).Msg("closing idle connection")
 	default:
 		c.log.Debug().Err(err).Msg("connection read failed")
 	}
@@ -142,7 +148,14 @@ func (c *conn) handleMsg(frame []byte) ([]byte, error) {
 	start := time.Now()
 	c.shardTime = 0
 	r := request{msg: m, body: m.Body}
-	body, cmdErr := c.run(&r)
+	var body bsoncore.Document
+	var cmdErr error
+	if c.s.beginOp() {
+		body, cmdErr = c.run(&r)
+		c.s.endOp()
+	} else {
+		cmdErr = c.s.quiesceError()
+	}
 	if errors.Is(cmdErr, errCloseConnection) {
 		return nil, cmdErr
 	}

@@ -47,7 +47,7 @@ func (c *conn) failCommand(ctx context.Context, name []byte, r *request, run fun
 		t := time.NewTimer(d.Block)
 		select {
 		case <-t.C:
-		case <-c.s.shutdown:
+		case <-c.s.closing:
 			t.Stop()
 			return nil, errCloseConnection
 		case <-ctx.Done():

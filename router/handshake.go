@@ -27,12 +27,15 @@ func (c *conn) handleQuery(frame []byte) ([]byte, error) {
 	cmd := q.Command()
 	name := wire.CommandName(cmd)
 	var body bsoncore.Document
-	switch name {
-	case "hello", "isMaster", "ismaster":
+	switch {
+	case name != "hello" && name != "isMaster" && name != "ismaster":
+		err = mongoerr.New(mongoerr.UnsupportedOpQueryCommand, "Unsupported OP_QUERY command: %s", name)
+	case !c.s.beginOp():
+		err = c.s.quiesceError()
+	default:
 		r := request{body: cmd, db: []byte(q.Database())}
 		body, err = c.hello(context.Background(), &r)
-	default:
-		err = mongoerr.New(mongoerr.UnsupportedOpQueryCommand, "Unsupported OP_QUERY command: %s", name)
+		c.s.endOp()
 	}
 	idx, reply := wiremessage.AppendHeaderStart(c.out[:0], replyRequestID.Add(1), q.Header.RequestID, wire.OpReply)
 	reply = wiremessage.AppendReplyFlags(reply, 0)
@@ -115,6 +118,8 @@ func (c *conn) awaitTopologyChange(body bsoncore.Document) error {
 	}
 	t := time.NewTimer(time.Duration(wait) * time.Millisecond)
 	defer t.Stop()
+	c.s.awaiting.Add(1)
+	defer c.s.awaiting.Add(-1)
 	select {
 	case <-t.C:
 	case <-c.s.shutdown:

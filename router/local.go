@@ -102,7 +102,8 @@ func (c *conn) serverStatus(context.Context, *request) (bsoncore.Document, error
 		AppendDateTime("localTime", time.Now().UnixMilli()).
 		AppendDocument("connections", bsoncore.NewDocumentBuilder().
 			AppendInt32("current", int32(current)).
-			AppendInt64("totalCreated", c.s.nextConn.Load()).Build()).
+			AppendInt64("totalCreated", c.s.nextConn.Load()).
+			AppendInt64("rejected", c.s.rejected.Load()).Build()).
 		AppendDocument("metrics", bsoncore.NewDocumentBuilder().
 			AppendDocument("cursor", bsoncore.NewDocumentBuilder().
 				AppendDocument("open", bsoncore.NewDocumentBuilder().

@@ -28,6 +28,7 @@ type Stats struct {
 	Connections    int
 	ActiveSessions int
 	OpenCursors    int
+	InFlight       int // commands being served
 }
 
 // Stats reads the gauges.
@@ -35,7 +36,8 @@ func (s *Server) Stats() Stats {
 	s.mu.Lock()
 	conns := len(s.conns)
 	s.mu.Unlock()
-	return Stats{Connections: conns, ActiveSessions: s.sessions.ActiveCount(), OpenCursors: s.cursors.open()}
+	return Stats{Connections: conns, ActiveSessions: s.sessions.ActiveCount(), OpenCursors: s.cursors.open(),
+		InFlight: int(s.inFlight.Load() - s.awaiting.Load())}
 }
 
 // Ready reports whether every shard has a primary (readiness probes).

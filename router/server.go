@@ -11,6 +11,9 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
+
+	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
 
 	"github.com/mongos-lite/mongos-lite/internal/failpoint"
 	"github.com/mongos-lite/mongos-lite/router/sessioncache"
@@ -33,10 +36,19 @@ type Server struct {
 	jobStop context.CancelFunc
 	jobDone chan struct{}
 
-	// topologyVersion: processId is fixed for the process; the counter moves only at shutdown,
-	// which is when awaiting hellos must be answered.
+	// topologyVersion: processId is fixed for the process; the counter moves only when shutdown
+	// starts (quiesce), which is when awaiting hellos must be answered.
 	processID bson.ObjectID
 	shutdown  chan struct{}
+	closing   chan struct{} // closed by Close: what blocks in-flight work must stop for
+
+	// In-flight commands; once quiescing, new ones are refused and Shutdown waits for these.
+	opMu      sync.RWMutex
+	quiescing bool
+	ops       sync.WaitGroup
+	inFlight  atomic.Int64
+	awaiting  atomic.Int64 // hellos of monitors waiting for a topology change: idle, not work
+	rejected  atomic.Int64 // connections refused by MaxConns
 
 	ln       net.Listener
 	mu       sync.Mutex
@@ -67,6 +79,7 @@ func New(cfg Config, shardList []*shards.Shard) (*Server, error) {
 		}),
 		processID: bson.NewObjectID(),
 		shutdown:  make(chan struct{}),
+		closing:   make(chan struct{}),
 		conns:     make(map[*conn]struct{}),
 	}, nil
 }
@@ -110,6 +123,13 @@ func (s *Server) Serve() error {
 			_ = nc.Close()
 			return nil
 		}
+		if s.cfg.MaxConns > 0 && len(s.conns) >= s.cfg.MaxConns {
+			s.mu.Unlock()
+			s.rejected.Add(1)
+			c.log.Warn().Int("maxConns", s.cfg.MaxConns).Msg("connection refused: too many open connections")
+			_ = nc.Close()
+			continue
+		}
 		s.conns[c] = struct{}{}
 		s.wg.Add(1)
 		s.mu.Unlock()
@@ -123,16 +143,66 @@ func (s *Server) Serve() error {
 	}
 }
 
+// Shutdown quiesces the router, as mongos does on SIGTERM: hello's topologyVersion changes (so
+// monitors answer at once and drivers stop selecting it), new commands get ShutdownInProgress,
+// and in-flight commands run to completion or until ctx ends. Close follows it.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.startQuiesce()
+	done := make(chan struct{})
+	go func() { s.ops.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("router: in-flight commands still running at the shutdown deadline: %w", ctx.Err())
+	}
+}
+
+func (s *Server) startQuiesce() {
+	s.opMu.Lock()
+	defer s.opMu.Unlock()
+	if !s.quiescing {
+		s.quiescing = true
+		close(s.shutdown)
+	}
+}
+
+// beginOp admits a command unless the router is quiescing; endOp must follow an admitted one.
+func (s *Server) beginOp() bool {
+	s.opMu.RLock()
+	defer s.opMu.RUnlock()
+	if s.quiescing {
+		return false
+	}
+	s.ops.Add(1)
+	s.inFlight.Add(1)
+	return true
+}
+
+func (s *Server) endOp() {
+	s.inFlight.Add(-1)
+	s.ops.Done()
+}
+
+// quiesceError answers commands that arrive during shutdown, with the new topologyVersion so a
+// driver marks the router Unknown at once.
+func (s *Server) quiesceError() error {
+	e := mongoerr.New(mongoerr.ShutdownInProgress, "The server is in quiesce mode and will shut down")
+	e.Extra = bsoncore.BuildDocument(nil, bsoncore.AppendDocumentElement(nil, "topologyVersion", s.topologyVersion()))
+	return e
+}
+
 // Close stops accepting, answers awaiting hellos, closes every connection and waits for their
 // goroutines. The shards are the caller's to close.
 func (s *Server) Close(ctx context.Context) error {
+	s.startQuiesce()
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		return nil
 	}
 	s.closed = true
-	close(s.shutdown)
+	close(s.closing)
 	var err error
 	if s.ln != nil {
 		err = s.ln.Close()

@@ -110,12 +110,30 @@ func runRouter(c *cli.Context, log zerolog.Logger, cfgs []shards.Config, routers
 	if ready != nil {
 		ready(addrs)
 	}
-	sig := make(chan os.Signal, 1)
+	sig := make(chan os.Signal, 2)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sig)
 	select {
 	case s := <-sig:
-		log.Info().Str("signal", s.String()).Msg("shutting down")
+		timeout := c.Duration("shutdown-timeout")
+		log.Info().Str("signal", s.String()).Dur("timeout", timeout).Msg("quiescing: finishing in-flight commands")
+		done := make(chan struct{})
+		defer close(done)
+		go func() { // a second signal does not wait
+			select {
+			case s := <-sig:
+				log.Warn().Str("signal", s.String()).Msg("second signal: exiting at once")
+				os.Exit(1)
+			case <-done:
+			}
+		}()
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		for _, srv := range servers {
+			if err := srv.Shutdown(ctx); err != nil {
+				log.Warn().Err(err).Msg("shutting down with commands still running")
+			}
+		}
 		return nil
 	case err := <-served:
 		served <- err // keep the count for the deferred wait
