@@ -57,7 +57,7 @@ func (r *rawConn) trySend(frame []byte) error {
 }
 
 func (r *rawConn) tryReply() (bsoncore.Document, error) {
-	_ = r.nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_ = r.nc.SetReadDeadline(time.Now().Add(30 * time.Second)) // generous: CI machines are small and busy
 	frame, err := wire.ReadFrame(r.nc, nil)
 	if err != nil {
 		return nil, fmt.Errorf("reading the reply: %w", err)

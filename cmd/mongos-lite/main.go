@@ -41,5 +41,8 @@ func newApp() *cli.App {
 		},
 		// Like mongos, running it bare serves.
 		DefaultCommand: serve.Name,
+		// A shard spec holds commas (host lists), so several specs in one value
+		// (MONGOS_LITE_SHARD) are separated by semicolons.
+		SliceFlagSeparator: ";",
 	}
 }

@@ -20,7 +20,7 @@ import (
 func serveCommand() *cli.Command {
 	flags := append(routerFlags(false), metricsFlag(""),
 		altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "shard", EnvVars: env("shard"),
-			Usage: "a shard replica set as NAME=RSNAME/host:port,host:port (repeat for each shard)"}))
+			Usage: "a shard replica set as NAME=RSNAME/host:port,host:port (repeat for each shard; in MONGOS_LITE_SHARD separate shards with ';')"}))
 	return &cli.Command{
 		Name:   "serve",
 		Usage:  "route clients to the shard replica sets given with --shard",
