@@ -380,26 +380,6 @@ func (m *Member) dispatch(r *request) error {
 	return err
 }
 
-// readConcern checks the snapshot read concern as mongod does and notes a snapshot read.
-func (r *request) readConcern() error {
-	rc, ok := r.body.Lookup("readConcern").DocumentOK()
-	if !ok {
-		return nil
-	}
-	level, _ := rc.Lookup("level").StringValueOK()
-	t, i, hasAt := rc.Lookup("atClusterTime").TimestampOK()
-	switch {
-	case hasAt && level != "snapshot":
-		return mongoerr.New(mongoerr.BadValue, "readConcern level 'snapshot' is required when specifying atClusterTime")
-	case level != "snapshot" || r.op.Autocommit: // transactions read their own snapshot
-		return nil
-	case r.cmd.flags&cSnapshot == 0:
-		return mongoerr.New(mongoerr.InvalidOptions, `Command does not support read concern { level: "snapshot" }`)
-	}
-	r.snapshotRead, r.readAt = true, bson.Timestamp{T: t, I: i}
-	return nil
-}
-
 // unsatisfiableWriteConcern is mongod's writeConcernError (after applying the write) for a w
 // larger than the set.
 func (r *request) unsatisfiableWriteConcern() bsoncore.Document {

@@ -506,5 +506,5 @@ func TestSnapshotReads(t *testing.T) {
 	reply, _ = read(&then)
 	wantCode(t, reply, mongoerr.SnapshotTooOld, "")
 	wantCode(t, c.run(bson.D{{Key: "find", Value: "s"}, {Key: "readConcern", Value: bson.D{{Key: "atClusterTime", Value: then}}}, {Key: "$db", Value: "test"}}),
-		mongoerr.BadValue, "readConcern level 'snapshot' is required when specifying atClusterTime")
+		mongoerr.InvalidOptions, "atClusterTime field can be set only if level is equal to snapshot")
 }
