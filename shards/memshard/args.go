@@ -44,16 +44,20 @@ func (r *request) collName() (string, error) {
 }
 
 func (r *request) stringArg(key string, required bool) (string, error) {
-	v, err := r.body.LookupErr(key)
+	return stringField(r.body, r.name, key, required)
+}
+
+func stringField(doc bsoncore.Document, parent, key string, required bool) (string, error) {
+	v, err := doc.LookupErr(key)
 	if err != nil {
 		if required {
-			return "", missingField(r.name + "." + key)
+			return "", missingField(parent + "." + key)
 		}
 		return "", nil
 	}
 	s, ok := v.StringValueOK()
 	if !ok {
-		return "", mongoerr.WrongType(r.name+"."+key, v.Type, "string")
+		return "", mongoerr.WrongType(parent+"."+key, v.Type, "string")
 	}
 	return s, nil
 }

@@ -1,6 +1,7 @@
 package memshard
 
 import (
+	"bytes"
 	"errors"
 	"slices"
 	"strings"
@@ -125,10 +126,11 @@ func cmdFind(r *request) error {
 	if err != nil {
 		return err
 	}
-	var docs []bson.Raw
+	returnKey, showRecordID := r.boolArg("returnKey", false), r.boolArg("showRecordId", false)
+	var rows []found
 	err = r.read(coll, func(c *collection, view *txn) error {
 		for _, d := range c.matching(f, view, false) {
-			docs = append(docs, visible(d, view))
+			rows = append(rows, found{visible(d, view), d.rid})
 		}
 		return nil
 	})
@@ -136,25 +138,70 @@ func cmdFind(r *request) error {
 		return err
 	}
 	if sorter != nil {
-		sorter.Sort(docs)
+		query.SortBy(sorter, rows, func(x found) []byte { return x.doc })
 	}
-	docs = window(docs, skip, limit)
-	if proj != nil {
-		for i, d := range docs {
-			docs[i] = proj.Apply(d)
+	rows = window(rows, skip, limit)
+	idIndex := returnKey && r.usesIDIndex(f)
+	docs := make([]bson.Raw, len(rows))
+	for i, x := range rows {
+		switch {
+		case returnKey: // only the index key; mongod drops the record id with the document
+			docs[i] = indexKey(x.doc, idIndex)
+		case proj != nil:
+			docs[i] = proj.Apply(x.doc)
+		default:
+			docs[i] = x.doc
+		}
+		if showRecordID && !returnKey {
+			docs[i] = withRecordID(docs[i], x.rid)
 		}
 	}
 	r.replyCursor(r.ns(coll), docs, batchSize, r.boolArg("singleBatch", false))
 	return nil
 }
 
+// found is a document a read matched, with its record id.
+type found struct {
+	doc bson.Raw
+	rid int64
+}
+
 // window applies skip and limit (0: none).
-func window(docs []bson.Raw, skip, limit int) []bson.Raw {
-	docs = docs[min(skip, len(docs)):]
-	if limit > 0 && limit < len(docs) {
-		docs = docs[:limit]
+func window[T any](rows []T, skip, limit int) []T {
+	rows = rows[min(skip, len(rows)):]
+	if limit > 0 && limit < len(rows) {
+		rows = rows[:limit]
 	}
-	return docs
+	return rows
+}
+
+// usesIDIndex reports whether mongod would read a find through the _id index (the only index
+// memshard keeps): an _id equality, range or $in, or a sort on _id alone.
+func (r *request) usesIDIndex(f *query.Filter) bool {
+	if f.UsesIDIndex() {
+		return true
+	}
+	spec, _, _ := r.docArg("sort")
+	elems, _ := bsoncore.Document(spec).Elements()
+	return len(elems) == 1 && elems[0].Key() == "_id"
+}
+
+// indexKey is returnKey's document: the _id index key, or nothing when no index was used.
+func indexKey(doc bson.Raw, idIndex bool) bson.Raw {
+	b := bsoncore.NewDocumentBuilder()
+	if id, err := doc.LookupErr("_id"); err == nil && idIndex {
+		b.AppendValue("_id", bsoncore.Value{Type: bsoncore.Type(id.Type), Data: id.Value})
+	}
+	return bson.Raw(b.Build())
+}
+
+// withRecordID is showRecordId's document: doc with $recordId (a long) last.
+func withRecordID(doc bson.Raw, rid int64) bson.Raw {
+	out := bytes.Clone(doc[:len(doc)-1])
+	out = bsoncore.AppendInt64Element(out, "$recordId", rid)
+	out = append(out, 0)
+	bsoncore.UpdateLength(out, 0, int32(len(out)))
+	return bson.Raw(out)
 }
 
 // writeError is one failed statement of a write batch.
@@ -756,12 +803,22 @@ func cmdAggregate(r *request) error {
 			return err
 		}
 	}
+	stages, out, err := splitWriteStage(r.db, stages)
+	if err != nil {
+		return err
+	}
 	p, err := query.NewPipeline(stages)
 	if err != nil {
 		return err
 	}
 	if docs, err = p.Run(docs); err != nil {
 		return err
+	}
+	if out != nil {
+		if err := r.runWriteStage(out, docs); err != nil {
+			return err
+		}
+		docs = nil // $out and $merge answer an empty cursor
 	}
 	r.replyCursor(ns, docs, batchSize, false)
 	return nil

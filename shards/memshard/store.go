@@ -4,6 +4,7 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -42,7 +43,8 @@ type collection struct {
 	dead     int             // entries in docs that no longer hold a document
 	byID     map[string]*doc // the _id index: canonical _id bytes -> document
 	indexes  []bsoncore.Document
-	pending  *txn // the open transaction that created it: nobody else sees it yet
+	pending  *txn  // the open transaction that created it: nobody else sees it yet
+	records  int64 // the last record id given out (find's showRecordId)
 }
 
 // doc is one _id's slot. raw is the committed document (nil: none) written at version ver. A
@@ -50,6 +52,7 @@ type collection struct {
 // transaction, not here.
 type doc struct {
 	key  string
+	rid  int64 // record id: mongod's position of the document in its collection
 	raw  bson.Raw
 	ver  uint64
 	lock *txn
@@ -233,24 +236,39 @@ func (s *store) insert(c *collection, raw bson.Raw, id bson.RawValue, t *txn, no
 			return dupKeyError(c.ns(), id)
 		}
 	} else {
-		d = &doc{key: key}
-		c.docs = append(c.docs, d)
-		c.byID[key] = d
+		d = c.newSlot(key)
 	}
+	c.records++
+	d.rid = c.records // a new document is a new record, as in mongod
 	s.put(c, d, raw, t)
 	return nil
 }
 
+// newSlot adds an empty slot for _id key.
+func (c *collection) newSlot(key string) *doc {
+	d := &doc{key: key}
+	c.docs = append(c.docs, d)
+	c.byID[key] = d
+	return d
+}
+
 // dupKeyError is mongod's E11000 for the _id index.
 func dupKeyError(ns string, id bson.RawValue) *mongoerr.Error {
-	e := mongoerr.New(mongoerr.DuplicateKey, "E11000 duplicate key error collection: %s index: _id_ dup key: { _id: %s }",
-		ns, shellValue(id))
-	var extra []byte
-	idx, extra := bsoncore.AppendDocumentStart(extra)
-	extra = bsoncore.AppendDocumentElement(extra, "keyPattern", bsoncore.NewDocumentBuilder().AppendInt32("_id", 1).Build())
-	kv := bsoncore.NewDocumentBuilder().AppendValue("_id", bsoncore.Value{Type: bsoncore.Type(id.Type), Data: id.Value}).Build()
-	extra = bsoncore.AppendDocumentElement(extra, "keyValue", kv)
-	e.Extra, _ = bsoncore.AppendDocumentEnd(extra, idx)
+	return uniqueKeyError(ns, "_id_", []string{"_id"}, []bson.RawValue{id})
+}
+
+// uniqueKeyError is mongod's E11000 for a unique index and the key values found again.
+func uniqueKeyError(ns, index string, fields []string, vals []bson.RawValue) *mongoerr.Error {
+	pattern, value := bsoncore.NewDocumentBuilder(), bsoncore.NewDocumentBuilder()
+	shown := make([]string, len(fields))
+	for i, f := range fields {
+		pattern.AppendInt32(f, 1)
+		value.AppendValue(f, bsoncore.Value{Type: bsoncore.Type(vals[i].Type), Data: vals[i].Value})
+		shown[i] = f + ": " + shellValue(vals[i])
+	}
+	e := mongoerr.New(mongoerr.DuplicateKey, "E11000 duplicate key error collection: %s index: %s dup key: { %s }",
+		ns, index, strings.Join(shown, ", "))
+	e.Extra = bsoncore.NewDocumentBuilder().AppendDocument("keyPattern", pattern.Build()).AppendDocument("keyValue", value.Build()).Build()
 	return e
 }
 

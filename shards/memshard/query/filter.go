@@ -49,6 +49,29 @@ func (f *Filter) Match(doc bson.Raw) bool {
 // index; the caller must still treat numerically equal values alike (see IndexKey).
 func (f *Filter) IDEquality() (bson.RawValue, bool) { return f.id, f.isID }
 
+// UsesIDIndex reports whether mongod's planner would scan the _id index for the filter: it
+// bounds _id by equality, range or $in at the top level or in the top-level conjunction.
+func (f *Filter) UsesIDIndex() bool { return boundsID(f.root) }
+
+func boundsID(m matcher) bool {
+	switch m := m.(type) {
+	case andM:
+		for _, c := range m {
+			if boundsID(c) {
+				return true
+			}
+		}
+	case *fieldM:
+		if len(m.path) == 1 && m.path[0] == "_id" {
+			switch m.p.(type) {
+			case *eqP, *cmpP, *inP:
+				return true
+			}
+		}
+	}
+	return false
+}
+
 type matcher interface {
 	matches(doc []byte) bool
 }

@@ -273,3 +273,29 @@ func TestFilterDepthLimit(t *testing.T) {
 	_, err := NewFilter(deep)
 	wantCode(t, err, mongoerr.InvalidBSON, "")
 }
+
+func TestUsesIDIndex(t *testing.T) {
+	for _, tt := range []struct {
+		filter string
+		want   bool
+	}{
+		{`{}`, false},
+		{`{"_id": 1}`, true},
+		{`{"_id": {"$gt": 1, "$lt": 5}}`, true},
+		{`{"_id": {"$in": [1, 2]}, "x": 1}`, true},
+		{`{"x": 1, "_id": {"$lte": 3}}`, true},
+		{`{"_id": {"$ne": 1}}`, false},
+		{`{"_id": {"$nin": [1]}}`, false},
+		{`{"$or": [{"_id": 1}, {"_id": 2}]}`, false},
+		{`{"a._id": 1}`, false},
+		{`{"x": 1}`, false},
+	} {
+		f, err := NewFilter(doc(t, tt.filter))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := f.UsesIDIndex(); got != tt.want {
+			t.Errorf("%s: UsesIDIndex = %v, want %v", tt.filter, got, tt.want)
+		}
+	}
+}

@@ -49,12 +49,7 @@ func NewSort(spec bson.Raw) (*Sort, error) {
 
 // Sort orders docs in place, stably. A missing field sorts as null; an array sorts by its
 // smallest element ascending and its largest descending (an empty array below null).
-func (s *Sort) Sort(docs []bson.Raw) {
-	if len(s.keys) == 0 || len(docs) < 2 {
-		return
-	}
-	sortByKeys(s, docs, func(d bson.Raw) []byte { return d })
-}
+func (s *Sort) Sort(docs []bson.Raw) { SortBy(s, docs, func(d bson.Raw) []byte { return d }) }
 
 // keyed is an item with its sort keys, computed once.
 type keyed[T any] struct {
@@ -62,8 +57,12 @@ type keyed[T any] struct {
 	keys []bson.RawValue
 }
 
-// sortByKeys sorts items stably by s, each by the document docOf gives for it.
-func sortByKeys[T any](s *Sort, items []T, docOf func(T) []byte) {
+// SortBy sorts items stably as Sort does, each by the document docOf gives for it (for callers
+// that keep something beside each document).
+func SortBy[T any](s *Sort, items []T, docOf func(T) []byte) {
+	if len(s.keys) == 0 || len(items) < 2 {
+		return
+	}
 	ks := make([]keyed[T], len(items))
 	for i, it := range items {
 		ks[i] = keyed[T]{it, s.sortKeys(docOf(it))}

@@ -673,7 +673,7 @@ func (ps *pushSort) sort(vals []bson.RawValue) {
 		slices.SortStableFunc(vals, func(a, b bson.RawValue) int { return ps.dir * Compare(a, b) })
 		return
 	}
-	sortByKeys(ps.by, vals, func(v bson.RawValue) []byte {
+	SortBy(ps.by, vals, func(v bson.RawValue) []byte {
 		if isDoc(v) {
 			return v.Value
 		}
