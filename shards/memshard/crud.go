@@ -1,7 +1,6 @@
 package memshard
 
 import (
-	"bytes"
 	"errors"
 	"slices"
 	"strings"
@@ -197,11 +196,16 @@ func indexKey(doc bson.Raw, idIndex bool) bson.Raw {
 
 // withRecordID is showRecordId's document: doc with $recordId (a long) last.
 func withRecordID(doc bson.Raw, rid int64) bson.Raw {
-	out := bytes.Clone(doc[:len(doc)-1])
-	out = bsoncore.AppendInt64Element(out, "$recordId", rid)
+	return bson.Raw(withElement(bsoncore.Document(doc), bsoncore.AppendInt64Element(nil, "$recordId", rid)))
+}
+
+// withElement is a copy of doc with the element elem added last.
+func withElement(doc bsoncore.Document, elem []byte) bsoncore.Document {
+	out := make([]byte, 0, len(doc)+len(elem))
+	out = append(append(out, doc[:len(doc)-1]...), elem...)
 	out = append(out, 0)
 	bsoncore.UpdateLength(out, 0, int32(len(out)))
-	return bson.Raw(out)
+	return out
 }
 
 // writeError is one failed statement of a write batch.
@@ -745,6 +749,9 @@ func cmdDistinct(r *request) error {
 func sortValues(vals []bson.RawValue) { slices.SortStableFunc(vals, query.Compare) }
 
 func cmdAggregate(r *request) error {
+	if r.boolArg("explain", false) {
+		return r.explain(r, "queryPlanner")
+	}
 	specs, err := r.docsArg("pipeline")
 	if err != nil {
 		return err

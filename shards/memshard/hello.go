@@ -3,6 +3,10 @@ package memshard
 import (
 	"encoding/binary"
 	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -298,5 +302,54 @@ func cmdServerStatus(r *request) error {
 		AppendInt32("lastSessionsCollectionJobCursorsClosed", 0).
 		AppendInt32("transactionReaperJobCount", 0).Build())
 	r.out = out
+	return nil
+}
+
+// cmdConnectionStatus: memshard has no authentication, so nobody is logged in.
+func cmdConnectionStatus(r *request) error {
+	empty := bsoncore.NewArrayBuilder().Build()
+	auth := bsoncore.NewDocumentBuilder().AppendArray("authenticatedUsers", empty).AppendArray("authenticatedUserRoles", empty)
+	if r.boolArg("showPrivileges", false) {
+		auth.AppendArray("authenticatedUserPrivileges", empty)
+	}
+	r.out = bsoncore.AppendDocumentElement(r.out, "authInfo", auth.Build())
+	return nil
+}
+
+// cmdHostInfo describes the machine memshard runs on, in hostInfo's shape.
+func cmdHostInfo(r *request) error {
+	hostname, _ := os.Hostname()
+	system := bsoncore.NewDocumentBuilder().AppendDateTime("currentTime", time.Now().UnixMilli()).
+		AppendString("hostname", hostname).AppendInt32("cpuAddrSize", int32(strconv.IntSize)).
+		AppendInt32("numCores", int32(runtime.NumCPU())).AppendString("cpuArch", runtime.GOARCH).
+		AppendBoolean("numaEnabled", false).Build()
+	osName := runtime.GOOS
+	if len(osName) > 0 {
+		osName = strings.ToUpper(osName[:1]) + osName[1:] // mongod reports "Linux", "Darwin", "Windows"
+	}
+	r.out = bsoncore.AppendDocumentElement(r.out, "system", system)
+	r.out = bsoncore.AppendDocumentElement(r.out, "os", bsoncore.NewDocumentBuilder().AppendString("type", osName).Build())
+	r.out = bsoncore.AppendDocumentElement(r.out, "extra", bsoncore.NewDocumentBuilder().Build())
+	return nil
+}
+
+// ramLogs are the in-memory logs getLog serves; memshard keeps them empty.
+var ramLogs = []string{"global", "startupWarnings"}
+
+func cmdGetLog(r *request) error {
+	v := r.body.Index(0).Value()
+	name, ok := v.StringValueOK()
+	switch {
+	case !ok:
+		return mongoerr.New(mongoerr.TypeMismatch, "Argument to getLog must be of type String; found %s of type %s",
+			shellValue(rawValue(v)), mongoerr.TypeName(v.Type))
+	case name == "*":
+		r.out = appendStrings(r.out, "names", ramLogs)
+	case slices.Contains(ramLogs, name):
+		r.out = bsoncore.AppendInt64Element(r.out, "totalLinesWritten", 0)
+		r.out = appendStrings(r.out, "log", nil)
+	default:
+		return mongoerr.New(mongoerr.OperationFailed, "no RamLog named: %s", name)
+	}
 	return nil
 }

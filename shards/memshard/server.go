@@ -260,6 +260,10 @@ var commands = map[string]command{
 	"ping":         {cmdPing, cNoAuth},
 	"getParameter": {cmdGetParameter, cAdmin},
 	"serverStatus": {cmdServerStatus, 0},
+	"hostInfo":     {cmdHostInfo, 0},
+	"getLog":       {cmdGetLog, cAdmin},
+
+	"connectionStatus": {cmdConnectionStatus, cNoAuth},
 
 	"startSession":             {cmdStartSession, cNoAttach},
 	"endSessions":              {cmdEndSessions, cNoAttach},
@@ -277,6 +281,7 @@ var commands = map[string]command{
 	"count":         {cmdCount, cRead},
 	"distinct":      {cmdDistinct, cRead | cTxn | cSnapshot},
 	"aggregate":     {cmdAggregate, cRead | cTxn | cSnapshot},
+	"explain":       {cmdExplain, cRead},
 	"getMore":       {cmdGetMore, cTxn},
 	"killCursors":   {cmdKillCursors, cTxn},
 

@@ -404,6 +404,20 @@ func TestInfoCommands(t *testing.T) {
 				r.Lookup("connections", "current").Int32() >= 1 && r.Lookup("pid").Int64() == int64(os.Getpid()) &&
 				r.Lookup("logicalSessionRecordCache", "activeSessionsCount").Type == bson.TypeInt32
 		}},
+		{"connectionStatus", bson.D{{Key: "connectionStatus", Value: 1}, {Key: "showPrivileges", Value: true}, {Key: "$db", Value: "test"}}, func(r bson.Raw) bool {
+			return len(mustValues(t, r.Lookup("authInfo", "authenticatedUsers").Array())) == 0 &&
+				r.Lookup("authInfo", "authenticatedUserPrivileges").Type == bson.TypeArray
+		}},
+		{"hostInfo", bson.D{{Key: "hostInfo", Value: 1}, {Key: "$db", Value: "admin"}}, func(r bson.Raw) bool {
+			return r.Lookup("system", "numCores").Int32() >= 1 && r.Lookup("system", "currentTime").Type == bson.TypeDateTime &&
+				r.Lookup("os", "type").StringValue() != ""
+		}},
+		{"getLog *", bson.D{{Key: "getLog", Value: "*"}, {Key: "$db", Value: "admin"}}, func(r bson.Raw) bool {
+			return r.Lookup("names").String() == `["global","startupWarnings"]`
+		}},
+		{"getLog global", bson.D{{Key: "getLog", Value: "global"}, {Key: "$db", Value: "admin"}}, func(r bson.Raw) bool {
+			return r.Lookup("log").Type == bson.TypeArray && r.Lookup("totalLinesWritten").Type == bson.TypeInt64
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if reply := mustOK(t, c.run(tc.cmd)); !tc.check(reply) {
@@ -413,6 +427,9 @@ func TestInfoCommands(t *testing.T) {
 	}
 	wantCode(t, c.run(bson.D{{Key: "getParameter", Value: 1}, {Key: "nope", Value: 1}, {Key: "$db", Value: "admin"}}),
 		mongoerr.InvalidOptions, "no option found to get")
+	wantCode(t, c.run(bson.D{{Key: "getLog", Value: 5}, {Key: "$db", Value: "admin"}}),
+		mongoerr.TypeMismatch, "Argument to getLog must be of type String; found 5 of type int")
+	wantCode(t, c.run(bson.D{{Key: "getLog", Value: "global"}, {Key: "$db", Value: "test"}}), mongoerr.Unauthorized, "")
 }
 
 func TestUnsatisfiableWriteConcern(t *testing.T) {
