@@ -30,6 +30,7 @@ func newApp() *cli.App {
 			demoCommand(),
 			healthcheckCommand(),
 			benchCommand(),
+			userCommand(),
 			{
 				Name:  "version",
 				Usage: "print the version",

@@ -26,6 +26,8 @@ const (
 	ProtocolError                      Code = 17
 	AuthenticationFailed               Code = 18
 	IllegalOperation                   Code = 20
+	RoleNotFound                       Code = 31
+	InvalidPath                        Code = 65
 	InvalidBSON                        Code = 22
 	NamespaceNotFound                  Code = 26
 	IndexNotFound                      Code = 27
@@ -90,6 +92,7 @@ const (
 	PreparedTransactionInProgress      Code = 267
 	ChecksumMismatch                   Code = 288
 	APIStrictError                     Code = 323
+	MechanismUnavailable               Code = 334
 	UnsupportedOpQueryCommand          Code = 352
 	SocketException                    Code = 9001
 	NotWritablePrimary                 Code = 10107
@@ -181,7 +184,10 @@ var names = map[Code]string{
 	PreparedTransactionInProgress:      "PreparedTransactionInProgress",
 	ChecksumMismatch:                   "ChecksumMismatch",
 	APIStrictError:                     "APIStrictError",
+	MechanismUnavailable:               "MechanismUnavailable",
 	UnsupportedOpQueryCommand:          "UnsupportedOpQueryCommand",
+	RoleNotFound:                       "RoleNotFound",
+	InvalidPath:                        "InvalidPath",
 	SocketException:                    "SocketException",
 	NotWritablePrimary:                 "NotWritablePrimary",
 	BSONObjectTooLarge:                 "BSONObjectTooLarge",
