@@ -1,3 +1,5 @@
+//go:build linux
+
 package router
 
 // Benchmarks of the router's hot paths (issue 8, BENCHMARKS.md). The end-to-end ones run a
@@ -19,6 +21,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -290,9 +293,21 @@ type side struct {
 	clients []*benchClient
 	hists   []bench.Histogram
 	wall    time.Duration
+	cpu     time.Duration // the whole process's user+system CPU time during the blocks
 	ops     int64
 	mallocs uint64
 	bytes   uint64
+}
+
+// cpuTime is the process's user+system CPU time so far. Unlike wall time it hardly moves with
+// other processes' load, and on a machine whose cores are saturated the throughput ratio tends
+// to the ratio of CPU per operation.
+func cpuTime(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // block runs n find-by-_id operations spread over every client of s, concurrently, and adds
@@ -303,6 +318,7 @@ func (s *side) block(b *testing.B, frames [][]byte, n int64) {
 	var next atomic.Int64
 	var failed atomic.Pointer[error]
 	var wg sync.WaitGroup
+	cpu0 := cpuTime(b)
 	start := time.Now()
 	for i, cl := range s.clients {
 		h := &s.hists[i]
@@ -323,6 +339,7 @@ func (s *side) block(b *testing.B, frames [][]byte, n int64) {
 	}
 	wg.Wait()
 	s.wall += time.Since(start)
+	s.cpu += cpuTime(b) - cpu0
 	runtime.ReadMemStats(&after)
 	if err := failed.Load(); err != nil {
 		b.Fatal(*err)
@@ -345,8 +362,11 @@ func (s *side) latency(q float64) time.Duration {
 // through a pass-through hop (the physical limit) and through the router. It reports each
 // side's time per operation (wall/ops: the inverse of throughput), p50 and allocations per
 // operation, the router/direct throughput ratio, the p50/p99 the router adds over direct and
-// over the bare hop, and the allocations attributable to the router (router minus direct).
-// ns/op mixes the three sides; read the named metrics.
+// over the bare hop, and the allocations and CPU time attributable to the router (router minus
+// direct; the process runs client, router and memshard, so the difference is the router's).
+// cpu-ratio is direct/router CPU per operation: the throughput ratio when every side is
+// CPU-bound on the same cores, and steadier than wall time on a shared machine. ns/op mixes the
+// three sides; read the named metrics.
 func BenchmarkFindByIDRouterVsDirect(b *testing.B) {
 	const block = 3000
 	for _, clients := range []int{1, 16} {
@@ -387,7 +407,10 @@ func BenchmarkFindByIDRouterVsDirect(b *testing.B) {
 				b.ReportMetric(s.s.perOp(), s.name+"-ns/op")
 				b.ReportMetric(us(s.s.latency(0.5)), s.name+"-p50-µs")
 				b.ReportMetric(s.s.allocs(), s.name+"-allocs/op")
+				b.ReportMetric(us(s.s.cpu)/float64(s.s.ops), s.name+"-cpu-µs/op")
 			}
+			b.ReportMetric(float64(direct.cpu)/float64(direct.ops)/(float64(routed.cpu)/float64(routed.ops)), "cpu-ratio")
+			b.ReportMetric((us(routed.cpu)/float64(routed.ops))-(us(direct.cpu)/float64(direct.ops)), "router-own-cpu-µs/op")
 			b.ReportMetric(direct.perOp()/routed.perOp(), "throughput-ratio")
 			b.ReportMetric(direct.perOp()/hop.perOp(), "hop-throughput-ratio")
 			b.ReportMetric(us(routed.latency(0.5)-direct.latency(0.5)), "added-p50-µs")
