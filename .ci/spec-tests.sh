@@ -14,7 +14,7 @@ areas=("$@")
 
 tmp=$(mktemp -d)
 go build -o "$tmp/mongos-lite" ./cmd/mongos-lite
-"$tmp/mongos-lite" demo --port 0 --routers 2 --log-level warn >"$tmp/demo.out" 2>"$tmp/demo.err" &
+"$tmp/mongos-lite" demo --port 0 --routers 2 --metrics-addr= --log-level warn >"$tmp/demo.out" 2>"$tmp/demo.err" &
 demo=$!
 cleanup() { kill -INT "$demo" 2>/dev/null || true; wait "$demo" 2>/dev/null || true; rm -rf "$tmp"; }
 trap cleanup EXIT

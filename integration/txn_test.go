@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/event"
@@ -248,5 +249,59 @@ func TestCausalConsistencyAcrossShards(t *testing.T) {
 	readTime := sess.OperationTime()
 	if readTime.T < writeTime.T || readTime.T == writeTime.T && readTime.I < writeTime.I {
 		t.Fatalf("read operationTime %v is before the write's %v", readTime, writeTime)
+	}
+}
+
+// A causal chain that moves between routers: the session's cluster time comes from router A,
+// whose clock is ahead of router B's; router B must take the client's $clusterTime, or the
+// other shard refuses an afterClusterTime beyond what it was told (as mongod does).
+func TestCausalConsistencyAcrossRouters(t *testing.T) {
+	c := startCluster(t, clusterOptions{})
+	second, err := router.New(router.Config{}, c.shards)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := second.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = second.Serve() }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = second.Close(ctx)
+	})
+	clA := c.client(t)
+	clB := connect(t, "mongodb://"+second.Addr()+"/")
+	ctx := ctxT(t)
+	dbA, dbB := twoDatabasesOnTwoShards(t, c, clA)
+	if err := clB.Database(dbB).Collection("c").FindOne(ctx, bson.D{}).Err(); err != nil {
+		t.Fatal(err) // router B learns the placement and a (low) cluster time
+	}
+	for i := 0; i < 20; i++ { // shard A's clock runs ahead, seen only by router A
+		if _, err := clA.Database(dbA).Collection("c").InsertOne(ctx, bson.D{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sessA, err := clA.StartSession(options.Session().SetCausalConsistency(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sessA.EndSession(ctx)
+	if _, err := clA.Database(dbA).Collection("c").InsertOne(mongo.NewSessionContext(ctx, sessA), bson.D{}); err != nil {
+		t.Fatal(err)
+	}
+	sessB, err := clB.StartSession(options.Session().SetCausalConsistency(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sessB.EndSession(ctx)
+	if err := sessB.AdvanceClusterTime(sessA.ClusterTime()); err != nil {
+		t.Fatal(err)
+	}
+	if err := sessB.AdvanceOperationTime(sessA.OperationTime()); err != nil {
+		t.Fatal(err)
+	}
+	if err := clB.Database(dbB).Collection("c").FindOne(mongo.NewSessionContext(ctx, sessB), bson.D{}).Err(); err != nil {
+		t.Fatalf("causal read through the other router: %v", err)
 	}
 }
