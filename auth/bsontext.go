@@ -67,81 +67,104 @@ func writeValue(b *strings.Builder, v bsoncore.Value, depth int) {
 		b.WriteString("...")
 		return
 	}
-	switch v.Type {
-	case bsoncore.TypeEmbeddedDocument:
-		writeDoc(b, v.Document(), false, depth+1)
-	case bsoncore.TypeArray:
-		writeDoc(b, bsoncore.Document(v.Array()), true, depth+1)
-	case bsoncore.TypeDateTime:
-		b.WriteString("new Date(" + strconv.FormatInt(v.DateTime(), 10) + ")")
-	case bsoncore.TypeRegex:
-		pattern, options := v.Regex()
-		b.WriteString("/" + pattern + "/" + options)
-	case bsoncore.TypeDecimal128:
-		h, l := v.Decimal128()
-		b.WriteString(`NumberDecimal("` + bson.NewDecimal128(h, l).String() + `")`)
-	case bsoncore.TypeDouble:
-		b.WriteString(doubleNice(v.Double()))
-	case bsoncore.TypeInt64:
-		b.WriteString(strconv.FormatInt(v.Int64(), 10))
-	case bsoncore.TypeInt32:
-		b.WriteString(strconv.FormatInt(int64(v.Int32()), 10))
-	case bsoncore.TypeBoolean:
-		b.WriteString(strconv.FormatBool(v.Boolean()))
-	case bsoncore.TypeUndefined:
-		b.WriteString("undefined")
-	case bsoncore.TypeNull:
-		b.WriteString("null")
-	case bsoncore.TypeMaxKey:
-		b.WriteString("MaxKey")
-	case bsoncore.TypeMinKey:
-		b.WriteString("MinKey")
-	case bsoncore.TypeJavaScript:
-		code := v.JavaScript()
-		if len(code)+1 > longBinary {
-			b.WriteString(code[:longBinaryKeep] + "...")
-		} else {
-			b.WriteString(code)
-		}
-	case bsoncore.TypeCodeWithScope:
-		code, scope := v.CodeWithScope()
+	// Only the OK accessors: Validate lets through values the panicking ones choke on.
+	if !writeScalar(b, v) && !writeComposite(b, v, depth) {
+		b.WriteString("?type=" + strconv.Itoa(int(v.Type)))
+	}
+}
+
+// writeComposite writes documents, arrays, code with scope, strings and binaries.
+func writeComposite(b *strings.Builder, v bsoncore.Value, depth int) bool {
+	if d, ok := v.DocumentOK(); ok {
+		writeDoc(b, d, false, depth+1)
+		return true
+	}
+	if a, ok := v.ArrayOK(); ok {
+		writeDoc(b, bsoncore.Document(a), true, depth+1)
+		return true
+	}
+	if code, scope, ok := v.CodeWithScopeOK(); ok {
 		b.WriteString("CodeWScope( " + code + ", ")
 		writeDoc(b, scope, false, depth+1)
 		b.WriteString(")")
-	case bsoncore.TypeString, bsoncore.TypeSymbol:
-		s, ok := v.StringValueOK()
-		if !ok {
-			s = v.Symbol()
-		}
-		if len(s)+1 > longString {
-			b.WriteString(`"` + s[:longStringKeep] + `..."`)
-		} else {
-			b.WriteString(`"` + s + `"`)
-		}
-	case bsoncore.TypeDBPointer:
-		ns, oid := v.DBPointer()
-		b.WriteString("DBRef('" + ns + "'," + hex.EncodeToString(oid[:]) + ")")
-	case bsoncore.TypeObjectID:
-		b.WriteString("ObjectId('" + objectIDHex(v) + "')")
-	case bsoncore.TypeBinary:
-		subtype, data := v.Binary()
-		if subtype == bson.TypeBinaryUUID && len(data) == 16 {
-			h := hex.EncodeToString(data)
-			b.WriteString(`UUID("` + h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:] + `")`)
-			return
-		}
-		b.WriteString("BinData(" + strconv.Itoa(int(subtype)) + ", ")
-		if len(data) > longBinary {
-			b.WriteString(strings.ToUpper(hex.EncodeToString(data[:longBinaryKeep])) + "...)")
-		} else {
-			b.WriteString(strings.ToUpper(hex.EncodeToString(data)) + ")")
-		}
-	case bsoncore.TypeTimestamp:
-		t, i := v.Timestamp()
-		b.WriteString("Timestamp(" + strconv.FormatUint(uint64(t), 10) + ", " + strconv.FormatUint(uint64(i), 10) + ")")
-	default:
-		b.WriteString("?type=" + strconv.Itoa(int(v.Type)))
+		return true
 	}
+	s, ok := v.StringValueOK()
+	if !ok {
+		s, ok = v.SymbolOK()
+	}
+	if ok {
+		if len(s)+1 > longString {
+			s = s[:longStringKeep] + "..."
+		}
+		b.WriteString(`"` + s + `"`)
+		return true
+	}
+	if code, ok := v.JavaScriptOK(); ok {
+		if len(code)+1 > longBinary {
+			code = code[:longBinaryKeep] + "..."
+		}
+		b.WriteString(code)
+		return true
+	}
+	subtype, data, ok := v.BinaryOK()
+	if !ok {
+		return false
+	}
+	if subtype == bson.TypeBinaryUUID && len(data) == 16 {
+		h := hex.EncodeToString(data)
+		b.WriteString(`UUID("` + h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:] + `")`)
+		return true
+	}
+	b.WriteString("BinData(" + strconv.Itoa(int(subtype)) + ", ")
+	if len(data) > longBinary {
+		b.WriteString(strings.ToUpper(hex.EncodeToString(data[:longBinaryKeep])) + "...)")
+	} else {
+		b.WriteString(strings.ToUpper(hex.EncodeToString(data)) + ")")
+	}
+	return true
+}
+
+// writeScalar writes the fixed-size types and regular expressions.
+func writeScalar(b *strings.Builder, v bsoncore.Value) bool {
+	switch v.Type {
+	case bsoncore.TypeUndefined:
+		b.WriteString("undefined")
+		return true
+	case bsoncore.TypeNull:
+		b.WriteString("null")
+		return true
+	case bsoncore.TypeMaxKey:
+		b.WriteString("MaxKey")
+		return true
+	case bsoncore.TypeMinKey:
+		b.WriteString("MinKey")
+		return true
+	}
+	if ms, ok := v.DateTimeOK(); ok {
+		b.WriteString("new Date(" + strconv.FormatInt(ms, 10) + ")")
+	} else if pattern, options, ok := v.RegexOK(); ok {
+		b.WriteString("/" + pattern + "/" + options)
+	} else if h, l, ok := v.Decimal128OK(); ok {
+		b.WriteString(`NumberDecimal("` + bson.NewDecimal128(h, l).String() + `")`)
+	} else if f, ok := v.DoubleOK(); ok {
+		b.WriteString(doubleNice(f))
+	} else if i, ok := v.Int64OK(); ok {
+		b.WriteString(strconv.FormatInt(i, 10))
+	} else if i, ok := v.Int32OK(); ok {
+		b.WriteString(strconv.FormatInt(int64(i), 10))
+	} else if t, ok := v.BooleanOK(); ok {
+		b.WriteString(strconv.FormatBool(t))
+	} else if ns, oid, ok := v.DBPointerOK(); ok {
+		b.WriteString("DBRef('" + ns + "'," + hex.EncodeToString(oid[:]) + ")")
+	} else if oid, ok := v.ObjectIDOK(); ok {
+		b.WriteString("ObjectId('" + hex.EncodeToString(oid[:]) + "')")
+	} else if t, i, ok := v.TimestampOK(); ok {
+		b.WriteString("Timestamp(" + strconv.FormatUint(uint64(t), 10) + ", " + strconv.FormatUint(uint64(i), 10) + ")")
+	} else {
+		return false
+	}
+	return true
 }
 
 // doubleNice is StringBuilder::appendDoubleNice: printf("%.16g"), then ".0" unless the text has
@@ -162,9 +185,4 @@ func doubleNice(f float64) string {
 		s += ".0"
 	}
 	return s
-}
-
-func objectIDHex(v bsoncore.Value) string {
-	oid := v.ObjectID()
-	return hex.EncodeToString(oid[:])
 }

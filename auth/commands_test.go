@@ -1,0 +1,135 @@
+package auth
+
+import (
+	"testing"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
+
+	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
+)
+
+// ejson is a command written as relaxed extended JSON, keys in order.
+func ejson(t *testing.T, s string) bsoncore.Document {
+	t.Helper()
+	var d bson.D
+	if err := bson.UnmarshalExtJSON([]byte(s), false, &d); err != nil {
+		t.Fatalf("%s: %v", s, err)
+	}
+	b, err := bson.Marshal(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestAuthorize(t *testing.T) {
+	roles := []RoleDef{{Role: "sessionKiller", DB: "admin", Privileges: []PrivilegeSpec{
+		{Resource: ResourceSpec{Cluster: true}, Actions: []string{"killAnySession"}}}}}
+	users := usersFrom(t, roles,
+		testEntry{user: "reader", db: "test", password: "p", roles: []RoleRef{{"read", "test"}}},
+		testEntry{user: "writer", db: "test", password: "p", roles: []RoleRef{{"readWrite", "test"}}},
+		testEntry{user: "root", db: "admin", password: "p", roles: []RoleRef{{"root", "admin"}}},
+		testEntry{user: "killer", db: "admin", password: "p", roles: []RoleRef{{"sessionKiller", "admin"}}},
+	)
+	internal, err := InternalUser("0123456789abcdef")
+	if err != nil {
+		t.Fatal(err)
+	}
+	reader, writer, root, killer := users.Lookup("reader", "test"), users.Lookup("writer", "test"),
+		users.Lookup("root", "admin"), users.Lookup("killer", "admin")
+	notAuthorized := func(db, text string) error {
+		return mongoerr.New(mongoerr.Unauthorized, "not authorized on %s to execute command %s", db, text)
+	}
+	tests := []struct {
+		name string
+		user *User
+		db   string
+		cmd  string
+		want error
+	}{
+		{"hello before authentication", nil, "admin", `{"hello": 1}`, nil},
+		{"saslStart before authentication", nil, "admin", `{"saslStart": 1}`, nil},
+		{"ping before authentication", nil, "admin", `{"ping": 1}`, nil},
+		{"buildInfo before authentication", nil, "admin", `{"buildInfo": 1}`, nil},
+		{"find before authentication", nil, "test", `{"find": "c"}`,
+			mongoerr.New(mongoerr.Unauthorized, "command find requires authentication")},
+		{"startSession before authentication", nil, "admin", `{"startSession": 1}`,
+			mongoerr.New(mongoerr.Unauthorized, "command startSession requires authentication")},
+		{"endSessions before authentication", nil, "admin", `{"endSessions": []}`,
+			mongoerr.New(mongoerr.Unauthorized, "command endSessions requires authentication")},
+		{"unknown command before authentication", nil, "admin", `{"frobnicate": 1}`,
+			mongoerr.New(mongoerr.Unauthorized, "command frobnicate requires authentication")},
+		{"reader finds", reader, "test", `{"find": "c", "filter": {}}`, nil},
+		{"reader counts", reader, "test", `{"count": "c"}`, nil},
+		{"reader getMore", reader, "test", `{"getMore": {"$numberLong": "5"}, "collection": "c"}`, nil},
+		{"reader getMore elsewhere", reader, "other", `{"getMore": {"$numberLong": "5"}, "collection": "c", "$db": "other"}`,
+			notAuthorized("other", `{ getMore: 5, collection: "c", $db: "other" }`)},
+		{"reader finds elsewhere", reader, "other", `{"find": "c", "$db": "other"}`,
+			notAuthorized("other", `{ find: "c", $db: "other" }`)},
+		{"reader inserts", reader, "test", `{"insert": "c", "documents": [{"_id": 1}], "ordered": true, "$db": "test"}`,
+			notAuthorized("test", `{ insert: "c", documents: [ { _id: 1 } ], ordered: true, $db: "test" }`)},
+		{"writer inserts", writer, "test", `{"insert": "c", "documents": []}`, nil},
+		{"writer bypasses validation", writer, "test", `{"insert": "c", "bypassDocumentValidation": true}`,
+			notAuthorized("test", `{ insert: "c", bypassDocumentValidation: true }`)},
+		{"writer upserts", writer, "test", `{"update": "c", "updates": [{"q": {}, "u": {}, "upsert": true}]}`, nil},
+		{"reader upserts", reader, "test", `{"update": "c", "updates": [{"q": {}, "u": {}, "upsert": true}]}`,
+			notAuthorized("test", `{ update: "c", updates: [ { q: {}, u: {}, upsert: true } ] }`)},
+		{"writer findAndModify remove", writer, "test", `{"findAndModify": "c", "remove": true}`, nil},
+		{"writer drops the database", writer, "test", `{"dropDatabase": 1}`,
+			notAuthorized("test", `{ dropDatabase: 1 }`)},
+		{"writer creates", writer, "test", `{"create": "c"}`, nil},
+		{"writer bulkWrite", writer, "admin", `{"bulkWrite": 1, "ops": [{"insert": 0, "document": {}}, {"delete": 0, "filter": {}}], "nsInfo": [{"ns": "test.c"}]}`, nil},
+		{"reader bulkWrite", reader, "admin", `{"bulkWrite": 1, "ops": [{"insert": 0, "document": {}}], "nsInfo": [{"ns": "test.c"}]}`,
+			notAuthorized("admin", `{ bulkWrite: 1, ops: [ { insert: 0, document: {} } ], nsInfo: [ { ns: "test.c" } ] }`)},
+		{"reader explains a find", reader, "test", `{"explain": {"find": "c"}}`, nil},
+		{"reader explains a delete", reader, "test", `{"explain": {"delete": "c", "deletes": []}}`,
+			notAuthorized("test", `{ explain: { delete: "c", deletes: [] } }`)},
+		{"reader aggregates", reader, "test", `{"aggregate": "c", "pipeline": [{"$match": {}}]}`, nil},
+		{"reader $lookup elsewhere is fine in the same database", reader, "test",
+			`{"aggregate": "c", "pipeline": [{"$lookup": {"from": "d"}}]}`, nil},
+		{"reader $out", reader, "test", `{"aggregate": "c", "pipeline": [{"$out": "d"}]}`,
+			notAuthorized("test", `{ aggregate: "c", pipeline: [ { $out: "d" } ] }`)},
+		{"writer $merge into another database", writer, "test", `{"aggregate": "c", "pipeline": [{"$merge": {"into": {"db": "x", "coll": "y"}}}]}`,
+			notAuthorized("test", `{ aggregate: "c", pipeline: [ { $merge: { into: { db: "x", coll: "y" } } } ] }`)},
+		{"reader $unionWith in a $facet elsewhere", reader, "test", `{"aggregate": "c", "pipeline": [{"$facet": {"a": [{"$unionWith": {"coll": "d", "pipeline": [{"$lookup": {"from": {"db": "x", "coll": "y"}}}]}}]}}]}`,
+			notAuthorized("test", `{ aggregate: "c", pipeline: [ { $facet: { a: [ { $unionWith: { coll: "d", pipeline: [ { $lookup: { from: { db: "x", coll: "y" } } } ] } } ] } } ] }`)},
+		{"own $listLocalSessions", reader, "admin", `{"aggregate": 1, "pipeline": [{"$listLocalSessions": {}}]}`, nil},
+		{"own user listed", reader, "admin", `{"aggregate": 1, "pipeline": [{"$listLocalSessions": {"users": [{"user": "reader", "db": "test"}]}}]}`, nil},
+		{"$listLocalSessions of all users", reader, "admin", `{"aggregate": 1, "pipeline": [{"$listLocalSessions": {"allUsers": true}}]}`,
+			notAuthorized("admin", `{ aggregate: 1, pipeline: [ { $listLocalSessions: { allUsers: true } } ] }`)},
+		{"$listSessions of another user", reader, "config", `{"aggregate": "system.sessions", "pipeline": [{"$listSessions": {"users": [{"user": "x", "db": "y"}]}}]}`,
+			notAuthorized("config", `{ aggregate: "system.sessions", pipeline: [ { $listSessions: { users: [ { user: "x", db: "y" } ] } } ] }`)},
+		{"root lists all sessions", root, "admin", `{"aggregate": 1, "pipeline": [{"$listLocalSessions": {"allUsers": true}}]}`, nil},
+		{"reader kills own sessions", reader, "admin", `{"killSessions": []}`, nil},
+		{"reader kills all sessions", reader, "admin", `{"killAllSessions": [], "$db": "admin"}`,
+			notAuthorized("admin", `{ killAllSessions: [], $db: "admin" }`)},
+		{"killer kills all sessions", killer, "admin", `{"killAllSessions": []}`, nil},
+		{"killer kills by pattern", killer, "admin", `{"killAllSessionsByPattern": [{"uid": {"$binary": {"base64": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", "subType": "00"}}}]}`, nil},
+		{"killer impersonates in a pattern", killer, "admin", `{"killAllSessionsByPattern": [{"users": []}]}`,
+			mongoerr.New(mongoerr.Unauthorized, "Not authorized to impersonate in killAllSessionsByPattern")},
+		{"root impersonates in a pattern", root, "admin", `{"killAllSessionsByPattern": [{"roles": []}]}`,
+			mongoerr.New(mongoerr.Unauthorized, "Not authorized to impersonate in killAllSessionsByPattern")},
+		{"internal user impersonates", internal, "admin", `{"killAllSessionsByPattern": [{"users": []}]}`, nil},
+		{"reader listDatabases (filtered)", reader, "admin", `{"listDatabases": 1}`, nil},
+		{"reader listDatabases unfiltered", reader, "admin", `{"listDatabases": 1, "authorizedDatabases": false}`,
+			notAuthorized("admin", `{ listDatabases: 1, authorizedDatabases: false }`)},
+		{"reader listCollections", reader, "test", `{"listCollections": 1}`, nil},
+		{"reader listCollections elsewhere, own names", reader, "other", `{"listCollections": 1, "authorizedCollections": true, "nameOnly": true}`, nil},
+		{"reader serverStatus", reader, "admin", `{"serverStatus": 1}`, notAuthorized("admin", `{ serverStatus: 1 }`)},
+		{"root serverStatus", root, "admin", `{"serverStatus": 1}`, nil},
+		{"reader startSession", reader, "admin", `{"startSession": 1}`, nil},
+		{"reader commits", reader, "admin", `{"commitTransaction": 1}`, nil},
+		{"root runs an unlisted command", root, "admin", `{"replSetGetStatus": 1}`, notAuthorized("admin", `{ replSetGetStatus: 1 }`)},
+		{"internal user runs an unlisted command", internal, "admin", `{"replSetGetStatus": 1}`, nil},
+		{"empty command", reader, "admin", `{}`, mongoerr.New(mongoerr.InvalidBSON, "invalid command document")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := Authorize(tt.user, tt.db, ejson(t, tt.cmd))
+			if codeOf(err) != codeOf(tt.want) || msgOf(err) != msgOf(tt.want) {
+				t.Fatalf("got  %v\nwant %v", err, tt.want)
+			}
+		})
+	}
+}
