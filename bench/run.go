@@ -83,7 +83,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			if cfg.MaxOps > 0 {
 				// Spread what is left over the rounds left, rounding up.
 				left := int64(cfg.Rounds - round)
-				limit = (cfg.MaxOps - done[i] + left - 1) / left
+				if limit = (cfg.MaxOps - done[i] + left - 1) / left; limit == 0 {
+					continue // all done in earlier rounds
+				}
 			}
 			prog.set(t, round)
 			done[i] += t.round(ctx, cfg, d, limit)

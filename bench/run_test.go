@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -171,16 +172,23 @@ func TestCompareRouterWithDirect(t *testing.T) {
 	}
 }
 
-// MaxOps bounds a run by count well before its duration.
+// MaxOps bounds a run by count well before its duration, however it divides into rounds.
 func TestMaxOps(t *testing.T) {
 	c := startCluster(t, 1)
-	start := time.Now()
-	rep := runOK(t, Config{URI: c.uri(), Concurrency: 3, Duration: time.Minute, Rounds: 3, MaxOps: 50, Docs: 10})
-	if got := rep.Results[0].Ops; got != 50 {
-		t.Errorf("%d operations, want exactly 50", got)
-	}
-	if took := time.Since(start); took > 30*time.Second {
-		t.Errorf("took %v: MaxOps did not end the run", took)
+	for _, tc := range []struct {
+		maxOps int64
+		rounds int
+	}{{50, 3}, {2, 4}, {1, 1}} {
+		t.Run(fmt.Sprintf("%d ops in %d rounds", tc.maxOps, tc.rounds), func(t *testing.T) {
+			start := time.Now()
+			rep := runOK(t, Config{URI: c.uri(), Concurrency: 3, Duration: time.Minute, Rounds: tc.rounds, MaxOps: tc.maxOps, Docs: 10})
+			if got := rep.Results[0].Ops; got != tc.maxOps {
+				t.Errorf("%d operations, want exactly %d", got, tc.maxOps)
+			}
+			if took := time.Since(start); took > 30*time.Second {
+				t.Errorf("took %v: MaxOps did not end the run", took)
+			}
+		})
 	}
 }
 
