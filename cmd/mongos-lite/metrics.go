@@ -25,7 +25,7 @@ type routerMetrics struct {
 	srv *metrics.Server
 }
 
-// startMetrics serves the metrics when --metrics-addr is set.
+// startMetrics serves the metrics when --metrics-addr is not empty.
 func startMetrics(c *cli.Context, log zerolog.Logger) (*routerMetrics, error) {
 	addr := c.String("metrics-addr")
 	if addr == "" {
@@ -33,6 +33,11 @@ func startMetrics(c *cli.Context, log zerolog.Logger) (*routerMetrics, error) {
 	}
 	m := metrics.New()
 	srv, err := m.Listen(addr)
+	if err != nil && !c.IsSet("metrics-addr") {
+		// demo's default port may be taken (another demo): run without metrics rather than not at all.
+		log.Warn().Err(err).Msg("metrics off: the default --metrics-addr is taken")
+		return nil, nil
+	}
 	if err != nil {
 		return nil, err
 	}
