@@ -833,7 +833,7 @@ func cmdAggregate(r *request) error {
 
 func (r *request) listSessions(stage string, spec bson.Raw) ([]bson.Raw, error) {
 	v := spec.Lookup(stage)
-	ls, err := sessionid.ParseListSpec(stage, bsoncore.Value{Type: bsoncore.Type(v.Type), Data: v.Value}, sessionid.NoAuthUID)
+	ls, err := sessionid.ParseListSpec(stage, bsoncore.Value{Type: bsoncore.Type(v.Type), Data: v.Value}, r.caller())
 	if err != nil {
 		return nil, err
 	}

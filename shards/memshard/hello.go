@@ -73,7 +73,7 @@ func cmdHello(r *request) error {
 	if ok, _ := r.body.Lookup("helloOk").BooleanOK(); ok {
 		r.out = bsoncore.AppendBooleanElement(r.out, "helloOk", true)
 	}
-	return nil
+	return r.appendAuthHello()
 }
 
 // negotiateCompression keeps the client's compressors memshard supports, in the client's order.

@@ -36,6 +36,7 @@ type setOptions struct {
 	timeoutMinutes int
 	log            zerolog.Logger
 	testCommands   bool
+	auth           authOptions
 }
 
 // Option configures StartReplicaSet.
@@ -118,6 +119,9 @@ func StartReplicaSet(name string, members int, opts ...Option) (*ReplicaSet, err
 	}
 	if o.timeoutMinutes < 1 {
 		return nil, fmt.Errorf("memshard: session timeout must be at least one minute")
+	}
+	if err := o.auth.init(o.log); err != nil {
+		return nil, fmt.Errorf("memshard: %w", err)
 	}
 	rs := &ReplicaSet{
 		name: name, opts: o, log: o.log.With().Str("replset", name).Logger(),

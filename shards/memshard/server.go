@@ -13,6 +13,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/wiremessage"
 
+	"github.com/mongos-lite/mongos-lite/auth"
 	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
 	"github.com/mongos-lite/mongos-lite/internal/sessionid"
 	"github.com/mongos-lite/mongos-lite/internal/wire"
@@ -40,6 +41,8 @@ type conn struct {
 
 	helloSeen bool   // the handshake hello happened (client metadata is accepted once)
 	appName   string // client metadata application.name, for failCommand appName
+
+	auth *auth.Conversation // authentication state (auth.go), made on first use
 }
 
 func (m *Member) accept(ln net.Listener, stop chan struct{}) {
@@ -264,6 +267,8 @@ var commands = map[string]command{
 	"getLog":       {cmdGetLog, cAdmin},
 
 	"connectionStatus": {cmdConnectionStatus, cNoAuth},
+	"saslStart":        {cmdSaslStart, cNoAuth},
+	"saslContinue":     {cmdSaslContinue, cNoAuth},
 
 	"startSession":             {cmdStartSession, cNoAttach},
 	"endSessions":              {cmdEndSessions, cNoAttach},
@@ -332,6 +337,9 @@ func (m *Member) dispatch(r *request) error {
 	if cmd.flags&cAdmin != 0 && r.db != "admin" {
 		return mongoerr.New(mongoerr.Unauthorized, "%s may only be run against the admin database.", r.name)
 	}
+	if err := r.authorize(); err != nil {
+		return err
+	}
 	if cmd.flags&cNoAuth != 0 {
 		// initializeOperationSessionInfo ignores session info of commands that need no auth.
 		if _, err := r.body.LookupErr("txnNumber"); err == nil {
@@ -345,7 +353,7 @@ func (m *Member) dispatch(r *request) error {
 		}
 		return cmd.run(r)
 	}
-	op, err := sessionid.ParseOpInfo(r.body, sessionid.NoAuthUID, true)
+	op, err := sessionid.ParseOpInfo(r.body, r.caller(), r.mayImpersonate())
 	if err != nil {
 		return err
 	}

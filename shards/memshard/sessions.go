@@ -95,7 +95,7 @@ func (m *Member) expireSessions(now time.Time) {
 }
 
 func cmdStartSession(r *request) error {
-	id := sessionid.NewID(sessionid.NoAuthUID)
+	id := sessionid.NewID(r.caller())
 	r.m.sessions.vivify(r.m, id)
 	r.out = bsoncore.AppendHeader(r.out, bsoncore.TypeEmbeddedDocument, "id")
 	r.out = id.AppendClientDoc(r.out)
@@ -105,7 +105,7 @@ func cmdStartSession(r *request) error {
 
 // cmdEndSessions forgets the sessions; their cursors keep working (reference §3.1).
 func cmdEndSessions(r *request) error {
-	ids, err := sessionid.ParseList(r.body, sessionid.NoAuthUID, true)
+	ids, err := sessionid.ParseList(r.body, r.caller(), r.mayImpersonate())
 	if err != nil {
 		return err
 	}
@@ -114,7 +114,7 @@ func cmdEndSessions(r *request) error {
 }
 
 func cmdRefreshSessions(r *request) error {
-	ids, err := sessionid.ParseList(r.body, sessionid.NoAuthUID, true)
+	ids, err := sessionid.ParseList(r.body, r.caller(), r.mayImpersonate())
 	if err != nil {
 		return err
 	}
@@ -128,7 +128,7 @@ func cmdRefreshSessions(r *request) error {
 // the selected sessions' transactions on this member and kills their cursors; the sessions
 // themselves stay usable (reference §3.6).
 func cmdKillSessions(r *request) error {
-	p, err := sessionid.ParseKill(r.body, sessionid.NoAuthUID, false)
+	p, err := sessionid.ParseKill(r.body, r.caller(), r.m.rs.opts.auth.on)
 	if err != nil {
 		return err
 	}
