@@ -26,7 +26,6 @@ const (
 	ProtocolError                      Code = 17
 	AuthenticationFailed               Code = 18
 	IllegalOperation                   Code = 20
-	RoleNotFound                       Code = 31
 	InvalidPath                        Code = 65
 	InvalidBSON                        Code = 22
 	NamespaceNotFound                  Code = 26
@@ -186,7 +185,6 @@ var names = map[Code]string{
 	APIStrictError:                     "APIStrictError",
 	MechanismUnavailable:               "MechanismUnavailable",
 	UnsupportedOpQueryCommand:          "UnsupportedOpQueryCommand",
-	RoleNotFound:                       "RoleNotFound",
 	InvalidPath:                        "InvalidPath",
 	SocketException:                    "SocketException",
 	NotWritablePrimary:                 "NotWritablePrimary",
