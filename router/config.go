@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/mongos-lite/mongos-lite/auth"
 )
 
 // Config holds every knob of the router. cmd/mongos-lite maps flags, env vars and the config
@@ -49,6 +51,10 @@ type Config struct {
 	// IdleTimeout closes a client connection that sends nothing for this long (0: never, as
 	// mongos). Keep it above drivers' maxAwaitTimeMS (10 s) or monitors will churn.
 	IdleTimeout time.Duration
+
+	// Auth authenticates and authorizes clients (--auth); nil: no authentication, as mongod
+	// without --auth.
+	Auth *auth.Authenticator
 
 	// EnableTestCommands enables configureFailPoint on the router (enableTestCommands).
 	EnableTestCommands bool

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/mongos-lite/mongos-lite/auth"
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/wiremessage"
 
@@ -36,6 +38,8 @@ type conn struct {
 
 	shardTime time.Duration // shard round trips of the command in progress
 
+	conv *auth.Conversation // the connection's authentication state; nil without --auth
+
 	compressors []wiremessage.CompressorID // negotiated in hello
 	sawMetadata bool                       // the client metadata document arrived
 	appName     string
@@ -44,13 +48,17 @@ type conn struct {
 
 func (s *Server) newConn(nc net.Conn) *conn {
 	id := s.nextConn.Add(1)
-	return &conn{
+	c := &conn{
 		s:   s,
 		nc:  nc,
 		br:  bufio.NewReaderSize(nc, 4096),
 		id:  id,
 		log: s.cfg.Logger.With().Int64("conn", id).Str("remote", nc.RemoteAddr().String()).Logger(),
 	}
+	if s.cfg.Auth != nil {
+		c.conv = s.cfg.Auth.NewConversation(nc.RemoteAddr().String())
+	}
+	return c
 }
 
 func (c *conn) close() { c.closeOnce.Do(func() { _ = c.nc.Close() }) }

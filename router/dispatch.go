@@ -6,6 +6,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
+	"github.com/mongos-lite/mongos-lite/auth"
 	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
 	"github.com/mongos-lite/mongos-lite/internal/sessionid"
 	"github.com/mongos-lite/mongos-lite/internal/wire"
@@ -18,6 +19,7 @@ type request struct {
 	name []byte // the command name: the body's first key
 	db   []byte
 	op   sessionid.OpInfo
+	who  identity
 }
 
 type handler func(c *conn, ctx context.Context, r *request) (bsoncore.Document, error)
@@ -27,8 +29,9 @@ type handler func(c *conn, ctx context.Context, r *request) (bsoncore.Document, 
 // handlers that dispatch again.
 var handlers map[string]handler
 
-// handshake commands ignore session fields, as on mongod (reference §1.3).
-var handshake = map[string]bool{"hello": true, "isMaster": true, "ismaster": true}
+// handshake and authentication commands ignore session fields, as on mongod (reference §1.3).
+var handshake = map[string]bool{"hello": true, "isMaster": true, "ismaster": true,
+	"saslStart": true, "saslContinue": true}
 
 func init() {
 	handlers = map[string]handler{
@@ -59,6 +62,8 @@ func init() {
 		"commitTransaction":  (*conn).endTransaction,
 		"abortTransaction":   (*conn).endTransaction,
 		"configureFailPoint": (*conn).configureFailPoint,
+		"saslStart":          (*conn).saslStart,
+		"saslContinue":       (*conn).saslContinue,
 	}
 }
 
@@ -94,14 +99,24 @@ func refused(name []byte) bool {
 
 func (c *conn) dispatch(ctx context.Context, name []byte, r *request) (bsoncore.Document, error) {
 	r.name = name
+	who, err := c.identity()
+	if err != nil {
+		return nil, err
+	}
+	r.who = who
+	if who.auth {
+		if err := auth.Authorize(who.user, string(r.db), r.body); err != nil {
+			return nil, err
+		}
+	}
 	if !handshake[string(name)] {
-		op, err := sessionid.ParseOpInfo(r.body, callerUID, mayImpersonate)
+		op, err := sessionid.ParseOpInfo(r.body, who.uid, who.can(auth.ActionImpersonate))
 		if err != nil {
 			return nil, err
 		}
 		r.op = op
 		if op.HasLSID && !sessionCommands[string(name)] {
-			if err := c.s.sessions.Vivify(op.LSID, ""); err != nil {
+			if err := c.s.sessions.Vivify(op.LSID, who.owner()); err != nil {
 				return nil, err
 			}
 		}

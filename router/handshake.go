@@ -78,6 +78,13 @@ func (c *conn) hello(ctx context.Context, r *request) (bsoncore.Document, error)
 		b.AppendBoolean("helloOk", true)
 	}
 	minWire, maxWire := c.s.wireVersions()
+	authElems, err := c.helloAuth(r.body)
+	if err != nil {
+		return nil, err
+	}
+	for _, el := range authElems {
+		b.AppendValue(bsoncore.Element(el).Key(), bsoncore.Element(el).Value())
+	}
 	return b.AppendInt32("maxBsonObjectSize", 16*1024*1024).
 		AppendInt32("maxMessageSizeBytes", wire.MaxFrameLen).
 		AppendInt32("maxWriteBatchSize", 100000).

@@ -35,8 +35,11 @@ func (c *conn) listLocalSessions(r *request, stage bsoncore.Document, stages bso
 		return nil, mongoerr.New(mongoerr.InvalidNamespace,
 			"$listLocalSessions must be run against the database with {aggregate: 1}, not a collection")
 	}
-	spec, err := sessionid.ParseListSpec("$listLocalSessions", stage.Lookup("$listLocalSessions"), callerUID)
+	spec, err := sessionid.ParseListSpec("$listLocalSessions", stage.Lookup("$listLocalSessions"), r.who.uid)
 	if err != nil {
+		return nil, err
+	}
+	if err := r.who.mayList(spec); err != nil {
 		return nil, err
 	}
 	records := c.s.sessions.List(spec)
@@ -58,7 +61,11 @@ func (c *conn) listSessions(ctx context.Context, r *request, stage bsoncore.Docu
 	if coll, _ := lookup(r.body, "aggregate"); string(r.db) != "config" || coll.StringValue() != "system.sessions" {
 		return nil, mongoerr.New(mongoerr.InvalidNamespace, "$listSessions may only be run against config.system.sessions")
 	}
-	if _, err := sessionid.ParseListSpec("$listSessions", stage.Lookup("$listSessions"), callerUID); err != nil {
+	spec, err := sessionid.ParseListSpec("$listSessions", stage.Lookup("$listSessions"), r.who.uid)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.who.mayList(spec); err != nil {
 		return nil, err
 	}
 	results := c.s.broadcastPrimaries(ctx, shardAggregate(r.body))

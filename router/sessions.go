@@ -7,19 +7,15 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
+	"github.com/mongos-lite/mongos-lite/auth"
 	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
 	"github.com/mongos-lite/mongos-lite/internal/sessionid"
 	"github.com/mongos-lite/mongos-lite/sessionfanout"
 	"github.com/mongos-lite/mongos-lite/shards"
 )
 
-// The session commands (DESIGN "Session commands"). Without authentication every caller has the
-// no-auth uid and may name any uid, as on a mongod without auth (reference §1.3).
-var (
-	callerUID      = sessionid.NoAuthUID
-	mayImpersonate = true
-	authEnabled    = false
-)
+// The session commands (DESIGN "Session commands"). Who may name which uid follows the caller's
+// identity (identity.go): without authentication, anyone may name any uid (reference §1.3).
 
 // sessionCommands manage sessions rather than run in one, so their own lsid is not vivified.
 var sessionCommands = map[string]bool{
@@ -29,9 +25,12 @@ var sessionCommands = map[string]bool{
 
 var killFailed = mongoerr.New(mongoerr.HostUnreachable, "Failed to kill sessions on some hosts")
 
-func (c *conn) startSession(context.Context, *request) (bsoncore.Document, error) {
-	id := sessionid.NewID(callerUID)
-	if err := c.s.sessions.Vivify(id, ""); err != nil {
+func (c *conn) startSession(_ context.Context, r *request) (bsoncore.Document, error) {
+	if err := r.who.requireSessions(); err != nil {
+		return nil, err
+	}
+	id := sessionid.NewID(r.who.uid)
+	if err := c.s.sessions.Vivify(id, r.who.owner()); err != nil {
 		return nil, err
 	}
 	return bsoncore.NewDocumentBuilder().
@@ -43,12 +42,12 @@ func (c *conn) startSession(context.Context, *request) (bsoncore.Document, error
 // refreshSessions vivifies the ids here and refreshes them on every shard's primary: each shard
 // keeps its own sessions collection, so each must hear of it.
 func (c *conn) refreshSessions(ctx context.Context, r *request) (bsoncore.Document, error) {
-	ids, err := sessionid.ParseList(r.body, callerUID, mayImpersonate)
+	ids, err := sessionid.ParseList(r.body, r.who.uid, r.who.can(auth.ActionImpersonate))
 	if err != nil {
 		return nil, err
 	}
 	for _, id := range ids {
-		if err := c.s.sessions.Vivify(id, ""); err != nil {
+		if err := c.s.sessions.Vivify(id, r.who.owner()); err != nil {
 			return nil, err
 		}
 	}
@@ -58,7 +57,7 @@ func (c *conn) refreshSessions(ctx context.Context, r *request) (bsoncore.Docume
 // endSessions marks the sessions ending here (their router cursors close at the next refresh,
 // as on mongod) and ends them on every shard's primary.
 func (c *conn) endSessions(ctx context.Context, r *request) (bsoncore.Document, error) {
-	ids, err := sessionid.ParseList(r.body, callerUID, mayImpersonate)
+	ids, err := sessionid.ParseList(r.body, r.who.uid, r.who.can(auth.ActionImpersonate))
 	if err != nil {
 		return nil, err
 	}
@@ -70,9 +69,12 @@ func (c *conn) endSessions(ctx context.Context, r *request) (bsoncore.Document, 
 // the router's own cursors of matching sessions go first, then one killAllSessionsByPattern
 // with full lsids/uids goes to every member of every shard (secondaries hold cursors too).
 func (c *conn) killSessions(ctx context.Context, r *request) (bsoncore.Document, error) {
-	p, err := sessionid.ParseKill(r.body, callerUID, authEnabled)
+	p, err := sessionid.ParseKillAs(r.body, r.who.uid, r.who.auth, r.who.can(auth.ActionKillAnySession))
 	if err != nil {
 		return nil, err
+	}
+	if p.Impersonation && !r.who.can(auth.ActionImpersonate) {
+		return nil, mongoerr.New(mongoerr.Unauthorized, "Not authorized to impersonate in killAllSessionsByPattern")
 	}
 	c.s.dropCursors(c.s.sessions.Kill(&p))
 	if p.None() {

@@ -1,0 +1,119 @@
+package router
+
+import (
+	"context"
+
+	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
+
+	"github.com/mongos-lite/mongos-lite/auth"
+	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
+	"github.com/mongos-lite/mongos-lite/internal/sessionid"
+)
+
+// identity is who runs a command, as the session layer sees it (reference §1.2): without
+// authentication everyone has the no-auth uid and every privilege check passes; with it, the
+// connection's authenticated user.
+type identity struct {
+	auth bool
+	user *auth.User // nil: not authenticated
+	uid  sessionid.UID
+}
+
+func (c *conn) identity() (identity, error) {
+	if c.conv == nil {
+		return identity{uid: sessionid.NoAuthUID}, nil
+	}
+	id := identity{auth: true, user: c.conv.User()}
+	if id.user == nil {
+		return id, nil
+	}
+	uid, err := id.user.UID()
+	if err != nil {
+		return identity{}, err
+	}
+	id.uid = uid
+	return id, nil
+}
+
+// can reports a cluster-wide privilege; everything is allowed without authentication.
+func (id identity) can(action string) bool {
+	return !id.auth || id.user != nil && id.user.Can(action, auth.ClusterResource())
+}
+
+// owner is the "user@db" a session record names ("" without authentication).
+func (id identity) owner() string {
+	if id.user == nil {
+		return ""
+	}
+	return id.user.FullName()
+}
+
+// requireSessions refuses session use by an unauthenticated client when auth is on (reference
+// §1.2: "Logical sessions require authentication").
+func (id identity) requireSessions() error {
+	if id.auth && id.user == nil {
+		return mongoerr.New(mongoerr.Unauthorized, "Logical sessions require authentication")
+	}
+	return nil
+}
+
+// saslStart and saslContinue run the connection's SCRAM conversation.
+func (c *conn) saslStart(_ context.Context, r *request) (bsoncore.Document, error) {
+	return c.sasl(func(dst []byte) ([]byte, error) { return c.conv.SaslStart(dst, string(r.db), r.body) })
+}
+
+func (c *conn) saslContinue(_ context.Context, r *request) (bsoncore.Document, error) {
+	return c.sasl(func(dst []byte) ([]byte, error) { return c.conv.SaslContinue(dst, r.body) })
+}
+
+func (c *conn) sasl(step func([]byte) ([]byte, error)) (bsoncore.Document, error) {
+	if c.conv == nil {
+		return nil, mongoerr.New(mongoerr.AuthenticationFailed, "Authentication is not enabled on this router (start it with --auth)")
+	}
+	idx, dst := bsoncore.AppendDocumentStart(nil)
+	dst, err := step(dst)
+	if err != nil {
+		return nil, err
+	}
+	dst = bsoncore.AppendDoubleElement(dst, "ok", 1)
+	dst, _ = bsoncore.AppendDocumentEnd(dst, idx)
+	return dst, nil
+}
+
+// helloAuth adds hello's authentication answers: saslSupportedMechs and speculativeAuthenticate.
+func (c *conn) helloAuth(hello bsoncore.Document) ([][]byte, error) {
+	if c.conv == nil {
+		return nil, nil
+	}
+	idx, dst := bsoncore.AppendDocumentStart(nil)
+	dst, err := c.s.cfg.Auth.AppendSaslSupportedMechs(dst, hello)
+	if err != nil {
+		return nil, err
+	}
+	if dst, err = c.conv.AppendSpeculative(dst, hello); err != nil {
+		return nil, err
+	}
+	dst, _ = bsoncore.AppendDocumentEnd(dst, idx)
+	var elems [][]byte
+	eachElement(dst, func(el bsoncore.Element) bool {
+		elems = append(elems, el)
+		return true
+	})
+	return elems, nil
+}
+
+// mayList checks $listLocalSessions / $listSessions: listing anyone but yourself needs the
+// listSessions privilege (reference §5).
+func (id identity) mayList(spec sessionid.ListSpec) error {
+	if id.can(auth.ActionListSessions) {
+		return nil
+	}
+	others := spec.AllUsers
+	for _, uid := range spec.UIDs {
+		others = others || uid != id.uid
+	}
+	if others {
+		return mongoerr.New(mongoerr.Unauthorized, "Unauthorized to list sessions of other users")
+	}
+	return id.requireSessions()
+}
