@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
 )
 
 // TestNewCredentials checks the derivation against the SCRAM definitions computed here
@@ -170,5 +172,33 @@ func TestAddUser(t *testing.T) {
 	us, _ := LoadUsers(path)
 	if err := login(t, newAuth(t, us).NewConversation("127.0.0.1:1"), MechanismSHA256, "bob", "pw-bob", true); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestUserUID(t *testing.T) {
+	creds := mustCreds(t)
+	tests := []struct {
+		name    string
+		wantErr string
+	}{
+		{"alice", ""},
+		{strings.Repeat("u", 9993), ""}, // "user@admin" is 9,999 bytes
+		{strings.Repeat("u", 9994), "Username too long to use with logical sessions"},
+	}
+	for _, tt := range tests {
+		u, err := newUser(tt.name, "admin", nil, creds, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		uid, err := u.UID()
+		if tt.wantErr != "" {
+			if codeOf(err) != mongoerr.BadValue || msgOf(err) != tt.wantErr {
+				t.Fatalf("%d bytes: got %v", len(tt.name), err)
+			}
+			continue
+		}
+		if err != nil || uid != sha256.Sum256([]byte(tt.name+"@admin")) {
+			t.Fatalf("%d bytes: uid %x, %v", len(tt.name), uid, err)
+		}
 	}
 }
