@@ -3,6 +3,7 @@ package auth
 import (
 	"encoding/base64"
 	"errors"
+	"sync"
 	"testing"
 
 	"github.com/rs/zerolog"
@@ -26,10 +27,7 @@ func usersFrom(t testing.TB, roles []RoleDef, entries ...testEntry) *Users {
 	t.Helper()
 	f := File{Roles: roles}
 	for _, e := range entries {
-		creds, err := NewCredentials(e.user, e.password)
-		if err != nil {
-			t.Fatal(err)
-		}
+		creds := cachedCredentials(t, e.user, e.password)
 		switch e.only {
 		case MechanismSHA1:
 			creds.SHA256 = nil
@@ -47,6 +45,24 @@ func usersFrom(t testing.TB, roles []RoleDef, entries ...testEntry) *Users {
 		t.Fatalf("ParseUsers: %v\n%s", err, data)
 	}
 	return us
+}
+
+// credentialCache keeps derived credentials across tests: PBKDF2 is slow on purpose, the more so
+// under the race detector.
+var credentialCache sync.Map // user + "\x00" + password -> Credentials
+
+func cachedCredentials(t testing.TB, user, password string) Credentials {
+	t.Helper()
+	key := user + "\x00" + password
+	if c, ok := credentialCache.Load(key); ok {
+		return c.(Credentials)
+	}
+	c, err := NewCredentials(user, password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	credentialCache.Store(key, c)
+	return c
 }
 
 // The users most tests share.
