@@ -29,7 +29,7 @@ func env(name string) []string {
 // routerFlags are shared by serve and demo; demo enables test commands by default. Each can also be set in the --config YAML file
 // under its own name.
 func routerFlags(testCommands bool) []cli.Flag {
-	return []cli.Flag{
+	return append(authFlags(),
 		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "enable-test-commands", Value: testCommands, EnvVars: env("enable-test-commands"),
 			Usage: "accept configureFailPoint on the router (for driver test suites; never in production)"}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-sessions", Value: 1_000_000, EnvVars: env("max-sessions"),
@@ -71,7 +71,7 @@ func routerFlags(testCommands bool) []cli.Flag {
 			Usage: "how long to wait for a suitable shard member (30s, the driver default) before failing a command"}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "shard-heartbeat-interval", Value: 10 * time.Second, EnvVars: env("shard-heartbeat-interval"),
 			Usage: "shard member monitoring interval (10s, the driver default)"}),
-	}
+	)
 }
 
 func routerConfig(c *cli.Context) router.Config {

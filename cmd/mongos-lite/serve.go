@@ -74,6 +74,10 @@ func runRouter(c *cli.Context, log zerolog.Logger, cfgs []shards.Config, routers
 		}
 		opened = append(opened, s)
 	}
+	clientAuthenticator, err := clientAuth(c, log)
+	if err != nil {
+		return err
+	}
 	servers := make([]*router.Server, 0, routers)
 	served := make(chan error, routers)
 	defer func() {
@@ -93,6 +97,7 @@ func runRouter(c *cli.Context, log zerolog.Logger, cfgs []shards.Config, routers
 			rcfg.Port += i
 		}
 		rcfg.Logger = log.With().Int("router", i).Logger()
+		rcfg.Auth = clientAuthenticator
 		rm.observe(&rcfg)
 		srv, err := router.New(rcfg, opened)
 		if err != nil {
