@@ -6,6 +6,7 @@ package shards
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -56,6 +57,13 @@ type Config struct {
 	// DefaultSocketTimeout.
 	SocketTimeout time.Duration
 	Logger        zerolog.Logger
+
+	// Auth, when set, authenticates every pooled connection (see Credential); nil connects
+	// unauthenticated, as to shards without --auth.
+	Auth *Credential
+	// TLS, when set, is the client side of TLS to every member (RootCAs for the members'
+	// certificates, Certificates for a client certificate); nil connects in plain TCP.
+	TLS *tls.Config
 	// PoolMonitor, when set, sees the connection pool events of every member (metrics). The
 	// driver then allocates an event per checkout, checkin and connection change.
 	PoolMonitor *event.PoolMonitor
@@ -130,6 +138,9 @@ func Open(cfg Config) (*Shard, error) {
 	if cfg.HeartbeatInterval > 0 {
 		opts.SetHeartbeatInterval(cfg.HeartbeatInterval)
 	}
+	if err := cfg.secure(opts); err != nil {
+		return nil, fmt.Errorf("shard %s: %w", cfg.Name, err)
+	}
 	tcfg, err := topology.NewConfig(opts, nil)
 	if err != nil {
 		return nil, fmt.Errorf("shard %s: %w", cfg.Name, err)
@@ -146,7 +157,7 @@ func Open(cfg Config) (*Shard, error) {
 	if s.sockTimeout <= 0 {
 		s.sockTimeout = DefaultSocketTimeout
 	}
-	log.Info().Strs("hosts", cfg.Hosts).Msg("shard opened")
+	log.Info().Strs("hosts", cfg.Hosts).Bool("tls", cfg.TLS != nil).Bool("auth", cfg.Auth != nil).Msg("shard opened")
 	return s, nil
 }
 

@@ -37,6 +37,7 @@ type setOptions struct {
 	log            zerolog.Logger
 	testCommands   bool
 	auth           authOptions
+	tls            tlsOptions
 }
 
 // Option configures StartReplicaSet.
@@ -315,6 +316,7 @@ func (m *Member) start() error {
 	if err != nil {
 		return fmt.Errorf("memshard: member %d of %s: %w", m.idx, m.rs.name, err)
 	}
+	ln = m.rs.opts.tls.wrap(ln)
 	if strings.HasSuffix(m.host, ":0") { // first start on an ephemeral port; restarts reuse it
 		m.host = ln.Addr().String()
 		m.log = m.rs.log.With().Str("member", m.host).Logger()
