@@ -101,19 +101,3 @@ func (c *conn) helloAuth(hello bsoncore.Document) ([][]byte, error) {
 	})
 	return elems, nil
 }
-
-// mayList checks $listLocalSessions / $listSessions: listing anyone but yourself needs the
-// listSessions privilege (reference §5).
-func (id identity) mayList(spec sessionid.ListSpec) error {
-	if id.can(auth.ActionListSessions) {
-		return nil
-	}
-	others := spec.AllUsers
-	for _, uid := range spec.UIDs {
-		others = others || uid != id.uid
-	}
-	if others {
-		return mongoerr.New(mongoerr.Unauthorized, "Unauthorized to list sessions of other users")
-	}
-	return id.requireSessions()
-}

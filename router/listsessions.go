@@ -39,7 +39,8 @@ func (c *conn) listLocalSessions(r *request, stage bsoncore.Document, stages bso
 	if err != nil {
 		return nil, err
 	}
-	if err := r.who.mayList(spec); err != nil {
+	// auth.Authorize has checked listSessions for other users' sessions.
+	if err := r.who.requireSessions(); err != nil {
 		return nil, err
 	}
 	records := c.s.sessions.List(spec)
@@ -61,11 +62,7 @@ func (c *conn) listSessions(ctx context.Context, r *request, stage bsoncore.Docu
 	if coll, _ := lookup(r.body, "aggregate"); string(r.db) != "config" || coll.StringValue() != "system.sessions" {
 		return nil, mongoerr.New(mongoerr.InvalidNamespace, "$listSessions may only be run against config.system.sessions")
 	}
-	spec, err := sessionid.ParseListSpec("$listSessions", stage.Lookup("$listSessions"), r.who.uid)
-	if err != nil {
-		return nil, err
-	}
-	if err := r.who.mayList(spec); err != nil {
+	if _, err := sessionid.ParseListSpec("$listSessions", stage.Lookup("$listSessions"), r.who.uid); err != nil {
 		return nil, err
 	}
 	results := c.s.broadcastPrimaries(ctx, shardAggregate(r.body))

@@ -48,11 +48,8 @@ func checkRouter(ctx context.Context, addr string, timeout time.Duration) error 
 	if err != nil {
 		return fmt.Errorf("healthcheck %s: %w", addr, err)
 	}
-	defer func() {
-		dctx, dcancel := context.WithTimeout(context.Background(), timeout)
-		defer dcancel()
-		_ = cl.Disconnect(dctx)
-	}()
+	// One deadline bounds the whole check, disconnect included: an orchestrator's probe must end.
+	defer func() { _ = cl.Disconnect(ctx) }()
 	var hello struct {
 		OK  float64 `bson:"ok"`
 		Msg string  `bson:"msg"`
