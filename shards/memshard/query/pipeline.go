@@ -223,6 +223,8 @@ func parseCount(v bson.RawValue) (stage, error) {
 		return nil, errorf(40158, "the count field cannot be a $-prefixed path")
 	case strings.Contains(string(s), "."):
 		return nil, errorf(40160, "the count field cannot contain '.'")
+	case strings.IndexByte(string(s), 0) >= 0:
+		return nil, errorf(40159, "the count field cannot contain a null byte")
 	}
 	return countStage(s), nil
 }
@@ -319,6 +321,9 @@ func parseUnwind(v bson.RawValue) (stage, error) {
 				name, _ := strBytes(f)
 				if f.Type != bson.TypeString || strings.HasPrefix(string(name), "$") {
 					return nil, errorf(28810, "expected a non-empty string for the includeArrayIndex option to $unwind stage")
+				}
+				if strings.IndexByte(string(name), 0) >= 0 {
+					return nil, errorf(16411, "FieldPath field names may not contain '\\0'.")
 				}
 				s.index = string(name)
 			case "preserveNullAndEmptyArrays":

@@ -126,6 +126,9 @@ func updatePath(dotted string) ([]string, error) {
 	if dotted == "" {
 		return nil, errorf(mongoerr.EmptyFieldName, "An empty update path is not valid.")
 	}
+	if strings.IndexByte(dotted, 0) >= 0 { // a string value ($rename's target) can hold one; a field name cannot
+		return nil, errorf(mongoerr.BadValue, "The update path '%s' contains a null byte, which is not allowed.", dotted)
+	}
 	path := splitPath(dotted)
 	for _, p := range path {
 		switch {
