@@ -3,6 +3,7 @@
 package router
 
 import (
+	"crypto/tls"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -55,6 +56,13 @@ type Config struct {
 	// Auth authenticates and authorizes clients (--auth); nil: no authentication, as mongod
 	// without --auth.
 	Auth *auth.Authenticator
+
+	// TLS is the server side of TLS for clients: the certificate, and ClientCAs with ClientAuth
+	// tls.VerifyClientCertIfGiven to verify client certificates. TLSMode says which connections
+	// must use it (mongod's net.tls.mode); empty means TLSRequire when TLS is set, TLSDisabled
+	// otherwise.
+	TLS     *tls.Config
+	TLSMode TLSMode
 
 	// EnableTestCommands enables configureFailPoint on the router (enableTestCommands).
 	EnableTestCommands bool

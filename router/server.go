@@ -90,6 +90,9 @@ func (s *Server) Listen() error {
 	if err != nil {
 		return fmt.Errorf("router: listen: %w", err)
 	}
+	if ln, err = wrapTLS(ln, s.cfg); err != nil {
+		return err
+	}
 	s.ln = ln
 	return nil
 }
