@@ -38,7 +38,11 @@ func demoCommand() *cli.Command {
 			cfgs := make([]shards.Config, 0, n)
 			for i := 0; i < n; i++ {
 				name := fmt.Sprintf("rs%d", i)
-				rs, err := memshard.StartReplicaSet(name, members, memshard.WithLogger(log.With().Str("memshard", name).Logger()))
+				opts := []memshard.Option{memshard.WithLogger(log.With().Str("memshard", name).Logger())}
+				if kf := c.String("keyfile"); kf != "" { // the shards share the router's key file, as a real cluster
+					opts = append(opts, memshard.WithKeyFile(kf))
+				}
+				rs, err := memshard.StartReplicaSet(name, members, opts...)
 				if err != nil {
 					return err
 				}

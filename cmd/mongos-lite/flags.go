@@ -29,7 +29,7 @@ func env(name string) []string {
 // routerFlags are shared by serve and demo; demo enables test commands by default. Each can also be set in the --config YAML file
 // under its own name.
 func routerFlags(testCommands bool) []cli.Flag {
-	return append(authFlags(),
+	return append(append(authFlags(), securityFlags()...),
 		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "enable-test-commands", Value: testCommands, EnvVars: env("enable-test-commands"),
 			Usage: "accept configureFailPoint on the router (for driver test suites; never in production)"}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-sessions", Value: 1_000_000, EnvVars: env("max-sessions"),

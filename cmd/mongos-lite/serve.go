@@ -52,6 +52,10 @@ func serveCommand() *cli.Command {
 // routers > 1 starts that many routers over the same shards on consecutive ports, as a cluster
 // with several mongos. ready, when given, runs once they listen (demo prints its banner there).
 func runRouter(c *cli.Context, log zerolog.Logger, cfgs []shards.Config, routers int, ready func(addrs []string)) error {
+	sec, err := securityFromFlags(c)
+	if err != nil {
+		return err
+	}
 	rm, err := startMetrics(c, log)
 	if err != nil {
 		return err
@@ -67,6 +71,7 @@ func runRouter(c *cli.Context, log zerolog.Logger, cfgs []shards.Config, routers
 	}()
 	for _, cfg := range cfgs {
 		cfg.Logger = log
+		sec.shard(&cfg)
 		rm.shard(&cfg)
 		s, err := shards.Open(cfg)
 		if err != nil {
@@ -98,6 +103,7 @@ func runRouter(c *cli.Context, log zerolog.Logger, cfgs []shards.Config, routers
 		}
 		rcfg.Logger = log.With().Int("router", i).Logger()
 		rcfg.Auth = clientAuthenticator
+		sec.router(&rcfg)
 		rm.observe(&rcfg)
 		srv, err := router.New(rcfg, opened)
 		if err != nil {
