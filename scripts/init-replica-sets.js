@@ -3,6 +3,10 @@
 // come from the SHARD_SETS environment variable, "rs0/host:port,host:port;rs1/...", the syntax
 // of the integration suite's MONGOS_LITE_IT_SHARDS. Run again on initiated sets, it only checks
 // and waits. Exits 1 when a set is not ready within the deadline.
+//
+// It needs no credentials, also when the members run with a key file (docker-compose.keyfile.yml):
+// it reaches them over localhost, and while a member has no users the localhost exception allows
+// replSetInitiate and replSetGetStatus, the only commands used here (deploy/ checks that).
 "use strict";
 
 const deadline = Date.now() + 180 * 1000; // members start in seconds; an election takes ~10 s
@@ -72,14 +76,16 @@ function initiate(set) {
 
 function awaitReady(set) {
   retry(`${set.name} to elect a primary with every member up`, () => {
+    // The status's member names are the configured hosts: read from it, not replSetGetConfig,
+    // which the localhost exception of a key-file member does not allow.
+    const members = command(set.hosts[0], { replSetGetStatus: 1 }).members;
     // Data kept from an older file would advertise other hosts than the ones clients are given.
-    const configured = command(set.hosts[0], { replSetGetConfig: 1 }).config.members.map((m) => m.host);
+    const configured = members.slice().sort((a, b) => a._id - b._id).map((m) => m.name);
     if (configured.join(",") !== set.hosts.join(",")) {
       const err = new Error(`configured members ${configured.join(",")}, want ${set.hosts.join(",")} (stale volumes? docker compose down -v)`);
       err.fatal = true;
       throw err;
     }
-    const members = command(set.hosts[0], { replSetGetStatus: 1 }).members;
     const states = members.map((m) => `${m.name} ${m.stateStr}`).join(", ");
     const up = members.every((m) => m.stateStr === "PRIMARY" || m.stateStr === "SECONDARY");
     if (!up || !members.some((m) => m.stateStr === "PRIMARY")) {
