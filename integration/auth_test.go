@@ -131,6 +131,10 @@ func TestSessionOwnership(t *testing.T) {
 		Value: bson.A{bson.D{{Key: "id", Value: sessionUUID(t, sess)}}}}}).Err(); err != nil {
 		t.Fatalf("alice's killSessions of bob's id: %v (it should succeed and kill nothing)", err)
 	}
+	// killSessions: [] kills the caller's own sessions only.
+	if err := alice.Database("admin").RunCommand(ctx, bson.D{{Key: "killSessions", Value: bson.A{}}}).Err(); err != nil {
+		t.Fatalf("alice's killSessions []: %v", err)
+	}
 	err = alice.Database("admin").RunCommand(ctx, bson.D{{Key: "killAllSessions", Value: bson.A{}}}).Err()
 	wantCommandError(t, err, 13)
 	if !bobCursor.Next(sctx) || !bobCursor.Next(sctx) {
