@@ -2,43 +2,15 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"strings"
 	"testing"
 
-	"github.com/rs/zerolog"
 	"go.uber.org/goleak"
-
-	"github.com/mongos-lite/mongos-lite/router"
-	"github.com/mongos-lite/mongos-lite/shards"
-	"github.com/mongos-lite/mongos-lite/shards/memshard"
 )
 
 func TestBenchCommand(t *testing.T) {
-	defer goleak.VerifyNone(t)
-	rs, err := memshard.StartReplicaSet("rs0", 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = rs.Close() }()
-	sh, err := shards.Open(shards.Config{Name: "rs0", SetName: "rs0", Hosts: rs.Hosts(), Logger: zerolog.Nop()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = sh.Close(context.Background()) }()
-	srv, err := router.New(router.Config{Logger: zerolog.Nop()}, []*shards.Shard{sh})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve() }()
-	defer func() {
-		_ = srv.Close(context.Background())
-		<-served
-	}()
+	t.Cleanup(func() { goleak.VerifyNone(t) }) // registered first: runs after the cluster stops
+	srv, rs := startRouter(t)
 	uri := "mongodb://" + srv.Addr() + "/"
 
 	for _, tt := range []struct {
