@@ -143,25 +143,9 @@ func parsePayload(v bsoncore.Value) (payload []byte, asBase64 bool, err error) {
 	case bsoncore.TypeBinary:
 		subtype, data, _ := v.BinaryOK()
 		if subtype != bson.TypeBinaryGeneric {
-			return nil, false, mongoerr.New(mongoerr.BadValue, "Invalid SASLPayload subtype. Expected BinDataGeneral, got: %s", binDataTypeName(subtype))
+			return nil, false, mongoerr.New(mongoerr.BadValue, "Invalid SASLPayload subtype. Expected BinDataGeneral, got: %s", mongoerr.BinDataTypeName(subtype))
 		}
 		return data, false, nil
 	}
 	return nil, false, mongoerr.New(mongoerr.BadValue, "Invalid SASLPayload type. Expected Base64 or BinData, got: %s", mongoerr.TypeName(v.Type))
-}
-
-// binDataTypeName is the server's typeName(BinDataType). internal/sessionid has the same table
-// unexported; it belongs in mongoerr beside TypeName.
-func binDataTypeName(subtype byte) string {
-	names := map[byte]string{
-		bson.TypeBinaryGeneric: "general", bson.TypeBinaryFunction: "function",
-		bson.TypeBinaryBinaryOld: "byte(deprecated)", bson.TypeBinaryUUIDOld: "UUID(deprecated)",
-		bson.TypeBinaryUUID: "UUID", bson.TypeBinaryMD5: "MD5", bson.TypeBinaryEncrypted: "encrypt",
-		bson.TypeBinaryColumn: "column", bson.TypeBinarySensitive: "sensitive",
-		bson.TypeBinaryVector: "vector", bson.TypeBinaryUserDefined: "Custom",
-	}
-	if n, ok := names[subtype]; ok {
-		return n
-	}
-	return "invalid"
 }

@@ -3,7 +3,6 @@ package sessionid
 import (
 	"strconv"
 
-	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
 	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
@@ -51,7 +50,7 @@ func (c ctx) wrongType(got, want bsoncore.Type) *mongoerr.Error {
 
 func (c ctx) wrongBinType(got, want byte) *mongoerr.Error {
 	return mongoerr.New(mongoerr.TypeMismatch, "BSON field '%s' is the wrong binData type '%s', expected type '%s'",
-		c.path(), binDataTypeName(got), binDataTypeName(want))
+		c.path(), mongoerr.BinDataTypeName(got), mongoerr.BinDataTypeName(want))
 }
 
 func (c ctx) missing() *mongoerr.Error {
@@ -69,37 +68,6 @@ func (c ctx) duplicate() *mongoerr.Error {
 
 func (c ctx) malformed() *mongoerr.Error {
 	return mongoerr.New(invalidBSON, "invalid BSON in '%s'", c.path())
-}
-
-// binDataTypeName is MongoDB's typeName(BinDataType) (src/mongo/bson/bsontypes.cpp). These are the
-// server's spellings, not the BSON specification's ("byte(deprecated)", not "binary (old)").
-func binDataTypeName(subtype byte) string {
-	switch subtype {
-	case bson.TypeBinaryGeneric:
-		return "general"
-	case bson.TypeBinaryFunction:
-		return "function"
-	case bson.TypeBinaryBinaryOld:
-		return "byte(deprecated)"
-	case bson.TypeBinaryUUIDOld:
-		return "UUID(deprecated)"
-	case bson.TypeBinaryUUID:
-		return "UUID"
-	case bson.TypeBinaryMD5:
-		return "MD5"
-	case bson.TypeBinaryEncrypted:
-		return "encrypt"
-	case bson.TypeBinaryColumn:
-		return "column"
-	case bson.TypeBinarySensitive:
-		return "sensitive"
-	case bson.TypeBinaryVector:
-		return "vector"
-	case bson.TypeBinaryUserDefined:
-		return "Custom"
-	default:
-		return "invalid"
-	}
 }
 
 // absent reports whether the IDL parser ignores a value of the expected field: null and undefined
