@@ -57,9 +57,10 @@ func startCluster(t *testing.T, o clusterOptions) *cluster {
 	} else {
 		c.startMemshards(t, o)
 	}
+	cred := shardCredential(t) // nil on memshard
 	for _, rs := range c.sets {
 		sh, err := shards.Open(shards.Config{
-			Name: rs.shard, SetName: rs.Name(), Hosts: rs.Hosts(),
+			Name: rs.shard, SetName: rs.Name(), Hosts: rs.Hosts(), Auth: cred,
 			ServerSelectionTimeout: o.selectionTimeout,
 			ConnectTimeout:         2 * time.Second,
 			HeartbeatInterval:      500 * time.Millisecond,
@@ -135,7 +136,8 @@ func (c *cluster) client(t *testing.T, opts ...*options.ClientOptions) *mongo.Cl
 // that later faults on that shard cannot stall the test's cleanup.
 func (c *cluster) countOn(t *testing.T, i int, db, coll string) int64 {
 	t.Helper()
-	cl, err := mongo.Connect(options.Client().ApplyURI(c.sets[i].URI()).SetServerSelectionTimeout(5 * time.Second))
+	opts := append([]*options.ClientOptions{options.Client().ApplyURI(c.sets[i].URI()).SetServerSelectionTimeout(5 * time.Second)}, shardAuth(t)...)
+	cl, err := mongo.Connect(opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.mongodb.org/mongo-driver/v2/mongo/writeconcern"
 
+	"github.com/mongos-lite/mongos-lite/auth"
 	"github.com/mongos-lite/mongos-lite/shards"
 )
 
@@ -26,6 +28,12 @@ const itShardsEnv = "MONGOS_LITE_IT_SHARDS"
 // itRouterEnv optionally names a mongos-lite already serving those sets (the compose file's
 // container), for the tests that check it agrees with the in-process router.
 const itRouterEnv = "MONGOS_LITE_IT_ROUTER"
+
+// itKeyFileEnv names the key file the real sets run with (docker-compose.keyfile.yml's;
+// `KEYFILE=1 scripts/cluster-test.sh` sets it). The in-process router then authenticates to them
+// as __system@local, as serve --keyfile does, and so do the suite's own connections to the
+// members (resets, counts, $currentOp).
+const itKeyFileEnv = "MONGOS_LITE_IT_KEYFILE"
 
 func onRealCluster() bool { return strings.TrimSpace(os.Getenv(itShardsEnv)) != "" }
 
@@ -74,6 +82,53 @@ func parseITShards(v string) ([]shards.Config, error) {
 		return nil, fmt.Errorf("%s=%q names no replica set", itShardsEnv, v)
 	}
 	return sets, nil
+}
+
+// realSetCredential is who the router and the suite authenticate as on the real sets: nil
+// without a key file. keyFile is the value of MONGOS_LITE_IT_KEYFILE, real whether
+// MONGOS_LITE_IT_SHARDS names sets; the key is read by mongod's rules (auth.ReadKeyFile).
+func realSetCredential(keyFile string, real bool) (*shards.Credential, error) {
+	keyFile = strings.TrimSpace(keyFile)
+	if keyFile == "" {
+		return nil, nil
+	}
+	if !real {
+		return nil, fmt.Errorf("%s is set but %s is not: the key file is the real sets' (memshard runs without one)", itKeyFileEnv, itShardsEnv)
+	}
+	key, err := auth.ReadKeyFile(keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", itKeyFileEnv, err)
+	}
+	cred := shards.InternalCredential(key)
+	return &cred, nil
+}
+
+// shardCredential is realSetCredential from the environment.
+func shardCredential(t testing.TB) *shards.Credential {
+	t.Helper()
+	cred, err := realSetCredential(os.Getenv(itKeyFileEnv), onRealCluster())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cred
+}
+
+// shardAuth is the driver option that authenticates a direct connection to a shard's set or
+// member as the router does; none without a key file (memshard, or real sets without auth).
+func shardAuth(t testing.TB) []*options.ClientOptions {
+	t.Helper()
+	c := shardCredential(t)
+	if c == nil {
+		return nil
+	}
+	return []*options.ClientOptions{options.Client().SetAuth(options.Credential{
+		AuthMechanism: c.Mechanism, AuthSource: c.Source, Username: c.Username, Password: c.Password, PasswordSet: true})}
+}
+
+// connectShard connects the driver straight to a shard's set or member (a URI of its hosts).
+func connectShard(t *testing.T, uri string) *mongo.Client {
+	t.Helper()
+	return connect(t, uri, shardAuth(t)...)
 }
 
 // externalSets returns the real sets to use, or nil for memshard.
@@ -148,9 +203,10 @@ func resetRealSet(t *testing.T, rs *replicaSet, configShard bool) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cl, err := mongo.Connect(options.Client().ApplyURI(rs.URI()).
+	opts := append([]*options.ClientOptions{options.Client().ApplyURI(rs.URI()).
 		SetServerSelectionTimeout(10 * time.Second).
-		SetWriteConcern(&writeconcern.WriteConcern{W: len(rs.hosts)}))
+		SetWriteConcern(&writeconcern.WriteConcern{W: len(rs.hosts)})}, shardAuth(t)...)
+	cl, err := mongo.Connect(opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -251,6 +307,55 @@ func TestRequireMemshardAndRealCluster(t *testing.T) {
 			}
 			if got := externalSets(t) == nil; got != tt.startsMemshardShards {
 				t.Errorf("externalSets nil: %v, want %v", got, tt.startsMemshardShards)
+			}
+		})
+	}
+}
+
+func TestRealSetCredential(t *testing.T) {
+	dir := t.TempDir()
+	key := strings.Repeat("a1B2", 10)
+	write := func(name string, mode os.FileMode) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(key+"\n"), mode); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	good, open := write("good", 0o400), write("open", 0o644)
+	tests := []struct {
+		name, keyFile string
+		real          bool
+		wantUser      string // "" for no credential
+		wantErr       string
+	}{
+		{"memshard, no key file", "", false, "", ""},
+		{"real sets without auth", " ", true, "", ""},
+		{"key file on real sets", good, true, shards.InternalUser, ""},
+		{"key file without real sets", good, false, "", itShardsEnv + " is not"},
+		{"key file readable by others", open, true, "", "permissions on " + open + " are too open"},
+		{"no such key file", filepath.Join(dir, "none"), true, "", "Error reading file"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cred, err := realSetCredential(tt.keyFile, tt.real)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err %v, want one containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.wantUser == "" {
+				if cred != nil {
+					t.Fatalf("credential %+v, want none", cred)
+				}
+				return
+			}
+			if cred == nil || cred.Username != tt.wantUser || cred.Source != shards.InternalSource || cred.Password != key {
+				t.Fatalf("credential %+v, want %s@%s with the key as password", cred, tt.wantUser, shards.InternalSource)
 			}
 		})
 	}

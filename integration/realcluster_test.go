@@ -22,7 +22,7 @@ func onEachMember(t *testing.T, c *cluster, fn func(host string, cl *mongo.Clien
 	t.Helper()
 	for _, rs := range c.sets {
 		for _, host := range rs.Hosts() {
-			fn(host, connect(t, "mongodb://"+host+"/?directConnection=true"))
+			fn(host, connectShard(t, "mongodb://"+host+"/?directConnection=true"))
 		}
 	}
 }
@@ -31,7 +31,7 @@ func onEachMember(t *testing.T, c *cluster, fn func(host string, cl *mongo.Clien
 func onEachPrimary(t *testing.T, c *cluster, cmd bson.D) {
 	t.Helper()
 	for _, rs := range c.sets {
-		cl := connect(t, rs.URI())
+		cl := connectShard(t, rs.URI())
 		if err := cl.Database("admin").RunCommand(ctxT(t), cmd).Err(); err != nil {
 			t.Fatalf("%s on %s: %v", cmd[0].Key, rs.Name(), err)
 		}
@@ -104,7 +104,7 @@ func TestRealClusterRefreshReachesEveryPrimary(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, rs := range c.sets {
-		n := aggregateCount(t, connect(t, rs.URI()).Database("admin"), bson.A{
+		n := aggregateCount(t, connectShard(t, rs.URI()).Database("admin"), bson.A{
 			bson.D{{Key: "$listLocalSessions", Value: bson.D{{Key: "allUsers", Value: true}}}},
 			bson.D{{Key: "$match", Value: bson.D{{Key: "_id.id", Value: id}}}},
 		})
