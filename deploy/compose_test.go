@@ -29,6 +29,7 @@ var (
 // lists and environments maps: a shell string would hide the flags from the checks.
 type composeFile struct {
 	Services map[string]*service `yaml:"services"`
+	Volumes  map[string]any      `yaml:"volumes"` // named volumes
 }
 
 type service struct {
@@ -41,6 +42,7 @@ type service struct {
 	NetworkMode string            `yaml:"network_mode"`
 	DependsOn   dependsOn         `yaml:"depends_on"`
 	Volumes     []string          `yaml:"volumes"`
+	User        string            `yaml:"user"`
 }
 
 type build struct {
@@ -91,7 +93,7 @@ func (d *dependsOn) UnmarshalYAML(n *yaml.Node) error {
 func parseCompose(data []byte) (*composeFile, error) {
 	var f composeFile
 	if err := yaml.Unmarshal(data, &f); err != nil {
-		return nil, fmt.Errorf("docker-compose.yml: %w (commands and entrypoints must be lists, environments maps)", err)
+		return nil, fmt.Errorf("%w (commands and entrypoints must be lists, environments maps)", err)
 	}
 	return &f, nil
 }

@@ -13,8 +13,10 @@ import (
 // repo is the deployment files as read from the repository root.
 type repo struct {
 	compose    *composeFile
+	keyfile    *composeFile // docker-compose.keyfile.yml
 	dockerfile string
 	script     string
+	initScript string
 	files      fs.FS
 }
 
@@ -29,15 +31,22 @@ func loadRepo(t *testing.T) *repo {
 		}
 		return b
 	}
-	c, err := parseCompose(read("docker-compose.yml"))
-	if err != nil {
-		t.Fatal(err)
+	parse := func(name string) *composeFile {
+		t.Helper()
+		c, err := parseCompose(read(name))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		return c
 	}
-	return &repo{compose: c, dockerfile: string(read("Dockerfile")), script: string(read(clusterScript)), files: files}
+	return &repo{compose: parse("docker-compose.yml"), keyfile: parse(keyfileOverride),
+		dockerfile: string(read("Dockerfile")), script: string(read(clusterScript)),
+		initScript: string(read(initScript)), files: files}
 }
 
 func (r *repo) check() error {
-	return errors.Join(checkCompose(r.compose, r.files), checkDockerfile(r.dockerfile), checkScript(r.script, r.compose))
+	return errors.Join(checkCompose(r.compose, r.files), checkDockerfile(r.dockerfile), checkScript(r.script, r.compose),
+		checkKeyfile(r.compose, r.keyfile, r.initScript, r.script, r.files))
 }
 
 const clusterScript = "scripts/cluster-test.sh"
