@@ -9,8 +9,10 @@ if [ "$#" -lt 2 ]; then
 fi
 key=$1
 shift
-if [ ! -s "$key" ]; then
-	echo "install-keyfile: $key is missing or empty: create it first with scripts/keyfile.sh .secrets/keyfile" >&2
+# A missing bind-mount source becomes an empty directory (Docker creates one on the host).
+if [ ! -f "$key" ] || [ ! -s "$key" ]; then
+	echo "install-keyfile: $key is not a key file: run scripts/keyfile.sh .secrets/keyfile before compose up" \
+		"(if Docker made .secrets/keyfile a directory, remove it first)" >&2
 	exit 1
 fi
 for target in "$@"; do

@@ -16,6 +16,11 @@ if [ ! -d "$dir" ]; then
 	mkdir -p "$dir"
 	printf '*\n' >"$dir/.gitignore"
 fi
+if [ -d "$path" ]; then
+	# What Docker leaves when compose ran with the override before the key existed.
+	echo "keyfile: $path is a directory (made by docker compose up without a key?): remove it and run again" >&2
+	exit 1
+fi
 if [ -e "$path" ]; then
 	if [ -n "$(find "$path" -perm /077)" ]; then
 		echo "keyfile: $path may be read by its group or others; mongod refuses it (chmod 400 $path)" >&2
