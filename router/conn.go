@@ -53,7 +53,7 @@ func (s *Server) newConn(nc net.Conn) *conn {
 		nc:  nc,
 		br:  bufio.NewReaderSize(nc, 4096),
 		id:  id,
-		log: s.cfg.Logger.With().Int64("conn", id).Str("remote", nc.RemoteAddr().String()).Logger(),
+		log: s.cfg.Logger.With().Int64("conn", id).Str("remote", nc.RemoteAddr().String()).Logger().Sample(s.connLogSampler),
 	}
 	if s.cfg.Auth != nil {
 		c.conv = s.cfg.Auth.NewConversation(nc.RemoteAddr().String())

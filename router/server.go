@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/rs/zerolog"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
@@ -31,6 +32,10 @@ type Server struct {
 	sessions *sessioncache.Cache
 
 	failCommand failpoint.Point // the router's own failCommand (test commands only)
+
+	// connLogSampler is shared by every connection's logger: a storm of bad clients logs a burst
+	// per second, then one line in 100, instead of a line each.
+	connLogSampler zerolog.Sampler
 
 	// jobStop ends the periodic session job; jobDone closes when it has returned.
 	jobStop context.CancelFunc
@@ -77,6 +82,8 @@ func New(cfg Config, shardList []*shards.Shard) (*Server, error) {
 			MaxSessions:  cfg.MaxSessions,
 			LocalTimeout: time.Duration(cfg.LogicalSessionTimeoutMinutes) * time.Minute,
 		}),
+		connLogSampler: &zerolog.BurstSampler{Burst: 20, Period: time.Second,
+			NextSampler: &zerolog.BasicSampler{N: 100}},
 		processID: bson.NewObjectID(),
 		shutdown:  make(chan struct{}),
 		closing:   make(chan struct{}),
