@@ -103,20 +103,27 @@ func TestSecondSignalExitsAtOnce(t *testing.T) {
 	defer func() { _ = cl.Disconnect(context.Background()) }()
 	ctx := context.Background()
 	// A find held for 30 s keeps the quiesce waiting.
-	if err := cl.Database("admin").RunCommand(ctx, bson.D{{Key: "configureFailPoint", Value: "failCommand"},
+	holdFinds := bson.D{{Key: "configureFailPoint", Value: "failCommand"},
 		{Key: "mode", Value: "alwaysOn"},
 		{Key: "data", Value: bson.D{{Key: "failCommands", Value: bson.A{"find"}},
-			{Key: "blockConnection", Value: true}, {Key: "blockTimeMS", Value: 30000}}}}).Err(); err != nil {
+			{Key: "blockConnection", Value: true}, {Key: "blockTimeMS", Value: 30000}}}}
+	if err := cl.Database("admin").RunCommand(ctx, holdFinds).Err(); err != nil {
 		t.Fatal(err)
 	}
 	held := make(chan error, 1)
 	go func() { held <- cl.Database("t").Collection("c").FindOne(ctx, bson.D{}).Err() }()
-	var status bson.Raw
+	// Configuring the fail point again reports how often it fired: once the find is held.
 	deadline := time.Now().Add(10 * time.Second)
-	for { // until the router holds the find
-		_ = cl.Database("admin").RunCommand(ctx, bson.D{{Key: "serverStatus", Value: 1}}).Decode(&status)
-		if n, _ := status.Lookup("connections", "current").AsInt64OK(); n >= 3 || time.Now().After(deadline) {
+	for {
+		var reply struct{ Count int64 }
+		if err := cl.Database("admin").RunCommand(ctx, holdFinds).Decode(&reply); err != nil {
+			t.Fatal(err)
+		}
+		if reply.Count >= 1 {
 			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the find never reached the fail point")
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
