@@ -136,7 +136,7 @@ func (c *cluster) client(t *testing.T, opts ...*options.ClientOptions) *mongo.Cl
 // that later faults on that shard cannot stall the test's cleanup.
 func (c *cluster) countOn(t *testing.T, i int, db, coll string) int64 {
 	t.Helper()
-	opts := append([]*options.ClientOptions{options.Client().ApplyURI(c.sets[i].URI()).SetServerSelectionTimeout(5 * time.Second)}, shardAuth(t)...)
+	opts := append([]*options.ClientOptions{options.Client().ApplyURI(c.sets[i].URI()).SetServerSelectionTimeout(30 * time.Second)}, shardAuth(t)...)
 	cl, err := mongo.Connect(opts...)
 	if err != nil {
 		t.Fatal(err)
@@ -149,9 +149,11 @@ func (c *cluster) countOn(t *testing.T, i int, db, coll string) int64 {
 	return n
 }
 
+// connect gives server selection 30 s: a passing test never waits for it, and CI machines run
+// every package's tests at once on two cores under the race detector.
 func connect(t *testing.T, uri string, opts ...*options.ClientOptions) *mongo.Client {
 	t.Helper()
-	all := append([]*options.ClientOptions{options.Client().ApplyURI(uri).SetServerSelectionTimeout(5 * time.Second)}, opts...)
+	all := append([]*options.ClientOptions{options.Client().ApplyURI(uri).SetServerSelectionTimeout(30 * time.Second)}, opts...)
 	cl, err := mongo.Connect(all...)
 	if err != nil {
 		t.Fatal(err)

@@ -13,25 +13,35 @@ import (
 	"github.com/mongos-lite/mongos-lite/router"
 )
 
-// blockFinds makes the router hold every find for d before running it.
-func blockFinds(t *testing.T, cl *mongo.Client, d time.Duration) {
+// blockFinds makes the router hold every find for d before running it. The returned function
+// waits until a find is held: configuring the fail point again reports how often it fired.
+func blockFinds(t *testing.T, cl *mongo.Client, d time.Duration) (waitHeld func()) {
 	t.Helper()
-	if err := cl.Database("admin").RunCommand(ctxT(t), bson.D{{Key: "configureFailPoint", Value: "failCommand"},
+	cmd := bson.D{{Key: "configureFailPoint", Value: "failCommand"},
 		{Key: "mode", Value: "alwaysOn"},
 		{Key: "data", Value: bson.D{{Key: "failCommands", Value: bson.A{"find"}},
-			{Key: "blockConnection", Value: true}, {Key: "blockTimeMS", Value: d.Milliseconds()}}}}).Err(); err != nil {
+			{Key: "blockConnection", Value: true}, {Key: "blockTimeMS", Value: d.Milliseconds()}}}}
+	if err := cl.Database("admin").RunCommand(ctxT(t), cmd).Err(); err != nil {
 		t.Fatal(err)
+	}
+	return func() {
+		waitFor(t, func() bool {
+			var reply struct{ Count int64 }
+			if err := cl.Database("admin").RunCommand(ctxT(t), cmd).Decode(&reply); err != nil {
+				t.Fatal(err)
+			}
+			return reply.Count >= 1
+		})
 	}
 }
 
 func TestShutdownQuiescesThenDrains(t *testing.T) {
 	c := startCluster(t, clusterOptions{shards: 1, members: 1, configure: func(cfg *router.Config) { cfg.EnableTestCommands = true }})
-	cl := c.client(t, options.Client().SetServerSelectionTimeout(500*time.Millisecond)) // cleanup after quiesce
-	blockFinds(t, cl, 700*time.Millisecond)
+	cl := c.client(t, options.Client().SetServerSelectionTimeout(2*time.Second)) // cleanup after quiesce
+	waitHeld := blockFinds(t, cl, 700*time.Millisecond)
 	inFlight := dialRaw(t, c)
 	inFlight.send(msg(t, bson.D{{Key: "find", Value: "c"}, {Key: "$db", Value: "test"}}))
-	// The find is admitted before shutdown starts: wait until the router holds it.
-	waitFor(t, func() bool { return c.router.Stats().InFlight == 1 })
+	waitHeld() // the find is admitted before shutdown starts
 
 	shutdownDone := make(chan error, 1)
 	go func() {
@@ -67,10 +77,10 @@ func TestShutdownQuiescesThenDrains(t *testing.T) {
 
 func TestShutdownDeadline(t *testing.T) {
 	c := startCluster(t, clusterOptions{shards: 1, members: 1, configure: func(cfg *router.Config) { cfg.EnableTestCommands = true }})
-	blockFinds(t, c.client(t, options.Client().SetServerSelectionTimeout(500*time.Millisecond)), 3*time.Second)
+	waitHeld := blockFinds(t, c.client(t, options.Client().SetServerSelectionTimeout(2*time.Second)), 3*time.Second)
 	slow := dialRaw(t, c)
 	slow.send(msg(t, bson.D{{Key: "find", Value: "c"}, {Key: "$db", Value: "test"}}))
-	waitFor(t, func() bool { return c.router.Stats().InFlight == 1 })
+	waitHeld()
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	if err := c.router.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
