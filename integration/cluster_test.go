@@ -136,7 +136,8 @@ func (c *cluster) client(t *testing.T, opts ...*options.ClientOptions) *mongo.Cl
 // that later faults on that shard cannot stall the test's cleanup.
 func (c *cluster) countOn(t *testing.T, i int, db, coll string) int64 {
 	t.Helper()
-	opts := append([]*options.ClientOptions{options.Client().ApplyURI(c.sets[i].URI()).SetServerSelectionTimeout(30 * time.Second)}, shardAuth(t)...)
+	opts := append([]*options.ClientOptions{options.Client().ApplyURI(c.sets[i].URI()).SetServerSelectionTimeout(30 * time.Second).
+		SetServerMonitoringMode(options.ServerMonitoringModePoll)}, shardAuth(t)...)
 	cl, err := mongo.Connect(opts...)
 	if err != nil {
 		t.Fatal(err)

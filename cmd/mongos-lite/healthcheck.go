@@ -42,6 +42,9 @@ func checkRouter(ctx context.Context, addr string, timeout time.Duration) error 
 	cl, err := mongo.Connect(options.Client().
 		ApplyURI("mongodb://" + addr + "/").
 		SetDirect(true).
+		// A one-shot probe needs no streaming monitor, whose awaitable hello (10 s) can hold up
+		// Disconnect past the probe's deadline.
+		SetServerMonitoringMode(options.ServerMonitoringModePoll).
 		SetConnectTimeout(timeout).
 		SetServerSelectionTimeout(timeout).
 		SetTimeout(timeout))
