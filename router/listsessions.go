@@ -132,15 +132,20 @@ func runStages(docs []bson.Raw, stages []bsoncore.Value) ([]bson.Raw, error) {
 
 // cursorReply is a finished cursor: {cursor: {firstBatch, id: 0, ns}, ok: 1}.
 func cursorReply(ns string, docs []bson.Raw) bsoncore.Document {
-	aidx, arr := bsoncore.AppendArrayStart(nil)
-	for i, d := range docs {
-		arr = bsoncore.AppendDocumentElement(arr, strconv.Itoa(i), d)
-	}
-	arr, _ = bsoncore.AppendArrayEnd(arr, aidx)
 	return bsoncore.NewDocumentBuilder().
 		AppendDocument("cursor", bsoncore.NewDocumentBuilder().
-			AppendArray("firstBatch", arr).
+			AppendArray("firstBatch", docArray(docs)).
 			AppendInt64("id", 0).
 			AppendString("ns", ns).Build()).
 		AppendDouble("ok", 1).Build()
+}
+
+// docArray is an array of documents.
+func docArray(docs []bson.Raw) []byte {
+	idx, arr := bsoncore.AppendArrayStart(nil)
+	for i, d := range docs {
+		arr = bsoncore.AppendDocumentElement(arr, strconv.Itoa(i), d)
+	}
+	arr, _ = bsoncore.AppendArrayEnd(arr, idx)
+	return arr
 }

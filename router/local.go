@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
 	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
@@ -113,20 +114,20 @@ func (c *conn) serverStatus(context.Context, *request) (bsoncore.Document, error
 }
 
 // shardDocs are the config.shards entries: {_id, host: "rs/h1,h2", state: 1}.
-func (s *Server) shardDocs() []bsoncore.Value {
-	docs := make([]bsoncore.Value, len(s.shards))
+func (s *Server) shardDocs() []bson.Raw {
+	docs := make([]bson.Raw, len(s.shards))
 	for i, sh := range s.shards {
-		docs[i] = bsoncore.Value{Type: bsoncore.TypeEmbeddedDocument, Data: bsoncore.NewDocumentBuilder().
+		docs[i] = bson.Raw(bsoncore.NewDocumentBuilder().
 			AppendString("_id", sh.Name()).
 			AppendString("host", sh.SetName()+"/"+strings.Join(sh.Members(), ",")).
-			AppendInt32("state", 1).Build()}
+			AppendInt32("state", 1).Build())
 	}
 	return docs
 }
 
 func (c *conn) listShards(context.Context, *request) (bsoncore.Document, error) {
 	return bsoncore.NewDocumentBuilder().
-		AppendArray("shards", bsoncore.BuildArray(nil, c.s.shardDocs()...)).
+		AppendArray("shards", docArray(c.s.shardDocs())).
 		AppendDouble("ok", 1).Build(), nil
 }
 
@@ -137,10 +138,5 @@ func (c *conn) find(ctx context.Context, r *request) (bsoncore.Document, error) 
 	if name, _ := stringBytes(coll); string(r.db) != "config" || string(name) != "shards" {
 		return c.forwardToPrimary(ctx, r, false)
 	}
-	return bsoncore.NewDocumentBuilder().
-		AppendDocument("cursor", bsoncore.NewDocumentBuilder().
-			AppendArray("firstBatch", bsoncore.BuildArray(nil, c.s.shardDocs()...)).
-			AppendInt64("id", 0).
-			AppendString("ns", "config.shards").Build()).
-		AppendDouble("ok", 1).Build(), nil
+	return cursorReply("config.shards", c.s.shardDocs()), nil
 }

@@ -6,6 +6,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
 	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
+	"github.com/mongos-lite/mongos-lite/internal/sessionid"
 	"github.com/mongos-lite/mongos-lite/router/sessioncache"
 	"github.com/mongos-lite/mongos-lite/shards"
 )
@@ -75,12 +76,7 @@ func (c *conn) recordPinnedHost(r *request, host string) {
 // abortOnParticipant aborts the session's transaction where it runs (best effort: the shard
 // aborts it anyway when it expires).
 func (c *conn) abortOnParticipant(ctx context.Context, r *request, t sessioncache.Txn) {
-	body := bsoncore.NewDocumentBuilder().
-		AppendInt32("abortTransaction", 1).
-		AppendDocument("lsid", r.op.LSID.AppendDoc(nil)).
-		AppendInt64("txnNumber", t.Number).
-		AppendBoolean("autocommit", false).
-		AppendString("$db", "admin").Build()
+	body := abortCommand(r.op.LSID, t.Number)
 	sh := c.s.shards[t.Participant]
 	var err error
 	if host := string(t.Recovery); host != "" {
@@ -148,14 +144,8 @@ func (c *conn) endTarget(r *request) (t txnTarget, recovering bool, err error) {
 // shard finds the decision out: TransactionCommitted means the commit happened; a successful
 // abort means it never did, and the client must retry the whole transaction.
 func (c *conn) recoverCommit(ctx context.Context, r *request, t txnTarget) (bsoncore.Document, error) {
-	probe := bsoncore.NewDocumentBuilder().
-		AppendInt32("abortTransaction", 1).
-		AppendDocument("lsid", r.op.LSID.AppendDoc(nil)).
-		AppendInt64("txnNumber", r.op.TxnNumber).
-		AppendBoolean("autocommit", false).
-		AppendString("$db", "admin").Build()
 	sh := c.s.shards[t.shard]
-	reply, err := sh.Command(ctx, probe)
+	reply, err := sh.Command(ctx, abortCommand(r.op.LSID, r.op.TxnNumber))
 	labels := mongoerr.LabelContext{InTransaction: true, CommitOrAbort: true}
 	if err != nil {
 		return nil, mongoerr.As(err).AddServerLabels(labels)
@@ -170,6 +160,16 @@ func (c *conn) recoverCommit(ctx context.Context, r *request, t txnTarget) (bson
 	return nil, mongoerr.New(mongoerr.NoSuchTransaction,
 		"Transaction %d was not committed: its commit never reached shard %s", r.op.TxnNumber, sh.Name()).
 		WithLabels(mongoerr.LabelTransientTransaction)
+}
+
+// abortCommand is the router's own abortTransaction for a session's transaction.
+func abortCommand(id sessionid.ID, number int64) bsoncore.Document {
+	return bsoncore.NewDocumentBuilder().
+		AppendInt32("abortTransaction", 1).
+		AppendDocument("lsid", id.AppendDoc(nil)).
+		AppendInt64("txnNumber", number).
+		AppendBoolean("autocommit", false).
+		AppendString("$db", "admin").Build()
 }
 
 // withRecoveryToken adds {recoveryToken: {recoveryShardId}} to a transaction reply, as mongos
