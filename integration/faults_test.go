@@ -196,22 +196,11 @@ func TestFailoverFailsTransactionsWithLabels(t *testing.T) {
 	if _, err := coll.InsertOne(ctx, bson.D{}); err != nil {
 		t.Fatal(err)
 	}
-	sess, err := cl.StartSession()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.EndSession(ctx)
-	if err := sess.StartTransaction(); err != nil {
-		t.Fatal(err)
-	}
-	sctx := mongo.NewSessionContext(ctx, sess)
-	if _, err := coll.InsertOne(sctx, bson.D{{Key: "_id", Value: "tx"}}); err != nil {
-		t.Fatal(err)
-	}
+	sess, sctx := inTransaction(t, cl, coll, "tx")
 	if err := c.sets[0].StepDown(1); err != nil {
 		t.Fatal(err)
 	}
-	_, err = coll.InsertOne(sctx, bson.D{{Key: "_id", Value: "tx2"}})
+	_, err := coll.InsertOne(sctx, bson.D{{Key: "_id", Value: "tx2"}})
 	if err == nil {
 		err = sess.CommitTransaction(ctx)
 	}

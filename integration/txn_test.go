@@ -88,19 +88,8 @@ func TestCrossShardTransactionRefused(t *testing.T) {
 	cl := c.client(t)
 	ctx := ctxT(t)
 	dbA, dbB := twoDatabasesOnTwoShards(t, c, cl)
-	sess, err := cl.StartSession()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.EndSession(ctx)
-	if err := sess.StartTransaction(); err != nil {
-		t.Fatal(err)
-	}
-	sctx := mongo.NewSessionContext(ctx, sess)
-	if _, err := cl.Database(dbA).Collection("c").InsertOne(sctx, bson.D{{Key: "_id", Value: "in-txn"}}); err != nil {
-		t.Fatal(err)
-	}
-	_, err = cl.Database(dbB).Collection("c").InsertOne(sctx, bson.D{})
+	sess, sctx := inTransaction(t, cl, cl.Database(dbA).Collection("c"), "in-txn")
+	_, err := cl.Database(dbB).Collection("c").InsertOne(sctx, bson.D{})
 	var ce mongo.CommandError
 	if !errors.As(err, &ce) || ce.Code != 263 || !strings.Contains(ce.Message, "rs0") || !strings.Contains(ce.Message, "rs1") {
 		t.Fatalf("second-shard statement: %v; want OperationNotSupportedInTransaction naming rs0 and rs1", err)
@@ -114,6 +103,26 @@ func TestCrossShardTransactionRefused(t *testing.T) {
 	}
 }
 
+// inTransaction starts a session and a transaction on cl whose first statement inserts
+// {_id: id} into coll; the session ends with the test.
+func inTransaction(t *testing.T, cl *mongo.Client, coll *mongo.Collection, id any) (*mongo.Session, context.Context) {
+	t.Helper()
+	ctx := ctxT(t)
+	sess, err := cl.StartSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sess.EndSession(context.Background()) })
+	if err := sess.StartTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	sctx := mongo.NewSessionContext(ctx, sess)
+	if _, err := coll.InsertOne(sctx, bson.D{{Key: "_id", Value: id}}); err != nil {
+		t.Fatal(err)
+	}
+	return sess, sctx
+}
+
 func TestKilledSessionTransactionIsAborted(t *testing.T) {
 	c := startCluster(t, clusterOptions{})
 	cl := c.client(t)
@@ -122,24 +131,13 @@ func TestKilledSessionTransactionIsAborted(t *testing.T) {
 	if _, err := coll.InsertOne(ctx, bson.D{}); err != nil {
 		t.Fatal(err)
 	}
-	sess, err := cl.StartSession()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.EndSession(ctx)
-	if err := sess.StartTransaction(); err != nil {
-		t.Fatal(err)
-	}
-	sctx := mongo.NewSessionContext(ctx, sess)
-	if _, err := coll.InsertOne(sctx, bson.D{{Key: "_id", Value: "doomed"}}); err != nil {
-		t.Fatal(err)
-	}
+	sess, _ := inTransaction(t, cl, coll, "doomed")
 	killer := c.client(t)
 	if err := killer.Database("admin").RunCommand(ctx, bson.D{{Key: "killSessions",
 		Value: bson.A{bson.D{{Key: "id", Value: sessionUUID(t, sess)}}}}}).Err(); err != nil {
 		t.Fatal(err)
 	}
-	err = sess.CommitTransaction(ctx)
+	err := sess.CommitTransaction(ctx)
 	var ce mongo.CommandError
 	if !errors.As(err, &ce) || ce.Code != 251 {
 		t.Fatalf("commit after killSessions: %v, want NoSuchTransaction (251)", err)
