@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -283,5 +284,33 @@ func TestStoppedShardFailsFastWithClearError(t *testing.T) {
 	upDB := dbs[0]
 	if _, err := cl.Database(upDB).Collection("c").InsertOne(ctx, bson.D{}); err != nil {
 		t.Fatalf("the healthy shard failed too: %v", err)
+	}
+}
+
+// Each compressor the router negotiates carries whole commands and replies both ways.
+func TestCompressedConversations(t *testing.T) {
+	c := startCluster(t, clusterOptions{shards: 1, members: 1})
+	for _, compressor := range []string{"zstd", "snappy", "zlib"} {
+		t.Run(compressor, func(t *testing.T) {
+			cl := c.client(t, options.Client().SetCompressors([]string{compressor}))
+			ctx := ctxT(t)
+			coll := cl.Database("compressed").Collection(compressor)
+			big := strings.Repeat("x", 64*1024) // compressible, and larger than one read buffer
+			if _, err := coll.InsertOne(ctx, bson.D{{Key: "_id", Value: 1}, {Key: "big", Value: big}}); err != nil {
+				t.Fatal(err)
+			}
+			var got struct{ Big string }
+			if err := coll.FindOne(ctx, bson.D{{Key: "_id", Value: 1}}).Decode(&got); err != nil || got.Big != big {
+				t.Fatalf("round trip through %s: %d bytes back, err %v", compressor, len(got.Big), err)
+			}
+			var hello bson.M
+			if err := cl.Database("admin").RunCommand(ctx, bson.D{{Key: "hello", Value: 1},
+				{Key: "compression", Value: bson.A{compressor}}}).Decode(&hello); err != nil {
+				t.Fatal(err)
+			}
+			if got, _ := hello["compression"].(bson.A); len(got) != 1 || got[0] != compressor {
+				t.Fatalf("hello negotiated %v, want [%s]", hello["compression"], compressor)
+			}
+		})
 	}
 }
