@@ -33,7 +33,6 @@ type Metrics struct {
 	fanout  *prometheus.HistogramVec // command, targets
 	opened  prometheus.Counter
 	closed  prometheus.Counter
-	pool    poolMetrics
 
 	// Children of each label set, so the per-command path neither locks nor allocates.
 	commands cowMap[string, *command]
@@ -83,10 +82,8 @@ func New() *Metrics {
 		Namespace: namespace, Name: "client_connections_opened_total", Help: "Client connections accepted."})
 	m.closed = prometheus.NewCounter(prometheus.CounterOpts{
 		Namespace: namespace, Name: "client_connections_closed_total", Help: "Client connections closed."})
-	m.pool.init()
 	m.reg.MustRegister(m.latency, m.count, m.errs, m.fanout, m.opened, m.closed,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	m.pool.register(m.reg)
 	m.sources.register(m.reg)
 
 	for _, name := range commonCommands {

@@ -3,89 +3,70 @@ package metrics
 import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.mongodb.org/mongo-driver/v2/event"
+
+	"github.com/mongos-lite/mongos-lite/router"
+	"github.com/mongos-lite/mongos-lite/shards/pool"
 )
 
-// poolMetrics count each shard member's connection pool from the driver's pool events.
-type poolMetrics struct {
-	open      *prometheus.GaugeVec   // shard, host
-	inUse     *prometheus.GaugeVec   // shard, host
-	checkouts *prometheus.CounterVec // shard, host
-	failures  *prometheus.CounterVec // shard, host, reason
-	cleared   *prometheus.CounterVec // shard, host
-
-	hosts cowMap[poolKey, *hostPool]
+// poolDescs describe the routers' connection pools to shard members. They are read from the
+// pools' own counters at scrape time, so a round trip pays nothing for them.
+type poolDescs struct {
+	open, inUse, checkouts, failures, cleared *prometheus.Desc
 }
 
-type poolKey struct{ shard, host string }
-
-// hostPool is the children of one member's pool.
-type hostPool struct {
-	open, inUse        prometheus.Gauge
-	checkouts, cleared prometheus.Counter
-	shard, host        string
-	failures           *prometheus.CounterVec
-}
-
-func (p *poolMetrics) init() {
+func newPoolDescs() poolDescs {
 	labels := []string{"shard", "host"}
-	p.open = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Namespace: namespace, Name: "shard_pool_connections",
-		Help: "Connections open from the router to a shard member (idle or in use).",
-	}, labels)
-	p.inUse = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Namespace: namespace, Name: "shard_pool_connections_in_use",
-		Help: "Connections to a shard member checked out for a round trip.",
-	}, labels)
-	p.checkouts = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Namespace: namespace, Name: "shard_pool_checkouts_total",
-		Help: "Connections checked out of a shard member's pool.",
-	}, labels)
-	p.failures = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Namespace: namespace, Name: "shard_pool_checkout_failures_total",
-		Help: "Checkouts that failed, by the driver's reason (timeout, connectionError, poolClosed).",
-	}, []string{"shard", "host", "reason"})
-	p.cleared = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Namespace: namespace, Name: "shard_pool_cleared_total",
-		Help: "Times a shard member's pool was cleared after a network or state error.",
-	}, labels)
+	return poolDescs{
+		open: prometheus.NewDesc(namespace+"_shard_pool_connections",
+			"Connections open from the router to a shard member (idle or in use).", labels, nil),
+		inUse: prometheus.NewDesc(namespace+"_shard_pool_connections_in_use",
+			"Connections to a shard member checked out for a round trip.", labels, nil),
+		checkouts: prometheus.NewDesc(namespace+"_shard_pool_checkouts_total",
+			"Connections checked out of a shard member's pool.", labels, nil),
+		failures: prometheus.NewDesc(namespace+"_shard_pool_checkout_failures_total",
+			"Checkouts that failed, by reason (timeout, connectionError, poolClosed, as the driver names them).",
+			append(labels, "reason"), nil),
+		cleared: prometheus.NewDesc(namespace+"_shard_pool_cleared_total",
+			"Times a shard member's pool was cleared after a network or state error.", labels, nil),
+	}
 }
 
-func (p *poolMetrics) register(reg *prometheus.Registry) {
-	reg.MustRegister(p.open, p.inUse, p.checkouts, p.failures, p.cleared)
+func (d poolDescs) describe(ch chan<- *prometheus.Desc) {
+	for _, desc := range []*prometheus.Desc{d.open, d.inUse, d.checkouts, d.failures, d.cleared} {
+		ch <- desc
+	}
 }
 
-func (p *poolMetrics) host(shard, host string) *hostPool {
-	return p.hosts.get(poolKey{shard, host}, func() *hostPool {
-		return &hostPool{
-			open:      p.open.WithLabelValues(shard, host),
-			inUse:     p.inUse.WithLabelValues(shard, host),
-			checkouts: p.checkouts.WithLabelValues(shard, host),
-			cleared:   p.cleared.WithLabelValues(shard, host),
-			shard:     shard, host: host, failures: p.failures,
+// collect sums the pools per shard and member (several routers in one process each have theirs).
+func (d poolDescs) collect(ch chan<- prometheus.Metric, pools []router.ShardPool) {
+	type key struct{ shard, host string }
+	sums := map[key]*pool.Stats{}
+	var order []key
+	for _, p := range pools {
+		k := key{p.Shard, p.Addr}
+		s := sums[k]
+		if s == nil {
+			s = &pool.Stats{}
+			sums[k] = s
+			order = append(order, k)
 		}
-	})
-}
-
-// PoolMonitor returns the driver pool monitor of one shard (shards.Config.PoolMonitor). Note
-// that the driver allocates one event per pool event while a monitor is set: about three per
-// forwarded command (checkout started, checked out, checked in).
-func (m *Metrics) PoolMonitor(shard string) *event.PoolMonitor {
-	return &event.PoolMonitor{Event: func(e *event.PoolEvent) {
-		h := m.pool.host(shard, e.Address)
-		switch e.Type {
-		case event.ConnectionCreated:
-			h.open.Inc()
-		case event.ConnectionClosed:
-			h.open.Dec()
-		case event.ConnectionCheckedOut:
-			h.checkouts.Inc()
-			h.inUse.Inc()
-		case event.ConnectionCheckedIn:
-			h.inUse.Dec()
-		case event.ConnectionCheckOutFailed:
-			h.failures.WithLabelValues(h.shard, h.host, e.Reason).Inc()
-		case event.ConnectionPoolCleared:
-			h.cleared.Inc()
+		s.Open += p.Open
+		s.InUse += p.InUse
+		s.Checkouts += p.Checkouts
+		s.FailedTimeout += p.FailedTimeout
+		s.FailedConnection += p.FailedConnection
+		s.FailedClosed += p.FailedClosed
+		s.Cleared += p.Cleared
+	}
+	for _, k := range order {
+		s := sums[k]
+		ch <- prometheus.MustNewConstMetric(d.open, prometheus.GaugeValue, float64(s.Open), k.shard, k.host)
+		ch <- prometheus.MustNewConstMetric(d.inUse, prometheus.GaugeValue, float64(s.InUse), k.shard, k.host)
+		ch <- prometheus.MustNewConstMetric(d.checkouts, prometheus.CounterValue, float64(s.Checkouts), k.shard, k.host)
+		ch <- prometheus.MustNewConstMetric(d.cleared, prometheus.CounterValue, float64(s.Cleared), k.shard, k.host)
+		for reason, n := range map[string]uint64{event.ReasonTimedOut: s.FailedTimeout,
+			event.ReasonConnectionErrored: s.FailedConnection, event.ReasonPoolClosed: s.FailedClosed} {
+			ch <- prometheus.MustNewConstMetric(d.failures, prometheus.CounterValue, float64(n), k.shard, k.host, reason)
 		}
-	}}
+	}
 }

@@ -4,40 +4,34 @@ import (
 	"testing"
 
 	"go.mongodb.org/mongo-driver/v2/event"
+
+	"github.com/mongos-lite/mongos-lite/router"
+	"github.com/mongos-lite/mongos-lite/shards/pool"
 )
 
-func TestPoolMonitor(t *testing.T) {
+// TestShardPools reads the pools of two routers in one process: the same member's figures are
+// summed, other members and shards keep their own series.
+func TestShardPools(t *testing.T) {
 	m := New()
-	rs0, rs1 := m.PoolMonitor("rs0"), m.PoolMonitor("rs1")
 	const a, b = "127.0.0.1:41001", "127.0.0.1:41002"
-	for _, e := range []struct {
-		mon *event.PoolMonitor
-		ev  event.PoolEvent
-	}{
-		{rs0, event.PoolEvent{Type: event.ConnectionPoolCreated, Address: a}},
-		{rs0, event.PoolEvent{Type: event.ConnectionCreated, Address: a}},
-		{rs0, event.PoolEvent{Type: event.ConnectionCreated, Address: a}},
-		{rs0, event.PoolEvent{Type: event.ConnectionCheckOutStarted, Address: a}},
-		{rs0, event.PoolEvent{Type: event.ConnectionCheckedOut, Address: a}},
-		{rs0, event.PoolEvent{Type: event.ConnectionCheckedOut, Address: a}},
-		{rs0, event.PoolEvent{Type: event.ConnectionCheckedIn, Address: a}},
-		{rs0, event.PoolEvent{Type: event.ConnectionClosed, Address: a}},
-		{rs0, event.PoolEvent{Type: event.ConnectionCheckOutFailed, Address: a, Reason: event.ReasonTimedOut}},
-		{rs0, event.PoolEvent{Type: event.ConnectionPoolCleared, Address: a}},
-		{rs1, event.PoolEvent{Type: event.ConnectionCreated, Address: b}},
-		{rs1, event.PoolEvent{Type: event.ConnectionCheckedOut, Address: b}},
-	} {
-		e.mon.Event(&e.ev)
-	}
+	m.Watch(&fakeSource{pools: []router.ShardPool{
+		{Shard: "rs0", Stats: pool.Stats{Addr: a, Open: 2, InUse: 1, Checkouts: 5, FailedTimeout: 1, Cleared: 1}},
+		{Shard: "rs1", Stats: pool.Stats{Addr: b, Open: 1, InUse: 1, Checkouts: 1, FailedConnection: 2}},
+	}})
+	m.Watch(&fakeSource{pools: []router.ShardPool{
+		{Shard: "rs0", Stats: pool.Stats{Addr: a, Open: 1, Checkouts: 3, FailedClosed: 4}},
+	}})
 	for _, tc := range []struct {
 		name   string
 		labels map[string]string
 		want   float64
 	}{
-		{"mongos_lite_shard_pool_connections", map[string]string{"shard": "rs0", "host": a}, 1},
+		{"mongos_lite_shard_pool_connections", map[string]string{"shard": "rs0", "host": a}, 3},
 		{"mongos_lite_shard_pool_connections_in_use", map[string]string{"shard": "rs0", "host": a}, 1},
-		{"mongos_lite_shard_pool_checkouts_total", map[string]string{"shard": "rs0", "host": a}, 2},
+		{"mongos_lite_shard_pool_checkouts_total", map[string]string{"shard": "rs0", "host": a}, 8},
 		{"mongos_lite_shard_pool_checkout_failures_total", map[string]string{"shard": "rs0", "host": a, "reason": event.ReasonTimedOut}, 1},
+		{"mongos_lite_shard_pool_checkout_failures_total", map[string]string{"shard": "rs0", "host": a, "reason": event.ReasonPoolClosed}, 4},
+		{"mongos_lite_shard_pool_checkout_failures_total", map[string]string{"shard": "rs1", "host": b, "reason": event.ReasonConnectionErrored}, 2},
 		{"mongos_lite_shard_pool_cleared_total", map[string]string{"shard": "rs0", "host": a}, 1},
 		{"mongos_lite_shard_pool_connections", map[string]string{"shard": "rs1", "host": b}, 1},
 		{"mongos_lite_shard_pool_connections_in_use", map[string]string{"shard": "rs1", "host": b}, 1},
@@ -47,33 +41,4 @@ func TestPoolMonitor(t *testing.T) {
 			t.Errorf("%s%v = %v, want %v", tc.name, tc.labels, got, tc.want)
 		}
 	}
-}
-
-func TestPoolMonitorCheckoutDoesNotAllocate(t *testing.T) {
-	mon := New().PoolMonitor("rs0")
-	out := &event.PoolEvent{Type: event.ConnectionCheckedOut, Address: "127.0.0.1:41001"}
-	in := &event.PoolEvent{Type: event.ConnectionCheckedIn, Address: "127.0.0.1:41001"}
-	mon.Event(out)
-	if n := testing.AllocsPerRun(1000, func() { mon.Event(out); mon.Event(in) }); n != 0 {
-		t.Errorf("%v allocations per checkout and checkin, want 0", n)
-	}
-}
-
-// BenchmarkPoolMonitorRoundTrip is the metrics' share of one shard round trip's pool events
-// (checkout started, checked out, checked in); the driver allocates the events themselves.
-func BenchmarkPoolMonitorRoundTrip(b *testing.B) {
-	mon := New().PoolMonitor("rs0")
-	events := []*event.PoolEvent{
-		{Type: event.ConnectionCheckOutStarted, Address: "127.0.0.1:41001"},
-		{Type: event.ConnectionCheckedOut, Address: "127.0.0.1:41001"},
-		{Type: event.ConnectionCheckedIn, Address: "127.0.0.1:41001"},
-	}
-	b.ReportAllocs()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			for _, e := range events {
-				mon.Event(e)
-			}
-		}
-	})
 }

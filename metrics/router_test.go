@@ -25,7 +25,7 @@ func TestWithRouter(t *testing.T) {
 	}
 	defer rs.Close()
 	sh, err := shards.Open(shards.Config{Name: "rs0", SetName: "rs0", Hosts: rs.Hosts(), Logger: zerolog.Nop(),
-		ServerSelectionTimeout: 5 * time.Second, PoolMonitor: m.PoolMonitor("rs0")})
+		ServerSelectionTimeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 // Source is a router the gauges and /readyz read: *router.Server.
 type Source interface {
 	Stats() router.Stats
+	ShardPools() []router.ShardPool
 	Ready() bool
 }
 
@@ -28,6 +29,7 @@ type sourceList struct {
 	list []Source
 
 	sessions, cursors, conns *prometheus.Desc
+	pools                    poolDescs
 }
 
 func (l *sourceList) register(reg *prometheus.Registry) {
@@ -35,6 +37,7 @@ func (l *sourceList) register(reg *prometheus.Registry) {
 		"Logical sessions used since the last refresh of the router's session cache.", nil, nil)
 	l.cursors = prometheus.NewDesc(namespace+"_cursors_open", "Cursors the router tracks for clients.", nil, nil)
 	l.conns = prometheus.NewDesc(namespace+"_client_connections", "Client connections open now.", nil, nil)
+	l.pools = newPoolDescs()
 	reg.MustRegister(l)
 }
 
@@ -49,12 +52,15 @@ func (l *sourceList) Describe(ch chan<- *prometheus.Desc) {
 	ch <- l.sessions
 	ch <- l.cursors
 	ch <- l.conns
+	l.pools.describe(ch)
 }
 
 // Collect implements prometheus.Collector.
 func (l *sourceList) Collect(ch chan<- prometheus.Metric) {
 	var sum router.Stats
+	var pools []router.ShardPool
 	for _, s := range l.snapshot() {
+		pools = append(pools, s.ShardPools()...)
 		st := s.Stats()
 		sum.ActiveSessions += st.ActiveSessions
 		sum.OpenCursors += st.OpenCursors
@@ -63,6 +69,7 @@ func (l *sourceList) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(l.sessions, prometheus.GaugeValue, float64(sum.ActiveSessions))
 	ch <- prometheus.MustNewConstMetric(l.cursors, prometheus.GaugeValue, float64(sum.OpenCursors))
 	ch <- prometheus.MustNewConstMetric(l.conns, prometheus.GaugeValue, float64(sum.Connections))
+	l.pools.collect(ch, pools)
 }
 
 // ready reports whether there is a watched router and every one is ready.

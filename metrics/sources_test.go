@@ -9,11 +9,13 @@ import (
 
 type fakeSource struct {
 	stats router.Stats
+	pools []router.ShardPool
 	ready atomic.Bool
 }
 
-func (f *fakeSource) Stats() router.Stats { return f.stats }
-func (f *fakeSource) Ready() bool         { return f.ready.Load() }
+func (f *fakeSource) Stats() router.Stats             { return f.stats }
+func (f *fakeSource) ShardPools() []router.ShardPool { return f.pools }
+func (f *fakeSource) Ready() bool                    { return f.ready.Load() }
 
 func TestSourcesSumAndReady(t *testing.T) {
 	m := New()

@@ -60,9 +60,9 @@ func (c *conn) roundTrip(ctx context.Context, idx int, rp shards.ReadPref, host 
 	start := time.Now()
 	defer func() { c.shardTime += time.Since(start) }()
 	if host != "" {
-		frame, err = shard.RoundTripHost(ctx, host, c.fwd)
+		frame, err = shard.RoundTripHost(ctx, host, c.fwd, nil)
 	} else {
-		frame, host, err = shard.RoundTrip(ctx, rp, c.fwd)
+		frame, host, err = shard.RoundTrip(ctx, rp, c.fwd, nil)
 	}
 	if cap(c.fwd) > keepBufferBytes {
 		c.fwd = nil

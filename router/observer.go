@@ -1,6 +1,10 @@
 package router
 
-import "time"
+import (
+	"time"
+
+	"github.com/mongos-lite/mongos-lite/shards/pool"
+)
 
 // Observer receives the router's own measurements; the metrics package implements it. The
 // router calls it on the per-command path, so implementations must be cheap and concurrent.
@@ -38,6 +42,23 @@ func (s *Server) Stats() Stats {
 	s.mu.Unlock()
 	return Stats{Connections: conns, ActiveSessions: s.sessions.ActiveCount(), OpenCursors: s.cursors.open(),
 		InFlight: int(s.inFlight.Load() - s.awaiting.Load())}
+}
+
+// ShardPool is one shard member's connection pool, as the router's metrics show it.
+type ShardPool struct {
+	Shard string
+	pool.Stats
+}
+
+// ShardPools reads every shard member's connection pool.
+func (s *Server) ShardPools() []ShardPool {
+	var out []ShardPool
+	for _, sh := range s.shards {
+		for _, st := range sh.PoolStats() {
+			out = append(out, ShardPool{Shard: sh.Name(), Stats: st})
+		}
+	}
+	return out
 }
 
 // Ready reports whether every shard has a primary (readiness probes).

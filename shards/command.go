@@ -18,14 +18,14 @@ func (s *Shard) SetName() string { return s.setName }
 // as is, for the caller to judge.
 func (s *Shard) Command(ctx context.Context, body bsoncore.Document) (bsoncore.Document, error) {
 	return s.command(body, func(msg []byte) ([]byte, error) {
-		reply, _, err := s.RoundTrip(ctx, Primary(), msg)
+		reply, _, err := s.RoundTrip(ctx, Primary(), msg, nil)
 		return reply, err
 	})
 }
 
 // CommandHost runs one command document on the given member.
 func (s *Shard) CommandHost(ctx context.Context, host string, body bsoncore.Document) (bsoncore.Document, error) {
-	return s.command(body, func(msg []byte) ([]byte, error) { return s.RoundTripHost(ctx, host, msg) })
+	return s.command(body, func(msg []byte) ([]byte, error) { return s.RoundTripHost(ctx, host, msg, nil) })
 }
 
 func (s *Shard) command(body bsoncore.Document, send func([]byte) ([]byte, error)) (bsoncore.Document, error) {

@@ -41,7 +41,7 @@ func openSet(t *testing.T, rs *memshard.ReplicaSet) *Shard {
 func run(t *testing.T, s *Shard, rp ReadPref, body bson.D) (bson.Raw, string) {
 	t.Helper()
 	msg := command(0, body)
-	reply, host, err := s.RoundTrip(testCtx(t, 10*time.Second), rp, msg)
+	reply, host, err := s.RoundTrip(testCtx(t, 10*time.Second), rp, msg, nil)
 	if err != nil {
 		t.Fatalf("%v: %v", body[0].Key, err)
 	}
@@ -140,7 +140,7 @@ func TestMemshardRoundTripHostEachMember(t *testing.T) {
 	waitFor(t, "every member", func() bool { return len(s.Members()) == 3 })
 	for i, host := range rs.Hosts() {
 		msg := command(0, ping)
-		reply, err := s.RoundTripHost(testCtx(t, 10*time.Second), host, msg)
+		reply, err := s.RoundTripHost(testCtx(t, 10*time.Second), host, msg, nil)
 		if err != nil {
 			t.Fatalf("%s: %v", host, err)
 		}
@@ -161,7 +161,7 @@ func TestMemshardStoppedMember(t *testing.T) {
 	}
 	hosts := rs.Hosts()
 	start := time.Now()
-	_, err := s.RoundTripHost(testCtx(t, 3*time.Second), hosts[down], command(0, ping))
+	_, err := s.RoundTripHost(testCtx(t, 3*time.Second), hosts[down], command(0, ping), nil)
 	if code := ErrorCode(err); code != mongoerr.HostUnreachable && code != mongoerr.NetworkTimeout {
 		t.Errorf("stopped member: %v (code %d)", err, code)
 	}
@@ -175,7 +175,7 @@ func TestMemshardStoppedMember(t *testing.T) {
 		if i == down {
 			continue
 		}
-		if _, err := s.RoundTripHost(testCtx(t, 10*time.Second), host, command(0, ping)); err != nil {
+		if _, err := s.RoundTripHost(testCtx(t, 10*time.Second), host, command(0, ping), nil); err != nil {
 			t.Errorf("%s: %v", host, err)
 		}
 	}
@@ -194,7 +194,7 @@ func TestMemshardStoppedPrimary(t *testing.T) {
 	// within the caller's deadline.
 	start := time.Now()
 	for range 2 {
-		_, _, err := s.RoundTrip(testCtx(t, time.Second), Primary(), command(0, ping))
+		_, _, err := s.RoundTrip(testCtx(t, time.Second), Primary(), command(0, ping), nil)
 		if code := ErrorCode(err); code != mongoerr.FailedToSatisfyReadPreference && code != mongoerr.HostUnreachable {
 			t.Errorf("primary down: %v (code %d)", err, code)
 		}
@@ -234,7 +234,7 @@ func TestMemshardMoreToCome(t *testing.T) {
 	rs := startSet(t)
 	s := openSet(t, rs)
 	insert := append(insertDoc(3), bson.E{Key: "writeConcern", Value: bson.D{{Key: "w", Value: 0}}})
-	reply, host, err := s.RoundTrip(testCtx(t, 10*time.Second), Primary(), command(wire.MoreToCome, insert))
+	reply, host, err := s.RoundTrip(testCtx(t, 10*time.Second), Primary(), command(wire.MoreToCome, insert), nil)
 	if err != nil || reply != nil || host != rs.Hosts()[rs.Primary()] {
 		t.Fatalf("RoundTrip = %v, %q, %v", reply, host, err)
 	}
@@ -271,12 +271,12 @@ func BenchmarkRoundTrip(b *testing.B) {
 	msg := command(0, ping)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if _, _, err := s.RoundTrip(ctx, Primary(), msg); err != nil { // discovery and first connection
+	if _, _, err := s.RoundTrip(ctx, Primary(), msg, nil); err != nil { // discovery and first connection
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, _, err := s.RoundTrip(ctx, Primary(), msg); err != nil {
+		if _, _, err := s.RoundTrip(ctx, Primary(), msg, nil); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -3,7 +3,8 @@ package shards
 import (
 	"errors"
 
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/x/mongo/driver"
+	driverauth "go.mongodb.org/mongo-driver/v2/x/mongo/driver/auth"
 )
 
 // Internal authentication, as mongos does it with --keyFile: the user __system@local whose
@@ -33,22 +34,30 @@ func InternalCredential(key string) Credential {
 	return Credential{Username: InternalUser, Password: key, Source: InternalSource}
 }
 
-// secure adds the credential and TLS configuration to the driver options.
-func (cfg *Config) secure(opts *options.ClientOptions) error {
-	if c := cfg.Auth; c != nil {
-		if c.Username == "" || c.Password == "" {
-			return errors.New("authentication needs a username and a password")
-		}
-		source := c.Source
-		if source == "" {
-			source = "admin"
-		}
-		opts.SetAuth(options.Credential{AuthMechanism: c.Mechanism, AuthSource: source,
-			Username: c.Username, Password: c.Password, PasswordSet: true})
+// handshaker makes, per new connection, the handshake the driver would run: hello with the
+// router's application name, then the credential's authentication (speculative when the member
+// supports it, with mechanism negotiation when none is named).
+func (cfg *Config) handshaker() (func() driver.Handshaker, error) {
+	c := cfg.Auth
+	if c == nil {
+		opts := &driverauth.HandshakeOptions{AppName: AppName} // hello only
+		return func() driver.Handshaker { return driverauth.Handshaker(nil, opts) }, nil
 	}
-	if cfg.TLS != nil {
-		// The driver clones it per connection and sets ServerName to the member's host.
-		opts.SetTLSConfig(cfg.TLS)
+	if c.Username == "" || c.Password == "" {
+		return nil, errors.New("authentication needs a username and a password")
 	}
-	return nil
+	source := c.Source
+	if source == "" {
+		source = "admin"
+	}
+	authenticator, err := driverauth.CreateAuthenticator(c.Mechanism,
+		&driverauth.Cred{Source: source, Username: c.Username, Password: c.Password, PasswordSet: true}, nil)
+	if err != nil {
+		return nil, err
+	}
+	opts := &driverauth.HandshakeOptions{AppName: AppName, Authenticator: authenticator}
+	if c.Mechanism == "" {
+		opts.DBUser = source + "." + c.Username // asks hello for saslSupportedMechs
+	}
+	return func() driver.Handshaker { return driverauth.Handshaker(nil, opts) }, nil
 }

@@ -27,7 +27,7 @@ func tryPing(t *testing.T, rs *memshard.ReplicaSet, mutate func(*Config)) error 
 		mutate(cfg)
 	})
 	msg := command(0, insertDoc(1))
-	reply, _, err := s.RoundTrip(testCtx(t, 10*time.Second), Primary(), msg)
+	reply, _, err := s.RoundTrip(testCtx(t, 10*time.Second), Primary(), msg, nil)
 	if err != nil {
 		return err
 	}
@@ -165,7 +165,7 @@ func TestShardInternalUserForwardsUIDs(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s := openShard(t, rs.Hosts(), func(cfg *Config) { cfg.Auth = &tc.cred })
 			msg := command(0, body)
-			reply, _, err := s.RoundTrip(testCtx(t, 10*time.Second), Primary(), msg)
+			reply, _, err := s.RoundTrip(testCtx(t, 10*time.Second), Primary(), msg, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

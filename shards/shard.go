@@ -10,8 +10,11 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -27,6 +30,7 @@ import (
 
 	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
 	"github.com/mongos-lite/mongos-lite/internal/wire"
+	"github.com/mongos-lite/mongos-lite/shards/pool"
 )
 
 // AppName is the application name shards see in the handshake (and in their logs and currentOp).
@@ -64,13 +68,14 @@ type Config struct {
 	// TLS, when set, is the client side of TLS to every member (RootCAs for the members'
 	// certificates, Certificates for a client certificate); nil connects in plain TCP.
 	TLS *tls.Config
-	// PoolMonitor, when set, sees the connection pool events of every member (metrics). The
-	// driver then allocates an event per checkout, checkin and connection change.
-	PoolMonitor *event.PoolMonitor
 
 	// onServerChange, when set (by tests), sees every server description change.
 	onServerChange func(*event.ServerDescriptionChangedEvent)
 }
+
+// maintainInterval is how often idle connections are pruned and pools filled to MinPoolSize
+// (the driver's own interval), besides when a member becomes a primary or secondary.
+const maintainInterval = 10 * time.Second
 
 // Shard is a connected shard replica set. It is safe for concurrent use.
 type Shard struct {
@@ -79,6 +84,17 @@ type Shard struct {
 	selTimeout    time.Duration
 	sockTimeout   time.Duration
 
+	// The router's own connections, one pool per member (package pool); the driver's
+	// topology only discovers, monitors and selects.
+	poolCfg pool.Config // Addr is set per member
+	minPool int
+	pools   atomic.Pointer[map[string]*pool.Pool] // copied on write
+	poolsMu sync.Mutex                            // serializes writers; guards closed
+	closed  bool
+
+	wake      chan struct{} // a member became data-bearing: fill its pool now
+	stopMaint context.CancelFunc
+	maintDone chan struct{}
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -100,35 +116,48 @@ func Open(cfg Config) (*Shard, error) {
 			return nil, fmt.Errorf("shard %s: host %q: %v", cfg.Name, h, err)
 		}
 	}
+	if cfg.MinPoolSize > 0 && cfg.MaxPoolSize > 0 && cfg.MinPoolSize > cfg.MaxPoolSize {
+		return nil, fmt.Errorf("shard %s: minPoolSize %d is above maxPoolSize %d", cfg.Name, cfg.MinPoolSize, cfg.MaxPoolSize)
+	}
+	handshaker, err := cfg.handshaker()
+	if err != nil {
+		return nil, fmt.Errorf("shard %s: %w", cfg.Name, err)
+	}
 	log := cfg.Logger.With().Str("shard", cfg.Name).Str("set", cfg.SetName).Logger()
+	s := &Shard{name: cfg.Name, setName: cfg.SetName, sockTimeout: cfg.SocketTimeout,
+		minPool: int(cfg.MinPoolSize), wake: make(chan struct{}, 1),
+		poolCfg: pool.Config{TLS: cfg.TLS, ConnectTimeout: cfg.ConnectTimeout, MaxSize: int(cfg.MaxPoolSize),
+			MaxConnecting: int(cfg.MaxConnecting), MaxIdleTime: cfg.MaxIdleTime, Handshaker: handshaker}}
+	if s.sockTimeout <= 0 {
+		s.sockTimeout = DefaultSocketTimeout
+	}
+	s.pools.Store(&map[string]*pool.Pool{})
 	opts := options.Client().
 		SetHosts(cfg.Hosts).
 		SetReplicaSet(cfg.SetName).
 		SetAppName(AppName).
-		SetServerMonitor(&event.ServerMonitor{ServerDescriptionChanged: func(e *event.ServerDescriptionChangedEvent) {
-			if e.PreviousDescription.Kind != e.NewDescription.Kind {
-				log.Info().Str("host", e.Address.String()).Str("from", e.PreviousDescription.Kind).
-					Str("to", e.NewDescription.Kind).Msg("shard member state changed")
-			}
-			if cfg.onServerChange != nil {
-				cfg.onServerChange(e)
+		SetServerMonitor(&event.ServerMonitor{
+			ServerDescriptionChanged: func(e *event.ServerDescriptionChangedEvent) {
+				if e.PreviousDescription.Kind != e.NewDescription.Kind {
+					log.Info().Str("host", e.Address.String()).Str("from", e.PreviousDescription.Kind).
+						Str("to", e.NewDescription.Kind).Msg("shard member state changed")
+					s.wakeMaintainer()
+				}
+				if cfg.onServerChange != nil {
+					cfg.onServerChange(e)
+				}
+			},
+			ServerClosed: func(e *event.ServerClosedEvent) { s.dropPool(e.Address.String()) },
+		}).
+		// SDAM clears the driver's pool of a member that failed or changed state (the driver's
+		// pool itself is never used): the router's pool follows.
+		SetPoolMonitor(&event.PoolMonitor{Event: func(e *event.PoolEvent) {
+			if e.Type == event.ConnectionPoolCleared {
+				if p := s.existingPool(e.Address); p != nil {
+					p.Clear()
+				}
 			}
 		}})
-	if cfg.PoolMonitor != nil {
-		opts.SetPoolMonitor(cfg.PoolMonitor)
-	}
-	if cfg.MaxPoolSize > 0 {
-		opts.SetMaxPoolSize(cfg.MaxPoolSize)
-	}
-	if cfg.MinPoolSize > 0 {
-		opts.SetMinPoolSize(cfg.MinPoolSize)
-	}
-	if cfg.MaxConnecting > 0 {
-		opts.SetMaxConnecting(cfg.MaxConnecting)
-	}
-	if cfg.MaxIdleTime > 0 {
-		opts.SetMaxConnIdleTime(cfg.MaxIdleTime)
-	}
 	if cfg.ConnectTimeout > 0 {
 		opts.SetConnectTimeout(cfg.ConnectTimeout)
 	}
@@ -138,8 +167,9 @@ func Open(cfg Config) (*Shard, error) {
 	if cfg.HeartbeatInterval > 0 {
 		opts.SetHeartbeatInterval(cfg.HeartbeatInterval)
 	}
-	if err := cfg.secure(opts); err != nil {
-		return nil, fmt.Errorf("shard %s: %w", cfg.Name, err)
+	if cfg.TLS != nil {
+		// The monitors' connections; the driver clones it and sets ServerName per member.
+		opts.SetTLSConfig(cfg.TLS)
 	}
 	tcfg, err := topology.NewConfig(opts, nil)
 	if err != nil {
@@ -152,10 +182,13 @@ func Open(cfg Config) (*Shard, error) {
 	if err := topo.Connect(); err != nil {
 		return nil, fmt.Errorf("shard %s: %w", cfg.Name, err)
 	}
-	s := &Shard{name: cfg.Name, setName: cfg.SetName, topo: topo,
-		selTimeout: topo.GetServerSelectionTimeout(), sockTimeout: cfg.SocketTimeout}
-	if s.sockTimeout <= 0 {
-		s.sockTimeout = DefaultSocketTimeout
+	s.topo = topo
+	s.selTimeout = topo.GetServerSelectionTimeout()
+	if s.minPool > 0 || cfg.MaxIdleTime > 0 {
+		var ctx context.Context
+		ctx, s.stopMaint = context.WithCancel(context.Background())
+		s.maintDone = make(chan struct{})
+		go s.maintain(ctx)
 	}
 	log.Info().Strs("hosts", cfg.Hosts).Bool("tls", cfg.TLS != nil).Bool("auth", cfg.Auth != nil).Msg("shard opened")
 	return s, nil
@@ -165,52 +198,60 @@ func Open(cfg Config) (*Shard, error) {
 func (s *Shard) Name() string { return s.name }
 
 // RoundTrip sends one whole OP_MSG request frame to a member chosen by rp and returns the reply
-// frame (decompressed if the member compressed it) and the member's address. msg is modified in
-// place: it gets a fresh requestID (the reply's responseTo is that id; the caller restores its
-// own), exhaustAllowed is cleared and a checksum is kept valid. A moreToCome request gets no
-// reply: (nil, host, nil). Errors are *HostError (see ErrorCode) or, for a frame that is not a
-// whole OP_MSG, *mongoerr.Error.
-func (s *Shard) RoundTrip(ctx context.Context, rp ReadPref, msg []byte) (reply []byte, host string, err error) {
+// frame (decompressed if the member compressed it) and the member's address. The reply is read
+// into dst's storage when it is large enough (nil allocates). msg is modified in place: it gets a
+// fresh requestID (the reply's responseTo is that id; the caller restores its own),
+// exhaustAllowed is cleared and a checksum is kept valid. A moreToCome request gets no reply:
+// (nil, host, nil). Errors are *HostError (see ErrorCode) or, for a frame that is not a whole
+// OP_MSG, *mongoerr.Error.
+func (s *Shard) RoundTrip(ctx context.Context, rp ReadPref, msg, dst []byte) (reply []byte, host string, err error) {
 	if err := checkRequest(msg); err != nil {
 		return nil, "", err
 	}
-	ctx, cancel := s.withDeadline(ctx)
-	defer cancel()
-	srv, err := s.selectServer(ctx, rp)
-	if err != nil {
+	ctx, release := s.withDeadline(ctx)
+	defer release()
+	if host, err = s.selectHost(ctx, rp); err != nil {
 		return nil, "", err
 	}
-	host = srv.Description().Addr.String()
-	reply, err = s.exchange(ctx, srv, host, msg)
+	reply, err = s.exchange(ctx, host, msg, dst)
 	return reply, host, err
 }
 
 // RoundTripHost is RoundTrip to one exact member (the owner of a cursor, or every member in a
 // kill fan-out), whatever its current state. A host that is not a known member of the set is a
 // HostNotFound error.
-func (s *Shard) RoundTripHost(ctx context.Context, host string, msg []byte) ([]byte, error) {
+func (s *Shard) RoundTripHost(ctx context.Context, host string, msg, dst []byte) ([]byte, error) {
 	if err := checkRequest(msg); err != nil {
 		return nil, err
 	}
-	srv, err := s.topo.FindServer(description.Server{Addr: address.Address(host).Canonicalize()})
-	if err != nil {
-		return nil, s.newHostError(host, "finding", err)
-	}
-	if srv == nil {
+	host, known := s.member(host)
+	if !known {
 		return nil, &HostError{Shard: s.name, Set: s.setName, Host: host, Code: mongoerr.HostNotFound,
 			What: "finding", Err: errors.New("not a known member of the replica set")}
 	}
-	ctx, cancel := s.withDeadline(ctx)
-	defer cancel()
-	return s.exchange(ctx, srv, host, msg)
+	ctx, release := s.withDeadline(ctx)
+	defer release()
+	return s.exchange(ctx, host, msg, dst)
+}
+
+// member returns host as the topology spells it and whether it is a known member.
+func (s *Shard) member(host string) (string, bool) {
+	canon := address.Address(host).Canonicalize()
+	for _, srv := range s.topo.Description().Servers {
+		if srv.Addr == canon {
+			return canon.String(), true
+		}
+	}
+	return host, false
 }
 
 // withDeadline gives ctx the default deadline when it has none: every network call is bounded.
-func (s *Shard) withDeadline(ctx context.Context) (context.Context, context.CancelFunc) {
+func (s *Shard) withDeadline(ctx context.Context) (context.Context, func()) {
 	if _, ok := ctx.Deadline(); ok {
 		return ctx, func() {}
 	}
-	return context.WithTimeout(ctx, s.sockTimeout)
+	ctx, cancel := context.WithTimeout(ctx, s.sockTimeout)
+	return ctx, cancel
 }
 
 // expired is an already-cancelled context. Topology.SelectServer's first pass over the current
@@ -221,6 +262,23 @@ var expired = func() context.Context {
 	cancel()
 	return ctx
 }()
+
+// selectHost picks the member rp allows. The primary, the common case, is read off the current
+// description without the driver's selection machinery (which allocates).
+func (s *Shard) selectHost(ctx context.Context, rp ReadPref) (string, error) {
+	if rp.Mode == ModePrimary {
+		for _, srv := range s.topo.Description().Servers {
+			if srv.Kind == description.ServerKindRSPrimary {
+				return srv.Addr.String(), nil
+			}
+		}
+	}
+	srv, err := s.selectServer(ctx, rp)
+	if err != nil {
+		return "", err
+	}
+	return srv.Description().Addr.String(), nil
+}
 
 // selectServer waits at most the server selection timeout for a member that rp allows.
 func (s *Shard) selectServer(ctx context.Context, rp ReadPref) (*topology.SelectedServer, error) {
@@ -248,55 +306,159 @@ func (s *Shard) selectServer(ctx context.Context, rp ReadPref) (*topology.Select
 	return srv.(*topology.SelectedServer), nil
 }
 
-// exchange writes msg on a pooled connection to srv and reads the reply that answers it. A
+// exchange writes msg on a pooled connection to host and reads the reply that answers it. A
 // connection goes back to the pool only after a complete, matching, final reply; on any other
 // outcome it is closed, so no stray reply can reach a later caller.
-func (s *Shard) exchange(ctx context.Context, srv *topology.SelectedServer, host string, msg []byte) ([]byte, error) {
-	conn, err := srv.Connection(ctx)
+func (s *Shard) exchange(ctx context.Context, host string, msg, dst []byte) ([]byte, error) {
+	p := s.poolFor(host)
+	if p == nil {
+		return nil, s.newHostError(host, "connecting to", pool.ErrClosed)
+	}
+	conn, err := p.Get(ctx)
 	if err != nil {
-		// The pool has already reported dial and handshake failures to SDAM.
+		s.reportIOError(host, p.Describer(), err)
 		return nil, s.newHostError(host, "connecting to", err)
 	}
 	reqID := wiremessage.NextRequestID()
-	moreToCome := prepare(msg, reqID)
-	if err := conn.Write(ctx, msg); err != nil {
-		srv.ProcessError(err, conn)
-		discard(conn)
-		return nil, s.newHostError(host, "writing to", err)
-	}
-	if moreToCome {
-		// No reply will come; a late error reply from the member must not reach a later caller.
-		discard(conn)
+	if prepare(msg, reqID) {
+		// moreToCome: no reply will come; a late error reply from the member must not reach a
+		// later caller, so the connection is not reused.
+		err := conn.Send(ctx, msg)
+		p.Discard(conn)
+		if err != nil {
+			s.reportIOError(host, conn, err)
+			return nil, s.newHostError(host, "writing to", err)
+		}
 		return nil, nil
 	}
-	reply, err := conn.Read(ctx)
+	reply, err := conn.RoundTrip(ctx, msg, dst)
 	if err != nil {
-		srv.ProcessError(err, conn)
-		discard(conn)
-		return nil, s.newHostError(host, "reading from", err)
+		p.Discard(conn)
+		s.reportIOError(host, conn, err)
+		return nil, s.newHostError(host, "talking to", err)
 	}
 	reply, stateErr, final, err := s.checkReply(host, reply, reqID)
-	if err != nil {
-		discard(conn)
-		return nil, err
+	if err != nil || !final {
+		p.Discard(conn) // !final: an exhaust stream, more replies would follow on this connection
+		return reply, err
 	}
+	p.Put(conn)
 	if stateErr != nil {
 		// A state change (not primary, shutting down, ...) marks the member unknown and asks
 		// for an immediate heartbeat, so the next selection is honest.
-		srv.ProcessError(stateErr, conn)
-	}
-	if final {
-		_ = conn.Close() // back to the pool
-	} else {
-		discard(conn) // exhaust stream: more replies would follow on this connection
+		if srv := s.server(host); srv != nil {
+			srv.ProcessError(stateErr, conn)
+		}
 	}
 	return reply, nil
 }
 
-// discard closes a checked-out connection instead of returning it to the pool.
-func discard(conn *mnet.Connection) {
-	// Server.Connection always wraps a *topology.Connection, which is a driver.Expirable.
-	_ = conn.ReadWriteCloser.(driver.Expirable).Expire()
+// reportIOError tells SDAM about a failed dial or I/O on host: a network error marks the member
+// unknown and clears its pools; timeouts and cancellations change nothing.
+func (s *Shard) reportIOError(host string, d mnet.Describer, err error) {
+	if errors.Is(err, pool.ErrClosed) {
+		return
+	}
+	if srv := s.server(host); srv != nil {
+		srv.ProcessError(topology.ConnectionError{ConnectionID: d.ID(), Wrapped: err}, d)
+	}
+}
+
+// server is the driver's server for host, nil when it is no longer a member.
+func (s *Shard) server(host string) *topology.SelectedServer {
+	srv, err := s.topo.FindServer(description.Server{Addr: address.Address(host)})
+	if err != nil {
+		return nil
+	}
+	return srv
+}
+
+// poolFor returns host's pool, making it on first use; nil once the shard is closed.
+func (s *Shard) poolFor(host string) *pool.Pool {
+	if p := s.existingPool(host); p != nil {
+		return p
+	}
+	s.poolsMu.Lock()
+	defer s.poolsMu.Unlock()
+	if s.closed {
+		return nil
+	}
+	old := *s.pools.Load()
+	if p := old[host]; p != nil {
+		return p
+	}
+	cfg := s.poolCfg
+	cfg.Addr = host
+	p := pool.New(cfg)
+	next := make(map[string]*pool.Pool, len(old)+1)
+	maps.Copy(next, old)
+	next[host] = p
+	s.pools.Store(&next)
+	return p
+}
+
+func (s *Shard) existingPool(host string) *pool.Pool { return (*s.pools.Load())[host] }
+
+// dropPool closes the pool of a member that left the set.
+func (s *Shard) dropPool(host string) {
+	s.poolsMu.Lock()
+	old := *s.pools.Load()
+	p := old[host]
+	if p != nil {
+		next := maps.Clone(old)
+		delete(next, host)
+		s.pools.Store(&next)
+	}
+	s.poolsMu.Unlock()
+	if p != nil {
+		p.Close()
+	}
+}
+
+func (s *Shard) wakeMaintainer() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// maintain prunes idle connections and fills the data-bearing members' pools to MinPoolSize,
+// until ctx ends (Close).
+func (s *Shard) maintain(ctx context.Context) {
+	defer close(s.maintDone)
+	tick := time.NewTicker(maintainInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		case <-s.wake:
+		}
+		now := time.Now()
+		for _, srv := range s.topo.Description().Servers {
+			p := s.poolFor(srv.Addr.String())
+			if p == nil {
+				return
+			}
+			p.Prune(now)
+			if s.minPool > 0 && dataBearing(srv.Kind) {
+				// A failure is SDAM's to see (the monitor reaches the same member).
+				_ = p.Fill(ctx, s.minPool)
+			}
+		}
+	}
+}
+
+// PoolStats is the state of every member's pool, sorted by address.
+func (s *Shard) PoolStats() []pool.Stats {
+	pools := *s.pools.Load()
+	out := make([]pool.Stats, 0, len(pools))
+	for _, p := range pools {
+		out = append(out, p.Stats())
+	}
+	slices.SortFunc(out, func(a, b pool.Stats) int { return strings.Compare(a.Addr, b.Addr) })
+	return out
 }
 
 // checkRequest accepts a whole OP_MSG frame: the router hands over frames it has parsed.
@@ -443,9 +605,29 @@ func (s *Shard) HasPrimary() bool {
 	return false
 }
 
-// Close stops monitoring and closes every connection; it waits for the driver's goroutines
-// (monitors, pool maintenance) to stop, within ctx. Later calls return the first result.
+// Close stops monitoring and closes every connection, lent ones included; it waits for the
+// driver's goroutines (monitors) and the pool maintainer to stop, within ctx. Later calls return
+// the first result.
 func (s *Shard) Close(ctx context.Context) error {
-	s.closeOnce.Do(func() { s.closeErr = s.topo.Disconnect(ctx) })
+	s.closeOnce.Do(func() {
+		s.poolsMu.Lock()
+		s.closed = true
+		pools := *s.pools.Load()
+		s.poolsMu.Unlock()
+		if s.stopMaint != nil {
+			s.stopMaint()
+			select {
+			case <-s.maintDone:
+			case <-ctx.Done():
+				s.closeErr = ctx.Err()
+			}
+		}
+		for _, p := range pools {
+			p.Close()
+		}
+		if err := s.topo.Disconnect(ctx); err != nil && s.closeErr == nil {
+			s.closeErr = err
+		}
+	})
 	return s.closeErr
 }

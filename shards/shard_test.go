@@ -83,7 +83,7 @@ func TestRoundTripReusesPooledConnection(t *testing.T) {
 	s := openShard(t, []string{f.addr}, nil)
 	for range 2 {
 		msg := command(0, ping)
-		reply, host, err := s.RoundTrip(testCtx(t, 10*time.Second), Primary(), msg)
+		reply, host, err := s.RoundTrip(testCtx(t, 10*time.Second), Primary(), msg, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -108,7 +108,7 @@ func TestResponseToMismatchClosesConnection(t *testing.T) {
 		return fakeResponse{frame: f.reply(r.msg.Header.RequestID+1, 0, mustDoc(bson.D{{Key: "ok", Value: 1.0}}))}
 	})
 	s := openShard(t, []string{f.addr}, nil)
-	_, host, err := s.RoundTrip(testCtx(t, 10*time.Second), Primary(), command(0, ping))
+	_, host, err := s.RoundTrip(testCtx(t, 10*time.Second), Primary(), command(0, ping), nil)
 	he := wantCode(t, err, mongoerr.ProtocolError)
 	if he.Host != f.addr || host != f.addr {
 		t.Errorf("error host %q, returned host %q, want %q", he.Host, host, f.addr)
@@ -117,7 +117,7 @@ func TestResponseToMismatchClosesConnection(t *testing.T) {
 
 	f.setHandler(func(r fakeRequest) fakeResponse { conns <- r.conn; return f.ok(r) })
 	msg := command(0, ping)
-	reply, _, err := s.RoundTrip(testCtx(t, 10*time.Second), Primary(), msg)
+	reply, _, err := s.RoundTrip(testCtx(t, 10*time.Second), Primary(), msg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +138,7 @@ func TestMoreToComeRequestGetsNoReplyAndClosesConnection(t *testing.T) {
 	s := openShard(t, []string{f.addr}, nil)
 	insert := bson.D{{Key: "insert", Value: "c"}, {Key: "documents", Value: bson.A{bson.D{{Key: "_id", Value: 1}}}},
 		{Key: "writeConcern", Value: bson.D{{Key: "w", Value: 0}}}, {Key: "$db", Value: "test"}}
-	reply, host, err := s.RoundTrip(testCtx(t, 10*time.Second), Primary(), command(wire.MoreToCome, insert))
+	reply, host, err := s.RoundTrip(testCtx(t, 10*time.Second), Primary(), command(wire.MoreToCome, insert), nil)
 	if err != nil || reply != nil || host != f.addr {
 		t.Fatalf("RoundTrip = %v, %q, %v; want nil, %q, nil", reply, host, err, f.addr)
 	}
@@ -157,7 +157,7 @@ func TestExhaustReplyClosesConnection(t *testing.T) {
 	s := openShard(t, []string{f.addr}, nil)
 	getMore := bson.D{{Key: "getMore", Value: int64(7)}, {Key: "collection", Value: "c"}, {Key: "$db", Value: "test"}}
 	msg := command(wire.ExhaustAllowed, getMore)
-	reply, _, err := s.RoundTrip(testCtx(t, 10*time.Second), Primary(), msg)
+	reply, _, err := s.RoundTrip(testCtx(t, 10*time.Second), Primary(), msg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +172,7 @@ func TestChecksummedRequest(t *testing.T) {
 	f := startFake(t, false, nil) // the fake's ParseMsg rejects a bad checksum
 	s := openShard(t, []string{f.addr}, nil)
 	msg := wire.AddChecksum(command(wire.ExhaustAllowed, ping))
-	reply, _, err := s.RoundTrip(testCtx(t, 10*time.Second), Primary(), msg)
+	reply, _, err := s.RoundTrip(testCtx(t, 10*time.Second), Primary(), msg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +191,7 @@ func TestCompressedReplyIsDecompressed(t *testing.T) {
 	})
 	s := openShard(t, []string{f.addr}, nil)
 	msg := command(0, ping)
-	reply, _, err := s.RoundTrip(testCtx(t, 10*time.Second), Primary(), msg)
+	reply, _, err := s.RoundTrip(testCtx(t, 10*time.Second), Primary(), msg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -249,7 +249,7 @@ func TestStateChangeRepliesReachSDAM(t *testing.T) {
 			})
 			drained(unknown, "") // forget earlier events
 			msg := command(0, ping)
-			reply, _, err := s.RoundTrip(testCtx(t, 10*time.Second), Primary(), msg)
+			reply, _, err := s.RoundTrip(testCtx(t, 10*time.Second), Primary(), msg, nil)
 			if err != nil {
 				t.Fatal(err) // a command error is a reply, not a failure to talk
 			}
@@ -268,7 +268,7 @@ func TestNetworkErrorIsHostUnreachableAndReachesSDAM(t *testing.T) {
 	f := startFake(t, false, func(fakeRequest) fakeResponse { return fakeResponse{hangUp: true} })
 	var unknown chan string
 	s := openShard(t, []string{f.addr}, func(c *Config) { unknown = unknownEvents(c) })
-	_, _, err := s.RoundTrip(testCtx(t, 10*time.Second), Primary(), command(0, ping))
+	_, _, err := s.RoundTrip(testCtx(t, 10*time.Second), Primary(), command(0, ping), nil)
 	he := wantCode(t, err, mongoerr.HostUnreachable)
 	if he.Host != f.addr || he.Shard != "s1" {
 		t.Errorf("error names shard %q host %q", he.Shard, he.Host)
@@ -285,7 +285,7 @@ func TestDeadlines(t *testing.T) {
 
 	t.Run("caller deadline", func(t *testing.T) {
 		start := time.Now()
-		_, _, err := s.RoundTrip(testCtx(t, 300*time.Millisecond), Primary(), command(0, ping))
+		_, _, err := s.RoundTrip(testCtx(t, 300*time.Millisecond), Primary(), command(0, ping), nil)
 		wantCode(t, err, mongoerr.NetworkTimeout)
 		if d := time.Since(start); d > 5*time.Second {
 			t.Errorf("took %v", d)
@@ -295,7 +295,7 @@ func TestDeadlines(t *testing.T) {
 	})
 	t.Run("default deadline", func(t *testing.T) {
 		start := time.Now()
-		_, err := s.RoundTripHost(context.Background(), f.addr, command(0, ping))
+		_, err := s.RoundTripHost(context.Background(), f.addr, command(0, ping), nil)
 		wantCode(t, err, mongoerr.NetworkTimeout)
 		if d := time.Since(start); d > 5*time.Second {
 			t.Errorf("took %v", d)
@@ -306,7 +306,7 @@ func TestDeadlines(t *testing.T) {
 	t.Run("cancel", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		go func() { <-received; cancel() }()
-		_, _, err := s.RoundTrip(ctx, Primary(), command(0, ping))
+		_, _, err := s.RoundTrip(ctx, Primary(), command(0, ping), nil)
 		wantCode(t, err, mongoerr.Interrupted)
 		if !errors.Is(err, context.Canceled) {
 			t.Errorf("%v does not wrap context.Canceled", err)
@@ -319,7 +319,7 @@ func TestNoMatchingMember(t *testing.T) {
 	f := startFake(t, true, nil) // a lone secondary: the set has no primary
 	s := openShard(t, []string{f.addr}, func(c *Config) { c.ServerSelectionTimeout = 300 * time.Millisecond })
 
-	_, host, err := s.RoundTrip(testCtx(t, 10*time.Second), Primary(), command(0, ping))
+	_, host, err := s.RoundTrip(testCtx(t, 10*time.Second), Primary(), command(0, ping), nil)
 	he := wantCode(t, err, mongoerr.FailedToSatisfyReadPreference)
 	const want = `Could not find host matching read preference { mode: "primary" } for set rs0`
 	if he.Error() != want || host != "" {
@@ -332,7 +332,7 @@ func TestNoMatchingMember(t *testing.T) {
 		t.Error("HasPrimary with a lone secondary")
 	}
 	for _, mode := range []Mode{ModeSecondary, ModePrimaryPreferred, ModeSecondaryPreferred, ModeNearest} {
-		if _, host, err := s.RoundTrip(testCtx(t, 10*time.Second), ReadPref{Mode: mode}, command(0, ping)); err != nil || host != f.addr {
+		if _, host, err := s.RoundTrip(testCtx(t, 10*time.Second), ReadPref{Mode: mode}, command(0, ping), nil); err != nil || host != f.addr {
 			t.Errorf("%v: host %q, err %v", mode, host, err)
 		}
 	}
@@ -342,20 +342,20 @@ func TestRoundTripHost(t *testing.T) {
 	f := startFake(t, false, nil)
 	s := openShard(t, []string{f.addr}, nil)
 	msg := command(0, ping)
-	reply, err := s.RoundTripHost(testCtx(t, 10*time.Second), f.addr, msg)
+	reply, err := s.RoundTripHost(testCtx(t, 10*time.Second), f.addr, msg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	replyBody(t, msg, reply)
 
-	_, err = s.RoundTripHost(testCtx(t, 10*time.Second), "127.0.0.1:1", command(0, ping))
+	_, err = s.RoundTripHost(testCtx(t, 10*time.Second), "127.0.0.1:1", command(0, ping), nil)
 	if he := wantCode(t, err, mongoerr.HostNotFound); he.Host != "127.0.0.1:1" {
 		t.Errorf("host %q", he.Host)
 	}
 
 	f.close() // the member goes down
 	start := time.Now()
-	_, err = s.RoundTripHost(testCtx(t, 2*time.Second), f.addr, command(0, ping))
+	_, err = s.RoundTripHost(testCtx(t, 2*time.Second), f.addr, command(0, ping), nil)
 	if code := ErrorCode(err); code != mongoerr.HostUnreachable && code != mongoerr.NetworkTimeout {
 		t.Errorf("down member: %v (code %d)", err, code)
 	}
@@ -399,9 +399,9 @@ func TestUnreachableShardInfo(t *testing.T) {
 	if got := s.Members(); len(got) != 1 || got[0] != addr {
 		t.Errorf("Members = %v, want the seed", got)
 	}
-	_, _, err = s.RoundTrip(testCtx(t, 5*time.Second), Primary(), command(0, ping))
+	_, _, err = s.RoundTrip(testCtx(t, 5*time.Second), Primary(), command(0, ping), nil)
 	wantCode(t, err, mongoerr.FailedToSatisfyReadPreference)
-	_, err = s.RoundTripHost(testCtx(t, 5*time.Second), addr, command(0, ping))
+	_, err = s.RoundTripHost(testCtx(t, 5*time.Second), addr, command(0, ping), nil)
 	wantCode(t, err, mongoerr.HostUnreachable)
 }
 
@@ -412,7 +412,7 @@ func TestCloseStopsEverything(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := s.RoundTrip(testCtx(t, 10*time.Second), Primary(), command(0, ping)); err != nil {
+	if _, _, err := s.RoundTrip(testCtx(t, 10*time.Second), Primary(), command(0, ping), nil); err != nil {
 		t.Fatal(err)
 	}
 	ctx := testCtx(t, 10*time.Second)
@@ -422,7 +422,7 @@ func TestCloseStopsEverything(t *testing.T) {
 	if err := s.Close(ctx); err != nil {
 		t.Errorf("second Close: %v", err)
 	}
-	_, _, err = s.RoundTrip(ctx, Primary(), command(0, ping))
+	_, _, err = s.RoundTrip(ctx, Primary(), command(0, ping), nil)
 	wantCode(t, err, mongoerr.ShutdownInProgress)
 	f.close()
 }
@@ -434,12 +434,12 @@ func TestBadRequests(t *testing.T) {
 	short := command(0, ping)[:20]
 	for name, msg := range map[string][]byte{"OP_QUERY": query, "truncated": short, "empty": nil} {
 		t.Run(name, func(t *testing.T) {
-			_, _, err := s.RoundTrip(testCtx(t, time.Second), Primary(), msg)
+			_, _, err := s.RoundTrip(testCtx(t, time.Second), Primary(), msg, nil)
 			var me *mongoerr.Error
 			if !errors.As(err, &me) || me.Code != mongoerr.InternalError {
 				t.Errorf("RoundTrip: %v", err)
 			}
-			if _, err := s.RoundTripHost(testCtx(t, time.Second), f.addr, msg); ErrorCode(err) != mongoerr.InternalError {
+			if _, err := s.RoundTripHost(testCtx(t, time.Second), f.addr, msg, nil); ErrorCode(err) != mongoerr.InternalError {
 				t.Errorf("RoundTripHost: %v", err)
 			}
 		})
@@ -550,7 +550,7 @@ func BenchmarkRoundTripFake(b *testing.B) {
 	defer cancel()
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, _, err := s.RoundTrip(ctx, Primary(), msg); err != nil {
+		if _, _, err := s.RoundTrip(ctx, Primary(), msg, nil); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -10,7 +10,6 @@ import (
 
 	"github.com/mongos-lite/mongos-lite/metrics"
 	"github.com/mongos-lite/mongos-lite/router"
-	"github.com/mongos-lite/mongos-lite/shards"
 )
 
 // metricsFlag is --metrics-addr; serve leaves it off, demo turns it on.
@@ -43,13 +42,6 @@ func startMetrics(c *cli.Context, log zerolog.Logger) (*routerMetrics, error) {
 	}
 	log.Info().Str("addr", srv.Addr()).Msg("metrics on /metrics, /healthz, /readyz")
 	return &routerMetrics{m: m, srv: srv}, nil
-}
-
-// shard hooks a shard's connection pools to the metrics.
-func (rm *routerMetrics) shard(cfg *shards.Config) {
-	if rm != nil {
-		cfg.PoolMonitor = rm.m.PoolMonitor(cfg.Name)
-	}
 }
 
 // observe makes the metrics a router's observer.

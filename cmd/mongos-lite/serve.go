@@ -72,7 +72,6 @@ func runRouter(c *cli.Context, log zerolog.Logger, cfgs []shards.Config, routers
 	for _, cfg := range cfgs {
 		cfg.Logger = log
 		sec.shard(&cfg)
-		rm.shard(&cfg)
 		s, err := shards.Open(cfg)
 		if err != nil {
 			return fmt.Errorf("shard %s: %w", cfg.Name, err)
