@@ -195,7 +195,7 @@ func TestBroadcastOneTargetRunsInCallerGoroutine(t *testing.T) {
 	if inCall != caller {
 		t.Errorf("call ran in goroutine %s, want the caller's %s", inCall, caller)
 	}
-	if during != before {
+	if during > before { // not !=: a goroutine left by an earlier test may end meanwhile
 		t.Errorf("goroutines during the call = %d, before = %d: one was started", during, before)
 	}
 	if len(got) != 1 || got[0] != (Result[int]{Target: "a", Value: 1}) {
