@@ -2,7 +2,6 @@ package router
 
 import (
 	"bufio"
-	"context"
 	"errors"
 	"io"
 	"net"
@@ -16,6 +15,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/wiremessage"
 
+	"github.com/mongos-lite/mongos-lite/internal/deadline"
 	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
 	"github.com/mongos-lite/mongos-lite/internal/wire"
 )
@@ -35,6 +35,8 @@ type conn struct {
 	in  []byte // frame being read
 	out []byte // reply frame being built
 	fwd []byte // request frame forwarded to a shard
+	rep []byte // a shard's reply, valid until the next round trip of this connection
+	req request // the command in progress
 
 	shardTime time.Duration // shard round trips of the command in progress
 
@@ -98,6 +100,9 @@ func (c *conn) serve() {
 		if cap(c.out) > keepBufferBytes {
 			c.out = nil
 		}
+		if cap(c.rep) > keepBufferBytes {
+			c.rep = nil
+		}
 	}
 }
 
@@ -155,11 +160,12 @@ func (c *conn) handleMsg(frame []byte) ([]byte, error) {
 	}
 	start := time.Now()
 	c.shardTime = 0
-	r := request{msg: m, body: m.Body}
+	c.req = request{msg: m, body: m.Body}
+	r := &c.req
 	var body bsoncore.Document
 	var cmdErr error
 	if c.s.beginOp() {
-		body, cmdErr = c.run(&r)
+		body, cmdErr = c.run(r)
 		c.s.endOp()
 	} else {
 		cmdErr = c.s.quiesceError()
@@ -204,19 +210,20 @@ func (c *conn) run(r *request) (bsoncore.Document, error) {
 	// As a mongos does, the router's clock takes the client's $clusterTime too: a causal chain
 	// begun through another router must not reach a shard ahead of what this router gossips.
 	c.s.clock.observe(r.body)
-	ctx, cancel := c.commandContext(r.body)
-	defer cancel()
+	ctx := deadline.After(c.commandTimeout(r.body))
+	defer ctx.Release()
 	return c.dispatch(ctx, name, r)
 }
 
-// commandContext bounds the command: its maxTimeMS when given, else the shard timeout.
-func (c *conn) commandContext(body bsoncore.Document) (context.Context, context.CancelFunc) {
-	d := c.s.cfg.ShardTimeout
+// commandTimeout bounds the command: its maxTimeMS when given, else the shard timeout. Nothing
+// but the deadline ends a command, so its context is a deadline.Context: no timer unless a
+// handler waits on it.
+func (c *conn) commandTimeout(body bsoncore.Document) time.Duration {
 	if v, ok := lookup(body, "maxTimeMS"); ok {
 		if ms, ok := v.AsInt64OK(); ok && ms > 0 {
 			// The shard enforces maxTimeMS itself; the margin lets its own error come back.
-			d = time.Duration(ms)*time.Millisecond + time.Second
+			return time.Duration(ms)*time.Millisecond + time.Second
 		}
 	}
-	return context.WithTimeout(context.Background(), d)
+	return c.s.cfg.ShardTimeout
 }

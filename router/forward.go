@@ -60,9 +60,12 @@ func (c *conn) roundTrip(ctx context.Context, idx int, rp shards.ReadPref, host 
 	start := time.Now()
 	defer func() { c.shardTime += time.Since(start) }()
 	if host != "" {
-		frame, err = shard.RoundTripHost(ctx, host, c.fwd, nil)
+		frame, err = shard.RoundTripHost(ctx, host, c.fwd, c.rep)
 	} else {
-		frame, host, err = shard.RoundTrip(ctx, rp, c.fwd, nil)
+		frame, host, err = shard.RoundTrip(ctx, rp, c.fwd, c.rep)
+	}
+	if frame != nil {
+		c.rep = frame[:0] // the reply stays valid until the next round trip
 	}
 	if cap(c.fwd) > keepBufferBytes {
 		c.fwd = nil
