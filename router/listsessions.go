@@ -3,6 +3,7 @@ package router
 import (
 	"context"
 	"strconv"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
@@ -65,7 +66,9 @@ func (c *conn) listSessions(ctx context.Context, r *request, stage bsoncore.Docu
 	if _, err := sessionid.ParseListSpec("$listSessions", stage.Lookup("$listSessions"), r.who.uid); err != nil {
 		return nil, err
 	}
+	start := time.Now()
 	results := c.s.broadcastPrimaries(ctx, shardAggregate(r.body))
+	c.countShardTime(start)
 	for _, res := range results {
 		if sessionfanout.Failure(res, shards.ErrorReply) != nil {
 			return aggregateReply(results, nil), nil

@@ -51,6 +51,7 @@ func (c *conn) refreshSessions(ctx context.Context, r *request) (bsoncore.Docume
 			return nil, err
 		}
 	}
+	defer c.countShardTime(time.Now())
 	return c.s.toPrimaries(ctx, sessionListCommand("refreshSessions", ids), nil), nil
 }
 
@@ -62,6 +63,7 @@ func (c *conn) endSessions(ctx context.Context, r *request) (bsoncore.Document, 
 		return nil, err
 	}
 	c.s.sessions.End(ids)
+	defer c.countShardTime(time.Now())
 	return c.s.toPrimaries(ctx, sessionListCommand("endSessions", ids), nil), nil
 }
 
@@ -80,6 +82,7 @@ func (c *conn) killSessions(ctx context.Context, r *request) (bsoncore.Document,
 	if p.None() {
 		return nil, nil
 	}
+	defer c.countShardTime(time.Now())
 	return c.s.toEveryMember(ctx, p.AppendKillCommand(nil), killFailed), nil
 }
 
@@ -96,6 +99,10 @@ func sessionListCommand(name string, ids []sessionid.ID) bsoncore.Document {
 	dst, _ = bsoncore.AppendDocumentEnd(dst, idx)
 	return dst
 }
+
+// countShardTime adds a broadcast's wall time, from start, to the command's shard time (the
+// metrics' router-own time is the rest).
+func (c *conn) countShardTime(start time.Time) { c.shardTime += time.Since(start) }
 
 func (s *Server) fanoutOptions() sessionfanout.Options {
 	return sessionfanout.Options{
