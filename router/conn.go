@@ -32,10 +32,10 @@ type conn struct {
 	br  *bufio.Reader
 	log zerolog.Logger
 	id  int64
-	in  []byte // frame being read
-	out []byte // reply frame being built
-	fwd []byte // request frame forwarded to a shard
-	rep []byte // a shard's reply, valid until the next round trip of this connection
+	in  []byte  // frame being read
+	out []byte  // reply frame being built
+	fwd []byte  // request frame forwarded to a shard
+	rep []byte  // a shard's reply, valid until the next round trip of this connection
 	req request // the command in progress
 
 	shardTime time.Duration // shard round trips of the command in progress
