@@ -13,7 +13,7 @@ type fakeSource struct {
 	ready atomic.Bool
 }
 
-func (f *fakeSource) Stats() router.Stats             { return f.stats }
+func (f *fakeSource) Stats() router.Stats            { return f.stats }
 func (f *fakeSource) ShardPools() []router.ShardPool { return f.pools }
 func (f *fakeSource) Ready() bool                    { return f.ready.Load() }
 
