@@ -15,6 +15,8 @@ import (
 
 	"github.com/sourcegraph/conc/panics"
 	"github.com/sourcegraph/conc/pool"
+
+	"github.com/mongos-lite/mongos-lite/internal/deadline"
 )
 
 // Defaults of Options, those of mongos's KillSessionsMaxConcurrency and
@@ -102,7 +104,7 @@ func callOne[T any](ctx context.Context, target string, timeout time.Duration, c
 		r.Err = err
 		return r
 	}
-	tctx, cancel := context.WithTimeout(ctx, timeout)
+	tctx, cancel := withTimeout(ctx, timeout)
 	defer cancel()
 	r.Value, r.Err = call(tctx, target)
 	// Name the timeout only when it was this target's own deadline, not the caller's.
@@ -110,6 +112,21 @@ func callOne[T any](ctx context.Context, target string, timeout time.Duration, c
 		r.Err = &TimeoutError{Target: target, After: timeout, Err: r.Err}
 	}
 	return r
+}
+
+// withTimeout is context.WithTimeout, except under a deadline-only parent (a client command's),
+// where the target's context is deadline-only too: no timer, and the shard connection needs no
+// watcher for cancellation that cannot come.
+func withTimeout(ctx context.Context, timeout time.Duration) (context.Context, func()) {
+	if !deadline.Only(ctx) {
+		return context.WithTimeout(ctx, timeout)
+	}
+	at := time.Now().Add(timeout)
+	if parent, _ := ctx.Deadline(); parent.Before(at) {
+		at = parent
+	}
+	tctx := deadline.New(at)
+	return tctx, tctx.Release
 }
 
 // distinct drops repeated targets, keeping first occurrences in order.

@@ -14,6 +14,8 @@ import (
 
 	"github.com/sourcegraph/conc/panics"
 	"go.uber.org/goleak"
+
+	"github.com/mongos-lite/mongos-lite/internal/deadline"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -253,6 +255,46 @@ func TestBroadcastSlowTargetTimesOut(t *testing.T) {
 	}
 	if want := "request to slow timed out after 50ms: context deadline exceeded"; te.Error() != want {
 		t.Errorf("message %q, want %q", te.Error(), want)
+	}
+}
+
+// TestBroadcastUnderDeadlineParent: under a client command's deadline-only context each target
+// gets a deadline-only context too, ending at its own timeout or the command's, whichever is first.
+func TestBroadcastUnderDeadlineParent(t *testing.T) {
+	noLeaks(t)
+	for _, tc := range []struct {
+		name              string
+		parent, perTarget time.Duration
+	}{
+		{"target timeout first", time.Hour, 50 * time.Millisecond},
+		{"command deadline first", 50 * time.Millisecond, time.Hour},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			parent := deadline.After(tc.parent)
+			defer parent.Release()
+			start := time.Now()
+			got := Broadcast(parent, []string{"a", "b"}, Options{PerTargetTimeout: tc.perTarget},
+				func(ctx context.Context, target string) (string, error) {
+					if !deadline.Only(ctx) {
+						return "", errors.New("the target's context is not deadline-only")
+					}
+					at, _ := ctx.Deadline()
+					if limit := start.Add(min(tc.parent, tc.perTarget)); at.After(limit.Add(time.Second)) {
+						return "", fmt.Errorf("deadline %v is past %v", at, limit)
+					}
+					<-ctx.Done()
+					return "", ctx.Err()
+				})
+			for _, r := range got {
+				if !errors.Is(r.Err, context.DeadlineExceeded) {
+					t.Errorf("%s: %v, want a deadline error", r.Target, r.Err)
+				}
+				var te *TimeoutError
+				if ownTimeout := tc.perTarget < tc.parent; errors.As(r.Err, &te) != ownTimeout {
+					t.Errorf("%s: %v; named as the target's own timeout: %v, want %v", r.Target, r.Err, !ownTimeout, ownTimeout)
+				}
+			}
+		})
 	}
 }
 
