@@ -187,7 +187,9 @@ func TestFailoverKeepsRetryableWritesExactlyOnce(t *testing.T) {
 	}
 }
 
-// A transaction whose primary steps down fails with a label the driver acts on, not silently.
+// A transaction whose primary steps down fails with a label the driver acts on, not silently,
+// and not with a code that makes the driver take the router for the member that stepped down:
+// the client's next operation runs at once.
 func TestFailoverFailsTransactionsWithLabels(t *testing.T) {
 	c := startCluster(t, clusterOptions{shards: 1})
 	cl := c.client(t)
@@ -197,6 +199,7 @@ func TestFailoverFailsTransactionsWithLabels(t *testing.T) {
 		t.Fatal(err)
 	}
 	sess, sctx := inTransaction(t, cl, coll, "tx")
+	start := time.Now()
 	if err := c.sets[0].StepDown(1); err != nil {
 		t.Fatal(err)
 	}
@@ -208,6 +211,13 @@ func TestFailoverFailsTransactionsWithLabels(t *testing.T) {
 	if err == nil || !errors.As(err, &le) ||
 		!(le.HasErrorLabel("TransientTransactionError") || le.HasErrorLabel("UnknownTransactionCommitResult")) {
 		t.Fatalf("transaction across a step-down: %v; want an error labelled for retry", err)
+	}
+	wantNoStateChange(t, err)
+	if _, err := coll.InsertOne(ctx, bson.D{}); err != nil {
+		t.Fatalf("the next operation: %v", err)
+	}
+	if took := time.Since(start); took > notStalled {
+		t.Fatalf("the step-down stalled the client for %v", took)
 	}
 }
 

@@ -22,8 +22,8 @@ func (c *conn) forwardToPrimary(ctx context.Context, r *request, create bool) (b
 	return c.forwardTo(ctx, r, idx)
 }
 
-// forwardTo sends the command to shard idx: in its transaction, retried once when it is a
-// retryable write, and with any cursor it opens registered.
+// forwardTo sends the command to shard idx: in its transaction, else retried as mongos retries
+// it (see statechange.go), and with any cursor it opens registered.
 func (c *conn) forwardTo(ctx context.Context, r *request, idx int) (bsoncore.Document, error) {
 	if r.op.Autocommit {
 		return c.transactionStatement(ctx, r, idx)
@@ -32,27 +32,41 @@ func (c *conn) forwardTo(ctx context.Context, r *request, idx int) (bsoncore.Doc
 	if err != nil {
 		return nil, err
 	}
-	reply, host, err := c.roundTrip(ctx, idx, rp, "", r)
-	if labels := labelContext(r.name, r); labels.RetryableWrite {
-		if shouldRetry(reply, err) {
-			// The shard de-duplicates by (lsid, txnNumber): retrying on the (re-selected) primary
-			// applies the write at most once.
-			reply, host, err = c.roundTrip(ctx, idx, rp, "", r)
-		}
-		if err != nil {
+	labels := labelContext(r.name, r)
+	policy := retryPolicyOf(r, labels)
+	reply, host, err := c.exchange(ctx, idx, rp, "", r)
+	for i := 0; i < maxShardRetries && policy.retry(ctx, labels.RetryableWrite, reply, err); i++ {
+		// The member stepped down, is shutting down or could not be reached: the shards package
+		// has told SDAM, so selection waits for the member the set now has.
+		c.logRetry(idx, reply, err)
+		reply, host, err = c.exchange(ctx, idx, rp, "", r)
+	}
+	if err != nil {
+		if labels.RetryableWrite {
 			err = mongoerr.As(err).AddServerLabels(labels)
 		}
+		return nil, c.cloakError(mongoerr.As(err))
 	}
-	if err != nil || reply == nil {
-		return reply, err
+	if reply == nil {
+		return nil, nil
 	}
 	c.trackCursor(reply, idx, host, r)
-	return reply, nil
+	return c.cloakReply(reply), nil
 }
 
-// roundTrip forwards r to shard idx (to host when given, else by rp) and returns the shard's
-// reply body, or nil for a moreToCome request.
+// roundTrip is exchange for callers that do not retry: the reply or error as the client may
+// see it, with any state-change error of the member cloaked.
 func (c *conn) roundTrip(ctx context.Context, idx int, rp shards.ReadPref, host string, r *request) (bsoncore.Document, string, error) {
+	reply, host, err := c.exchange(ctx, idx, rp, host, r)
+	if err != nil {
+		return nil, host, c.cloakError(mongoerr.As(err))
+	}
+	return c.cloakReply(reply), host, nil
+}
+
+// exchange forwards r to shard idx (to host when given, else by rp) and returns the shard's
+// reply body as the member sent it, or nil for a moreToCome request.
+func (c *conn) exchange(ctx context.Context, idx int, rp shards.ReadPref, host string, r *request) (bsoncore.Document, string, error) {
 	c.fwd = c.appendForward(c.fwd[:0], r)
 	shard := c.s.shards[idx]
 	var frame []byte
@@ -120,18 +134,6 @@ func (c *conn) appendForward(dst []byte, r *request) []byte {
 	}
 	wire.SetLength(dst[start:])
 	return dst
-}
-
-// shouldRetry reports a retryable-write failure: a retryable code, whether the router could not
-// reach the shard or the shard answered with it, or the RetryableWriteError label.
-func shouldRetry(reply bsoncore.Document, err error) bool {
-	if err != nil {
-		return mongoerr.As(err).Code.RetryableWrite()
-	}
-	if e := mongoerr.FromReply(reply); e != nil {
-		return e.Code.RetryableWrite() || e.HasLabel(mongoerr.LabelRetryableWrite)
-	}
-	return hasLabel(reply, mongoerr.LabelRetryableWrite) // e.g. a retryable writeConcernError
 }
 
 func hasLabel(reply bsoncore.Document, label string) bool {

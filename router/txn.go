@@ -27,15 +27,19 @@ func (c *conn) transactionStatement(ctx context.Context, r *request, shard int) 
 	if err != nil {
 		return nil, err
 	}
-	reply, host, err := c.roundTrip(ctx, t.shard, shards.Primary(), t.host, r)
+	// Statements are not retried: the first one may not be (it starts the transaction), and a
+	// later one on a member that stepped down would find the transaction aborted anyway. The
+	// error's TransientTransactionError label, given for the member's own code, makes the driver
+	// retry the whole transaction.
+	reply, host, err := c.exchange(ctx, t.shard, shards.Primary(), t.host, r)
 	if err != nil {
-		return nil, mongoerr.As(err).AddServerLabels(mongoerr.LabelContext{InTransaction: true})
+		return nil, c.cloakError(mongoerr.As(err).AddServerLabels(mongoerr.LabelContext{InTransaction: true}))
 	}
 	if t.host == "" {
 		c.recordPinnedHost(r, host)
 	}
 	c.trackCursor(reply, t.shard, host, r)
-	return withRecoveryToken(reply, c.s.shards[t.shard].Name()), nil
+	return withRecoveryToken(c.cloakReply(reply), c.s.shards[t.shard].Name()), nil
 }
 
 // pinTransaction starts or continues the session's transaction and checks the statement stays
@@ -105,10 +109,16 @@ func (c *conn) endTransaction(ctx context.Context, r *request) (bsoncore.Documen
 	if recovering && name == "commitTransaction" {
 		return c.recoverCommit(ctx, r, target)
 	}
-	reply, _, err := c.roundTrip(ctx, target.shard, shards.Primary(), target.host, r)
+	reply, _, err := c.exchange(ctx, target.shard, shards.Primary(), target.host, r)
+	for i := 0; i < maxShardRetries && idempotent.retry(ctx, false, reply, err); i++ {
+		// As mongos commits (and aborts) a single-shard transaction: again, on the member that
+		// is primary now, which knows whether the transaction committed.
+		c.logRetry(target.shard, reply, err)
+		reply, _, err = c.exchange(ctx, target.shard, shards.Primary(), "", r)
+	}
 	ctxLabels := mongoerr.LabelContext{InTransaction: true, CommitOrAbort: true}
 	if err != nil {
-		return nil, mongoerr.As(err).AddServerLabels(ctxLabels)
+		return nil, c.cloakError(mongoerr.As(err).AddServerLabels(ctxLabels))
 	}
 	if mongoerr.FromReply(reply) == nil {
 		state := sessioncache.TxnCommitted
@@ -117,7 +127,7 @@ func (c *conn) endTransaction(ctx context.Context, r *request) (bsoncore.Documen
 		}
 		c.s.sessions.FinishTxn(r.op.LSID, r.op.TxnNumber, state)
 	}
-	return withRecoveryToken(reply, c.s.shards[target.shard].Name()), nil
+	return withRecoveryToken(c.cloakReply(reply), c.s.shards[target.shard].Name()), nil
 }
 
 // endTarget finds where the transaction runs; recovering is true when only the client's
@@ -145,17 +155,22 @@ func (c *conn) endTarget(r *request) (t txnTarget, recovering bool, err error) {
 // abort means it never did, and the client must retry the whole transaction.
 func (c *conn) recoverCommit(ctx context.Context, r *request, t txnTarget) (bsoncore.Document, error) {
 	sh := c.s.shards[t.shard]
-	reply, err := sh.Command(ctx, abortCommand(r.op.LSID, r.op.TxnNumber))
+	abort := abortCommand(r.op.LSID, r.op.TxnNumber)
+	reply, err := sh.Command(ctx, abort)
+	for i := 0; i < maxShardRetries && idempotent.retry(ctx, false, reply, err); i++ {
+		c.logRetry(t.shard, reply, err)
+		reply, err = sh.Command(ctx, abort)
+	}
 	labels := mongoerr.LabelContext{InTransaction: true, CommitOrAbort: true}
 	if err != nil {
-		return nil, mongoerr.As(err).AddServerLabels(labels)
+		return nil, c.cloakError(shards.ErrorReply(err).AddServerLabels(labels))
 	}
 	c.s.clock.observe(reply)
 	switch e := mongoerr.FromReply(reply); {
 	case e != nil && e.Code == mongoerr.TransactionCommitted:
 		return withRecoveryToken(nil, sh.Name()), nil
 	case e != nil && e.Code != mongoerr.NoSuchTransaction:
-		return nil, e.AddServerLabels(labels)
+		return nil, c.cloakError(e.AddServerLabels(labels))
 	}
 	return nil, mongoerr.New(mongoerr.NoSuchTransaction,
 		"Transaction %d was not committed: its commit never reached shard %s", r.op.TxnNumber, sh.Name()).
