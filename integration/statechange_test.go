@@ -127,6 +127,42 @@ func TestShardStateChangeErrorsAreRetriedOrCloaked(t *testing.T) {
 	}
 }
 
+// Database placements live on the first shard: a state change of its member while the router
+// looks one up reaches the client cloaked too.
+func TestPlacementStateChangeIsCloaked(t *testing.T) {
+	requireMemshard(t, "counts the lookups the first shard's primary received")
+	c := startCluster(t, clusterOptions{})
+	set := c.sets[0]
+	member := set.Member(set.Primary())
+	direct := connect(t, "mongodb://"+set.Hosts()[set.Primary()]+"/?directConnection=true")
+	cl := c.client(t, options.Client().SetRetryReads(false))
+	ctx := ctxT(t)
+	findNew := func() error {
+		err := cl.Database("new"+bson.NewObjectID().Hex()).Collection("c").FindOne(ctx, bson.D{}).Err()
+		if errors.Is(err, mongo.ErrNoDocuments) {
+			return nil // a database that does not exist has no documents
+		}
+		return err
+	}
+	before := member.CommandCount("find")
+	start := time.Now()
+	setFailCommand(t, direct, "find", bson.D{{Key: "errorCode", Value: 10107}, {Key: "times", Value: 1}})
+	err := findNew()
+	wantNoStateChange(t, err)
+	if !hasCodeName(err, "HostUnreachable") {
+		t.Fatalf("placement lookup on a member that is not primary: %v, want HostUnreachable", err)
+	}
+	if got := member.CommandCount("find") - before; got != 1 {
+		t.Fatalf("the member received %d finds, want the one placement lookup", got)
+	}
+	if err := findNew(); err != nil {
+		t.Fatalf("the next operation: %v", err)
+	}
+	if took := time.Since(start); took > notStalled {
+		t.Fatalf("the failure and the next operation took %v", took)
+	}
+}
+
 // setFailCommand fails command on the member cl is connected to as data says ({times: n} and
 // the failCommand fields).
 func setFailCommand(t *testing.T, cl *mongo.Client, command string, data bson.D) {

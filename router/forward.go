@@ -17,7 +17,8 @@ import (
 func (c *conn) forwardToPrimary(ctx context.Context, r *request, create bool) (bsoncore.Document, error) {
 	idx, err := c.s.cluster.PrimaryShard(ctx, r.db, create)
 	if err != nil {
-		return nil, err
+		// Placements live on the first shard: a state change of its member is cloaked too.
+		return nil, c.cloakError(shards.ErrorReply(err))
 	}
 	return c.forwardTo(ctx, r, idx)
 }
