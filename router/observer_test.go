@@ -7,7 +7,9 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
+	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
 	"github.com/mongos-lite/mongos-lite/internal/sessionid"
+	"github.com/mongos-lite/mongos-lite/internal/wire"
 )
 
 // recordingObserver keeps the last CommandDone of each command.
@@ -63,5 +65,33 @@ func TestShardTimeCountsRoundTripsAndBroadcasts(t *testing.T) {
 		if shard < block || shard > total {
 			t.Errorf("%s: shard time %v, total %v; want the shard's %v block within the total", name, shard, total, block)
 		}
+	}
+}
+
+// TestBroadcastStateChangeErrorsAreCloaked: a shard's NotWritablePrimary in a session broadcast
+// reaches the client as HostUnreachable, as any shard reply does, so the client's driver does not
+// take the router for a primary that stepped down.
+func TestBroadcastStateChangeErrorsAreCloaked(t *testing.T) {
+	c := startBenchCluster(t, 1, 1, nil)
+	dialBench(t, c.sets[0].Hosts()[0]).run(t, marshalBench(t, bson.D{
+		{Key: "configureFailPoint", Value: "failCommand"}, {Key: "mode", Value: "alwaysOn"},
+		{Key: "data", Value: bson.D{{Key: "failCommands", Value: bson.A{"refreshSessions"}},
+			{Key: "errorCode", Value: 10107}}},
+		{Key: "$db", Value: "admin"}}))
+	lsid := sessionid.NewID(sessionid.NoAuthUID)
+	reply, err := dialBench(t, c.srv.Addr()).roundTrip(wire.AppendMsg(nil, 1, 0, 0, marshalBench(t, bson.D{
+		{Key: "refreshSessions", Value: bson.A{bson.D{{Key: "id", Value: bson.Binary{Subtype: 4, Data: lsid.ID[:]}}}}},
+		{Key: "$db", Value: "admin"}})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := wire.ParseMsg(reply)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, _ := m.Body.Lookup("code").AsInt64OK()
+	name, _ := m.Body.Lookup("codeName").StringValueOK()
+	if code != int64(mongoerr.HostUnreachable) || name != "HostUnreachable" {
+		t.Errorf("reply %v, want HostUnreachable in place of the shard's NotWritablePrimary", m.Body)
 	}
 }
