@@ -38,13 +38,20 @@ type Conn struct {
 	serverID  *int64
 	idleSince time.Time
 	interrupt func() // unblocks I/O when a caller's context ends early
-	oidcGen   uint64
+	// interrupted receives when interrupt has run, so that a late one cannot cut short the
+	// next caller's I/O.
+	interrupted chan struct{}
+	oidcGen     uint64
 }
 
 func newConn(p *Pool, nc net.Conn) *Conn {
 	c := &Conn{pool: p, nc: nc, br: bufio.NewReaderSize(nc, readBufferBytes),
 		id: connIDs.Add(1), gen: p.gen.Load()}
-	c.interrupt = func() { _ = nc.SetDeadline(aLongTimeAgo) }
+	c.interrupted = make(chan struct{}, 1)
+	c.interrupt = func() {
+		_ = nc.SetDeadline(aLongTimeAgo)
+		c.interrupted <- struct{}{}
+	}
 	return c
 }
 
@@ -96,9 +103,12 @@ func (c *Conn) guard(ctx context.Context, io func() error) error {
 	}
 	stop := context.AfterFunc(ctx, c.interrupt)
 	err := io()
-	if !stop() && err != nil {
-		// The context ended mid-exchange: report why, not the deadline set to interrupt.
-		return fmt.Errorf("%w (%v)", ctx.Err(), err)
+	if !stop() {
+		<-c.interrupted // it may still be running: wait, so it cannot hit the next caller
+		if err != nil {
+			// The context ended mid-exchange: report why, not the deadline set to interrupt.
+			return fmt.Errorf("%w (%v)", ctx.Err(), err)
+		}
 	}
 	return err
 }

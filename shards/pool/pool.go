@@ -127,6 +127,17 @@ func (p *Pool) Get(ctx context.Context) (*Conn, error) {
 	return c, nil
 }
 
+// waitError is a checkout that ran out of time waiting for a slot or for a dial to start.
+type waitError struct {
+	addr string
+	err  error
+}
+
+func (e *waitError) Error() string {
+	return fmt.Sprintf("waiting for a connection to %s: %v", e.addr, e.err)
+}
+func (e *waitError) Unwrap() error { return e.err }
+
 func (p *Pool) lend() {
 	p.inUse.Add(1)
 	p.checkouts.Add(1)
@@ -265,17 +276,20 @@ func (p *Pool) acquire(ctx context.Context, sem chan struct{}) error {
 	case sem <- struct{}{}:
 		return nil
 	case <-ctx.Done():
-		return fmt.Errorf("waiting for a connection to %s: %w", p.cfg.Addr, ctx.Err())
+		return &waitError{addr: p.cfg.Addr, err: ctx.Err()}
 	case <-p.done:
 		return ErrClosed
 	}
 }
 
+// countFailure counts a failed checkout as the driver names it: poolClosed, timeout (waiting),
+// or connectionError (dial, TLS or handshake, whatever ended it, its deadline included).
 func (p *Pool) countFailure(err error) {
+	var we *waitError
 	switch {
 	case errors.Is(err, ErrClosed):
 		p.failClosed.Add(1)
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+	case errors.As(err, &we):
 		p.failTimeout.Add(1)
 	default:
 		p.failConn.Add(1)
@@ -349,9 +363,18 @@ func (p *Pool) dial(ctx context.Context) (*Conn, error) {
 	p.mu.Unlock()
 	if err := c.handshake(ctx, p.cfg.Handshaker()); err != nil {
 		p.closeConn(c)
+		if p.isClosed() {
+			return nil, ErrClosed // Close cut the handshake short: say so, not the I/O error
+		}
 		return nil, err
 	}
 	return c, nil
+}
+
+func (p *Pool) isClosed() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.closed
 }
 
 // Describer is what SDAM needs to judge an error that came with no connection (a failed dial):

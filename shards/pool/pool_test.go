@@ -387,13 +387,13 @@ func TestCloseReleasesWaiters(t *testing.T) {
 		await(t, f.unanswered, "the hello")
 		start := time.Now()
 		p.Close()
-		if r := await(t, dialling, "Get in its handshake"); r.err == nil {
-			t.Fatal("Get succeeded on a closed pool")
+		if r := await(t, dialling, "Get in its handshake"); !errors.Is(r.err, ErrClosed) {
+			t.Fatalf("Get in its handshake when the pool closed: %v, want ErrClosed", r.err)
 		}
 		if d := time.Since(start); d > 10*time.Second {
 			t.Fatalf("Close took %v to end a handshake", d)
 		}
-		checkStats(t, p, Stats{FailedConnection: 1})
+		checkStats(t, p, Stats{FailedClosed: 1})
 		eventually(t, "the member to see the connection closed", func() bool { return f.open() == 0 })
 	})
 }
