@@ -12,6 +12,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
+	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/wiremessage"
 
 	"github.com/mongos-lite/mongos-lite/internal/wire"
 )
@@ -135,7 +136,8 @@ func TestBadFramesCloseOnlyTheirConnection(t *testing.T) {
 		{"unknown opcode", hdr(16, 9999)},
 		{"wrong checksum", corrupt},
 		{"bad compressed payload", badCompressed},
-		{"OP_MSG whose body is cut short", append(hdr(16+4+1+5, int32(wire.OpMsg)), 0, 0, 0, 0, 0, 9, 0, 0, 0, 0)},
+		{"illegal required flag bit", append(hdr(16+4+1+5, int32(wire.OpMsg)), 4, 0, 0, 0, 0, 5, 0, 0, 0, 0)},
+		{"document sequence that overruns the frame", append(hdr(16+4+1+4, int32(wire.OpMsg)), 0, 0, 0, 0, 1, 99, 0, 0, 0)},
 		{"truncated frame then EOF", truncatedBody},
 	}
 	for _, tt := range tests {
@@ -200,6 +202,24 @@ func TestBadCommandsGetErrorRepliesAndTheConnectionLives(t *testing.T) {
 			t.Fatal("killSessions of 100,000 ids failed")
 		}
 	})
+	// mongod answers an OP_MSG whose framing is sound but whose content does not parse, and
+	// keeps the connection (only the ConnectionFatalMessageParseError codes close it).
+	for _, tt := range []struct {
+		name, text string
+		frame      []byte
+		code       int32
+	}{
+		{"OP_MSG whose body is cut short", "malformed", append(wiremessage.AppendHeader(nil, 26, 5, 0, wire.OpMsg), 0, 0, 0, 0, 0, 9, 0, 0, 0, 0), 22},
+		{"OP_MSG with two bodies", "Multiple body sections",
+			append(wiremessage.AppendHeader(nil, 16+4+6+6, 5, 0, wire.OpMsg), 0, 0, 0, 0, 0, 5, 0, 0, 0, 0, 0, 5, 0, 0, 0, 0), 40430},
+		{"OP_MSG with an unknown section kind", "Unknown section kind",
+			append(wiremessage.AppendHeader(nil, 16+4+1, 5, 0, wire.OpMsg), 0, 0, 0, 0, 7), 40432},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			conn.send(tt.frame)
+			wantCode(t, conn.reply(), tt.code, tt.text)
+		})
+	}
 	t.Run("OP_QUERY other than the handshake", func(t *testing.T) {
 		q, _ := bson.Marshal(bson.D{{Key: "find", Value: "c"}})
 		conn.send(wire.AppendQuery(nil, 7, "test.$cmd", -1, q))

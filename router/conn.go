@@ -2,6 +2,7 @@ package router
 
 import (
 	"bufio"
+	"encoding/binary"
 	"errors"
 	"io"
 	"net"
@@ -156,7 +157,7 @@ func opName(op wiremessage.OpCode) string { return op.String() }
 func (c *conn) handleMsg(frame []byte) ([]byte, error) {
 	m, err := wire.ParseMsg(frame)
 	if err != nil {
-		return nil, err
+		return c.parseErrorReply(frame, err)
 	}
 	start := time.Now()
 	c.shardTime = 0
@@ -178,6 +179,22 @@ func (c *conn) handleMsg(frame []byte) ([]byte, error) {
 		return nil, nil // the client asked for no reply (w:0)
 	}
 	c.out = c.appendReplyMsg(c.out[:0], m.Header.RequestID, body, cmdErr)
+	return c.out, nil
+}
+
+// parseErrorReply answers an OP_MSG that does not parse as mongod and mongos do: with an error
+// reply when the framing is sound and the fault is the content's (wire.ClosesConnection), else by
+// closing the connection.
+func (c *conn) parseErrorReply(frame []byte, err error) ([]byte, error) {
+	h, herr := wire.ParseHeader(frame)
+	if herr != nil || wire.ClosesConnection(err) || len(frame) < wire.HeaderLen+4 {
+		return nil, err
+	}
+	if wiremessage.MsgFlag(binary.LittleEndian.Uint32(frame[wire.HeaderLen:]))&wire.MoreToCome != 0 {
+		return nil, nil // the client wants no reply
+	}
+	c.log.Debug().Err(err).Msg("answering a request that does not parse")
+	c.out = c.appendReplyMsg(c.out[:0], h.RequestID, nil, mongoerr.As(err))
 	return c.out, nil
 }
 
