@@ -12,6 +12,7 @@ const (
 	ActionFind           = "find"
 	ActionListDatabases  = "listDatabases"
 	ActionKillAnySession = "killAnySession"
+	ActionKillAnyCursor  = "killAnyCursor"
 	ActionImpersonate    = "impersonate"
 	ActionListSessions   = "listSessions"
 )
@@ -211,18 +212,18 @@ func builtinRole(name, db string) (privileges, bool) {
 		return privileges{grant(cluster, clusterMonitorActions),
 			grant(anyNormal, []string{"collStats", "dbStats", "indexStats"})}, true
 	case "hostManager":
-		return privileges{grant(cluster, hostManagerActions), grant(anyNormal, []string{"killCursors"})}, true
+		return privileges{grant(cluster, hostManagerActions), grant(anyNormal, []string{"killCursors", "killAnyCursor"})}, true
 	case "clusterManager":
 		return privileges{grant(cluster, clusterManagerActions)}, true
 	case "clusterAdmin":
 		return privileges{grant(cluster, clusterMonitorActions, hostManagerActions, clusterManagerActions),
-			grant(anyNormal, []string{"collStats", "dbStats", "indexStats", "killCursors", "dropDatabase"})}, true
+			grant(anyNormal, []string{"collStats", "dbStats", "indexStats", "killCursors", "killAnyCursor", "dropDatabase"})}, true
 	case "root":
 		// root is readWriteAnyDatabase + dbAdminAnyDatabase + userAdminAnyDatabase + clusterAdmin
 		// (+ backup/restore); like mongod's, it lacks impersonate and anyAction.
 		return privileges{grant(cluster, clusterMonitorActions, hostManagerActions, clusterManagerActions),
 			grant(anyNormal, readWriteActions, dbAdminActions, userAdminActions,
-				[]string{"indexStats", "killCursors"})}, true
+				[]string{"indexStats", "killCursors", "killAnyCursor"})}, true
 	}
 	return nil, false
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/rs/zerolog"
@@ -146,4 +147,64 @@ func TestSessionOwnership(t *testing.T) {
 	for bobCursor.Next(sctx) {
 	}
 	wantCommandError(t, bobCursor.Err(), 43)
+}
+
+// TestCursorOwnership: the shards see every cursor as the router's, so the router enforces what
+// mongos does: only the user who opened a cursor may getMore it; killing another user's cursor
+// needs killAnyCursor (root has it).
+func TestCursorOwnership(t *testing.T) {
+	c := authCluster(t)
+	ctx := ctxT(t)
+	alice := c.userClient(t, "alice", "test", "alice-pw").Database("test")
+	bob := c.userClient(t, "bob", "test", "bob-pw").Database("test")
+	root := c.userClient(t, "admin", "admin", "admin-pw").Database("test")
+	docs := make([]any, 10)
+	for i := range docs {
+		docs[i] = bson.D{{Key: "i", Value: i}}
+	}
+	if _, err := alice.Collection("cur").InsertMany(ctx, docs); err != nil {
+		t.Fatal(err)
+	}
+	open := func() int64 {
+		var reply struct {
+			Cursor struct{ ID int64 } `bson:"cursor"`
+		}
+		err := alice.RunCommand(ctx, bson.D{{Key: "find", Value: "cur"}, {Key: "batchSize", Value: 1}}).Decode(&reply)
+		if err != nil || reply.Cursor.ID == 0 {
+			t.Fatalf("find: %v, cursor %d", err, reply.Cursor.ID)
+		}
+		return reply.Cursor.ID
+	}
+	id := open()
+	getMore := bson.D{{Key: "getMore", Value: id}, {Key: "collection", Value: "cur"}, {Key: "batchSize", Value: 1}}
+	err := bob.RunCommand(ctx, getMore).Err()
+	wantCommandError(t, err, 13)
+	if want := "was not created by the authenticated user"; !strings.Contains(err.Error(), want) {
+		t.Errorf("bob's getMore: %v, want %q", err, want)
+	}
+	err = bob.RunCommand(ctx, bson.D{{Key: "killCursors", Value: "cur"}, {Key: "cursors", Value: bson.A{id}}}).Err()
+	wantCommandError(t, err, 13)
+	if err := alice.RunCommand(ctx, getMore).Err(); err != nil {
+		t.Fatalf("alice's own getMore after bob's attempts: %v", err)
+	}
+	// root may kill any cursor as far as the router is concerned; the shard still refuses a
+	// cursor of another session (cursorsUnknown, as mongod), and then it lives on.
+	var kill struct {
+		Killed  []int64 `bson:"cursorsKilled"`
+		Unknown []int64 `bson:"cursorsUnknown"`
+	}
+	kc := bson.D{{Key: "killCursors", Value: "cur"}, {Key: "cursors", Value: bson.A{id}}}
+	if err := root.RunCommand(ctx, kc).Decode(&kill); err != nil || len(kill.Killed)+len(kill.Unknown) != 1 {
+		t.Fatalf("root's killCursors: %v, %+v", err, kill)
+	}
+	if len(kill.Unknown) == 1 {
+		if err := alice.RunCommand(ctx, getMore).Err(); err != nil {
+			t.Fatalf("alice's getMore after a kill the shard refused: %v", err)
+		}
+		kill.Killed = nil
+		if err := alice.RunCommand(ctx, kc).Decode(&kill); err != nil || len(kill.Killed) != 1 || kill.Killed[0] != id {
+			t.Fatalf("alice kills her own cursor: %v, %+v", err, kill)
+		}
+	}
+	wantCommandError(t, alice.RunCommand(ctx, getMore).Err(), 43) // CursorNotFound: it is gone
 }

@@ -7,6 +7,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
+	"github.com/mongos-lite/mongos-lite/auth"
 	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
 	"github.com/mongos-lite/mongos-lite/internal/sessionid"
 	"github.com/mongos-lite/mongos-lite/shards"
@@ -23,6 +24,9 @@ type cursorEntry struct {
 	host    string
 	lsid    sessionid.ID
 	hasLSID bool
+	// owner is the uid of the user who opened the cursor. The shards see every cursor as the
+	// router's (its internal user), so the router checks ownership itself, as mongos does.
+	owner sessionid.UID
 }
 
 type cursorRegistry struct {
@@ -79,7 +83,7 @@ func cursorID(reply bsoncore.Document) (int64, bool) {
 // trackCursor registers the cursor a reply opened.
 func (c *conn) trackCursor(reply bsoncore.Document, shard int, host string, r *request) {
 	if id, ok := cursorID(reply); ok && id != 0 {
-		c.s.cursors.add(id, cursorEntry{shard: shard, host: host, lsid: r.op.LSID, hasLSID: r.op.HasLSID})
+		c.s.cursors.add(id, cursorEntry{shard: shard, host: host, lsid: r.op.LSID, hasLSID: r.op.HasLSID, owner: r.who.uid})
 		if r.op.HasLSID {
 			// Killing, ending or reaping the session drops the cursor from the registry.
 			_ = c.s.sessions.AddCursor(r.op.LSID, id)
@@ -101,6 +105,9 @@ func (c *conn) getMore(ctx context.Context, r *request) (bsoncore.Document, erro
 	e, ok := c.s.cursors.get(id)
 	if !ok {
 		return nil, cursorNotFound(id)
+	}
+	if e.owner != r.who.uid {
+		return nil, mongoerr.New(mongoerr.Unauthorized, "cursor id %d was not created by the authenticated user", id)
 	}
 	reply, _, err := c.roundTrip(ctx, e.shard, shards.Primary(), e.host, r)
 	if err != nil {
@@ -144,6 +151,9 @@ func (c *conn) killCursors(ctx context.Context, r *request) (bsoncore.Document, 
 			notFound = append(notFound, id)
 			continue
 		}
+		if e.owner != r.who.uid && !r.who.canOn(auth.ActionKillAnyCursor, auth.NSResource(string(r.db), string(coll.StringValue()))) {
+			return nil, mongoerr.New(mongoerr.Unauthorized, "not authorized to kill cursor on %s.%s", r.db, coll.StringValue())
+		}
 		g := groups[e.host]
 		if g == nil {
 			g = &group{shard: e.shard}
@@ -158,11 +168,11 @@ func (c *conn) killCursors(ctx context.Context, r *request) (bsoncore.Document, 
 		sub := *r
 		sub.body = killCursorsBody(r.body, g.ids)
 		reply, _, err := c.roundTrip(ctx, g.shard, shards.Primary(), host, &sub)
-		for _, id := range g.ids {
-			c.s.forgetCursor(id)
-		}
 		if err != nil {
 			// The member is gone, and its cursors with it.
+			for _, id := range g.ids {
+				c.s.forgetCursor(id)
+			}
 			merged["cursorsUnknown"] = append(merged["cursorsUnknown"], g.ids...)
 			continue
 		}
@@ -170,7 +180,11 @@ func (c *conn) killCursors(ctx context.Context, r *request) (bsoncore.Document, 
 			ids, _ := reply.Lookup(field).ArrayOK()
 			idVals, _ := ids.Values()
 			for _, iv := range idVals {
-				merged[field] = append(merged[field], iv.AsInt64())
+				id := iv.AsInt64()
+				if field == "cursorsKilled" || field == "cursorsNotFound" {
+					c.s.forgetCursor(id) // alive and unknown ones (another session's) live on
+				}
+				merged[field] = append(merged[field], id)
 			}
 		}
 	}

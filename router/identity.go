@@ -36,8 +36,11 @@ func (c *conn) identity() (identity, error) {
 }
 
 // can reports a cluster-wide privilege; everything is allowed without authentication.
-func (id identity) can(action string) bool {
-	return !id.auth || id.user != nil && id.user.Can(action, auth.ClusterResource())
+func (id identity) can(action string) bool { return id.canOn(action, auth.ClusterResource()) }
+
+// canOn reports a privilege on a resource; everything is allowed without authentication.
+func (id identity) canOn(action string, r auth.Resource) bool {
+	return !id.auth || id.user != nil && id.user.Can(action, r)
 }
 
 // owner is the "user@db" a session record names ("" without authentication).
