@@ -12,8 +12,8 @@ import (
 	"github.com/xdg-go/stringprep"
 )
 
-// The SASL mechanisms served. mongod's other mechanisms (PLAIN, GSSAPI, MONGODB-X509...) are
-// "not enabled" here.
+// The SASL mechanisms served (MONGODB-X509, not a SASL mechanism, is the authenticate command's:
+// x509.go). mongod's other mechanisms (PLAIN, GSSAPI...) are "not enabled" here.
 const (
 	MechanismSHA1   = "SCRAM-SHA-1"
 	MechanismSHA256 = "SCRAM-SHA-256"

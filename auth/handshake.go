@@ -14,12 +14,13 @@ import (
 const codeUnknownSpeculative mongoerr.Code = 51769
 
 // AppendSpeculative handles hello's speculativeAuthenticate: a saslStart carried in the
-// handshake, its database in a "db" field. When it succeeds it appends
-// speculativeAuthenticate: {conversationId, done, payload} to the open hello reply dst and the
-// client continues with saslContinue; when it fails nothing is appended and the client
-// authenticates as usual, as mongod treats a failed speculative start "like we never even got"
-// one. Only a speculativeAuthenticate that is not a non-empty document, or names another command,
-// is an error.
+// handshake, its database in a "db" field, or a MONGODB-X509 authenticate. When a saslStart
+// succeeds it appends speculativeAuthenticate: {conversationId, done, payload} to the open hello
+// reply dst and the client continues with saslContinue; an authenticate that succeeds appends
+// speculativeAuthenticate: {dbname, user} and the connection is authenticated. When either
+// fails nothing is appended and the client authenticates as usual, as mongod treats a failed
+// speculative start "like we never even got" one. Only a speculativeAuthenticate that is not a
+// non-empty document, or names another command, is an error.
 func (c *Conversation) AppendSpeculative(dst []byte, hello bsoncore.Document) ([]byte, error) {
 	name := helloName(hello)
 	v, err := hello.LookupErr("speculativeAuthenticate")
@@ -36,8 +37,8 @@ func (c *Conversation) AppendSpeculative(dst []byte, hello bsoncore.Document) ([
 	}
 	switch first.Key() {
 	case "saslStart":
-	case "authenticate": // MONGODB-X509, which is not enabled: the client authenticates later
-		return dst, nil
+	case "authenticate": // MONGODB-X509
+		return c.appendSpeculativeX509(dst, spec), nil
 	default:
 		return dst, mongoerr.New(codeUnknownSpeculative, "%s.speculativeAuthenticate unknown command: %s", name, first.Key())
 	}

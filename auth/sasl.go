@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"crypto/tls"
 	"encoding/base64"
 	"strings"
 
@@ -48,6 +49,7 @@ func (a *Authenticator) Lookup(user, db string) *User {
 type Conversation struct {
 	a      *Authenticator
 	remote string
+	peer   *tls.ConnectionState // the client's TLS state, nil on a plain connection (SetPeer)
 	user   *User
 
 	// The conversation in progress (mongod's AuthenticationSession), zero when none.
@@ -113,7 +115,7 @@ func (c *Conversation) SaslContinue(dst []byte, cmd bsoncore.Document) ([]byte, 
 
 // start begins a conversation (runSaslStart / doSaslStart).
 func (c *Conversation) start(dst []byte, db string, req saslRequest, speculative bool) ([]byte, error) {
-	*c = Conversation{a: c.a, remote: c.remote, user: c.user, active: true, speculative: speculative,
+	*c = Conversation{a: c.a, remote: c.remote, peer: c.peer, user: c.user, active: true, speculative: speculative,
 		mech: req.mechanism, db: db, asBase64: req.asBase64}
 	var h scram.HashGeneratorFcn
 	switch req.mechanism {
@@ -267,4 +269,6 @@ func (c *Conversation) logFailure(reason string) {
 }
 
 // reset ends the conversation under way; the authenticated user stays.
-func (c *Conversation) reset() { *c = Conversation{a: c.a, remote: c.remote, user: c.user} }
+func (c *Conversation) reset() {
+	*c = Conversation{a: c.a, remote: c.remote, peer: c.peer, user: c.user}
+}

@@ -34,7 +34,7 @@ type UserEntry struct {
 	User        string      `yaml:"user"`
 	DB          string      `yaml:"db"`
 	Roles       []RoleRef   `yaml:"roles"`
-	Credentials Credentials `yaml:"credentials"`
+	Credentials Credentials `yaml:"credentials,omitempty"`
 }
 
 // File is the users file: users and custom roles.
@@ -92,7 +92,12 @@ func newUser(name, db string, roles []RoleRef, creds Credentials, privs privileg
 		}
 		u.creds[c.mech] = sc
 	}
-	if len(u.creds) == 0 {
+	// $external users authenticate outside the file (MONGODB-X509): no credential of theirs could
+	// ever be used, as mongod refuses SCRAM on $external.
+	switch {
+	case db == ExternalDB && len(u.creds) > 0:
+		return nil, errors.New("users on $external authenticate with MONGODB-X509 and have no SCRAM credentials")
+	case db != ExternalDB && len(u.creds) == 0:
 		return nil, errors.New("no SCRAM credentials")
 	}
 	u.uid, u.uidErr = sessionid.UserDigest(name, db)
@@ -119,7 +124,8 @@ func LoadUsers(path string) (*Users, error) {
 }
 
 // ParseUsers parses and validates the contents of a users file: every user has valid SCRAM
-// credentials and roles that exist, every custom role's privileges name known actions.
+// credentials (none on $external) and roles that exist, every custom role's privileges name
+// known actions.
 func ParseUsers(data []byte) (*Users, error) {
 	f, err := parseFile(data)
 	if err != nil {

@@ -31,7 +31,7 @@ var handlers map[string]handler
 
 // handshake and authentication commands ignore session fields, as on mongod (reference §1.3).
 var handshake = map[string]bool{"hello": true, "isMaster": true, "ismaster": true,
-	"saslStart": true, "saslContinue": true}
+	"saslStart": true, "saslContinue": true, "authenticate": true}
 
 func init() {
 	handlers = map[string]handler{
@@ -64,6 +64,7 @@ func init() {
 		"configureFailPoint": (*conn).configureFailPoint,
 		"saslStart":          (*conn).saslStart,
 		"saslContinue":       (*conn).saslContinue,
+		"authenticate":       (*conn).authenticate,
 	}
 }
 

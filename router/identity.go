@@ -93,6 +93,7 @@ func (c *conn) helloAuth(hello bsoncore.Document) ([][]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	c.conv.SetPeer(c.tlsState()) // for a speculative MONGODB-X509 authenticate
 	if dst, err = c.conv.AppendSpeculative(dst, hello); err != nil {
 		return nil, err
 	}

@@ -22,9 +22,10 @@ func userCommand() *cli.Command {
 		Name:  "user",
 		Usage: "manage the users file (--users-file) of an --auth router",
 		Subcommands: []*cli.Command{{
-			Name:      "add",
-			Usage:     "add a user with salted SCRAM-SHA-1 and SCRAM-SHA-256 credentials (never the password itself)",
-			UsageText: "printf '%s' \"$PASSWORD\" | mongos-lite user add --users-file users.yaml --user alice --db admin --role readWrite@test --password-stdin",
+			Name:  "add",
+			Usage: "add a user with salted SCRAM-SHA-1 and SCRAM-SHA-256 credentials (never the password itself), or a MONGODB-X509 user on $external",
+			UsageText: "printf '%s' \"$PASSWORD\" | mongos-lite user add --users-file users.yaml --user alice --db admin --role readWrite@test --password-stdin\n" +
+				"mongos-lite user add --users-file users.yaml --db '$external' --user 'CN=app,O=Example' --role readWrite@test   (MONGODB-X509: the user is the certificate's subject)",
 			Flags: []cli.Flag{
 				&cli.StringFlag{Name: "users-file", Required: true, EnvVars: env("users-file"),
 					Usage: "the users file; created (mode 0600) if missing, replaced atomically"},
@@ -32,13 +33,10 @@ func userCommand() *cli.Command {
 				&cli.StringFlag{Name: "db", Value: "admin", Usage: "the user's authentication database"},
 				&cli.StringSliceFlag{Name: "role",
 					Usage: "a role, as role@db or role (on --db); repeat for several: read, readWrite, dbAdmin, dbOwner, root, clusterAdmin, readAnyDatabase, readWriteAnyDatabase, ... or a custom role of the file"},
-				&cli.BoolFlag{Name: "password-stdin", Usage: "read the password from standard input (required: there is no prompt)"},
+				&cli.BoolFlag{Name: "password-stdin", Usage: "read the password from standard input (required: there is no prompt; not for $external users)"},
 			},
 			Action: func(c *cli.Context) error {
-				if !c.Bool("password-stdin") {
-					return errors.New("user add: pass --password-stdin and the password on standard input")
-				}
-				password, err := readPassword(c.App.Reader)
+				password, err := userPassword(c)
 				if err != nil {
 					return fmt.Errorf("user add: %w", err)
 				}
@@ -61,6 +59,21 @@ func userCommand() *cli.Command {
 	}
 }
 
+// userPassword is the password of a new user: read from standard input, or none for a user on
+// $external, whose name is the subject of its MONGODB-X509 client certificate.
+func userPassword(c *cli.Context) (string, error) {
+	stdin := c.Bool("password-stdin")
+	switch {
+	case c.String("db") == auth.ExternalDB && stdin:
+		return "", errors.New("users on $external have no password: they authenticate with MONGODB-X509")
+	case c.String("db") == auth.ExternalDB:
+		return "", nil
+	case !stdin:
+		return "", errors.New("pass --password-stdin and the password on standard input")
+	}
+	return readPassword(c.App.Reader)
+}
+
 // readPassword reads the whole of r, without the line ending `echo` adds.
 func readPassword(r io.Reader) (string, error) {
 	data, err := io.ReadAll(io.LimitReader(r, maxPasswordBytes+1))
@@ -78,8 +91,8 @@ func readPassword(r io.Reader) (string, error) {
 	return string(data), nil
 }
 
-// newUserEntry derives the credentials and parses role or role@db (a bare role is on the user's
-// database, as in createUser).
+// newUserEntry derives the credentials (none on $external) and parses role or role@db (a bare
+// role is on the user's database, as in createUser).
 func newUserEntry(user, db string, roles []string, password string) (auth.UserEntry, error) {
 	if user == "" || db == "" {
 		return auth.UserEntry{}, errors.New("--user and --db must not be empty")
@@ -94,6 +107,9 @@ func newUserEntry(user, db string, roles []string, password string) (auth.UserEn
 			return auth.UserEntry{}, fmt.Errorf("role %q: want role or role@db", r)
 		}
 		e.Roles = append(e.Roles, auth.RoleRef{Role: name, DB: rdb})
+	}
+	if db == auth.ExternalDB {
+		return e, nil
 	}
 	creds, err := auth.NewCredentials(user, password)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -11,6 +12,7 @@ import (
 )
 
 func TestUserAdd(t *testing.T) {
+	const x509User = "CN=app,OU=Apps,O=Example"
 	path := filepath.Join(t.TempDir(), "users.yaml")
 	steps := []struct {
 		name    string
@@ -30,13 +32,17 @@ func TestUserAdd(t *testing.T) {
 		{"unknown role", []string{"--user", "x", "--role", "nope@admin", "--password-stdin"}, "pw", "", "no role named nope@admin", 2},
 		{"malformed role", []string{"--user", "x", "--role", "@admin", "--password-stdin"}, "pw", "", "want role or role@db", 2},
 		{"duplicate", []string{"--user", "admin", "--password-stdin"}, "pw", "", "user admin@admin already exists", 2},
+		{"MONGODB-X509 user on $external, no password", []string{"--user", x509User, "--db", "$external", "--role", "readWrite@test"}, "",
+			"added " + x509User + "@$external (roles: readWrite@test)", "", 3},
+		{"a password for $external", []string{"--user", "CN=other", "--db", "$external", "--password-stdin"}, "pw",
+			"", "users on $external have no password", 3},
 	}
 	for _, s := range steps {
 		app := newApp()
 		var out bytes.Buffer
 		app.Writer, app.ErrWriter, app.Reader = &out, &out, strings.NewReader(s.stdin)
 		args := append([]string{"mongos-lite", "user", "add", "--users-file", path}, s.args...)
-		if s.wantErr == "" && !strings.Contains(strings.Join(args, " "), "--password-stdin") {
+		if s.wantErr == "" && !strings.Contains(strings.Join(args, " "), "--password-stdin") && !slices.Contains(args, "$external") {
 			args = append(args, "--password-stdin")
 		}
 		err := app.Run(args)
@@ -63,5 +69,8 @@ func TestUserAdd(t *testing.T) {
 	us, _ := auth.LoadUsers(path)
 	if u := us.Lookup("app", "test"); u == nil || !u.Can("insert", auth.NSResource("test", "c")) || u.Can("insert", auth.NSResource("reports", "c")) {
 		t.Fatalf("app@test has the wrong privileges: %+v", u)
+	}
+	if u := us.Lookup(x509User, "$external"); u == nil || !u.Can("insert", auth.NSResource("test", "c")) || len(u.Mechanisms()) != 0 {
+		t.Fatalf("%s@$external: %+v", x509User, u)
 	}
 }

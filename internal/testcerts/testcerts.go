@@ -1,6 +1,6 @@
 // Package testcerts makes throwaway TLS material for tests: a CA, and server and client
-// certificates it signs, all ECDSA P-256 and valid for 127.0.0.1 and localhost. Nothing is
-// checked in; every call makes new keys.
+// certificates it signs (more client certificates with chosen subjects on demand), all ECDSA
+// P-256 and valid for 127.0.0.1 and localhost. Nothing is checked in; every call makes new keys.
 package testcerts
 
 import (
@@ -15,6 +15,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -27,6 +28,10 @@ type Set struct {
 	Client tls.Certificate
 	// ServerPEM and ClientPEM hold certificate and key together, as --tls-cert-key-file reads them.
 	ServerPEM, ClientPEM []byte
+
+	ca     *x509.Certificate
+	caKey  *ecdsa.PrivateKey
+	serial atomic.Int64 // the last serial number signed
 }
 
 // New makes a fresh CA and its two leaf certificates; t fails on any error.
@@ -51,11 +56,20 @@ func New(t testing.TB) *Set {
 	if err != nil {
 		t.Fatalf("testcerts: CA: %v", err)
 	}
-	s := &Set{Pool: x509.NewCertPool(), CAPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})}
+	s := &Set{Pool: x509.NewCertPool(), CAPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
+		ca: ca, caKey: caKey}
+	s.serial.Store(1)
 	s.Pool.AddCert(ca)
-	s.Server, s.ServerPEM = leaf(t, ca, caKey, 2, "server", x509.ExtKeyUsageServerAuth)
-	s.Client, s.ClientPEM = leaf(t, ca, caKey, 3, "client", x509.ExtKeyUsageClientAuth)
+	s.Server, s.ServerPEM = s.leaf(t, pkix.Name{CommonName: "server"}, x509.ExtKeyUsageServerAuth)
+	s.Client, s.ClientPEM = s.leaf(t, pkix.Name{CommonName: "client"}, x509.ExtKeyUsageClientAuth)
 	return s
+}
+
+// NewClient signs one more client certificate, with the given subject (for MONGODB-X509, whose
+// user name is the subject); it returns the pair and its PEM (certificate and key).
+func (s *Set) NewClient(t testing.TB, subject pkix.Name) (tls.Certificate, []byte) {
+	t.Helper()
+	return s.leaf(t, subject, x509.ExtKeyUsageClientAuth)
 }
 
 func newKey(t testing.TB) *ecdsa.PrivateKey {
@@ -68,13 +82,14 @@ func newKey(t testing.TB) *ecdsa.PrivateKey {
 }
 
 // leaf signs a certificate for 127.0.0.1 and localhost with the given usage.
-func leaf(t testing.TB, ca *x509.Certificate, caKey *ecdsa.PrivateKey, serial int64, name string, usage x509.ExtKeyUsage) (tls.Certificate, []byte) {
+func (s *Set) leaf(t testing.TB, subject pkix.Name, usage x509.ExtKeyUsage) (tls.Certificate, []byte) {
 	t.Helper()
+	name := subject.String()
 	key := newKey(t)
 	now := time.Now()
 	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(serial),
-		Subject:      pkix.Name{CommonName: name},
+		SerialNumber: big.NewInt(s.serial.Add(1)),
+		Subject:      subject,
 		NotBefore:    now.Add(-time.Hour),
 		NotAfter:     now.Add(24 * time.Hour),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
@@ -82,7 +97,7 @@ func leaf(t testing.TB, ca *x509.Certificate, caKey *ecdsa.PrivateKey, serial in
 		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
 		DNSNames:     []string{"localhost"},
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, s.ca, &key.PublicKey, s.caKey)
 	if err != nil {
 		t.Fatalf("testcerts: %s: %v", name, err)
 	}
