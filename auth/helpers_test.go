@@ -36,6 +36,12 @@ func usersFrom(t testing.TB, roles []RoleDef, entries ...testEntry) *Users {
 		}
 		f.Users = append(f.Users, UserEntry{User: e.user, DB: e.db, Roles: e.roles, Credentials: creds})
 	}
+	return loadFile(t, f)
+}
+
+// loadFile writes f as a users file would hold it and loads it.
+func loadFile(t testing.TB, f File) *Users {
+	t.Helper()
 	data, err := yaml.Marshal(&f)
 	if err != nil {
 		t.Fatal(err)

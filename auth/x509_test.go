@@ -92,19 +92,10 @@ func TestSubjectName(t *testing.T) {
 // x509Users is alice (SCRAM on admin) and kernelUser on $external (no credentials).
 func x509Users(t *testing.T) *Users {
 	t.Helper()
-	f := File{Users: []UserEntry{
+	return loadFile(t, File{Users: []UserEntry{
 		{User: alice.user, DB: alice.db, Roles: alice.roles, Credentials: cachedCredentials(t, alice.user, alice.password)},
 		{User: kernelUser, DB: ExternalDB, Roles: []RoleRef{{"read", "test"}}},
-	}}
-	data, err := yaml.Marshal(&f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	us, err := ParseUsers(data)
-	if err != nil {
-		t.Fatalf("ParseUsers: %v\n%s", err, data)
-	}
-	return us
+	}})
 }
 
 // verifiedPeer is the TLS state of a client whose certificate, of subject seq, was verified.
