@@ -1,6 +1,8 @@
 package auth
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"testing"
@@ -119,5 +121,36 @@ func FuzzCommandDocument(f *testing.F) {
 		_, _ = a.AppendSaslSupportedMechs(nil, doc)
 		_, _ = c.SaslStart(nil, "admin", doc)
 		_, _ = c.SaslContinue(nil, doc)
+	})
+}
+
+// FuzzSubjectName feeds arbitrary DER to the subject printer (it reads the certificate the client
+// sent, after verification) and arbitrary authenticate commands to the X509 path: errors only,
+// never a panic; a printed name re-parses to the same name.
+func FuzzSubjectName(f *testing.F) {
+	f.Add(rawName(f, kernelUserName()), []byte(authenticateCmd("user", kernelUser)))
+	f.Add([]byte{0x30, 0x00}, []byte(authenticateCmd()))
+	f.Add([]byte{0x30, 0x03, 0x31, 0x01, 0x30}, []byte{5, 0, 0, 0, 0})
+	users := x509Users(f)
+	f.Fuzz(func(t *testing.T, raw, cmd []byte) {
+		name, err := SubjectName(raw)
+		if err != nil {
+			return
+		}
+		if again, err := SubjectName(raw); err != nil || again != name {
+			t.Fatalf("SubjectName is not stable: %q then %q, %v", name, again, err)
+		}
+		if bsoncore.Document(cmd).Validate() != nil {
+			return
+		}
+		c := NewAuthenticator(users, nil, zerolog.Nop()).NewConversation("127.0.0.1:1")
+		cert := &x509.Certificate{RawSubject: raw}
+		c.SetPeer(&tls.ConnectionState{PeerCertificates: []*x509.Certificate{cert}, VerifiedChains: [][]*x509.Certificate{{cert}}})
+		if _, err := c.Authenticate(nil, ExternalDB, cmd); err != nil {
+			var me *mongoerr.Error
+			if !errors.As(err, &me) || me.Code == 0 || me.Msg == "" {
+				t.Fatalf("not a MongoDB error: %#v", err)
+			}
+		}
 	})
 }

@@ -36,7 +36,7 @@ func rdns(pairs ...any) pkix.RDNSequence {
 	return seq
 }
 
-func rawName(t *testing.T, seq pkix.RDNSequence) []byte {
+func rawName(t testing.TB, seq pkix.RDNSequence) []byte {
 	t.Helper()
 	raw, err := asn1.Marshal(seq)
 	if err != nil {
@@ -90,7 +90,7 @@ func TestSubjectName(t *testing.T) {
 }
 
 // x509Users is alice (SCRAM on admin) and kernelUser on $external (no credentials).
-func x509Users(t *testing.T) *Users {
+func x509Users(t testing.TB) *Users {
 	t.Helper()
 	return loadFile(t, File{Users: []UserEntry{
 		{User: alice.user, DB: alice.db, Roles: alice.roles, Credentials: cachedCredentials(t, alice.user, alice.password)},
