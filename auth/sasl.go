@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"bytes"
 	"crypto/tls"
 	"encoding/base64"
 	"strings"
@@ -205,6 +206,11 @@ func (c *Conversation) doStep(dst []byte, req saslRequest) ([]byte, error) {
 		}
 		out = resp
 	case c.step == 2:
+		if bytes.ContainsAny(req.payload, "\r\n") {
+			// Go's base64 skips line breaks, so the SCRAM library would accept a proof mongod's
+			// strict decoder refuses.
+			return dst, c.authFailed("line break in the client-final message")
+		}
 		resp, err := c.server.Step(string(req.payload))
 		switch {
 		case resp == scram.ErrInvalidProof:
