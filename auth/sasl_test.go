@@ -215,6 +215,13 @@ func TestConversationErrors(t *testing.T) {
 			_, err := c.SaslStart(nil, "admin", startDoc(mech(MechanismSHA256), func(b *bsoncore.DocumentBuilder) { b.AppendString("payload", "not base64!") }))
 			return err
 		}, codeInvalidBase64, "Failed decoding SASL payload: invalid base64"},
+		{"payload base64 with a line break", func(c *Conversation) error {
+			enc := base64.StdEncoding.EncodeToString([]byte(first))
+			_, err := c.SaslStart(nil, "admin", startDoc(mech(MechanismSHA256), func(b *bsoncore.DocumentBuilder) {
+				b.AppendString("payload", enc[:4]+"\n"+enc[4:])
+			}))
+			return err
+		}, codeInvalidBase64, "Failed decoding SASL payload: invalid base64"},
 		{"autoAuthorize of the wrong type", func(c *Conversation) error {
 			_, err := c.SaslStart(nil, "admin", startDoc(mech(MechanismSHA256), payload(first), func(b *bsoncore.DocumentBuilder) { b.AppendString("autoAuthorize", "y") }))
 			return err

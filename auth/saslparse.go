@@ -2,6 +2,7 @@ package auth
 
 import (
 	"encoding/base64"
+	"strings"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
@@ -136,7 +137,7 @@ func parsePayload(v bsoncore.Value) (payload []byte, asBase64 bool, err error) {
 	case bsoncore.TypeString:
 		s, _ := v.StringValueOK()
 		p, err := base64.StdEncoding.DecodeString(s)
-		if err != nil {
+		if err != nil || strings.ContainsAny(s, "\r\n") { // Go skips line breaks; mongod does not
 			return nil, false, mongoerr.New(codeInvalidBase64, "Failed decoding SASL payload: invalid base64")
 		}
 		return p, true, nil
