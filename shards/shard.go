@@ -1,7 +1,8 @@
 // Package shards is how the router talks to shard replica sets: one driver topology per shard
-// (discovery and monitoring, connection pools), server selection by read preference, and round
-// trips of whole wire messages whose replies are checked to answer the request just written.
-// It is the only package that uses the driver's x/mongo/driver connection APIs.
+// (discovery, monitoring and SDAM), server selection by read preference, and round trips of
+// whole wire messages, over the router's own pooled connections (package pool), whose replies
+// are checked to answer the request just written. It is the only package that uses the
+// driver's x/mongo/driver/topology.
 package shards
 
 import (
