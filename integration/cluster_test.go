@@ -16,6 +16,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/writeconcern"
 	"go.uber.org/goleak"
 
+	"github.com/mongos-lite/mongos-lite/internal/drivertest"
 	"github.com/mongos-lite/mongos-lite/router"
 	"github.com/mongos-lite/mongos-lite/shards"
 	"github.com/mongos-lite/mongos-lite/shards/memshard"
@@ -154,17 +155,7 @@ func (c *cluster) countOn(t *testing.T, i int, db, coll string) int64 {
 // every package's tests at once on two cores under the race detector.
 func connect(t *testing.T, uri string, opts ...*options.ClientOptions) *mongo.Client {
 	t.Helper()
-	all := append([]*options.ClientOptions{options.Client().ApplyURI(uri).SetServerSelectionTimeout(30 * time.Second)}, opts...)
-	cl, err := mongo.Connect(all...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = cl.Disconnect(ctx)
-	})
-	return cl
+	return drivertest.Connect(t, append([]*options.ClientOptions{options.Client().ApplyURI(uri).SetServerSelectionTimeout(30 * time.Second)}, opts...)...)
 }
 
 func ctxT(t *testing.T) context.Context {

@@ -16,6 +16,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/mongos-lite/mongos-lite/auth"
+	"github.com/mongos-lite/mongos-lite/internal/drivertest"
 	"github.com/mongos-lite/mongos-lite/internal/testcerts"
 )
 
@@ -53,16 +54,7 @@ func x509Client(t *testing.T, addr string, tlsCfg *tls.Config, cred *options.Cre
 	if cred != nil {
 		opts.SetAuth(*cred)
 	}
-	cl, err := mongo.Connect(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = cl.Disconnect(ctx)
-	})
-	return cl
+	return drivertest.Connect(t, opts)
 }
 
 func ctxFor(t *testing.T) context.Context {

@@ -16,6 +16,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/wiremessage"
 	"go.uber.org/goleak"
 
+	"github.com/mongos-lite/mongos-lite/internal/drivertest"
 	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
 	"github.com/mongos-lite/mongos-lite/internal/sessionid"
 	"github.com/mongos-lite/mongos-lite/internal/wire"
@@ -39,18 +40,7 @@ func connect(t *testing.T, uri string, opts ...*options.ClientOptions) *mongo.Cl
 	t.Helper()
 	// No client-wide timeout: with one the driver retries retryable errors until it expires.
 	o := options.Client().ApplyURI(uri).SetServerSelectionTimeout(10 * time.Second).SetConnectTimeout(5 * time.Second)
-	client, err := mongo.Connect(append([]*options.ClientOptions{o}, opts...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := client.Disconnect(ctx); err != nil {
-			t.Error(err)
-		}
-	})
-	return client
+	return drivertest.Connect(t, append([]*options.ClientOptions{o}, opts...)...)
 }
 
 func ctxT(t *testing.T) context.Context {
