@@ -322,14 +322,14 @@ func (s *Shard) exchange(ctx context.Context, host string, msg, dst []byte) ([]b
 	}
 	reqID := wiremessage.NextRequestID()
 	if prepare(msg, reqID) {
-		// moreToCome: no reply will come; a late error reply from the member must not reach a
-		// later caller, so the connection is not reused.
-		err := conn.Send(ctx, msg)
-		p.Discard(conn)
-		if err != nil {
+		// moreToCome (w:0): no reply comes, and the connection is reused, as mongos reuses it. A
+		// member that answered anyway would be caught by the next round trip's responseTo check.
+		if err := conn.Send(ctx, msg); err != nil {
+			p.Discard(conn)
 			s.reportIOError(host, conn, err)
 			return nil, s.newHostError(host, "writing to", err)
 		}
+		p.Put(conn)
 		return nil, nil
 	}
 	reply, err := conn.RoundTrip(ctx, msg, dst)

@@ -127,23 +127,59 @@ func TestResponseToMismatchClosesConnection(t *testing.T) {
 	}
 }
 
-func TestMoreToComeRequestGetsNoReplyAndClosesConnection(t *testing.T) {
+// TestMoreToComeRequestKeepsConnection: a moreToCome request (w:0) gets no reply, and its
+// connection goes back to the pool, as mongos pools it: the next command uses it.
+func TestMoreToComeRequestKeepsConnection(t *testing.T) {
+	conns := make(chan int32, 2)
 	f := startFake(t, false, nil)
 	f.setHandler(func(r fakeRequest) fakeResponse {
-		if r.msg.Flags&wire.MoreToCome == 0 {
-			t.Errorf("moreToCome was not sent")
+		conns <- r.conn
+		if r.cmd == "insert" {
+			if r.msg.Flags&wire.MoreToCome == 0 {
+				t.Errorf("moreToCome was not sent")
+			}
+			return fakeResponse{} // a moreToCome request gets no reply
 		}
-		return fakeResponse{} // a moreToCome request gets no reply
+		return f.ok(r)
 	})
 	s := openShard(t, []string{f.addr}, nil)
-	insert := bson.D{{Key: "insert", Value: "c"}, {Key: "documents", Value: bson.A{bson.D{{Key: "_id", Value: 1}}}},
-		{Key: "writeConcern", Value: bson.D{{Key: "w", Value: 0}}}, {Key: "$db", Value: "test"}}
-	reply, host, err := s.RoundTrip(testCtx(t, 10*time.Second), Primary(), command(wire.MoreToCome, insert), nil)
+	reply, host, err := s.RoundTrip(testCtx(t, 10*time.Second), Primary(), command(wire.MoreToCome, unacknowledgedInsert), nil)
 	if err != nil || reply != nil || host != f.addr {
 		t.Fatalf("RoundTrip = %v, %q, %v; want nil, %q, nil", reply, host, err, f.addr)
 	}
-	f.waitEnded(t, "insert")
+	msg := command(0, ping)
+	reply, _, err = s.RoundTrip(testCtx(t, 10*time.Second), Primary(), msg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	replyBody(t, msg, reply)
+	if a, b := <-conns, <-conns; a != b {
+		t.Errorf("the ping used connection %d, the w:0 insert %d: the connection was not pooled", b, a)
+	}
 }
+
+// TestStrayReplyAfterMoreToComeIsCaught: a member that answers a moreToCome request anyway
+// leaves a reply the next command on that connection would read. Its responseTo gives it away:
+// that command fails with ProtocolError and the connection is closed, never a wrong answer.
+func TestStrayReplyAfterMoreToComeIsCaught(t *testing.T) {
+	f := startFake(t, false, nil)
+	f.setHandler(func(r fakeRequest) fakeResponse {
+		if r.cmd == "insert" {
+			return f.ok(r) // against the protocol
+		}
+		return fakeResponse{} // the ping's own reply never comes: only the stray one is there
+	})
+	s := openShard(t, []string{f.addr}, nil)
+	if _, _, err := s.RoundTrip(testCtx(t, 10*time.Second), Primary(), command(wire.MoreToCome, unacknowledgedInsert), nil); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := s.RoundTrip(testCtx(t, 10*time.Second), Primary(), command(0, ping), nil)
+	wantCode(t, err, mongoerr.ProtocolError)
+	f.waitEnded(t, "ping")
+}
+
+var unacknowledgedInsert = bson.D{{Key: "insert", Value: "c"}, {Key: "documents", Value: bson.A{bson.D{{Key: "_id", Value: 1}}}},
+	{Key: "writeConcern", Value: bson.D{{Key: "w", Value: 0}}}, {Key: "$db", Value: "test"}}
 
 func TestExhaustReplyClosesConnection(t *testing.T) {
 	flags := make(chan wiremessage.MsgFlag, 1)
