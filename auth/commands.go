@@ -53,7 +53,7 @@ func init() {
 		"collMod": onNS("collMod"), "collStats": onNS("collStats"), "dbStats": onDB("dbStats"),
 		"dbHash": onDB("dbHash"), "validate": onNS("validate"),
 		"listDatabases": listDatabasesNeeds,
-		"serverStatus":  onCluster("serverStatus"), "getParameter": onCluster("getParameter"),
+		"serverStatus":  onCluster("serverStatus"), "connPoolStats": onCluster("connPoolStats"), "getParameter": onCluster("getParameter"),
 		"listShards": onCluster("listShards"), "getLog": onCluster("getLog"), "hostInfo": onCluster("hostInfo"),
 		"top": onCluster("top"), "killOp": onCluster("killop"), "currentOp": currentOpNeeds,
 		"isdbgrid": none, "getCmdLineOpts": onCluster("getCmdLineOpts"),

@@ -41,6 +41,7 @@ func init() {
 		"buildinfo":     (*conn).buildInfo,
 		"getParameter":  (*conn).getParameter,
 		"serverStatus":  (*conn).serverStatus,
+		"connPoolStats": (*conn).connPoolStats,
 		"listShards":    (*conn).listShards,
 		"isdbgrid":      (*conn).isdbgrid,
 		"whatsmyuri":    (*conn).whatsmyuri,

@@ -113,6 +113,31 @@ func (c *conn) serverStatus(context.Context, *request) (bsoncore.Document, error
 		AppendDouble("ok", 1).Build(), nil
 }
 
+// connPoolStats reports the router's connections to the shard members, in mongos's shape:
+// totals and one entry per member (the router keeps no client-side scoped connections).
+func (c *conn) connPoolStats(context.Context, *request) (bsoncore.Document, error) {
+	var inUse, available, created int64
+	hosts := bsoncore.NewDocumentBuilder()
+	for _, p := range c.s.ShardPools() {
+		idle := int64(p.Open - p.InUse)
+		inUse, available, created = inUse+int64(p.InUse), available+idle, created+int64(p.Created)
+		hosts.AppendDocument(p.Addr, bsoncore.NewDocumentBuilder().
+			AppendInt64("inUse", int64(p.InUse)).
+			AppendInt64("available", idle).
+			AppendInt64("created", int64(p.Created)).
+			AppendInt64("refreshing", 0).Build())
+	}
+	return bsoncore.NewDocumentBuilder().
+		AppendInt64("numClientConnections", 0).
+		AppendInt64("numAScopedConnections", 0).
+		AppendInt64("totalInUse", inUse).
+		AppendInt64("totalAvailable", available).
+		AppendInt64("totalCreated", created).
+		AppendInt64("totalRefreshing", 0).
+		AppendDocument("hosts", hosts.Build()).
+		AppendDouble("ok", 1).Build(), nil
+}
+
 // shardDocs are the config.shards entries: {_id, host: "rs/h1,h2", state: 1}.
 func (s *Server) shardDocs() []bson.Raw {
 	docs := make([]bson.Raw, len(s.shards))

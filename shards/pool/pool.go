@@ -52,6 +52,7 @@ type Stats struct {
 	Open      int    // connections open, idle or lent out
 	InUse     int    // connections lent out
 	Checkouts uint64 // successful checkouts
+	Created   uint64 // connections made (dialled and handshaken) since the pool began
 	// Failed checkouts by cause, named as the driver names them in its pool events.
 	FailedTimeout, FailedConnection, FailedClosed uint64
 	Cleared                                       uint64 // times the pool was cleared
@@ -71,8 +72,8 @@ type Pool struct {
 	closed bool
 	gen    atomic.Uint64 // bumped by Clear; written under mu
 
-	inUse                                                 atomic.Int64
-	checkouts, failTimeout, failConn, failClosed, cleared atomic.Uint64
+	inUse                                                          atomic.Int64
+	checkouts, created, failTimeout, failConn, failClosed, cleared atomic.Uint64
 }
 
 // New returns an empty pool; connections are made on demand (or by Fill).
@@ -254,7 +255,7 @@ func (p *Pool) Stats() Stats {
 	open := len(p.open)
 	p.mu.Unlock()
 	return Stats{
-		Addr: p.cfg.Addr, Open: open, InUse: int(p.inUse.Load()), Checkouts: p.checkouts.Load(),
+		Addr: p.cfg.Addr, Open: open, InUse: int(p.inUse.Load()), Checkouts: p.checkouts.Load(), Created: p.created.Load(),
 		FailedTimeout: p.failTimeout.Load(), FailedConnection: p.failConn.Load(),
 		FailedClosed: p.failClosed.Load(), Cleared: p.cleared.Load(),
 	}
@@ -368,6 +369,7 @@ func (p *Pool) dial(ctx context.Context) (*Conn, error) {
 		}
 		return nil, err
 	}
+	p.created.Add(1)
 	return c, nil
 }
 

@@ -187,6 +187,11 @@ func TestDiscard(t *testing.T) {
 	roundTrip(t, next)
 	p.Put(next)
 	checkStats(t, p, Stats{Open: 1})
+	again := mustGet(t, p) // the pooled one: nothing new is made
+	p.Put(again)
+	if got := p.Stats().Created; got != 2 {
+		t.Errorf("Created = %d after one discarded and one reused connection, want 2", got)
+	}
 }
 
 // TestClear: idle connections close at once; a lent one is stale and closes when given back.

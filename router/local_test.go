@@ -1,0 +1,43 @@
+package router
+
+import (
+	"testing"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+)
+
+// TestConnPoolStats: connPoolStats shows the router's connections to each shard member, as
+// mongos's does: after a forwarded command the primary's pool has a connection it created,
+// available again, and the totals add up.
+func TestConnPoolStats(t *testing.T) {
+	c := startBenchCluster(t, 1, 1, nil)
+	cl := dialBench(t, c.srv.Addr())
+	cl.run(t, marshalBench(t, bson.D{{Key: "find", Value: "c"}, {Key: "$db", Value: "test"}}))
+	reply := cl.run(t, marshalBench(t, bson.D{{Key: "connPoolStats", Value: 1}, {Key: "$db", Value: "admin"}}))
+	type counts struct {
+		InUse     int64 `bson:"inUse"`
+		Available int64 `bson:"available"`
+		Created   int64 `bson:"created"`
+	}
+	var stats struct {
+		TotalInUse     int64             `bson:"totalInUse"`
+		TotalAvailable int64             `bson:"totalAvailable"`
+		TotalCreated   int64             `bson:"totalCreated"`
+		Hosts          map[string]counts `bson:"hosts"`
+	}
+	if err := bson.Unmarshal(reply, &stats); err != nil {
+		t.Fatal(err)
+	}
+	host := c.sets[0].Hosts()[0]
+	h, ok := stats.Hosts[host]
+	if !ok || h.Created < 1 || h.Available < 1 || h.InUse != 0 {
+		t.Fatalf("hosts[%s] = %+v in %v, want a created connection, available, none in use", host, h, reply)
+	}
+	var inUse, available, created int64
+	for _, h := range stats.Hosts {
+		inUse, available, created = inUse+h.InUse, available+h.Available, created+h.Created
+	}
+	if stats.TotalInUse != inUse || stats.TotalAvailable != available || stats.TotalCreated != created {
+		t.Errorf("totals %+v do not add up the hosts (%d, %d, %d)", stats, inUse, available, created)
+	}
+}
