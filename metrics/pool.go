@@ -11,7 +11,7 @@ import (
 // poolDescs describe the routers' connection pools to shard members. They are read from the
 // pools' own counters at scrape time, so a round trip pays nothing for them.
 type poolDescs struct {
-	open, inUse, checkouts, failures, cleared *prometheus.Desc
+	open, inUse, created, checkouts, failures, cleared *prometheus.Desc
 }
 
 func newPoolDescs() poolDescs {
@@ -21,6 +21,8 @@ func newPoolDescs() poolDescs {
 			"Connections open from the router to a shard member (idle or in use).", labels, nil),
 		inUse: prometheus.NewDesc(namespace+"_shard_pool_connections_in_use",
 			"Connections to a shard member checked out for a round trip.", labels, nil),
+		created: prometheus.NewDesc(namespace+"_shard_pool_connections_created_total",
+			"Connections to a shard member made (dialled, handshaken, authenticated).", labels, nil),
 		checkouts: prometheus.NewDesc(namespace+"_shard_pool_checkouts_total",
 			"Connections checked out of a shard member's pool.", labels, nil),
 		failures: prometheus.NewDesc(namespace+"_shard_pool_checkout_failures_total",
@@ -32,7 +34,7 @@ func newPoolDescs() poolDescs {
 }
 
 func (d poolDescs) describe(ch chan<- *prometheus.Desc) {
-	for _, desc := range []*prometheus.Desc{d.open, d.inUse, d.checkouts, d.failures, d.cleared} {
+	for _, desc := range []*prometheus.Desc{d.open, d.inUse, d.created, d.checkouts, d.failures, d.cleared} {
 		ch <- desc
 	}
 }
@@ -52,6 +54,7 @@ func (d poolDescs) collect(ch chan<- prometheus.Metric, pools []router.ShardPool
 		}
 		s.Open += p.Open
 		s.InUse += p.InUse
+		s.Created += p.Created
 		s.Checkouts += p.Checkouts
 		s.FailedTimeout += p.FailedTimeout
 		s.FailedConnection += p.FailedConnection
@@ -62,6 +65,7 @@ func (d poolDescs) collect(ch chan<- prometheus.Metric, pools []router.ShardPool
 		s := sums[k]
 		ch <- prometheus.MustNewConstMetric(d.open, prometheus.GaugeValue, float64(s.Open), k.shard, k.host)
 		ch <- prometheus.MustNewConstMetric(d.inUse, prometheus.GaugeValue, float64(s.InUse), k.shard, k.host)
+		ch <- prometheus.MustNewConstMetric(d.created, prometheus.CounterValue, float64(s.Created), k.shard, k.host)
 		ch <- prometheus.MustNewConstMetric(d.checkouts, prometheus.CounterValue, float64(s.Checkouts), k.shard, k.host)
 		ch <- prometheus.MustNewConstMetric(d.cleared, prometheus.CounterValue, float64(s.Cleared), k.shard, k.host)
 		for reason, n := range map[string]uint64{event.ReasonTimedOut: s.FailedTimeout,
