@@ -114,11 +114,7 @@ func TestSessionOwnership(t *testing.T) {
 	wantCommandError(t, err, 13)
 
 	// A reader cannot kill others' sessions; an admin can.
-	sess, err := bob.StartSession()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.EndSession(ctx)
+	sess := startSession(t, bob)
 	sctx := mongo.NewSessionContext(ctx, sess)
 	coll := bob.Database("test").Collection("own")
 	if _, err := coll.InsertMany(sctx, []any{bson.D{}, bson.D{}, bson.D{}}); err != nil {

@@ -27,11 +27,7 @@ func TestKillFanoutWithSlowMemberAndDownShard(t *testing.T) {
 		cfg.KillSessionsPerHostTimeout = 300 * time.Millisecond
 	}})
 	cl := c.client(t)
-	sess, err := cl.StartSession()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.EndSession(ctxT(t))
+	sess := startSession(t, cl)
 	curs := openCursors(t, c, cl, sess)
 	slowSet := c.sets[1-shardOf(t, c, "kone")]
 
@@ -45,7 +41,7 @@ func TestKillFanoutWithSlowMemberAndDownShard(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	err = cl.Database("admin").RunCommand(ctxT(t), bson.D{{Key: "killAllSessions", Value: bson.A{}}}).Err()
+	err := cl.Database("admin").RunCommand(ctxT(t), bson.D{{Key: "killAllSessions", Value: bson.A{}}}).Err()
 	if took := time.Since(start); took > 3*time.Second {
 		t.Fatalf("kill took %v with a 300ms per-host deadline", took)
 	}
@@ -104,11 +100,7 @@ func TestRefreshRetriedAfterShardFailure(t *testing.T) {
 		cfg.KillSessionsPerHostTimeout = 300 * time.Millisecond
 	}})
 	cl := c.client(t)
-	sess, err := cl.StartSession()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.EndSession(ctxT(t))
+	sess := startSession(t, cl)
 	sctx := mongo.NewSessionContext(ctxT(t), sess)
 	for _, db := range []string{"ra", "rb"} {
 		if _, err := cl.Database(db).Collection("c").InsertOne(sctx, bson.D{}); err != nil {

@@ -74,11 +74,7 @@ func TestRealClusterKillReachesEveryMember(t *testing.T) {
 	requireRealCluster(t, "on memshard TestKillCommandsKillCursorsOnEveryShardAndSecondary counts cursors per member")
 	c := startCluster(t, clusterOptions{})
 	cl := c.client(t)
-	sess, err := cl.StartSession()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.EndSession(ctxT(t))
+	sess := startSession(t, cl)
 	curs := openCursors(t, c, cl, sess)
 	id := sessionUUID(t, sess)
 	if n := idleCursorsOf(t, c, id); n != len(curs) {
@@ -119,11 +115,7 @@ func TestRealClusterListSessionsMergesShards(t *testing.T) {
 	c := startCluster(t, clusterOptions{})
 	cl := c.client(t)
 	ctx := ctxT(t)
-	sess, err := cl.StartSession()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.EndSession(ctx)
+	sess := startSession(t, cl)
 	sctx := mongo.NewSessionContext(ctx, sess)
 	// The first two databases of a reset cluster land on different shards.
 	for _, db := range []string{"lsone", "lstwo"} {

@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"context"
 	"crypto/sha256"
 	"errors"
 	"testing"
@@ -15,6 +16,17 @@ import (
 
 // openCursors opens, inside sess, one batchSize-1 cursor on each of two databases placed on
 // different shards and one on a secondary of the first; it returns them for getMore.
+// startSession starts a driver session that ends with the test.
+func startSession(t *testing.T, cl *mongo.Client) *mongo.Session {
+	t.Helper()
+	sess, err := cl.StartSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sess.EndSession(context.Background()) })
+	return sess
+}
+
 func openCursors(t *testing.T, c *cluster, cl *mongo.Client, sess *mongo.Session) []*mongo.Cursor {
 	t.Helper()
 	ctx := mongo.NewSessionContext(ctxT(t), sess)
@@ -112,11 +124,7 @@ func TestKillCommandsKillCursorsOnEveryShardAndSecondary(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			c := startCluster(t, clusterOptions{})
 			cl := c.client(t)
-			sess, err := cl.StartSession()
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer sess.EndSession(ctxT(t))
+			sess := startSession(t, cl)
 			curs := openCursors(t, c, cl, sess)
 			if err := cl.Database("admin").RunCommand(ctxT(t), tt.cmd(sess, t)).Err(); err != nil {
 				t.Fatal(err)
@@ -141,11 +149,7 @@ func TestKillCommandsKillCursorsOnEveryShardAndSecondary(t *testing.T) {
 func TestKillSessionsOfAnotherSessionLeavesCursors(t *testing.T) {
 	c := startCluster(t, clusterOptions{})
 	cl := c.client(t)
-	sess, err := cl.StartSession()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.EndSession(ctxT(t))
+	sess := startSession(t, cl)
 	curs := openCursors(t, c, cl, sess)
 	other := bson.Binary{Subtype: 4, Data: make([]byte, 16)}
 	if err := cl.Database("admin").RunCommand(ctxT(t), bson.D{{Key: "killSessions",
@@ -168,11 +172,7 @@ func TestKillWithStoppedMemberNamesTheHost(t *testing.T) {
 	requireMemshard(t, "stops a member")
 	c := startCluster(t, clusterOptions{})
 	cl := c.client(t)
-	sess, err := cl.StartSession()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.EndSession(ctxT(t))
+	sess := startSession(t, cl)
 	curs := openCursors(t, c, cl, sess)[:2] // the primaries' cursors
 	// Stop a secondary of the shard that holds neither the secondary cursor nor... any secondary works:
 	// its cursors (if any) die with it; the live members' kills must still be applied.
@@ -185,7 +185,7 @@ func TestKillWithStoppedMemberNamesTheHost(t *testing.T) {
 		t.Fatal(err)
 	}
 	var reply bson.Raw
-	err = cl.Database("admin").RunCommand(ctxT(t), bson.D{{Key: "killAllSessions", Value: bson.A{}}}).Decode(&reply)
+	err := cl.Database("admin").RunCommand(ctxT(t), bson.D{{Key: "killAllSessions", Value: bson.A{}}}).Decode(&reply)
 	var ce mongo.CommandError
 	if !errors.As(err, &ce) || ce.Code != 6 || ce.Message != "Failed to kill sessions on some hosts" {
 		t.Fatalf("kill with a member down: %v, want HostUnreachable (6) \"Failed to kill sessions on some hosts\"", err)
@@ -268,11 +268,7 @@ func TestStartSessionAndListSessions(t *testing.T) {
 		t.Fatalf("startSession = %+v", started)
 	}
 	// Use a driver session on both shards.
-	sess, err := cl.StartSession()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.EndSession(ctx)
+	sess := startSession(t, cl)
 	sctx := mongo.NewSessionContext(ctx, sess)
 	for _, db := range []string{"lone", "ltwo"} {
 		if _, err := cl.Database(db).Collection("c").InsertOne(sctx, bson.D{}); err != nil {
@@ -308,7 +304,7 @@ func TestStartSessionAndListSessions(t *testing.T) {
 	if n := listed("config", "system.sessions", bson.D{{Key: "$listSessions", Value: bson.D{{Key: "allUsers", Value: true}}}}); n != 1 {
 		t.Fatalf("$listSessions shows the session %d times (used on two shards), want 1", n)
 	}
-	_, err = cl.Database("admin").Collection("coll").Aggregate(ctx, bson.A{bson.D{{Key: "$listLocalSessions", Value: bson.D{}}}})
+	_, err := cl.Database("admin").Collection("coll").Aggregate(ctx, bson.A{bson.D{{Key: "$listLocalSessions", Value: bson.D{}}}})
 	var ce mongo.CommandError
 	if !errors.As(err, &ce) || ce.Code != 73 {
 		t.Fatalf("$listLocalSessions on a collection: %v, want InvalidNamespace (73)", err)

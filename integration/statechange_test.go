@@ -241,14 +241,10 @@ func TestStepDownRestartsTransactions(t *testing.T) {
 	})
 
 	t.Run("withTransaction", func(t *testing.T) {
-		sess, err := cl.StartSession()
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer sess.EndSession(context.Background())
+		sess := startSession(t, cl)
 		attempts := 0
 		start := time.Now()
-		_, err = sess.WithTransaction(ctx, func(sctx context.Context) (any, error) {
+		_, err := sess.WithTransaction(ctx, func(sctx context.Context) (any, error) {
 			attempts++
 			if _, err := coll.InsertOne(sctx, bson.D{{Key: "_id", Value: "a"}}); err != nil {
 				return nil, err

@@ -40,12 +40,8 @@ func TestWithTransactionOnOneShard(t *testing.T) {
 	if _, err := coll.InsertOne(ctx, bson.D{{Key: "_id", Value: 0}, {Key: "n", Value: 0}}); err != nil {
 		t.Fatal(err)
 	}
-	sess, err := cl.StartSession()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.EndSession(ctx)
-	_, err = sess.WithTransaction(ctx, func(sctx context.Context) (any, error) {
+	sess := startSession(t, cl)
+	_, err := sess.WithTransaction(ctx, func(sctx context.Context) (any, error) {
 		if _, err := coll.InsertOne(sctx, bson.D{{Key: "_id", Value: 1}}); err != nil {
 			return nil, err
 		}
@@ -168,11 +164,7 @@ func TestRetryableInsertAppliedOnceWhenReplyLost(t *testing.T) {
 		t.Fatal(err)
 	}
 	// RunCommand is never retried by the driver: only the router's retry can save this insert.
-	sess, err := cl.StartSession()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.EndSession(ctx)
+	sess := startSession(t, cl)
 	if err := cl.Database("retry").RunCommand(mongo.NewSessionContext(ctx, sess), bson.D{{Key: "insert", Value: "c"},
 		{Key: "documents", Value: bson.A{bson.D{{Key: "_id", Value: "once"}}}},
 		{Key: "txnNumber", Value: int64(1 << 40)}}).Err(); err != nil { // beyond any pooled session's number
