@@ -113,11 +113,7 @@ func TestCheckCatchesDisagreements(t *testing.T) {
 		env := svc(r, initService).Environment
 		env["SHARD_SETS"] = strings.Replace(env["SHARD_SETS"], old, new, 1)
 	}
-	tests := []struct {
-		name    string
-		mutate  func(r *repo)
-		wantErr string
-	}{
+	tests := []mutation{
 		{"member in another set", func(r *repo) { setArg(svc(r, "rs0-1").Command, "--replSet", "rs1") }, "rs0-1: --replSet"},
 		{"two members on one port", func(r *repo) { setArg(svc(r, "rs1-2").Command, "--port", "27018") }, "both listen on port 27018"},
 		{"member port not published", func(r *repo) {
@@ -207,6 +203,19 @@ func TestCheckCatchesDisagreements(t *testing.T) {
 			r.dockerfile = strings.Replace(r.dockerfile, "EXPOSE 27017", "EXPOSE 8080", 1)
 		}, "does not EXPOSE 27017"},
 	}
+	checkMutations(t, tests)
+}
+
+// mutation is one change to the repository's files that check must refuse with wantErr.
+type mutation struct {
+	name    string
+	mutate  func(r *repo)
+	wantErr string
+}
+
+// checkMutations applies each mutation to a fresh copy of the files and expects check to fail.
+func checkMutations(t *testing.T, tests []mutation) {
+	t.Helper()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := loadRepo(t)

@@ -287,11 +287,7 @@ func checkKeyfile(base, over *composeFile, initJS, script string, files fs.FS) e
 // Every disagreement the key-file check exists for makes it fail (as TestCheckCatchesDisagreements).
 func TestKeyfileCheckCatchesDisagreements(t *testing.T) {
 	over := func(r *repo, name string) *service { return r.keyfile.Services[name] }
-	tests := []struct {
-		name    string
-		mutate  func(r *repo)
-		wantErr string
-	}{
+	tests := []mutation{
 		{"member without --keyFile", func(r *repo) {
 			over(r, "rs0-1").Command = dropArgs(over(r, "rs0-1").Command, "--keyFile", "/run/keyfile/keyfile")
 		}, "rs0-1: no --keyFile"},
@@ -354,16 +350,7 @@ func TestKeyfileCheckCatchesDisagreements(t *testing.T) {
 			r.script = strings.ReplaceAll(r.script, "MONGOS_LITE_IT_KEYFILE=", "KEY=")
 		}, "does not use MONGOS_LITE_IT_KEYFILE"},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			r := loadRepo(t)
-			tt.mutate(r)
-			err := r.check()
-			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Fatalf("check after the change: %v\nwant an error containing %q", err, tt.wantErr)
-			}
-		})
-	}
+	checkMutations(t, tests)
 }
 
 // mergeCompose follows compose's rules for an override file (docker-compose config agrees).
