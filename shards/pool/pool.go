@@ -268,6 +268,7 @@ func (p *Pool) acquire(ctx context.Context, sem chan struct{}) error {
 		return ErrClosed
 	default:
 	}
+	// The common case is decided without ctx.Done(), which would start a deadline.Context's timer.
 	select {
 	case sem <- struct{}{}:
 		return nil
