@@ -109,7 +109,7 @@ func (c *conn) getMore(ctx context.Context, r *request) (bsoncore.Document, erro
 	if e.owner != r.who.uid {
 		return nil, mongoerr.New(mongoerr.Unauthorized, "cursor id %d was not created by the authenticated user", id)
 	}
-	reply, _, err := c.roundTrip(ctx, e.shard, shards.Primary(), e.host, r)
+	reply, _, err := c.exchange(ctx, e.shard, shards.Primary(), e.host, r)
 	if err != nil {
 		return nil, err
 	}
@@ -167,7 +167,7 @@ func (c *conn) killCursors(ctx context.Context, r *request) (bsoncore.Document, 
 		g := groups[host]
 		sub := *r
 		sub.body = killCursorsBody(r.body, g.ids)
-		reply, _, err := c.roundTrip(ctx, g.shard, shards.Primary(), host, &sub)
+		reply, _, err := c.exchange(ctx, g.shard, shards.Primary(), host, &sub)
 		if err != nil {
 			// The member is gone, and its cursors with it.
 			for _, id := range g.ids {

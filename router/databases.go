@@ -24,7 +24,7 @@ func (c *conn) listDatabases(ctx context.Context, r *request) (bsoncore.Document
 		nameOnly, _ = v.BooleanOK()
 	}
 	for i, sh := range c.s.shards {
-		reply, _, err := c.roundTrip(ctx, i, shards.Primary(), "", r)
+		reply, _, err := c.exchange(ctx, i, shards.Primary(), "", r)
 		if err != nil {
 			return nil, err
 		}

@@ -3,6 +3,7 @@ package router
 import (
 	"bytes"
 	"context"
+	"errors"
 
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
@@ -124,9 +125,25 @@ func (c *conn) dispatch(ctx context.Context, name []byte, r *request) (bsoncore.
 		}
 	}
 	if c.s.cfg.EnableTestCommands && string(name) != "configureFailPoint" {
-		return c.failCommand(ctx, name, r, func() (bsoncore.Document, error) { return c.route(ctx, name, r) })
+		return c.failCommand(ctx, name, r, func() (bsoncore.Document, error) { return c.answer(ctx, name, r) })
 	}
-	return c.route(ctx, name, r)
+	return c.answer(ctx, name, r)
+}
+
+// answer routes the command and rewrites the shard state-change errors in what it produced, as
+// mongos rewrites every reply it sends (statechange.go): one place for shard replies, errors and
+// broadcasts alike. The router's own fail point acts outside it, so what it injects stays as
+// configured, as on mongos.
+func (c *conn) answer(ctx context.Context, name []byte, r *request) (bsoncore.Document, error) {
+	body, err := c.route(ctx, name, r)
+	if err != nil {
+		var me *mongoerr.Error
+		if errors.As(err, &me) {
+			return nil, c.cloakError(me)
+		}
+		return nil, err
+	}
+	return c.cloakReply(body), nil
 }
 
 func (c *conn) route(ctx context.Context, name []byte, r *request) (bsoncore.Document, error) {

@@ -17,8 +17,7 @@ import (
 func (c *conn) forwardToPrimary(ctx context.Context, r *request, create bool) (bsoncore.Document, error) {
 	idx, err := c.s.cluster.PrimaryShard(ctx, r.db, create)
 	if err != nil {
-		// Placements live on the first shard: a state change of its member is cloaked too.
-		return nil, c.cloakError(shards.ErrorReply(err))
+		return nil, shards.ErrorReply(err)
 	}
 	return c.forwardTo(ctx, r, idx)
 }
@@ -46,23 +45,13 @@ func (c *conn) forwardTo(ctx context.Context, r *request, idx int) (bsoncore.Doc
 		if labels.RetryableWrite {
 			err = mongoerr.As(err).AddServerLabels(labels)
 		}
-		return nil, c.cloakError(mongoerr.As(err))
+		return nil, err
 	}
 	if reply == nil {
 		return nil, nil
 	}
 	c.trackCursor(reply, idx, host, r)
-	return c.cloakReply(reply), nil
-}
-
-// roundTrip is exchange for callers that do not retry: the reply or error as the client may
-// see it, with any state-change error of the member cloaked.
-func (c *conn) roundTrip(ctx context.Context, idx int, rp shards.ReadPref, host string, r *request) (bsoncore.Document, string, error) {
-	reply, host, err := c.exchange(ctx, idx, rp, host, r)
-	if err != nil {
-		return nil, host, c.cloakError(mongoerr.As(err))
-	}
-	return c.cloakReply(reply), host, nil
+	return reply, nil
 }
 
 // exchange forwards r to shard idx (to host when given, else by rp) and returns the shard's

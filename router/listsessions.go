@@ -71,7 +71,7 @@ func (c *conn) listSessions(ctx context.Context, r *request, stage bsoncore.Docu
 	c.countShardTime(start)
 	for _, res := range results {
 		if sessionfanout.Failure(res, shards.ErrorReply) != nil {
-			return c.cloakReply(aggregateReply(results, nil)), nil
+			return aggregateReply(results, nil), nil
 		}
 	}
 	seen := map[string]bool{}

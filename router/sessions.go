@@ -114,7 +114,7 @@ func (s *Server) fanoutOptions() sessionfanout.Options {
 // toPrimaries runs body on every shard's primary concurrently and folds the replies into one,
 // with a raw entry per shard when any failed.
 func (s *Server) toPrimaries(ctx context.Context, body bsoncore.Document, onFailure *mongoerr.Error) bsoncore.Document {
-	return cloakReply(aggregateReply(s.broadcastPrimaries(ctx, body), onFailure), s.inShutdown())
+	return aggregateReply(s.broadcastPrimaries(ctx, body), onFailure)
 }
 
 // broadcastPrimaries runs body on every shard's primary concurrently; results are in shard order.
@@ -160,11 +160,10 @@ func (s *Server) toEveryMember(ctx context.Context, body bsoncore.Document, onFa
 			return m.shard.CommandHost(ctx, m.host, body)
 		})
 	s.observeFanout(body, len(targets), start)
-	return cloakReply(aggregateReply(results, onFailure), s.inShutdown())
+	return aggregateReply(results, onFailure)
 }
 
-// aggregateReply folds a broadcast's results into one reply; the callers cloak the state-change
-// errors it may carry from a shard, as for any shard reply (statechange.go).
+// aggregateReply folds a broadcast's results into one reply.
 func aggregateReply(results []sessionfanout.Result[bsoncore.Document], onFailure *mongoerr.Error) bsoncore.Document {
 	idx, dst := bsoncore.AppendDocumentStart(nil)
 	dst = sessionfanout.AppendAggregate(dst, results, onFailure, shards.ErrorReply)

@@ -33,13 +33,13 @@ func (c *conn) transactionStatement(ctx context.Context, r *request, shard int) 
 	// retry the whole transaction.
 	reply, host, err := c.exchange(ctx, t.shard, shards.Primary(), t.host, r)
 	if err != nil {
-		return nil, c.cloakError(mongoerr.As(err).AddServerLabels(mongoerr.LabelContext{InTransaction: true}))
+		return nil, mongoerr.As(err).AddServerLabels(mongoerr.LabelContext{InTransaction: true})
 	}
 	if t.host == "" {
 		c.recordPinnedHost(r, host)
 	}
 	c.trackCursor(reply, t.shard, host, r)
-	return withRecoveryToken(c.cloakReply(reply), c.s.shards[t.shard].Name()), nil
+	return withRecoveryToken(reply, c.s.shards[t.shard].Name()), nil
 }
 
 // pinTransaction starts or continues the session's transaction and checks the statement stays
@@ -118,7 +118,7 @@ func (c *conn) endTransaction(ctx context.Context, r *request) (bsoncore.Documen
 	}
 	ctxLabels := mongoerr.LabelContext{InTransaction: true, CommitOrAbort: true}
 	if err != nil {
-		return nil, c.cloakError(mongoerr.As(err).AddServerLabels(ctxLabels))
+		return nil, mongoerr.As(err).AddServerLabels(ctxLabels)
 	}
 	if mongoerr.FromReply(reply) == nil {
 		state := sessioncache.TxnCommitted
@@ -127,7 +127,7 @@ func (c *conn) endTransaction(ctx context.Context, r *request) (bsoncore.Documen
 		}
 		c.s.sessions.FinishTxn(r.op.LSID, r.op.TxnNumber, state)
 	}
-	return withRecoveryToken(c.cloakReply(reply), c.s.shards[target.shard].Name()), nil
+	return withRecoveryToken(reply, c.s.shards[target.shard].Name()), nil
 }
 
 // endTarget finds where the transaction runs; recovering is true when only the client's
@@ -163,14 +163,14 @@ func (c *conn) recoverCommit(ctx context.Context, r *request, t txnTarget) (bson
 	}
 	labels := mongoerr.LabelContext{InTransaction: true, CommitOrAbort: true}
 	if err != nil {
-		return nil, c.cloakError(shards.ErrorReply(err).AddServerLabels(labels))
+		return nil, shards.ErrorReply(err).AddServerLabels(labels)
 	}
 	c.s.clock.observe(reply)
 	switch e := mongoerr.FromReply(reply); {
 	case e != nil && e.Code == mongoerr.TransactionCommitted:
 		return withRecoveryToken(nil, sh.Name()), nil
 	case e != nil && e.Code != mongoerr.NoSuchTransaction:
-		return nil, c.cloakError(e.AddServerLabels(labels))
+		return nil, e.AddServerLabels(labels)
 	}
 	return nil, mongoerr.New(mongoerr.NoSuchTransaction,
 		"Transaction %d was not committed: its commit never reached shard %s", r.op.TxnNumber, sh.Name()).
