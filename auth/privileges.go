@@ -267,19 +267,11 @@ func (s ResourceSpec) pattern() (pattern, error) {
 	case s.Collection != nil:
 		return s.namespacePattern()
 	case s.SystemBuckets != nil:
-		db, coll := "", *s.SystemBuckets
+		db := ""
 		if s.DB != nil {
 			db = *s.DB
 		}
-		switch {
-		case db == "" && coll == "":
-			return pattern{kind: patAnySystemBuckets}, nil
-		case coll == "":
-			return pattern{kind: patSystemBucketsInDB, db: db}, nil
-		case db == "":
-			return pattern{kind: patSystemBucketsInAnyDB, coll: coll}, nil
-		}
-		return pattern{kind: patExactSystemBuckets, db: db, coll: coll}, nil
+		return scopedPattern(systemBucketsKinds, db, *s.SystemBuckets), nil
 	}
 	return pattern{}, errors.New("a resource needs cluster, anyResource, collection or system_buckets")
 }
@@ -292,15 +284,25 @@ func (s ResourceSpec) namespacePattern() (pattern, error) {
 	if coll != "" && !validCollectionName(coll) && (db != "local" || coll != "oplog.$main") {
 		return pattern{}, fmt.Errorf("%q is not a valid collection name", coll)
 	}
-	switch {
-	case db == "" && coll == "":
-		return pattern{kind: patAnyNormal}, nil
-	case coll == "":
-		return pattern{kind: patDB, db: db}, nil
-	case db == "":
-		return pattern{kind: patCollection, coll: coll}, nil
+	return scopedPattern(collectionKinds, db, coll), nil
+}
+
+// The pattern kinds of a {db, collection} and of a {db, system_buckets} resource, indexed by
+// scopedPattern: both "" (any), db only, name only, both given.
+var (
+	collectionKinds    = [4]patternKind{patAnyNormal, patDB, patCollection, patExactNS}
+	systemBucketsKinds = [4]patternKind{patAnySystemBuckets, patSystemBucketsInDB, patSystemBucketsInAnyDB, patExactSystemBuckets}
+)
+
+func scopedPattern(kinds [4]patternKind, db, name string) pattern {
+	i := 0
+	if db != "" {
+		i |= 1
 	}
-	return pattern{kind: patExactNS, db: db, coll: coll}, nil
+	if name != "" {
+		i |= 2
+	}
+	return pattern{kind: kinds[i], db: db, coll: name}
 }
 
 // validCollectionName is NamespaceString::validCollectionName: not empty, no leading '.', no '$'
