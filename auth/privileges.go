@@ -314,10 +314,12 @@ func validCollectionName(coll string) bool {
 // roleKey names a role as mongod prints it: role@db.
 func roleKey(role, db string) string { return role + "@" + db }
 
-// resolveRoles flattens roles (built-in or custom, transitively) into grants. custom maps
-// role@db to its definition; a missing role or a cycle is an error.
-func resolveRoles(refs []RoleRef, custom map[string]*RoleDef) (privileges, error) {
+// resolveRoles flattens roles (built-in or custom, transitively) into grants, and lists every
+// role reached (mongod's indirect roles: the user's own and those its custom roles inherit).
+// custom maps role@db to its definition; a missing role or a cycle is an error.
+func resolveRoles(refs []RoleRef, custom map[string]*RoleDef) (privileges, []RoleRef, error) {
 	var out privileges
+	var reached []RoleRef
 	visiting := map[string]bool{}
 	done := map[string]bool{}
 	var visit func(RoleRef) error
@@ -332,6 +334,7 @@ func resolveRoles(refs []RoleRef, custom map[string]*RoleDef) (privileges, error
 		if ps, ok := builtinRole(ref.Role, ref.DB); ok {
 			out.merge(ps)
 			done[key] = true
+			reached = append(reached, ref)
 			return nil
 		}
 		def, ok := custom[key]
@@ -361,12 +364,13 @@ func resolveRoles(refs []RoleRef, custom map[string]*RoleDef) (privileges, error
 		}
 		visiting[key] = false
 		done[key] = true
+		reached = append(reached, ref)
 		return nil
 	}
 	for _, ref := range refs {
 		if err := visit(ref); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
-	return out, nil
+	return out, reached, nil
 }

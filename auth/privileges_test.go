@@ -108,7 +108,7 @@ func TestCan(t *testing.T) {
 // TestGrantsMerge: grants of several roles on one pattern become one grant, as mongod's
 // Privilege::addPrivilegeToPrivilegeVector merges them.
 func TestGrantsMerge(t *testing.T) {
-	ps, err := resolveRoles([]RoleRef{{"dbOwner", "test"}, {"read", "test"}}, nil)
+	ps, _, err := resolveRoles([]RoleRef{{"dbOwner", "test"}, {"read", "test"}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +165,7 @@ func TestRoleErrors(t *testing.T) {
 			for i := range tt.roles {
 				custom[roleKey(tt.roles[i].Role, tt.roles[i].DB)] = &tt.roles[i]
 			}
-			_, err := resolveRoles(tt.refs, custom)
+			_, _, err := resolveRoles(tt.refs, custom)
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 				t.Fatalf("got %v, want %q", err, tt.wantErr)
 			}

@@ -71,6 +71,7 @@ const (
 	CommandFailed                      Code = 125
 	CursorInUse                        Code = 143
 	ClientMetadataMissingField         Code = 183
+	ClientMetadataDocumentTooLarge     Code = 185
 	ClientMetadataCannotBeMutated      Code = 186
 	PrimarySteppedDown                 Code = 189
 	ShardingStateNotInitialized        Code = 203
@@ -163,6 +164,7 @@ var names = map[Code]string{
 	CommandFailed:                      "CommandFailed",
 	CursorInUse:                        "CursorInUse",
 	ClientMetadataMissingField:         "ClientMetadataMissingField",
+	ClientMetadataDocumentTooLarge:     "ClientMetadataDocumentTooLarge",
 	ClientMetadataCannotBeMutated:      "ClientMetadataCannotBeMutated",
 	PrimarySteppedDown:                 "PrimarySteppedDown",
 	ShardingStateNotInitialized:        "ShardingStateNotInitialized",
