@@ -29,6 +29,8 @@ func cmdConfigureFailPoint(r *request) error {
 		p, parse = &r.m.fail, failpoint.ParseFailCommand
 	case "onPrimaryTransactionalWrite":
 		p, parse = &r.m.txnWriteFail, parseTxnWriteFail
+	case "failGetMoreAfterCursorCheckout":
+		p, parse = &r.m.getMoreFail, parseGetMoreFail
 	default:
 		return mongoerr.New(mongoerr.BadValue, "Unknown fail point: %s", r.body.Index(0).Value())
 	}

@@ -38,6 +38,7 @@ type setOptions struct {
 	testCommands   bool
 	auth           authOptions
 	tls            tlsOptions
+	oplogSize      int // bytes of change history kept (changestream.go)
 }
 
 // Option configures StartReplicaSet.
@@ -103,6 +104,7 @@ type Member struct {
 	cursors      cursorTable
 	fail         failpoint.Point // failCommand
 	txnWriteFail failpoint.Point // onPrimaryTransactionalWrite
+	getMoreFail  failpoint.Point // failGetMoreAfterCursorCheckout
 	counts       sync.Map        // command name -> *atomic.Int64
 }
 
@@ -129,6 +131,7 @@ func StartReplicaSet(name string, members int, opts ...Option) (*ReplicaSet, err
 		closing: make(chan struct{}), changed: make(chan struct{}), term: 1,
 	}
 	rs.store = newStore(&rs.clock, o.now)
+	rs.store.changes.limit = o.oplogSize
 	rs.txns.init()
 	rs.clock.tick(o.now())
 	for i := 0; i < members; i++ {
@@ -203,6 +206,7 @@ func (rs *ReplicaSet) StopMember(i int) error {
 	m.sessions.clear()
 	m.fail.Off()
 	m.txnWriteFail.Off()
+	m.getMoreFail.Off()
 	rs.mu.Lock()
 	if rs.primary == i {
 		rs.primary = -1
