@@ -351,3 +351,192 @@ func TestChangeStreamResumeErrors(t *testing.T) {
 		t.Fatalf("stream error %v", cs.Err())
 	}
 }
+
+// streamCursor opens a collection change stream with a raw aggregate and returns the cursor id
+// and the first reply's cursor document.
+func streamCursor(t *testing.T, c *rawClient, stage bson.D) (int64, bson.Raw) {
+	t.Helper()
+	reply := mustOK(t, c.run(bson.D{{Key: "aggregate", Value: "a"}, {Key: "pipeline", Value: bson.A{bson.D{{Key: "$changeStream", Value: stage}}}},
+		{Key: "cursor", Value: bson.D{}}, {Key: "$db", Value: "app"}}))
+	cur := reply.Lookup("cursor").Document()
+	return cur.Lookup("id").Int64(), cur
+}
+
+func streamGetMore(id int64, maxTimeMS int64) bson.D {
+	return bson.D{{Key: "getMore", Value: id}, {Key: "collection", Value: "a"}, {Key: "maxTimeMS", Value: maxTimeMS}, {Key: "$db", Value: "app"}}
+}
+
+// TestChangeStreamAwaitData: a getMore with nothing to return waits until a change commits (not
+// until its maxTimeMS), and one that times out answers an empty batch with a
+// postBatchResumeToken that does not go backwards, keeping the cursor open.
+func TestChangeStreamAwaitData(t *testing.T) {
+	rs := startSet(t, 1)
+	m := rs.Member(0)
+	raw := dialRaw(t, m.host)
+	id, first := streamCursor(t, raw, bson.D{})
+	if id == 0 || first.Lookup("postBatchResumeToken", "_data").Type != bson.TypeString {
+		t.Fatalf("first batch: %s", first)
+	}
+	empty := mustOK(t, raw.run(streamGetMore(id, 10))).Lookup("cursor").Document()
+	if n, _ := empty.Lookup("nextBatch").Array().Values(); len(n) != 0 || empty.Lookup("id").Int64() != id ||
+		empty.Lookup("postBatchResumeToken", "_data").StringValue() < first.Lookup("postBatchResumeToken", "_data").StringValue() {
+		t.Fatalf("an empty getMore: %s after %s", empty, first)
+	}
+
+	before := m.CommandCount("getMore")
+	start := time.Now()
+	reqID := raw.send(0, streamGetMore(id, 60_000))
+	eventually(t, "the getMore to wait", func() bool { return m.CommandCount("getMore") > before })
+	cl := connect(t, rs.URI())
+	ctx := ctxT(t)
+	must(t, ins(ctx, cl.Database("app").Collection("a"), bson.D{{Key: "_id", Value: 1}}))
+	msg, err := raw.recv(30 * time.Second)
+	must(t, err)
+	if msg.Header.ResponseTo != reqID || time.Since(start) > 30*time.Second {
+		t.Fatalf("the getMore did not answer when the change committed")
+	}
+	cur := mustOK(t, bson.Raw(msg.Body)).Lookup("cursor").Document()
+	batch, _ := cur.Lookup("nextBatch").Array().Values()
+	if len(batch) != 1 || batch[0].Document().Lookup("operationType").StringValue() != "insert" ||
+		cur.Lookup("postBatchResumeToken", "_data").StringValue() != batch[0].Document().Lookup("_id", "_data").StringValue() {
+		t.Fatalf("woken getMore: %s", cur)
+	}
+}
+
+// TestChangeStreamWaitersStopWithMember: a waiting getMore ends when its member stops — with
+// mongod's InterruptedAtShutdown, which drivers resume after, or a closed connection — leaving no
+// goroutine behind (TestMain checks for leaks).
+func TestChangeStreamWaitersStopWithMember(t *testing.T) {
+	rs := startSet(t, 2)
+	m := rs.Member(0)
+	raw := dialRaw(t, m.host)
+	id, _ := streamCursor(t, raw, bson.D{})
+	before := m.CommandCount("getMore")
+	raw.send(0, streamGetMore(id, 600_000))
+	eventually(t, "the getMore to wait", func() bool { return m.CommandCount("getMore") > before })
+	done := make(chan error, 1)
+	go func() { done <- rs.StopMember(0) }()
+	select {
+	case err := <-done:
+		must(t, err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("StopMember waited for the getMore")
+	}
+	if msg, err := raw.recv(10 * time.Second); err == nil {
+		if reply := bson.Raw(msg.Body); !hasLabel(reply, "ResumableChangeStreamError") {
+			t.Fatalf("the waiting getMore answered %s", reply)
+		} else {
+			wantCode(t, reply, mongoerr.InterruptedAtShutdown, "")
+		}
+	}
+}
+
+func TestChangeStreamFullDocumentModes(t *testing.T) {
+	rs := startSet(t, 1)
+	cl := connect(t, rs.URI())
+	ctx := ctxT(t)
+	db := cl.Database("app")
+	c := db.Collection("a")
+	setImages := func(on bool) {
+		must(t, db.RunCommand(ctx, bson.D{{Key: "collMod", Value: "a"},
+			{Key: "changeStreamPreAndPostImages", Value: bson.D{{Key: "enabled", Value: on}}}}).Err())
+	}
+	must(t, ins(ctx, c, bson.D{{Key: "_id", Value: 1}, {Key: "v", Value: 0}}))
+	cases := []struct {
+		name                       string
+		images                     bool
+		post, pre                  options.FullDocument
+		wantPost, wantPre, wantErr string
+	}{
+		{"default", true, options.Default, options.Off, "missing", "missing", ""},
+		{"updateLookup reads the current document", false, options.UpdateLookup, options.Off, `{"_id": 1, "v": 2}`, "missing", ""},
+		{"whenAvailable with images", true, options.WhenAvailable, options.WhenAvailable, `{"_id": 1, "v": 1}`, `{"_id": 1, "v": 0}`, ""},
+		{"whenAvailable without images", false, options.WhenAvailable, options.WhenAvailable, "null", "null", ""},
+		{"required post-image missing", false, options.Required, options.Off, "", "", "post-image"},
+		{"required pre-image missing", false, options.Default, options.Required, "", "", "pre-image"},
+		{"required with images", true, options.Required, options.Required, `{"_id": 1, "v": 1}`, `{"_id": 1, "v": 0}`, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			must(t, upd(c.ReplaceOne(ctx, bson.D{{Key: "_id", Value: 1}}, bson.D{{Key: "v", Value: 0}})))
+			setImages(tc.images)
+			cs, err := c.Watch(ctx, mongo.Pipeline{bson.D{{Key: "$match", Value: bson.D{{Key: "operationType", Value: "update"}}}}},
+				streamOpts().SetFullDocument(tc.post).SetFullDocumentBeforeChange(tc.pre))
+			must(t, err)
+			defer cs.Close(ctx)
+			must(t, upd(c.UpdateOne(ctx, bson.D{{Key: "_id", Value: 1}}, bson.D{{Key: "$set", Value: bson.D{{Key: "v", Value: 1}}}})))
+			must(t, upd(c.UpdateOne(ctx, bson.D{{Key: "_id", Value: 1}}, bson.D{{Key: "$set", Value: bson.D{{Key: "v", Value: 2}}}})))
+			if tc.wantErr != "" {
+				if cs.Next(ctx) || !isCode(cs.Err(), int32(mongoerr.NoMatchingDocument)) || !strings.Contains(cs.Err().Error(), tc.wantErr) {
+					t.Fatalf("got %v, want NoMatchingDocument about the %s", cs.Err(), tc.wantErr)
+				}
+				return
+			}
+			ev := nextEvent(t, ctx, cs)
+			for field, want := range map[string]string{"fullDocument": tc.wantPost, "fullDocumentBeforeChange": tc.wantPre} {
+				got := "missing"
+				if v, err := ev.LookupErr(field); err == nil {
+					got = v.String()
+				}
+				if compactJSON(got) != compactJSON(relaxed(want)) {
+					t.Errorf("%s = %s, want %s", field, got, want)
+				}
+			}
+		})
+	}
+}
+
+// relaxed turns {"_id": 1} into the canonical extended JSON the driver prints.
+func relaxed(s string) string {
+	var d bson.D
+	if !strings.HasPrefix(s, "{") {
+		return s
+	}
+	if err := bson.UnmarshalExtJSON([]byte(s), false, &d); err != nil {
+		return s
+	}
+	b, _ := bson.Marshal(d)
+	return bson.Raw(b).String()
+}
+
+func TestChangeStreamPipelineAndRefusals(t *testing.T) {
+	rs := startSet(t, 1)
+	cl := connect(t, rs.URI())
+	ctx := ctxT(t)
+	c := cl.Database("app").Collection("a")
+	cs, err := c.Watch(ctx, mongo.Pipeline{
+		bson.D{{Key: "$match", Value: bson.D{{Key: "fullDocument.keep", Value: true}}}},
+		bson.D{{Key: "$project", Value: bson.D{{Key: "operationType", Value: 1}, {Key: "k", Value: "$fullDocument.keep"}}}},
+	}, streamOpts())
+	must(t, err)
+	defer cs.Close(ctx)
+	must(t, ins(ctx, c, bson.D{{Key: "_id", Value: 1}, {Key: "keep", Value: false}}))
+	must(t, ins(ctx, c, bson.D{{Key: "_id", Value: 2}, {Key: "keep", Value: true}}))
+	if ev := nextEvent(t, ctx, cs); compactJSON(ev.Lookup("k").String()) != "true" || ev.Lookup("fullDocument").Type != 0 {
+		t.Fatalf("filtered, projected event: %s", ev)
+	}
+	for _, tc := range []struct {
+		name     string
+		pipeline mongo.Pipeline
+		opts     *options.ChangeStreamOptionsBuilder
+		code     int32
+	}{
+		{"unknown stage", mongo.Pipeline{bson.D{{Key: "$unsupported", Value: 1}}}, streamOpts(), 40324},
+		{"stage not allowed", mongo.Pipeline{bson.D{{Key: "$sort", Value: bson.D{{Key: "x", Value: 1}}}}}, streamOpts(), int32(mongoerr.IllegalOperation)},
+		{"bad fullDocument", nil, streamOpts().SetFullDocument("sometimes"), int32(mongoerr.BadValue)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := c.Watch(ctx, tc.pipeline, tc.opts); !isCode(err, tc.code) {
+				t.Fatalf("got %v, want code %d", err, tc.code)
+			}
+		})
+	}
+	// Projecting out _id (the resume token) fails the stream for good.
+	bad, err := c.Watch(ctx, mongo.Pipeline{bson.D{{Key: "$project", Value: bson.D{{Key: "_id", Value: 0}}}}}, streamOpts())
+	must(t, err)
+	defer bad.Close(ctx)
+	must(t, ins(ctx, c, bson.D{{Key: "_id", Value: 3}}))
+	if bad.Next(ctx) || !isCode(bad.Err(), int32(mongoerr.ChangeStreamFatalError)) {
+		t.Fatalf("projected-out _id: %v", bad.Err())
+	}
+}
