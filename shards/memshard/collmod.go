@@ -6,7 +6,6 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
-	"github.com/mongos-lite/mongos-lite/internal/failpoint"
 	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
 )
 
@@ -71,14 +70,4 @@ func collModOptions(body bsoncore.Document) bson.Raw {
 		}
 	}
 	return bson.Raw(b.Build())
-}
-
-// parseGetMoreFail reads failGetMoreAfterCursorCheckout's data: the error a change stream
-// getMore fails with once it holds its cursor, or closeConnection.
-func parseGetMoreFail(data bsoncore.Document) (failpoint.Data, error) {
-	d := failpoint.Data{CloseConnection: failpoint.Truthy(data.Lookup("closeConnection"), false)}
-	if c, ok := data.Lookup("errorCode").AsInt64OK(); ok {
-		d.Code = mongoerr.Code(c)
-	}
-	return d, nil
 }
