@@ -188,8 +188,8 @@ func (s *store) logWrite(c *collection, before, after bson.Raw, replacement bool
 
 // logTxn appends a committed transaction's creations and operations, in order, at its commit
 // time; callers hold mu exclusively and have stamped the commit.
-func (s *store) logTxn(t *txn, lsid sessionid.ID) {
-	id := &txnID{lsid: lsid, number: t.number}
+func (s *store) logTxn(t *txn) {
+	id := &txnID{lsid: t.lsid, number: t.number}
 	var i int32
 	for _, c := range t.created {
 		e := createChange(c)

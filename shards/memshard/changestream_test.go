@@ -59,10 +59,7 @@ func collect(t *testing.T, ctx context.Context, cs *mongo.ChangeStream, want int
 }
 
 func TestChangeStreamScopesAndEvents(t *testing.T) {
-	rs := startSet(t, 1)
-	cl := connect(t, rs.URI())
-	ctx := ctxT(t)
-	db := cl.Database("app")
+	cl, ctx, db := appSet(t)
 	writeCRUD := func(t *testing.T) {
 		c := db.Collection("a")
 		for _, err := range []error{
@@ -138,6 +135,13 @@ func TestChangeStreamScopesAndEvents(t *testing.T) {
 	}
 }
 
+// appSet starts a one-member set and returns a client, a context and the database app.
+func appSet(t *testing.T, opts ...Option) (*mongo.Client, context.Context, *mongo.Database) {
+	t.Helper()
+	cl := connect(t, startSet(t, 1, opts...).URI())
+	return cl, ctxT(t), cl.Database("app")
+}
+
 func ins(ctx context.Context, c *mongo.Collection, doc bson.D) error {
 	_, err := c.InsertOne(ctx, doc)
 	return err
@@ -155,10 +159,8 @@ func must(t *testing.T, err error) {
 }
 
 func TestChangeStreamUpdateDescription(t *testing.T) {
-	rs := startSet(t, 1)
-	cl := connect(t, rs.URI())
-	ctx := ctxT(t)
-	c := cl.Database("app").Collection("u")
+	_, ctx, db := appSet(t)
+	c := db.Collection("u")
 	cases := []struct {
 		name                  string
 		before, update        bson.D
@@ -205,10 +207,7 @@ func compactJSON(s string) string { return strings.ReplaceAll(s, " ", "") }
 // TestChangeStreamResumeAfterEachEvent resumes a stream after every kind of event and checks it
 // goes on with exactly the next one.
 func TestChangeStreamResumeAfterEachEvent(t *testing.T) {
-	rs := startSet(t, 1)
-	cl := connect(t, rs.URI())
-	ctx := ctxT(t)
-	db := cl.Database("app")
+	cl, ctx, db := appSet(t)
 	c := db.Collection("a")
 	cs, err := cl.Watch(ctx, mongo.Pipeline{}, options.ChangeStream().SetShowExpandedEvents(true))
 	must(t, err)
@@ -269,10 +268,8 @@ func TestChangeStreamResumeAfterEachEvent(t *testing.T) {
 }
 
 func TestChangeStreamStartAfterInvalidate(t *testing.T) {
-	rs := startSet(t, 1)
-	cl := connect(t, rs.URI())
-	ctx := ctxT(t)
-	c := cl.Database("app").Collection("a")
+	_, ctx, db := appSet(t)
+	c := db.Collection("a")
 	must(t, ins(ctx, c, bson.D{{Key: "_id", Value: 1}}))
 	cs, err := c.Watch(ctx, mongo.Pipeline{})
 	must(t, err)
@@ -302,10 +299,8 @@ func TestChangeStreamStartAfterInvalidate(t *testing.T) {
 
 func TestChangeStreamResumeErrors(t *testing.T) {
 	start := time.Now()
-	rs := startSet(t, 1, WithOplogSize(4096))
-	cl := connect(t, rs.URI())
-	ctx := ctxT(t)
-	c := cl.Database("app").Collection("a")
+	_, ctx, db := appSet(t, WithOplogSize(4096))
+	c := db.Collection("a")
 	cs, err := c.Watch(ctx, mongo.Pipeline{})
 	must(t, err)
 	defer cs.Close(ctx)
@@ -432,10 +427,7 @@ func TestChangeStreamWaitersStopWithMember(t *testing.T) {
 }
 
 func TestChangeStreamFullDocumentModes(t *testing.T) {
-	rs := startSet(t, 1)
-	cl := connect(t, rs.URI())
-	ctx := ctxT(t)
-	db := cl.Database("app")
+	cl, ctx, db := appSet(t)
 	c := db.Collection("a")
 	setImages := func(on bool) {
 		must(t, db.RunCommand(ctx, bson.D{{Key: "collMod", Value: "a"},
@@ -500,10 +492,8 @@ func relaxed(s string) string {
 }
 
 func TestChangeStreamPipelineAndRefusals(t *testing.T) {
-	rs := startSet(t, 1)
-	cl := connect(t, rs.URI())
-	ctx := ctxT(t)
-	c := cl.Database("app").Collection("a")
+	cl, ctx, db := appSet(t)
+	c := db.Collection("a")
 	cs, err := c.Watch(ctx, mongo.Pipeline{
 		bson.D{{Key: "$match", Value: bson.D{{Key: "fullDocument.keep", Value: true}}}},
 		bson.D{{Key: "$project", Value: bson.D{{Key: "operationType", Value: 1}, {Key: "k", Value: "$fullDocument.keep"}}}},

@@ -81,7 +81,7 @@ func (s *store) abort(t *txn) {
 func (s *store) commit(t *txn) {
 	s.open--
 	s.stamp()
-	s.logTxn(t, t.lsid)
+	s.logTxn(t)
 	for d, w := range t.writes {
 		s.commitDoc(w.coll, d, w.raw)
 	}
