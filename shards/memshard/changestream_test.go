@@ -427,7 +427,7 @@ func TestChangeStreamWaitersStopWithMember(t *testing.T) {
 }
 
 func TestChangeStreamFullDocumentModes(t *testing.T) {
-	cl, ctx, db := appSet(t)
+	_, ctx, db := appSet(t)
 	c := db.Collection("a")
 	setImages := func(on bool) {
 		must(t, db.RunCommand(ctx, bson.D{{Key: "collMod", Value: "a"},
@@ -492,7 +492,7 @@ func relaxed(s string) string {
 }
 
 func TestChangeStreamPipelineAndRefusals(t *testing.T) {
-	cl, ctx, db := appSet(t)
+	_, ctx, db := appSet(t)
 	c := db.Collection("a")
 	cs, err := c.Watch(ctx, mongo.Pipeline{
 		bson.D{{Key: "$match", Value: bson.D{{Key: "fullDocument.keep", Value: true}}}},
