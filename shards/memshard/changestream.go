@@ -72,7 +72,8 @@ type changeEvent struct {
 	before   bson.Raw  // modify: stateBeforeChange
 	txn      *txnID    // transaction events: lsid and txnNumber
 	token    resumeToken
-	data     string // the token's _data: the event's exact place
+	tokenDoc bson.Raw // the token as the event's _id
+	data     string   // the token's _data: the event's exact place
 	size     int
 }
 
@@ -111,7 +112,8 @@ func (s *store) appendChange(e *changeEvent) {
 	l := &s.changes
 	e.ts, e.wall = s.seq, s.now()
 	e.token = e.resumeToken()
-	e.data = e.token.data()
+	e.tokenDoc = e.token.encode()
+	e.data = e.tokenDoc.Lookup("_data").StringValue()
 	e.size = 256 + len(e.docKey) + len(e.full) + len(e.pre) + len(e.opDesc) + e.update.size()
 	l.events = append(l.events, e)
 	l.bytes += e.size

@@ -349,14 +349,15 @@ func (cs *changeStream) next(s *store, limit int) ([]bson.Raw, error) {
 	var lastPos streamPos
 	i := sort.Search(len(l.events), func(i int) bool { return l.events[i].pos().compare(cs.pos) > 0 })
 	for !cs.closed && (limit < 0 || len(batch) < limit) && size < maxBSONObjectSize {
-		var doc bson.Raw
+		var doc, tokDoc bson.Raw
 		var tok resumeToken
 		switch {
 		case cs.closing != nil:
 			e := cs.closing
 			tok = e.token
 			tok.fromInvalidate = true
-			doc = invalidateDoc(tok, e)
+			tokDoc = tok.encode()
+			doc = invalidateDoc(tokDoc, e)
 			cs.pos = e.pos()
 			cs.pos.inval = true
 			cs.closed = true
@@ -374,7 +375,7 @@ func (cs *changeStream) next(s *store, limit int) ([]bson.Raw, error) {
 			if doc, err = cs.render(s, e); err != nil {
 				return nil, err
 			}
-			tok = e.token
+			tok, tokDoc = e.token, e.tokenDoc
 		default:
 			cs.advance(last, lastPos, false)
 			return batch, nil
@@ -384,7 +385,7 @@ func (cs *changeStream) next(s *store, limit int) ([]bson.Raw, error) {
 			return nil, err
 		}
 		for _, d := range out {
-			if !bytes.Equal(d.Lookup("_id").Value, tok.encode()) {
+			if !bytes.Equal(d.Lookup("_id").Value, tokDoc) {
 				return nil, mongoerr.New(mongoerr.ChangeStreamFatalError,
 					"Encountered an event whose _id field, which contains the resume token, was modified by the pipeline. Modifying the _id field of an event makes it impossible to resume the stream from that point. Only transformations that retain the unmodified _id field are allowed.")
 			}
@@ -410,9 +411,9 @@ func (cs *changeStream) advance(last *resumeToken, lastPos streamPos, cut bool) 
 	}
 }
 
-func invalidateDoc(tok resumeToken, e *changeEvent) bson.Raw {
+func invalidateDoc(tok bson.Raw, e *changeEvent) bson.Raw {
 	ts := unpack(e.ts)
-	return bson.Raw(bsoncore.NewDocumentBuilder().AppendDocument("_id", tok.encode()).
+	return bson.Raw(bsoncore.NewDocumentBuilder().AppendDocument("_id", tok).
 		AppendString("operationType", opInvalidate).AppendTimestamp("clusterTime", ts.T, ts.I).
 		AppendDateTime("wallTime", e.wall.UnixMilli()).Build())
 }
@@ -438,7 +439,7 @@ func (cs *changeStream) render(s *store, e *changeEvent) (bson.Raw, error) {
 		b.AppendDocument("lsid", e.txn.lsid.AppendDoc(nil))
 	}
 	ts := unpack(e.ts)
-	b.AppendDocument("_id", e.token.encode()).AppendString("operationType", e.op).
+	b.AppendDocument("_id", e.tokenDoc).AppendString("operationType", e.op).
 		AppendTimestamp("clusterTime", ts.T, ts.I)
 	if sp.expanded && e.uuid != nil {
 		b.AppendBinary("collectionUUID", bson.TypeBinaryUUID, e.uuid)

@@ -45,17 +45,31 @@ func diffDocs(before, after bson.Raw) updateDescription {
 }
 
 func (d *docDiff) doc(path []pathPart, before, after bson.Raw) {
-	elems, _ := after.Elements()
-	for _, e := range elems {
-		p := append(path[:len(path):len(path)], pathPart{name: e.Key()})
-		d.value(p, before.Lookup(e.Key()), e.Value())
-	}
-	olds, _ := before.Elements()
-	for _, e := range olds {
-		if _, err := after.LookupErr(e.Key()); err != nil {
-			p := append(path[:len(path):len(path)], pathPart{name: e.Key()})
-			d.removed.AppendString(d.note(p))
+	eachElement(after, func(key string, v bson.RawValue) {
+		old, _ := bsoncore.Document(before).LookupErr(key)
+		d.value(append(path[:len(path):len(path)], pathPart{name: key}), rawValue(old), v)
+	})
+	eachElement(before, func(key string, _ bson.RawValue) {
+		if _, err := bsoncore.Document(after).LookupErr(key); err != nil {
+			d.removed.AppendString(d.note(append(path[:len(path):len(path)], pathPart{name: key})))
 		}
+	})
+}
+
+// eachElement calls fn with each element of doc (a document or an array) without building a
+// slice of them: updates run this on every write.
+func eachElement(doc []byte, fn func(key string, v bson.RawValue)) {
+	if len(doc) < 5 {
+		return
+	}
+	for rest := doc[4 : len(doc)-1]; len(rest) > 0; {
+		el, r, ok := bsoncore.ReadElement(rest)
+		if !ok {
+			return
+		}
+		v := el.Value()
+		fn(el.Key(), bson.RawValue{Type: bson.Type(v.Type), Value: v.Data})
+		rest = r
 	}
 }
 
@@ -71,19 +85,21 @@ func (d *docDiff) value(p []pathPart, old, cur bson.RawValue) {
 }
 
 func (d *docDiff) array(p []pathPart, before, after bson.RawArray) {
-	olds, _ := before.Values()
-	curs, _ := after.Values()
-	if len(curs) < len(olds) {
-		d.truncated.AppendDocument(bsoncore.NewDocumentBuilder().AppendString("field", d.note(p)).
-			AppendInt32("newSize", int32(len(curs))).Build())
-	}
-	for i, v := range curs {
-		ip := append(p[:len(p):len(p)], pathPart{name: arrayKey(i), index: true})
-		if i >= len(olds) {
+	var olds []bson.RawValue
+	eachElement(before, func(_ string, v bson.RawValue) { olds = append(olds, v) })
+	n := 0
+	eachElement(after, func(key string, v bson.RawValue) {
+		ip := append(p[:len(p):len(p)], pathPart{name: key, index: true})
+		if n < len(olds) {
+			d.value(ip, olds[n], v)
+		} else {
 			d.updated.AppendValue(d.note(ip), bsoncore.Value{Type: bsoncore.Type(v.Type), Data: v.Value})
-			continue
 		}
-		d.value(ip, olds[i], v)
+		n++
+	})
+	if n < len(olds) {
+		d.truncated.AppendDocument(bsoncore.NewDocumentBuilder().AppendString("field", d.note(p)).
+			AppendInt32("newSize", int32(n)).Build())
 	}
 }
 

@@ -251,6 +251,21 @@ func TestChangeStreamResumeAfterEachEvent(t *testing.T) {
 		evs[9].Lookup("clusterTime").String() != evs[10].Lookup("clusterTime").String() {
 		t.Fatalf("transaction events lack lsid/txnNumber or a shared commit time: %s %s", evs[9], evs[10])
 	}
+	for i := range evs { // startAtOperationTime includes the events of that time
+		at := evs[i].Lookup("clusterTime")
+		first := i
+		for first > 0 && evs[first-1].Lookup("clusterTime").Equal(at) {
+			first--
+		}
+		tt, ti := at.Timestamp()
+		scs, err := cl.Watch(ctx, mongo.Pipeline{}, options.ChangeStream().SetShowExpandedEvents(true).
+			SetStartAtOperationTime(&bson.Timestamp{T: tt, I: ti}))
+		must(t, err)
+		if next := nextEvent(t, ctx, scs); !bytes.Equal(next.Lookup("_id").Value, evs[first].Lookup("_id").Value) {
+			t.Fatalf("started at %q's time: got %s, want %q", got[i], eventSummary(next), got[first])
+		}
+		must(t, scs.Close(ctx))
+	}
 	for i := range len(evs) - 1 {
 		tok := evs[i].Lookup("_id").Document()
 		for _, opt := range []*options.ChangeStreamOptionsBuilder{

@@ -96,11 +96,21 @@ func (t resumeToken) encode() bson.Raw {
 		ks = appendKSValue(ks, bson.RawValue{Type: bson.TypeEmbeddedDocument, Value: t.eventID}, &tb)
 	}
 	ks = append(ks, ksEnd)
-	b := bsoncore.NewDocumentBuilder().AppendString("_data", strings.ToUpper(hex.EncodeToString(ks)))
+	b := bsoncore.NewDocumentBuilder().AppendString("_data", upperHex(ks))
 	if bits := tb.bytes(); bits != nil {
 		b.AppendBinary("_typeBits", bson.TypeBinaryGeneric, bits)
 	}
 	return bson.Raw(b.Build())
+}
+
+// upperHex is b in hex with capital letters, as mongod's hexblob::encode writes it.
+func upperHex(b []byte) string {
+	const digits = "0123456789ABCDEF"
+	out := make([]byte, 2*len(b))
+	for i, c := range b {
+		out[2*i], out[2*i+1] = digits[c>>4], digits[c&15]
+	}
+	return string(out)
 }
 
 // data is the token's _data string.
