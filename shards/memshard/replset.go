@@ -41,6 +41,7 @@ type setOptions struct {
 	auth           authOptions
 	tls            tlsOptions
 	oplogSize      int // bytes of change history kept (changestream.go)
+	commandLog     func(Received)
 }
 
 // Option configures StartReplicaSet.
