@@ -27,6 +27,8 @@ type cursorEntry struct {
 	// owner is the uid of the user who opened the cursor. The shards see every cursor as the
 	// router's (its internal user), so the router checks ownership itself, as mongos does.
 	owner sessionid.UID
+	// keep, when set, filters every batch: the names a user may see (visible.go).
+	keep func(bsoncore.Document) bool
 }
 
 type cursorRegistry struct {
@@ -49,6 +51,16 @@ func (r *cursorRegistry) get(id int64) (cursorEntry, bool) {
 	e, ok := r.cursors[id]
 	r.mu.Unlock()
 	return e, ok
+}
+
+// setFilter makes every later batch of cursor id pass through keep.
+func (r *cursorRegistry) setFilter(id int64, keep func(bsoncore.Document) bool) {
+	r.mu.Lock()
+	if e, ok := r.cursors[id]; ok {
+		e.keep = keep
+		r.cursors[id] = e
+	}
+	r.mu.Unlock()
 }
 
 // remove forgets a cursor and returns what it was, so its session can forget it too.
@@ -125,6 +137,9 @@ func (c *conn) getMore(ctx context.Context, r *request) (bsoncore.Document, erro
 		c.s.forgetCursor(id)
 	} else if me := mongoerr.FromReply(reply); me != nil && me.Code == mongoerr.CursorNotFound {
 		c.s.forgetCursor(id)
+	}
+	if e.keep != nil {
+		return filterBatch(reply, "nextBatch", e.keep), nil
 	}
 	return reply, nil
 }

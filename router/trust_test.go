@@ -75,7 +75,7 @@ var trustModes = []trustMode{
 
 // trustUsers are the router's users: alice may read and write test; imp may also impersonate,
 // intern also holds the internal action; rooty is root; updater may only find and update in
-// test; bee may read and write b.
+// test; bee may read and write b; narrow may only find in test.visible.
 const trustUsersYAML = `
 roles:
   - role: impersonator
@@ -88,6 +88,11 @@ roles:
     privileges:
       - resource: {cluster: true}
         actions: [internal]
+  - role: narrow
+    db: admin
+    privileges:
+      - resource: {db: test, collection: visible}
+        actions: [find]
   - role: updateOnly
     db: admin
     privileges:
@@ -111,6 +116,7 @@ func trustUsers(t *testing.T) *auth.Users {
 		{"rooty", []auth.RoleRef{{Role: "root", DB: "admin"}}},
 		{"updater", []auth.RoleRef{{Role: "updateOnly", DB: "admin"}}},
 		{"bee", []auth.RoleRef{{Role: "readWrite", DB: "b"}}},
+		{"narrow", []auth.RoleRef{{Role: "narrow", DB: "admin"}}},
 		// the shard user of "auth, shard user": a router's user that may impersonate
 		{"router", []auth.RoleRef{{Role: "root", DB: "admin"}, {Role: "impersonator", DB: "admin"}}},
 	} {
