@@ -88,4 +88,3 @@ func TestNamesDoNotLeak(t *testing.T) {
 		}
 	}
 }
-
