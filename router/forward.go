@@ -29,7 +29,7 @@ func (c *conn) forwardTo(ctx context.Context, r *request, idx int) (bsoncore.Doc
 	if r.op.Autocommit {
 		return c.transactionStatement(ctx, r, idx)
 	}
-	rp, err := shards.ReadPrefFrom(r.Body)
+	rp, err := readPrefOf(r)
 	if err != nil {
 		return nil, err
 	}
@@ -53,6 +53,52 @@ func (c *conn) forwardTo(ctx context.Context, r *request, idx int) (bsoncore.Doc
 	}
 	c.trackCursor(reply, idx, host, r)
 	return reply, nil
+}
+
+// readsBySecondary are the commands whose read preference may send them to a secondary. Every
+// other command (writes, DDL, anything the router does not classify) goes to the primary
+// whatever the client asks, as mongos sends writes (batch_write_exec.cpp) and passthrough
+// commands (ReadPreferenceSetting PrimaryOnly).
+var readsBySecondary = map[string]bool{
+	"find": true, "count": true, "distinct": true, "aggregate": true, "listCollections": true,
+	"listIndexes": true, "dbStats": true, "collStats": true, "dataSize": true, "dbHash": true,
+	"explain": true,
+}
+
+// readPrefOf is the read preference the command is routed by: the client's, parsed and checked
+// as mongod checks it, for a read that may run on a secondary; the primary otherwise. An
+// aggregate that writes ($out, $merge) and an explained write go to the primary.
+func readPrefOf(r *request) (shards.ReadPref, error) {
+	rp, err := shards.ReadPrefFrom(r.Body)
+	if err != nil || !readsBySecondary[string(r.Name)] {
+		return shards.Primary(), err
+	}
+	switch string(r.Name) {
+	case "aggregate":
+		if aggregateWrites(r.Body) {
+			return shards.Primary(), nil
+		}
+	case "explain":
+		inner, _ := lookup(r.Body, "explain")
+		doc, _ := inner.DocumentOK()
+		if !readsBySecondary[string(firstKey(doc))] {
+			return shards.Primary(), nil
+		}
+	}
+	return rp, nil
+}
+
+// aggregateWrites reports whether an aggregate ends with $out or $merge.
+func aggregateWrites(body bsoncore.Document) bool {
+	pv, _ := lookup(body, "pipeline")
+	stages, _ := pv.ArrayOK()
+	vals, _ := stages.Values()
+	if len(vals) == 0 {
+		return false
+	}
+	last, _ := vals[len(vals)-1].DocumentOK()
+	name := string(firstKey(last))
+	return name == "$out" || name == "$merge"
 }
 
 // exchange forwards r to shard idx (to host when given, else by rp) and returns the shard's
