@@ -81,28 +81,26 @@ func (r *cursorRegistry) open() int {
 
 // cursorID reads cursor.id from a reply; ok is false when the reply has no cursor.
 func cursorID(reply bsoncore.Document) (int64, bool) {
-	id, _, ok := cursorOf(reply)
-	return id, ok
+	cur, ok := cursorDoc(reply)
+	if !ok {
+		return 0, false
+	}
+	return cur.Lookup("id").AsInt64OK()
 }
 
-// cursorOf reads cursor.id and cursor.ns from a reply; ok is false when the reply has no cursor.
-func cursorOf(reply bsoncore.Document) (id int64, ns string, ok bool) {
+func cursorDoc(reply bsoncore.Document) (bsoncore.Document, bool) {
 	v, ok := lookup(reply, "cursor")
 	if !ok {
-		return 0, "", false
+		return nil, false
 	}
-	doc, ok := v.DocumentOK()
-	if !ok {
-		return 0, "", false
-	}
-	id, ok = doc.Lookup("id").AsInt64OK()
-	ns, _ = doc.Lookup("ns").StringValueOK()
-	return id, ns, ok
+	return v.DocumentOK()
 }
 
 // trackCursor registers the cursor a reply opened.
 func (c *conn) trackCursor(reply bsoncore.Document, shard int, host string, r *request) {
-	if id, ns, ok := cursorOf(reply); ok && id != 0 {
+	if id, ok := cursorID(reply); ok && id != 0 {
+		cur, _ := cursorDoc(reply)
+		ns, _ := cur.Lookup("ns").StringValueOK()
 		c.s.cursors.add(id, cursorEntry{shard: shard, host: host, ns: ns, lsid: r.op.LSID, hasLSID: r.op.HasLSID, owner: r.who.uid})
 		if r.op.HasLSID {
 			// Killing, ending or reaping the session drops the cursor from the registry.

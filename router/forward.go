@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
-	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/wiremessage"
 
 	"github.com/mongos-lite/mongos-lite/internal/command"
 	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
@@ -105,15 +104,16 @@ func aggregateWrites(body bsoncore.Document) bool {
 // reply body as the member sent it, or nil for a moreToCome request.
 func (c *conn) exchange(ctx context.Context, idx int, rp shards.ReadPref, host string, r *request) (bsoncore.Document, string, error) {
 	c.fwd = c.appendForward(c.fwd[:0], r, rp)
+	req := shards.Request{Body: c.fwd, Sequences: r.Sequences, MoreToCome: r.flags&wire.MoreToCome != 0}
 	shard := c.s.shards[idx]
 	var frame []byte
 	var err error
 	start := time.Now()
 	defer func() { c.shardTime += time.Since(start) }()
 	if host != "" {
-		frame, err = shard.RoundTripHost(ctx, host, c.fwd, c.rep)
+		frame, err = shard.RoundTripHost(ctx, host, req, c.rep)
 	} else {
-		frame, host, err = shard.RoundTrip(ctx, rp, c.fwd, c.rep)
+		frame, host, err = shard.RoundTrip(ctx, rp, req, c.rep)
 	}
 	if frame != nil {
 		c.rep = frame[:0] // the reply stays valid until the next round trip
@@ -140,16 +140,13 @@ func (c *conn) exchange(ctx context.Context, idx int, rp shards.ReadPref, host s
 	return m.Body, host, nil
 }
 
-// appendForward builds the frame sent to a shard: the client's command as authorized, with
-// every generic argument handled as internal/command decides (docs/generic-arguments.md): the
-// command's own fields and the forwarded generic arguments pass as sent, document sequences
-// included; internal arguments are dropped; the router appends its own lsid, cluster time, read
-// preference, client metadata, audit identity and write-blocking bypass.
+// appendForward builds the command body sent to a shard: the client's command as authorized,
+// with every generic argument handled as internal/command decides (docs/generic-arguments.md):
+// the command's own fields and the forwarded generic arguments pass as sent; internal arguments
+// are dropped; the router appends its own lsid, cluster time, read preference, client metadata,
+// audit identity and write-blocking bypass. The document sequences go to the shard as the client
+// sent them, beside this body.
 func (c *conn) appendForward(dst []byte, r *request, rp shards.ReadPref) []byte {
-	start := len(dst)
-	dst = wiremessage.AppendHeader(dst, 0, 0, 0, wire.OpMsg)
-	dst = wiremessage.AppendMsgFlags(dst, r.flags&wire.MoreToCome)
-	dst = wiremessage.AppendMsgSectionType(dst, wiremessage.SingleDocument)
 	idx, dst := bsoncore.AppendDocumentStart(dst)
 	var sent clientArgs
 	eachElement(r.Body, func(el bsoncore.Element) bool {
@@ -172,10 +169,6 @@ func (c *conn) appendForward(dst []byte, r *request, rp shards.ReadPref) []byte 
 	})
 	dst = c.appendRouterArgs(dst, r, rp, sent)
 	dst, _ = bsoncore.AppendDocumentEnd(dst, idx)
-	for _, s := range r.Sequences {
-		dst = wire.AppendSequence(dst, s)
-	}
-	wire.SetLength(dst[start:])
 	return dst
 }
 

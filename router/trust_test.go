@@ -205,7 +205,7 @@ func (rc *rawClient) run(t *testing.T, body bsoncore.Document, seqs ...wire.Sequ
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	reply, err := rc.c.RoundTrip(ctx, wire.AppendMsg(nil, 1, 0, 0, body, seqs...), nil)
+	reply, err := rc.c.RoundTrip(ctx, pool.Msg{RequestID: 1, Body: body, Sequences: seqs}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
