@@ -75,7 +75,8 @@ var trustModes = []trustMode{
 
 // trustUsers are the router's users: alice may read and write test; imp may also impersonate,
 // intern also holds the internal action; rooty is root; updater may only find and update in
-// test; bee may read and write b; narrow may only find in test.visible.
+// test; bee may read and write b; narrow may only find in test.visible; minekiller may kill any
+// cursor in mine and read test.
 const trustUsersYAML = `
 roles:
   - role: impersonator
@@ -93,6 +94,11 @@ roles:
     privileges:
       - resource: {db: test, collection: visible}
         actions: [find]
+  - role: killMine
+    db: admin
+    privileges:
+      - resource: {db: mine, collection: ""}
+        actions: [killAnyCursor, find]
   - role: updateOnly
     db: admin
     privileges:
@@ -117,6 +123,7 @@ func trustUsers(t *testing.T) *auth.Users {
 		{"updater", []auth.RoleRef{{Role: "updateOnly", DB: "admin"}}},
 		{"bee", []auth.RoleRef{{Role: "readWrite", DB: "b"}}},
 		{"narrow", []auth.RoleRef{{Role: "narrow", DB: "admin"}}},
+		{"minekiller", []auth.RoleRef{{Role: "killMine", DB: "admin"}, {Role: "read", DB: "test"}}},
 		// the shard user of "auth, shard user": a router's user that may impersonate
 		{"router", []auth.RoleRef{{Role: "root", DB: "admin"}, {Role: "impersonator", DB: "admin"}}},
 	} {
