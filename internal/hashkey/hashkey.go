@@ -8,7 +8,7 @@
 //   - for a number (int, long, double, decimal): the int64 of safeNumberLongForHash
 //     (src/mongo/bson/bsonelement.h), little-endian. Every numeric type shares canonical type 10,
 //     so 42, NumberLong(42), 42.0 and NumberDecimal("42") hash alike. Doubles truncate toward
-//     zero (42.9 hashes as 42), NaN becomes 0, doubles at or above 2^63 and +Inf clamp to the
+//     zero (42.9 hashes as 42, -0 as 0), NaN becomes 0, doubles at or above 2^63 and +Inf clamp to the
 //     largest int64 except 2^63 itself, which becomes the smallest int64 (kept so for on-disk
 //     compatibility, SERVER-37183), doubles below -2^63 and -Inf clamp to the smallest int64.
 //     Decimals round half to even (Decimal128::toLong), NaN becomes 0, and values beyond the
@@ -26,6 +26,9 @@
 // mongod hashes every valid BSON type. Arrays hash here as $toHashedIndexKey hashes them; a
 // hashed index or a shard key refuses array values before hashing, and that check belongs to its
 // caller, as does hashing a missing field as null.
+//
+// SplitPoints gives the hashed values at which mongos pre-splits a new collection sharded on a
+// hashed key into its initial chunks.
 package hashkey
 
 import (
@@ -53,7 +56,9 @@ func Hash(v bsoncore.Value) (int64, error) {
 
 func hashWithSeed(seed int32, v bsoncore.Value) (int64, error) {
 	if isContainer(v.Type) {
-		in := binary.LittleEndian.AppendUint32(nil, uint32(seed))
+		// Each element's type byte becomes 4 bytes and an int 8: twice the data is room enough
+		// for most values.
+		in := binary.LittleEndian.AppendUint32(make([]byte, 0, 2*len(v.Data)+16), uint32(seed))
 		in, rest, err := appendValue(in, v.Type, nil, v.Data, 0)
 		return digest(in, rest, v.Type, err)
 	}
