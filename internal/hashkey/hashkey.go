@@ -8,9 +8,10 @@
 //   - for a number (int, long, double, decimal): the int64 of safeNumberLongForHash
 //     (src/mongo/bson/bsonelement.h), little-endian. Every numeric type shares canonical type 10,
 //     so 42, NumberLong(42), 42.0 and NumberDecimal("42") hash alike. Doubles truncate toward
-//     zero (42.9 hashes as 42, -0 as 0), NaN becomes 0, doubles at or above 2^63 and +Inf clamp to the
-//     largest int64 except 2^63 itself, which becomes the smallest int64 (kept so for on-disk
-//     compatibility, SERVER-37183), doubles below -2^63 and -Inf clamp to the smallest int64.
+//     zero (42.9 hashes as 42, -0 as 0), NaN becomes 0, doubles at or above 2^63 and +Inf
+//     clamp to the largest int64 except 2^63 itself, which becomes the smallest int64 (kept so
+//     for on-disk compatibility, SERVER-37183), doubles below -2^63 and -Inf clamp to the
+//     smallest int64.
 //     Decimals round half to even (Decimal128::toLong), NaN becomes 0, and values beyond the
 //     int64 range and infinities clamp to its ends;
 //   - for an object, an array or the scope of a code-with-scope: each element as canonical type,

@@ -36,7 +36,7 @@ const (
 )
 
 var (
-	decimalMaxCoefficient = new(big.Int).Sub(new(big.Int).Exp(big.NewInt(10), big.NewInt(decimalMaxDigits), nil), big.NewInt(1))
+	decimalMaxCoefficient = new(big.Int).Sub(pow10(decimalMaxDigits), big.NewInt(1)) // 10^34 - 1
 	bigMaxInt64           = big.NewInt(math.MaxInt64)
 	bigTwoTo63            = new(big.Int).Lsh(big.NewInt(1), 63) // |math.MinInt64|
 )
