@@ -39,7 +39,6 @@ func fuzzUsers(tb testing.TB) []*User {
 	return out
 }
 
-
 // fuzzFlag is an upsert/remove value of the kind the fuzzer picks, and its truth as mongod's
 // safeBool reads it (ok is false for a type it refuses).
 func fuzzFlag(kind uint8) (v any, truth, ok bool) {
