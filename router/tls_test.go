@@ -311,7 +311,7 @@ func TestTLSConfigRefused(t *testing.T) {
 }
 
 // tlsCluster is a memshard set behind a router, both configurable.
-func tlsCluster(t *testing.T, setOpts []memshard.Option, shardCfg func(*shards.Config), routerCfg func(*Config)) (addr string, logs *logBuffer) {
+func tlsCluster(t testing.TB, setOpts []memshard.Option, shardCfg func(*shards.Config), routerCfg func(*Config)) (addr string, logs *logBuffer) {
 	t.Helper()
 	rs, err := memshard.StartReplicaSet("rs0", 1, setOpts...)
 	if err != nil {

@@ -106,7 +106,7 @@ roles:
         actions: [find, update]
 `
 
-func trustUsers(t *testing.T) *auth.Users {
+func trustUsers(t testing.TB) *auth.Users {
 	t.Helper()
 	var file auth.File
 	if err := yaml.Unmarshal([]byte(trustUsersYAML), &file); err != nil {
@@ -145,7 +145,7 @@ func trustUsers(t *testing.T) *auth.Users {
 }
 
 // trustCluster is one memshard set that logs what it receives, behind a router in mode m.
-func trustCluster(t *testing.T, m trustMode) (addr string, log *commandLog) {
+func trustCluster(t testing.TB, m trustMode) (addr string, log *commandLog) {
 	t.Helper()
 	log = &commandLog{}
 	users := trustUsers(t)
