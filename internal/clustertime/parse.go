@@ -156,7 +156,9 @@ func safeInt64(path string, v bsoncore.Value) (int64, bool, error) {
 // The IDL parser's rules and messages (src/mongo/idl/idl_parser.cpp): null and undefined leave a
 // field unset, a repeated known field is 40413, a missing required one 40414.
 
-func absent(v bsoncore.Value) bool { return v.Type == bsoncore.TypeNull || v.Type == bsoncore.TypeUndefined }
+func absent(v bsoncore.Value) bool {
+	return v.Type == bsoncore.TypeNull || v.Type == bsoncore.TypeUndefined
+}
 
 func expectDoc(path string, v bsoncore.Value) (bsoncore.Document, bool, error) {
 	if v.Type == 0 || absent(v) {
