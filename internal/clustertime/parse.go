@@ -46,7 +46,7 @@ func Parse(cmd string, body bsoncore.Document) (s Signed, present bool, err erro
 				if absent(v) {
 					return nil
 				}
-				return wrongType(path+".clusterTime", v.Type, "timestamp")
+				return mongoerr.WrongType(path+".clusterTime", v.Type, "timestamp")
 			}
 			s.Time = bson.Timestamp{T: t, I: i}
 		case "signature":
@@ -91,7 +91,7 @@ func parseSignature(path string, doc bsoncore.Document) (Signature, error) {
 			sub, data, ok := v.BinaryOK()
 			switch {
 			case !ok:
-				return wrongType(path+".hash", v.Type, "binData")
+				return mongoerr.WrongType(path+".hash", v.Type, "binData")
 			case sub != bson.TypeBinaryGeneric:
 				return mongoerr.New(mongoerr.TypeMismatch, "BSON field '%s' is the wrong binData type '%s', expected type '%s'",
 					path+".hash", mongoerr.BinDataTypeName(sub), mongoerr.BinDataTypeName(bson.TypeBinaryGeneric))
@@ -166,13 +166,9 @@ func expectDoc(path string, v bsoncore.Value) (bsoncore.Document, bool, error) {
 	}
 	doc, ok := v.DocumentOK()
 	if !ok {
-		return nil, false, wrongType(path, v.Type, "object")
+		return nil, false, mongoerr.WrongType(path, v.Type, "object")
 	}
 	return doc, true, nil
-}
-
-func wrongType(path string, got bsoncore.Type, want string) error {
-	return mongoerr.New(mongoerr.TypeMismatch, "BSON field '%s' is the wrong type '%s', expected type '%s'", path, mongoerr.TypeName(got), want)
 }
 
 func missing(path string) error {
