@@ -15,10 +15,11 @@ import (
 // keyId: safeInt64}}, non-strict structs) and then vector_clock.cpp's SignedComponentFormat::in:
 // no signature is read as the dummy one; a hash that is not 20 bytes is UnsupportedFormat.
 // present is false when the command has none (or null). cmd names the IDL parse context
-// ("find" gives "find.$clusterTime.clusterTime"). Nothing in body can make it panic.
+// ("find" gives "find.$clusterTime.clusterTime"). Nothing in body can make it panic, and a
+// command that parses allocates nothing.
 func Parse(cmd string, body bsoncore.Document) (s Signed, present bool, err error) {
 	var v bsoncore.Value
-	if err := eachField(cmd, body, func(el bsoncore.Element) error {
+	if err := eachField(path{cmd: cmd}, body, func(el bsoncore.Element) error {
 		if v.Type == 0 && string(el.KeyBytes()) == Field {
 			v = el.Value()
 		}
@@ -26,17 +27,18 @@ func Parse(cmd string, body bsoncore.Document) (s Signed, present bool, err erro
 	}); err != nil {
 		return Signed{}, false, err
 	}
-	path := cmd + "." + Field
-	doc, ok, err := expectDoc(path, v)
+	p := path{cmd: cmd, field: Field}
+	doc, ok, err := expectDoc(p, v)
 	if !ok {
 		return Signed{}, false, err
 	}
 	var hasTime, hasSig bool
 	var sig bsoncore.Document
-	err = eachField(path, doc, func(el bsoncore.Element) error {
+	err = eachField(p, doc, func(el bsoncore.Element) error {
 		switch string(el.KeyBytes()) {
 		case "clusterTime":
-			if err := once(&hasTime, path+".clusterTime"); err != nil {
+			p := p.sub(".clusterTime")
+			if err := once(&hasTime, p); err != nil {
 				return err
 			}
 			v := el.Value()
@@ -46,41 +48,42 @@ func Parse(cmd string, body bsoncore.Document) (s Signed, present bool, err erro
 				if absent(v) {
 					return nil
 				}
-				return mongoerr.WrongType(path+".clusterTime", v.Type, "timestamp")
+				return mongoerr.WrongType(p.String(), v.Type, "timestamp")
 			}
 			s.Time = bson.Timestamp{T: t, I: i}
 		case "signature":
-			if err := once(&hasSig, path+".signature"); err != nil {
+			p := p.sub(".signature")
+			if err := once(&hasSig, p); err != nil {
 				return err
 			}
 			var err error
-			sig, hasSig, err = expectDoc(path+".signature", el.Value())
+			sig, hasSig, err = expectDoc(p, el.Value())
 			return err
 		}
 		return nil
 	})
-	if err != nil {
+	switch {
+	case err != nil:
 		return Signed{}, false, err
-	}
-	if !hasTime {
-		return Signed{}, false, missing(path + ".clusterTime")
-	}
-	if hasSig {
-		if s.Signature, err = parseSignature(path+".signature", sig); err != nil {
+	case !hasTime:
+		return Signed{}, false, missing(p.sub(".clusterTime"))
+	case hasSig:
+		if s.Signature, err = parseSignature(p.sub(".signature"), sig); err != nil {
 			return Signed{}, false, err
 		}
 	}
 	return s, true, nil
 }
 
-func parseSignature(path string, doc bsoncore.Document) (Signature, error) {
+func parseSignature(p path, doc bsoncore.Document) (Signature, error) {
 	var sig Signature
 	var hash []byte
 	var hasHash, hasKeyID bool
-	err := eachField(path, doc, func(el bsoncore.Element) error {
+	err := eachField(p, doc, func(el bsoncore.Element) error {
 		switch string(el.KeyBytes()) {
 		case "hash":
-			if err := once(&hasHash, path+".hash"); err != nil {
+			p := p.sub(".signature.hash")
+			if err := once(&hasHash, p); err != nil {
 				return err
 			}
 			v := el.Value()
@@ -91,17 +94,18 @@ func parseSignature(path string, doc bsoncore.Document) (Signature, error) {
 			sub, data, ok := v.BinaryOK()
 			switch {
 			case !ok:
-				return mongoerr.WrongType(path+".hash", v.Type, "binData")
+				return mongoerr.WrongType(p.String(), v.Type, "binData")
 			case sub != bson.TypeBinaryGeneric:
 				return mongoerr.New(mongoerr.TypeMismatch, "BSON field '%s' is the wrong binData type '%s', expected type '%s'",
-					path+".hash", mongoerr.BinDataTypeName(sub), mongoerr.BinDataTypeName(bson.TypeBinaryGeneric))
+					p, mongoerr.BinDataTypeName(sub), mongoerr.BinDataTypeName(bson.TypeBinaryGeneric))
 			}
 			hash = data
 		case "keyId":
-			if err := once(&hasKeyID, path+".keyId"); err != nil {
+			p := p.sub(".signature.keyId")
+			if err := once(&hasKeyID, p); err != nil {
 				return err
 			}
-			id, ok, err := safeInt64(path+".keyId", el.Value())
+			id, ok, err := safeInt64(p, el.Value())
 			hasKeyID = ok
 			sig.KeyID = id
 			return err
@@ -112,9 +116,9 @@ func parseSignature(path string, doc bsoncore.Document) (Signature, error) {
 	case err != nil:
 		return Signature{}, err
 	case !hasHash:
-		return Signature{}, missing(path + ".hash")
+		return Signature{}, missing(p.sub(".signature.hash"))
 	case !hasKeyID:
-		return Signature{}, missing(path + ".keyId")
+		return Signature{}, missing(p.sub(".signature.keyId"))
 	case len(hash) != hashLen: // SHA1Block::fromBinData (hash_block.h)
 		return Signature{}, mongoerr.New(mongoerr.UnsupportedFormat, "Unsupported SHA1Block hash length: %d", len(hash))
 	}
@@ -124,7 +128,7 @@ func parseSignature(path string, doc bsoncore.Document) (Signature, error) {
 
 // safeInt64 is the IDL type of keyId: any number, converted as BSONElement::safeNumberLong does
 // (truncated toward zero, NaN as 0, out of range clamped).
-func safeInt64(path string, v bsoncore.Value) (int64, bool, error) {
+func safeInt64(p path, v bsoncore.Value) (int64, bool, error) {
 	var f float64
 	switch v.Type {
 	case bsoncore.TypeInt32, bsoncore.TypeInt64:
@@ -140,7 +144,7 @@ func safeInt64(path string, v bsoncore.Value) (int64, bool, error) {
 			return 0, false, nil
 		}
 		return 0, false, mongoerr.New(mongoerr.TypeMismatch, "BSON field '%s' is the wrong type '%s', expected types '[long, int, decimal, double]'",
-			path, mongoerr.TypeName(v.Type))
+			p, mongoerr.TypeName(v.Type))
 	}
 	switch {
 	case math.IsNaN(f):
@@ -153,6 +157,22 @@ func safeInt64(path string, v bsoncore.Value) (int64, bool, error) {
 	return int64(f), true, nil
 }
 
+// path is an IDL parse context, "cmd.$clusterTime.signature.hash", joined only for an error
+// message so that parsing allocates nothing.
+type path struct {
+	cmd, field, rest string
+}
+
+// sub is the path of a field below $clusterTime; rest is the whole suffix, a constant.
+func (p path) sub(rest string) path { return path{cmd: p.cmd, field: Field, rest: rest} }
+
+func (p path) String() string {
+	if p.field == "" {
+		return p.cmd
+	}
+	return p.cmd + "." + p.field + p.rest
+}
+
 // The IDL parser's rules and messages (src/mongo/idl/idl_parser.cpp): null and undefined leave a
 // field unset, a repeated known field is 40413, a missing required one 40414.
 
@@ -160,24 +180,24 @@ func absent(v bsoncore.Value) bool {
 	return v.Type == bsoncore.TypeNull || v.Type == bsoncore.TypeUndefined
 }
 
-func expectDoc(path string, v bsoncore.Value) (bsoncore.Document, bool, error) {
+func expectDoc(p path, v bsoncore.Value) (bsoncore.Document, bool, error) {
 	if v.Type == 0 || absent(v) {
 		return nil, false, nil
 	}
 	doc, ok := v.DocumentOK()
 	if !ok {
-		return nil, false, mongoerr.WrongType(path, v.Type, "object")
+		return nil, false, mongoerr.WrongType(p.String(), v.Type, "object")
 	}
 	return doc, true, nil
 }
 
-func missing(path string) error {
-	return mongoerr.New(mongoerr.IDLFailedToParse, "BSON field '%s' is missing but a required field", path)
+func missing(p path) error {
+	return mongoerr.New(mongoerr.IDLFailedToParse, "BSON field '%s' is missing but a required field", p)
 }
 
-func once(seen *bool, path string) error {
+func once(seen *bool, p path) error {
 	if *seen {
-		return mongoerr.New(mongoerr.IDLDuplicateField, "BSON field '%s' is a duplicate field", path)
+		return mongoerr.New(mongoerr.IDLDuplicateField, "BSON field '%s' is a duplicate field", p)
 	}
 	*seen = true
 	return nil
@@ -185,16 +205,16 @@ func once(seen *bool, path string) error {
 
 // eachField walks a document's elements without allocating; bytes that do not parse end the walk
 // with InvalidBSON instead of a panic.
-func eachField(path string, doc bsoncore.Document, fn func(bsoncore.Element) error) error {
+func eachField(p path, doc bsoncore.Document, fn func(bsoncore.Element) error) error {
 	length, rem, ok := bsoncore.ReadLength(doc)
 	if !ok || length < 5 || int(length) > len(doc) {
-		return mongoerr.New(mongoerr.InvalidBSON, "invalid BSON in '%s'", path)
+		return mongoerr.New(mongoerr.InvalidBSON, "invalid BSON in '%s'", p)
 	}
 	rem = rem[:length-5] // the elements, without the length and the final NUL
 	for len(rem) > 0 {
 		el, next, ok := bsoncore.ReadElement(rem)
 		if !ok {
-			return mongoerr.New(mongoerr.InvalidBSON, "invalid BSON in '%s'", path)
+			return mongoerr.New(mongoerr.InvalidBSON, "invalid BSON in '%s'", p)
 		}
 		if err := fn(el); err != nil {
 			return err

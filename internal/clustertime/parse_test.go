@@ -120,3 +120,11 @@ func TestAppendElementRoundTrip(t *testing.T) {
 		t.Fatalf("Parse(AppendElement(%+v)) = %+v, %v, %v", s, got, present, err)
 	}
 }
+
+// Drivers send $clusterTime with every command: reading it must cost no allocation.
+func TestParseAllocatesNothing(t *testing.T) {
+	body := command(bson.D{{Key: "clusterTime", Value: bson.Timestamp{T: 1, I: 1}}, {Key: "signature", Value: sig(hash20(1), int64(7))}})
+	if n := testing.AllocsPerRun(100, func() { _, _, _ = Parse("find", body) }); n != 0 {
+		t.Fatalf("Parse allocates %v times", n)
+	}
+}
