@@ -224,9 +224,6 @@ func (c *conn) run(r *request) (bsoncore.Document, error) {
 	if r.db, ok = stringBytes(dbv); !ok || len(r.db) == 0 {
 		return nil, mongoerr.New(mongoerr.InvalidNamespace, "Invalid database name: '%s'", dbv.String())
 	}
-	// As a mongos does, the router's clock takes the client's $clusterTime too: a causal chain
-	// begun through another router must not reach a shard ahead of what this router gossips.
-	c.s.clock.observe(r.body)
 	ctx := deadline.After(c.commandTimeout(r.body))
 	defer ctx.Release()
 	return c.dispatch(ctx, name, r)

@@ -112,6 +112,11 @@ func (c *conn) dispatch(ctx context.Context, name []byte, r *request) (bsoncore.
 			return nil, err
 		}
 	}
+	// As mongos, once the command is authorized: a causal chain begun through another router
+	// must not reach a shard ahead of what this router gossips (clock.go).
+	if err := c.s.clock.gossipIn(internedName(name), r.body, c.clockSender()); err != nil {
+		return nil, err
+	}
 	if !handshake[string(name)] {
 		op, err := sessionid.ParseOpInfo(r.body, who.uid, who.can(auth.ActionImpersonate))
 		if err != nil {

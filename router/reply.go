@@ -14,7 +14,8 @@ var replyRequestID atomic.Int32
 
 // appendReplyMsg appends the OP_MSG reply frame answering requestID. The body is a shard's or a
 // local reply (nil means {ok: 1}); a non-nil err replaces it with an error reply. Either way the
-// router's $clusterTime replaces any other, and operationTime is added when the body has none.
+// router's $clusterTime, signed by the router (clock.go), replaces any other, and operationTime is
+// added when the body has none.
 func (c *conn) appendReplyMsg(dst []byte, requestID int32, body bsoncore.Document, err error) []byte {
 	start := len(dst)
 	dst = wiremessage.AppendHeader(dst, 0, replyRequestID.Add(1), requestID, wire.OpMsg)
@@ -47,9 +48,9 @@ func (c *conn) appendReplyBody(dst []byte, body bsoncore.Document, err error) []
 		})
 	}
 	if ct := c.s.clock.load(); ct != nil {
-		dst = bsoncore.AppendDocumentElement(dst, "$clusterTime", ct.doc)
+		dst = c.s.clock.appendOut(dst, ct.ts, c.clockSender())
 		if !hasOpTime {
-			dst = bsoncore.AppendTimestampElement(dst, "operationTime", uint32(ct.ts>>32), uint32(ct.ts))
+			dst = bsoncore.AppendTimestampElement(dst, "operationTime", ct.ts.T, ct.ts.I)
 		}
 	}
 	dst, _ = bsoncore.AppendDocumentEnd(dst, idx)

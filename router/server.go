@@ -28,7 +28,7 @@ type Server struct {
 	shards   []*shards.Shard
 	cluster  *topology.Cluster
 	cursors  *cursorRegistry
-	clock    clusterClock
+	clock    *clusterClock
 	sessions *sessioncache.Cache
 
 	failCommand failpoint.Point // the router's own failCommand (test commands only)
@@ -78,6 +78,7 @@ func New(cfg Config, shardList []*shards.Shard) (*Server, error) {
 		shards:  shardList,
 		cluster: topology.New(members),
 		cursors: newCursorRegistry(),
+		clock:   newClusterClock(cfg),
 		sessions: sessioncache.New(sessioncache.Config{
 			MaxSessions:  cfg.MaxSessions,
 			LocalTimeout: time.Duration(cfg.LogicalSessionTimeoutMinutes) * time.Minute,

@@ -40,7 +40,12 @@ type Signed struct {
 // AppendElement appends "$clusterTime": {clusterTime, signature: {hash, keyId}}, the shape
 // mongod gossips out (a binData of subtype 0 and a long).
 func AppendElement(dst []byte, s Signed) []byte {
-	idx, dst := bsoncore.AppendDocumentElementStart(dst, Field)
+	return AppendDoc(bsoncore.AppendHeader(dst, bsoncore.TypeEmbeddedDocument, Field), s)
+}
+
+// AppendDoc appends the value of the $clusterTime field alone.
+func AppendDoc(dst []byte, s Signed) []byte {
+	idx, dst := bsoncore.AppendDocumentStart(dst)
 	dst = bsoncore.AppendTimestampElement(dst, "clusterTime", s.Time.T, s.Time.I)
 	sig, dst := bsoncore.AppendDocumentElementStart(dst, "signature")
 	dst = bsoncore.AppendBinaryElement(dst, "hash", bson.TypeBinaryGeneric, s.Hash[:])

@@ -4,6 +4,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
+	"github.com/mongos-lite/mongos-lite/auth"
 	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
 )
 
@@ -14,6 +15,20 @@ type Sender struct {
 	// MayAdvance: the sender holds advanceClusterTime on the cluster (everyone does with auth
 	// off). Its times need no signature, and what it is sent carries the dummy one.
 	MayAdvance bool
+}
+
+// actionAdvanceClusterTime lets a client move the clock without a signature (mongod's
+// LogicalTimeValidator::isAuthorizedToAdvanceClock).
+const actionAdvanceClusterTime = "advanceClusterTime"
+
+// SenderOf is a connection's standing: whether its server requires authentication, and the user
+// it logged in as (nil: nobody yet). With auth off everyone may advance the clock, as on mongod.
+func SenderOf(authOn bool, u *auth.User) Sender {
+	if !authOn {
+		return Sender{MayAdvance: true}
+	}
+	return Sender{AuthOn: true, Authenticated: u != nil,
+		MayAdvance: u != nil && u.Can(actionAdvanceClusterTime, auth.ClusterResource())}
 }
 
 // Gossip is a server's rules for the cluster times it takes in and gives out.
