@@ -72,6 +72,9 @@ func New(cfg Config, shardList []*shards.Shard) (*Server, error) {
 	for i, s := range shardList {
 		members[i] = s
 	}
+	if cfg.MaxClockDriftSecs < 0 {
+		return nil, errors.New("router: MaxClockDriftSecs must not be negative")
+	}
 	cfg = cfg.withDefaults()
 	return &Server{
 		cfg:     cfg,
