@@ -29,7 +29,7 @@ if $authn; then
   head -c 48 /dev/urandom | base64 | tr -d '\n' >"$tmp/keyfile"
   chmod 600 "$tmp/keyfile"
   password=$(head -c 18 /dev/urandom | base64 | tr -d '/+=\n')
-  printf '%s' "$password" | "$tmp/mongos-lite" user add --users-file "$tmp/users.yaml" --user spec --db admin --role root@admin --role read@config --password-stdin
+  printf '%s' "$password" | "$tmp/mongos-lite" user add --users-file "$tmp/users.yaml" --user spec --db admin --role root@admin --password-stdin
   security=(--auth --users-file "$tmp/users.yaml" --keyfile "$tmp/keyfile")
   creds="spec:$password@"
 fi

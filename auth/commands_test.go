@@ -6,8 +6,20 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
+	"github.com/mongos-lite/mongos-lite/internal/command"
 	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
+	"github.com/mongos-lite/mongos-lite/internal/wire"
 )
+
+// commandOf is body as the router parses it, without document sequences; an empty or invalid
+// body has no name.
+func commandOf(db string, body bsoncore.Document, seqs ...wire.Sequence) *command.Command {
+	c := &command.Command{DB: []byte(db), Body: body, Sequences: seqs}
+	if first, err := body.IndexErr(0); err == nil {
+		c.Name = first.KeyBytes()
+	}
+	return c
+}
 
 // ejson is a command written as relaxed extended JSON, keys in order.
 func ejson(t *testing.T, s string) bsoncore.Document {
@@ -126,7 +138,7 @@ func TestAuthorize(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := Authorize(tt.user, tt.db, ejson(t, tt.cmd))
+			err := Authorize(tt.user, commandOf(tt.db, ejson(t, tt.cmd)))
 			if codeOf(err) != codeOf(tt.want) || msgOf(err) != msgOf(tt.want) {
 				t.Fatalf("got  %v\nwant %v", err, tt.want)
 			}

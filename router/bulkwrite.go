@@ -39,7 +39,7 @@ func (c *conn) bulkWrite(ctx context.Context, r *request) (bsoncore.Document, er
 // bulkWriteDatabases lists the databases of nsInfo, from the body or its document sequence.
 func bulkWriteDatabases(r *request) ([]string, error) {
 	var entries []bsoncore.Document
-	for _, seq := range r.msg.Sequences {
+	for _, seq := range r.Sequences {
 		if seq.Identifier == "nsInfo" {
 			docs, err := seq.Docs()
 			if err != nil {
@@ -48,7 +48,7 @@ func bulkWriteDatabases(r *request) ([]string, error) {
 			entries = append(entries, docs...)
 		}
 	}
-	if v, ok := lookup(r.body, "nsInfo"); ok {
+	if v, ok := lookup(r.Body, "nsInfo"); ok {
 		arr, ok := v.ArrayOK()
 		if !ok {
 			return nil, mongoerr.WrongType("bulkWrite.nsInfo", v.Type, "array")

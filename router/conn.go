@@ -16,6 +16,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/wiremessage"
 
+	"github.com/mongos-lite/mongos-lite/internal/command"
 	"github.com/mongos-lite/mongos-lite/internal/deadline"
 	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
 	"github.com/mongos-lite/mongos-lite/internal/wire"
@@ -40,11 +41,13 @@ type conn struct {
 	req request // the command in progress
 
 	shardTime time.Duration // shard round trips of the command in progress
+	opTime    uint64        // the latest operationTime a shard reported for it (t<<32 | i)
 
 	conv *auth.Conversation // the connection's authentication state; nil without --auth
 
 	compressors []wiremessage.CompressorID // negotiated in hello
 	sawMetadata bool                       // the client metadata document arrived
+	clientMeta  []byte                     // the $client element the shards get (handshake.go)
 	appName     string
 	closeOnce   sync.Once
 }
@@ -160,13 +163,13 @@ func (c *conn) handleMsg(frame []byte) ([]byte, error) {
 		return c.parseErrorReply(frame, err)
 	}
 	start := time.Now()
-	c.shardTime = 0
-	c.req = request{msg: m, body: m.Body}
+	c.shardTime, c.opTime = 0, 0
+	c.req = request{flags: m.Flags}
 	r := &c.req
 	var body bsoncore.Document
 	var cmdErr error
 	if c.s.beginOp() {
-		body, cmdErr = c.run(r)
+		body, cmdErr = c.run(m, r)
 		c.s.endOp()
 	} else {
 		cmdErr = c.s.quiesceError()
@@ -174,7 +177,7 @@ func (c *conn) handleMsg(frame []byte) ([]byte, error) {
 	if errors.Is(cmdErr, errCloseConnection) {
 		return nil, cmdErr
 	}
-	defer c.observe(r.body, start, body, cmdErr)
+	defer c.observe(m.Body, start, body, cmdErr)
 	if m.Flags&wire.MoreToCome != 0 {
 		return nil, nil // the client asked for no reply (w:0)
 	}
@@ -211,22 +214,16 @@ func (c *conn) observe(body bsoncore.Document, start time.Time, reply bsoncore.D
 	c.s.cfg.Observer.CommandDone(commandName(body), time.Since(start), c.shardTime, code)
 }
 
-// run validates the request and routes it; it returns a reply body or a command error.
-func (c *conn) run(r *request) (bsoncore.Document, error) {
-	name := firstKey(r.body)
-	if len(name) == 0 {
-		return nil, mongoerr.New(mongoerr.FailedToParse, "Empty command object")
+// run parses the command once, validates it and routes it; it returns a reply body or a command
+// error.
+func (c *conn) run(m wire.Msg, r *request) (bsoncore.Document, error) {
+	var err error
+	if r.Command, err = command.Parse(m); err != nil {
+		return nil, err
 	}
-	dbv, ok := lookup(r.body, "$db")
-	if !ok {
-		return nil, mongoerr.New(40571, "OP_MSG requests require a $db argument")
-	}
-	if r.db, ok = stringBytes(dbv); !ok || len(r.db) == 0 {
-		return nil, mongoerr.New(mongoerr.InvalidNamespace, "Invalid database name: '%s'", dbv.String())
-	}
-	ctx := deadline.After(c.commandTimeout(r.body))
+	ctx := deadline.After(c.commandTimeout(r.Body))
 	defer ctx.Release()
-	return c.dispatch(ctx, name, r)
+	return c.dispatch(ctx, r)
 }
 
 // commandTimeout bounds the command: its maxTimeMS when given, else the shard timeout. Nothing

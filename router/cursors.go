@@ -7,7 +7,6 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
-	"github.com/mongos-lite/mongos-lite/auth"
 	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
 	"github.com/mongos-lite/mongos-lite/internal/sessionid"
 	"github.com/mongos-lite/mongos-lite/shards"
@@ -22,6 +21,7 @@ import (
 type cursorEntry struct {
 	shard   int
 	host    string
+	ns      string // the cursor's namespace, as the shard named it
 	lsid    sessionid.ID
 	hasLSID bool
 	// owner is the uid of the user who opened the cursor. The shards see every cursor as the
@@ -69,21 +69,29 @@ func (r *cursorRegistry) open() int {
 
 // cursorID reads cursor.id from a reply; ok is false when the reply has no cursor.
 func cursorID(reply bsoncore.Document) (int64, bool) {
+	id, _, ok := cursorOf(reply)
+	return id, ok
+}
+
+// cursorOf reads cursor.id and cursor.ns from a reply; ok is false when the reply has no cursor.
+func cursorOf(reply bsoncore.Document) (id int64, ns string, ok bool) {
 	v, ok := lookup(reply, "cursor")
 	if !ok {
-		return 0, false
+		return 0, "", false
 	}
 	doc, ok := v.DocumentOK()
 	if !ok {
-		return 0, false
+		return 0, "", false
 	}
-	return doc.Lookup("id").AsInt64OK()
+	id, ok = doc.Lookup("id").AsInt64OK()
+	ns, _ = doc.Lookup("ns").StringValueOK()
+	return id, ns, ok
 }
 
 // trackCursor registers the cursor a reply opened.
 func (c *conn) trackCursor(reply bsoncore.Document, shard int, host string, r *request) {
-	if id, ok := cursorID(reply); ok && id != 0 {
-		c.s.cursors.add(id, cursorEntry{shard: shard, host: host, lsid: r.op.LSID, hasLSID: r.op.HasLSID, owner: r.who.uid})
+	if id, ns, ok := cursorOf(reply); ok && id != 0 {
+		c.s.cursors.add(id, cursorEntry{shard: shard, host: host, ns: ns, lsid: r.op.LSID, hasLSID: r.op.HasLSID, owner: r.who.uid})
 		if r.op.HasLSID {
 			// Killing, ending or reaping the session drops the cursor from the registry.
 			_ = c.s.sessions.AddCursor(r.op.LSID, id)
@@ -97,7 +105,7 @@ func cursorNotFound(id int64) error {
 
 // getMore goes to the member that owns the cursor; the registry forgets exhausted cursors.
 func (c *conn) getMore(ctx context.Context, r *request) (bsoncore.Document, error) {
-	v, _ := lookup(r.body, "getMore")
+	v, _ := lookup(r.Body, "getMore")
 	id, ok := v.Int64OK()
 	if !ok {
 		return nil, mongoerr.WrongType("getMore.getMore", v.Type, "long")
@@ -121,13 +129,18 @@ func (c *conn) getMore(ctx context.Context, r *request) (bsoncore.Document, erro
 	return reply, nil
 }
 
-// killCursors splits the ids by owning member, kills each group there, and merges the answers.
+// killCursors splits the ids by owning member, kills each group there, and merges the answers,
+// as mongos's killCursors does (kill_cursors_common.h, cluster_cursor_manager.cpp): a cursor of
+// another namespace than the one named is not found, whoever asks; killing another user's cursor
+// needs killAnyCursor (auth_checks.cpp checkAuthForKillCursors); the router forgets a cursor only
+// when its shard killed it or no longer has it.
 func (c *conn) killCursors(ctx context.Context, r *request) (bsoncore.Document, error) {
-	coll, ok := lookup(r.body, "killCursors")
+	coll, ok := lookup(r.Body, "killCursors")
 	if !ok || coll.Type != bsoncore.TypeString {
 		return nil, mongoerr.WrongType("killCursors.killCursors", coll.Type, "string")
 	}
-	v, _ := lookup(r.body, "cursors")
+	ns := string(r.DB) + "." + coll.StringValue()
+	v, _ := lookup(r.Body, "cursors")
 	arr, ok := v.ArrayOK()
 	if !ok {
 		return nil, mongoerr.WrongType("killCursors.cursors", v.Type, "array")
@@ -147,12 +160,12 @@ func (c *conn) killCursors(ctx context.Context, r *request) (bsoncore.Document, 
 				"BSON field 'killCursors.cursors' contains an element of type '%s', expected type 'long'", mongoerr.TypeName(cv.Type))
 		}
 		e, ok := c.s.cursors.get(id)
-		if !ok {
+		if !ok || e.ns != ns {
 			notFound = append(notFound, id)
 			continue
 		}
-		if e.owner != r.who.uid && !r.who.canOn(auth.ActionKillAnyCursor, auth.NSResource(string(r.db), string(coll.StringValue()))) {
-			return nil, mongoerr.New(mongoerr.Unauthorized, "not authorized to kill cursor on %s.%s", r.db, coll.StringValue())
+		if err := r.who.mayKillCursor(e, r.DB, coll.StringValue()); err != nil {
+			return nil, err
 		}
 		g := groups[e.host]
 		if g == nil {
@@ -166,7 +179,7 @@ func (c *conn) killCursors(ctx context.Context, r *request) (bsoncore.Document, 
 	for _, host := range order {
 		g := groups[host]
 		sub := *r
-		sub.body = killCursorsBody(r.body, g.ids)
+		sub.Body = killCursorsBody(r.Body, g.ids)
 		reply, _, err := c.exchange(ctx, g.shard, shards.Primary(), host, &sub)
 		if err != nil {
 			// The member is gone, and its cursors with it.

@@ -20,7 +20,7 @@ func (c *conn) listDatabases(ctx context.Context, r *request) (bsoncore.Document
 	}
 	merged := map[string]*dbInfo{}
 	nameOnly := false
-	if v, ok := lookup(r.body, "nameOnly"); ok {
+	if v, ok := lookup(r.Body, "nameOnly"); ok {
 		nameOnly, _ = v.BooleanOK()
 	}
 	for i, sh := range c.s.shards {
@@ -82,8 +82,8 @@ func (c *conn) dropDatabase(ctx context.Context, r *request) (bsoncore.Document,
 	if err != nil || mongoerr.FromReply(reply) != nil {
 		return reply, err
 	}
-	if err := c.s.cluster.Forget(ctx, string(r.db)); err != nil {
-		c.log.Warn().Err(err).Bytes("db", r.db).Msg("database dropped but its placement was not removed")
+	if err := c.s.cluster.Forget(ctx, string(r.DB)); err != nil {
+		c.log.Warn().Err(err).Bytes("db", r.DB).Msg("database dropped but its placement was not removed")
 	}
 	return reply, nil
 }

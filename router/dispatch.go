@@ -6,21 +6,21 @@ import (
 	"errors"
 
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
+	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/wiremessage"
 
 	"github.com/mongos-lite/mongos-lite/auth"
+	"github.com/mongos-lite/mongos-lite/internal/command"
 	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
 	"github.com/mongos-lite/mongos-lite/internal/sessionid"
-	"github.com/mongos-lite/mongos-lite/internal/wire"
 )
 
-// request is one client command as it flows through the router.
+// request is one client command as it flows through the router: the one parse that
+// authorization, placement, session handling and forwarding all read.
 type request struct {
-	msg  wire.Msg
-	body bsoncore.Document
-	name []byte // the command name: the body's first key
-	db   []byte
-	op   sessionid.OpInfo
-	who  identity
+	command.Command
+	flags wiremessage.MsgFlag
+	op    sessionid.OpInfo
+	who   identity
 }
 
 type handler func(c *conn, ctx context.Context, r *request) (bsoncore.Document, error)
@@ -100,31 +100,39 @@ func refused(name []byte) bool {
 		string(name) == "fsync" || string(name) == "fsyncUnlock"
 }
 
-func (c *conn) dispatch(ctx context.Context, name []byte, r *request) (bsoncore.Document, error) {
-	r.name = name
+func (c *conn) dispatch(ctx context.Context, r *request) (bsoncore.Document, error) {
+	name := r.Name
 	who, err := c.identity()
 	if err != nil {
 		return nil, err
 	}
 	r.who = who
+	if err := r.CheckGeneric(who.can); err != nil {
+		return nil, err
+	}
 	if who.auth {
-		if err := auth.Authorize(who.user, string(r.db), r.body); err != nil {
+		if err := auth.Authorize(who.user, &r.Command); err != nil {
 			return nil, err
 		}
 	}
 	// As mongos, once the command is authorized: a causal chain begun through another router
 	// must not reach a shard ahead of what this router gossips (clock.go).
-	if err := c.s.clock.gossipIn(internedName(name), r.body, c.clockSender()); err != nil {
+	if err := c.s.clock.gossipIn(internedName(name), r.Body, c.clockSender()); err != nil {
 		return nil, err
 	}
 	if !handshake[string(name)] {
-		op, err := sessionid.ParseOpInfo(r.body, who.uid, who.can(auth.ActionImpersonate))
+		op, err := sessionid.ParseOpInfo(r.Body, who.uid, who.can(auth.ActionImpersonate))
 		if err != nil {
 			return nil, err
 		}
 		r.op = op
-		if op.HasLSID && !sessionCommands[string(name)] {
-			if err := c.s.sessions.Vivify(op.LSID, who.owner()); err != nil {
+	}
+	if err := r.CheckDuplicates(); err != nil {
+		return nil, err
+	}
+	if !handshake[string(name)] {
+		if r.op.HasLSID && !sessionCommands[string(name)] {
+			if err := c.s.sessions.Vivify(r.op.LSID, who.owner()); err != nil {
 				return nil, err
 			}
 		}

@@ -21,11 +21,11 @@ func (c *conn) configureFailPoint(_ context.Context, r *request) (bsoncore.Docum
 	if !c.s.cfg.EnableTestCommands {
 		return nil, noSuchCommand("configureFailPoint")
 	}
-	v, _ := lookup(r.body, "configureFailPoint")
+	v, _ := lookup(r.Body, "configureFailPoint")
 	if name, _ := v.StringValueOK(); name != "failCommand" {
 		return nil, mongoerr.New(mongoerr.BadValue, "Unknown fail point: %s (mongos-lite has failCommand)", v)
 	}
-	count, err := c.s.failCommand.Configure(r.body, failpoint.ParseFailCommand)
+	count, err := c.s.failCommand.Configure(r.Body, failpoint.ParseFailCommand)
 	if err != nil {
 		return nil, err
 	}

@@ -7,6 +7,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/wiremessage"
 
+	"github.com/mongos-lite/mongos-lite/internal/command"
 	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
 	"github.com/mongos-lite/mongos-lite/internal/wire"
 )
@@ -20,6 +21,7 @@ const (
 
 // handleQuery answers OP_QUERY, which since 5.1 carries only the legacy handshake.
 func (c *conn) handleQuery(frame []byte) ([]byte, error) {
+	c.opTime = 0
 	q, err := wire.ParseQuery(frame)
 	if err != nil {
 		return nil, err
@@ -33,8 +35,7 @@ func (c *conn) handleQuery(frame []byte) ([]byte, error) {
 	case !c.s.beginOp():
 		err = c.s.quiesceError()
 	default:
-		r := request{body: cmd, db: []byte(q.Database())}
-		body, err = c.hello(context.Background(), &r)
+		body, err = c.legacyHello(cmd, q.Database())
 		c.s.endOp()
 	}
 	idx, reply := wiremessage.AppendHeaderStart(c.out[:0], replyRequestID.Add(1), q.Header.RequestID, wire.OpReply)
@@ -47,24 +48,32 @@ func (c *conn) handleQuery(frame []byte) ([]byte, error) {
 	return c.out, nil
 }
 
+// legacyHello answers a hello sent over OP_QUERY, with the generic-argument checks of OP_MSG.
+func (c *conn) legacyHello(cmd bsoncore.Document, db string) (bsoncore.Document, error) {
+	r := request{Command: command.Command{Name: firstKey(cmd), DB: []byte(db), Body: cmd}}
+	who, err := c.identity()
+	if err != nil {
+		return nil, err
+	}
+	if err := r.CheckGeneric(who.can); err != nil {
+		return nil, err
+	}
+	return c.hello(context.Background(), &r)
+}
+
 // hello answers hello/isMaster/ismaster as a mongos does (reference §7.1).
 func (c *conn) hello(ctx context.Context, r *request) (bsoncore.Document, error) {
-	legacy := string(firstKey(r.body)) != "hello"
-	if v, ok := lookup(r.body, "client"); ok {
-		if c.sawMetadata {
-			return nil, mongoerr.New(mongoerr.ClientMetadataCannotBeMutated,
-				"The client metadata document may only be sent in the first hello")
-		}
-		c.sawMetadata = true
-		if doc, ok := v.DocumentOK(); ok {
-			c.appName, _ = doc.Lookup("application", "name").StringValueOK()
+	legacy := string(firstKey(r.Body)) != "hello"
+	if v, ok := lookup(r.Body, "client"); ok {
+		if err := c.setClientMetadata(v); err != nil {
+			return nil, err
 		}
 	}
-	if err := c.awaitTopologyChange(r.body); err != nil {
+	if err := c.awaitTopologyChange(r.Body); err != nil {
 		return nil, err
 	}
 	b := bsoncore.NewDocumentBuilder()
-	if v, ok := lookup(r.body, "compression"); ok {
+	if v, ok := lookup(r.Body, "compression"); ok {
 		b.AppendArray("compression", c.negotiateCompression(v))
 	}
 	if legacy {
@@ -74,11 +83,11 @@ func (c *conn) hello(ctx context.Context, r *request) (bsoncore.Document, error)
 	}
 	b.AppendString("msg", "isdbgrid")
 	b.AppendDocument("topologyVersion", c.s.topologyVersion())
-	if v, ok := lookup(r.body, "helloOk"); ok && v.Type == bsoncore.TypeBoolean && v.Boolean() {
+	if v, ok := lookup(r.Body, "helloOk"); ok && v.Type == bsoncore.TypeBoolean && v.Boolean() {
 		b.AppendBoolean("helloOk", true)
 	}
 	minWire, maxWire := c.s.wireVersions()
-	authElems, err := c.helloAuth(r.body)
+	authElems, err := c.helloAuth(r.Body)
 	if err != nil {
 		return nil, err
 	}
@@ -94,6 +103,43 @@ func (c *conn) hello(ctx context.Context, r *request) (bsoncore.Document, error)
 		AppendInt32("maxWireVersion", maxWire).
 		AppendInt32("minWireVersion", minWire).
 		AppendDouble("ok", 1).Build(), nil
+}
+
+// maxClientMetadata is mongos's kMaxMongoSMetadataDocumentByteLength: the router forwards the
+// document to the shards with every command, with its own part added.
+const maxClientMetadata = 512
+
+// setClientMetadata takes the client metadata of the connection's first hello (client_metadata.cpp)
+// and prepares the $client the router sends the shards: the client's document and
+// {mongos: {host, client, version}}, as mongos's setMongoSMetadata builds it.
+func (c *conn) setClientMetadata(v bsoncore.Value) error {
+	if c.sawMetadata {
+		return mongoerr.New(mongoerr.ClientMetadataCannotBeMutated,
+			"The client metadata document may only be sent in the first hello")
+	}
+	c.sawMetadata = true
+	doc, ok := v.DocumentOK()
+	if !ok {
+		return nil
+	}
+	if len(doc) > maxClientMetadata {
+		return mongoerr.New(mongoerr.ClientMetadataDocumentTooLarge,
+			"The client metadata document must be less then or equal to %d bytes", maxClientMetadata)
+	}
+	c.appName, _ = doc.Lookup("application", "name").StringValueOK()
+	idx, dst := bsoncore.AppendDocumentElementStart(nil, "$client")
+	eachElement(doc, func(el bsoncore.Element) bool {
+		if string(el.KeyBytes()) != "mongos" {
+			dst = append(dst, el...)
+		}
+		return true
+	})
+	dst = bsoncore.AppendDocumentElement(dst, "mongos", bsoncore.NewDocumentBuilder().
+		AppendString("host", c.nc.LocalAddr().String()).
+		AppendString("client", c.nc.RemoteAddr().String()).
+		AppendString("version", Version).Build())
+	c.clientMeta, _ = bsoncore.AppendDocumentEnd(dst, idx)
+	return nil
 }
 
 // awaitTopologyChange implements awaitable hello: a monitor that already knows the current

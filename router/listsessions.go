@@ -18,7 +18,7 @@ import (
 // aggregate answers $listLocalSessions from the router's cache and $listSessions from every
 // shard; any other pipeline goes to the database's primary shard.
 func (c *conn) aggregate(ctx context.Context, r *request) (bsoncore.Document, error) {
-	pv, _ := lookup(r.body, "pipeline")
+	pv, _ := lookup(r.Body, "pipeline")
 	stages, _ := pv.ArrayOK()
 	first, _ := stages.IndexErr(0)
 	stage, _ := first.DocumentOK()
@@ -32,7 +32,7 @@ func (c *conn) aggregate(ctx context.Context, r *request) (bsoncore.Document, er
 }
 
 func (c *conn) listLocalSessions(r *request, stage bsoncore.Document, stages bsoncore.Array) (bsoncore.Document, error) {
-	if v, _ := lookup(r.body, "aggregate"); v.Type == bsoncore.TypeString {
+	if v, _ := lookup(r.Body, "aggregate"); v.Type == bsoncore.TypeString {
 		return nil, mongoerr.New(mongoerr.InvalidNamespace,
 			"$listLocalSessions must be run against the database with {aggregate: 1}, not a collection")
 	}
@@ -54,20 +54,20 @@ func (c *conn) listLocalSessions(r *request, stage bsoncore.Document, stages bso
 	if err != nil {
 		return nil, err
 	}
-	return cursorReply(string(r.db)+".$cmd.aggregate", docs), nil
+	return cursorReply(string(r.DB)+".$cmd.aggregate", docs), nil
 }
 
 // listSessions reads config.system.sessions on every shard and merges the records, one per _id:
 // a session used on several shards has a record on each.
 func (c *conn) listSessions(ctx context.Context, r *request, stage bsoncore.Document) (bsoncore.Document, error) {
-	if coll, _ := lookup(r.body, "aggregate"); string(r.db) != "config" || coll.StringValue() != "system.sessions" {
+	if coll, _ := lookup(r.Body, "aggregate"); string(r.DB) != "config" || coll.StringValue() != "system.sessions" {
 		return nil, mongoerr.New(mongoerr.InvalidNamespace, "$listSessions may only be run against config.system.sessions")
 	}
 	if _, err := sessionid.ParseListSpec("$listSessions", stage.Lookup("$listSessions"), r.who.uid); err != nil {
 		return nil, err
 	}
 	start := time.Now()
-	results := c.s.broadcastPrimaries(ctx, shardAggregate(r.body))
+	results := c.s.broadcastPrimaries(ctx, shardAggregate(r.Body))
 	c.countShardTime(start)
 	for _, res := range results {
 		if sessionfanout.Failure(res, shards.ErrorReply) != nil {

@@ -68,7 +68,7 @@ func (c *conn) parameters() map[string]bsoncore.Value {
 // none that exists is an error, as on mongod.
 func (c *conn) getParameter(_ context.Context, r *request) (bsoncore.Document, error) {
 	params := c.parameters()
-	v, _ := lookup(r.body, "getParameter")
+	v, _ := lookup(r.Body, "getParameter")
 	all := false
 	if s, ok := v.StringValueOK(); ok && s == "*" {
 		all = true
@@ -78,7 +78,7 @@ func (c *conn) getParameter(_ context.Context, r *request) (bsoncore.Document, e
 	b := bsoncore.NewDocumentBuilder()
 	found := 0
 	for name, val := range params {
-		if _, asked := lookup(r.body, name); all || asked {
+		if _, asked := lookup(r.Body, name); all || asked {
 			b.AppendValue(name, val)
 			found++
 		}
@@ -161,8 +161,8 @@ func (c *conn) listShards(context.Context, *request) (bsoncore.Document, error) 
 // find answers config.shards from the router's own registry (there are no config servers) and
 // routes every other find to its database's primary shard.
 func (c *conn) find(ctx context.Context, r *request) (bsoncore.Document, error) {
-	coll, _ := lookup(r.body, "find")
-	if name, _ := stringBytes(coll); string(r.db) != "config" || string(name) != "shards" {
+	coll, _ := lookup(r.Body, "find")
+	if name, _ := stringBytes(coll); string(r.DB) != "config" || string(name) != "shards" {
 		return c.forwardToPrimary(ctx, r, false)
 	}
 	return cursorReply("config.shards", c.s.shardDocs()), nil

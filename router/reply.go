@@ -6,6 +6,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/wiremessage"
 
+	"github.com/mongos-lite/mongos-lite/internal/command"
 	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
 	"github.com/mongos-lite/mongos-lite/internal/wire"
 )
@@ -26,10 +27,13 @@ func (c *conn) appendReplyMsg(dst []byte, requestID int32, body bsoncore.Documen
 	return dst
 }
 
-// appendReplyBody appends the reply document itself (shared by OP_MSG and OP_REPLY).
+// appendReplyBody appends the reply document itself (shared by OP_MSG and OP_REPLY). The generic
+// reply fields mongos does not pass on from shards are left out (internal/command.FromShard);
+// the router's $clusterTime, signed by the router (clock.go), replaces a shard's, and
+// operationTime is the latest a shard reported for this command (mongos's OperationTimeTracker),
+// else the router's cluster time.
 func (c *conn) appendReplyBody(dst []byte, body bsoncore.Document, err error) []byte {
 	idx, dst := bsoncore.AppendDocumentStart(dst)
-	hasOpTime := false
 	switch {
 	case err != nil:
 		dst = mongoerr.As(err).AppendFields(dst)
@@ -37,22 +41,35 @@ func (c *conn) appendReplyBody(dst []byte, body bsoncore.Document, err error) []
 		dst = bsoncore.AppendDoubleElement(dst, "ok", 1)
 	default:
 		eachElement(body, func(el bsoncore.Element) bool {
-			switch string(el.KeyBytes()) {
-			case "$clusterTime":
-				return true
-			case "operationTime":
-				hasOpTime = true
+			if command.FromShard(el.KeyBytes()) {
+				dst = append(dst, el...)
 			}
-			dst = append(dst, el...)
 			return true
 		})
 	}
-	if ct := c.s.clock.load(); ct != nil {
+	ct := c.s.clock.load()
+	if ct != nil {
 		dst = c.s.clock.appendOut(dst, ct.ts, c.clockSender())
-		if !hasOpTime {
-			dst = bsoncore.AppendTimestampElement(dst, "operationTime", ct.ts.T, ct.ts.I)
-		}
+	}
+	switch {
+	case c.opTime != 0:
+		dst = bsoncore.AppendTimestampElement(dst, "operationTime", uint32(c.opTime>>32), uint32(c.opTime))
+	case ct != nil:
+		dst = bsoncore.AppendTimestampElement(dst, "operationTime", ct.ts.T, ct.ts.I)
 	}
 	dst, _ = bsoncore.AppendDocumentEnd(dst, idx)
 	return dst
+}
+
+func tsKey(t, i uint32) uint64 { return uint64(t)<<32 | uint64(i) }
+
+// trackOperationTime keeps the latest operationTime of the shard replies to this command.
+func (c *conn) trackOperationTime(reply bsoncore.Document) {
+	v, ok := lookup(reply, "operationTime")
+	if !ok {
+		return
+	}
+	if t, i, ok := v.TimestampOK(); ok && tsKey(t, i) > c.opTime {
+		c.opTime = tsKey(t, i)
+	}
 }

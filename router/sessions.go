@@ -42,7 +42,7 @@ func (c *conn) startSession(_ context.Context, r *request) (bsoncore.Document, e
 // refreshSessions vivifies the ids here and refreshes them on every shard's primary: each shard
 // keeps its own sessions collection, so each must hear of it.
 func (c *conn) refreshSessions(ctx context.Context, r *request) (bsoncore.Document, error) {
-	ids, err := sessionid.ParseList(r.body, r.who.uid, r.who.can(auth.ActionImpersonate))
+	ids, err := sessionid.ParseList(r.Body, r.who.uid, r.who.can(auth.ActionImpersonate))
 	if err != nil {
 		return nil, err
 	}
@@ -58,7 +58,7 @@ func (c *conn) refreshSessions(ctx context.Context, r *request) (bsoncore.Docume
 // endSessions marks the sessions ending here (their router cursors close at the next refresh,
 // as on mongod) and ends them on every shard's primary.
 func (c *conn) endSessions(ctx context.Context, r *request) (bsoncore.Document, error) {
-	ids, err := sessionid.ParseList(r.body, r.who.uid, r.who.can(auth.ActionImpersonate))
+	ids, err := sessionid.ParseList(r.Body, r.who.uid, r.who.can(auth.ActionImpersonate))
 	if err != nil {
 		return nil, err
 	}
@@ -71,7 +71,7 @@ func (c *conn) endSessions(ctx context.Context, r *request) (bsoncore.Document, 
 // the router's own cursors of matching sessions go first, then one killAllSessionsByPattern
 // with full lsids/uids goes to every member of every shard (secondaries hold cursors too).
 func (c *conn) killSessions(ctx context.Context, r *request) (bsoncore.Document, error) {
-	p, err := sessionid.ParseKillAs(r.body, r.who.uid, r.who.auth, r.who.can(auth.ActionKillAnySession))
+	p, err := sessionid.ParseKillAs(r.Body, r.who.uid, r.who.auth, r.who.can(auth.ActionKillAnySession))
 	if err != nil {
 		return nil, err
 	}

@@ -90,7 +90,7 @@ var idempotentReads = map[string]bool{
 // labelContext. Commands mongos-lite does not classify get mongos's middle ground: retried only
 // when the member was not primary.
 func retryPolicyOf(r *request, labels mongoerr.LabelContext) retryPolicy {
-	name := string(r.name)
+	name := string(r.Name)
 	switch {
 	case retryableWrites[name]:
 		if labels.RetryableWrite {
@@ -98,7 +98,7 @@ func retryPolicyOf(r *request, labels mongoerr.LabelContext) retryPolicy {
 		}
 		return noRetry
 	case name == "aggregate":
-		if _, ok := lookup(r.body, "writeConcern"); ok { // $out/$merge
+		if _, ok := lookup(r.Body, "writeConcern"); ok { // $out/$merge
 			return notIdempotent
 		}
 		return idempotent

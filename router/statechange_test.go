@@ -10,6 +10,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
+	"github.com/mongos-lite/mongos-lite/internal/command"
 	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
 	"github.com/mongos-lite/mongos-lite/shards"
 )
@@ -278,9 +279,9 @@ func TestRetryPolicyOf(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			body := doc(t, tt.body)
-			r := &request{body: body, name: firstKey(body)}
+			r := &request{Command: command.Command{Body: body, Name: firstKey(body)}}
 			r.op.HasTxnNumber = tt.txnNumber
-			if got := retryPolicyOf(r, labelContext(r.name, r)); got != tt.want {
+			if got := retryPolicyOf(r, labelContext(r.Name, r)); got != tt.want {
 				t.Fatalf("retryPolicyOf(%s) = %d, want %d", bson.Raw(body), got, tt.want)
 			}
 		})

@@ -63,7 +63,7 @@ func (c *conn) pinTransaction(ctx context.Context, r *request, shard int) (txnTa
 		return txnTarget{}, mongoerr.New(mongoerr.OperationNotSupportedInTransaction,
 			"transaction %d runs on shard %s, but database %s lives on shard %s; mongos-lite runs each "+
 				"transaction on one shard, so the transaction was aborted",
-			number, c.s.shards[t.Participant].Name(), r.db, c.s.shards[shard].Name())
+			number, c.s.shards[t.Participant].Name(), r.DB, c.s.shards[shard].Name())
 	}
 	return txnTarget{shard: t.Participant, host: string(t.Recovery)}, nil
 }
@@ -98,7 +98,7 @@ func (c *conn) abortOnParticipant(ctx context.Context, r *request, t sessioncach
 // router ran the transaction, else to the shard the client's recoveryToken names (a commit
 // retried through another router).
 func (c *conn) endTransaction(ctx context.Context, r *request) (bsoncore.Document, error) {
-	name := string(firstKey(r.body))
+	name := string(firstKey(r.Body))
 	if !r.op.HasLSID || !r.op.HasTxnNumber || !r.op.Autocommit {
 		return nil, mongoerr.New(mongoerr.InvalidOptions, "%s must be run within a transaction", name)
 	}
@@ -136,7 +136,7 @@ func (c *conn) endTarget(r *request) (t txnTarget, recovering bool, err error) {
 	if t, ok := c.s.sessions.Txn(r.op.LSID); ok && t.Number == r.op.TxnNumber && t.Participant != sessioncache.NoParticipant {
 		return txnTarget{shard: t.Participant, host: string(t.Recovery)}, false, nil
 	}
-	if v, ok := lookup(r.body, "recoveryToken"); ok {
+	if v, ok := lookup(r.Body, "recoveryToken"); ok {
 		doc, _ := v.DocumentOK()
 		name, _ := doc.Lookup("recoveryShardId").StringValueOK()
 		if idx := c.s.cluster.Index(name); idx >= 0 {

@@ -32,6 +32,7 @@ const (
 	IndexNotFound                      Code = 27
 	ConflictingUpdateOperators         Code = 40
 	CursorNotFound                     Code = 43
+	NoMatchingDocument                 Code = 47
 	NamespaceExists                    Code = 48
 	MaxTimeMSExpired                   Code = 50
 	DollarPrefixedFieldName            Code = 52
@@ -71,6 +72,7 @@ const (
 	CommandFailed                      Code = 125
 	CursorInUse                        Code = 143
 	ClientMetadataMissingField         Code = 183
+	ClientMetadataDocumentTooLarge     Code = 185
 	ClientMetadataCannotBeMutated      Code = 186
 	PrimarySteppedDown                 Code = 189
 	ShardingStateNotInitialized        Code = 203
@@ -89,10 +91,13 @@ const (
 	NoSuchTransaction                  Code = 251
 	TransactionCommitted               Code = 256
 	TransactionTooLarge                Code = 257
+	InvalidResumeToken                 Code = 260
 	TooManyLogicalSessions             Code = 261
 	ExceededTimeLimit                  Code = 262
 	OperationNotSupportedInTransaction Code = 263
 	PreparedTransactionInProgress      Code = 267
+	ChangeStreamFatalError             Code = 280
+	ChangeStreamHistoryLost            Code = 286
 	ChecksumMismatch                   Code = 288
 	APIStrictError                     Code = 323
 	MechanismUnavailable               Code = 334
@@ -136,6 +141,7 @@ var names = map[Code]string{
 	IndexNotFound:              "IndexNotFound",
 	ConflictingUpdateOperators: "ConflictingUpdateOperators",
 	CursorNotFound:             "CursorNotFound",
+	NoMatchingDocument:         "NoMatchingDocument",
 	NamespaceExists:            "NamespaceExists",
 	MaxTimeMSExpired:           "MaxTimeMSExpired",
 	DollarPrefixedFieldName:    "DollarPrefixedFieldName",
@@ -167,6 +173,7 @@ var names = map[Code]string{
 	CommandFailed:                      "CommandFailed",
 	CursorInUse:                        "CursorInUse",
 	ClientMetadataMissingField:         "ClientMetadataMissingField",
+	ClientMetadataDocumentTooLarge:     "ClientMetadataDocumentTooLarge",
 	ClientMetadataCannotBeMutated:      "ClientMetadataCannotBeMutated",
 	PrimarySteppedDown:                 "PrimarySteppedDown",
 	ShardingStateNotInitialized:        "ShardingStateNotInitialized",
@@ -185,10 +192,13 @@ var names = map[Code]string{
 	NoSuchTransaction:                  "NoSuchTransaction",
 	TransactionCommitted:               "TransactionCommitted",
 	TransactionTooLarge:                "TransactionTooLarge",
+	InvalidResumeToken:                 "InvalidResumeToken",
 	TooManyLogicalSessions:             "TooManyLogicalSessions",
 	ExceededTimeLimit:                  "ExceededTimeLimit",
 	OperationNotSupportedInTransaction: "OperationNotSupportedInTransaction",
 	PreparedTransactionInProgress:      "PreparedTransactionInProgress",
+	ChangeStreamFatalError:             "ChangeStreamFatalError",
+	ChangeStreamHistoryLost:            "ChangeStreamHistoryLost",
 	ChecksumMismatch:                   "ChecksumMismatch",
 	APIStrictError:                     "APIStrictError",
 	MechanismUnavailable:               "MechanismUnavailable",

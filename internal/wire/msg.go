@@ -53,6 +53,9 @@ func eachDoc(raw []byte, identifier string, fn func(bsoncore.Document)) error {
 		if !ok {
 			return frameErr(mongoerr.InvalidBSON, "malformed document in sequence %q", identifier)
 		}
+		if err := checkLimits(doc); err != nil {
+			return err
+		}
 		if err := doc.Validate(); err != nil {
 			return frameErr(mongoerr.InvalidBSON, "invalid document in sequence %q: %v", identifier, err)
 		}
@@ -136,6 +139,9 @@ func (m *Msg) readBody(src []byte) ([]byte, error) {
 	doc, rest, ok := bsoncore.ReadDocument(src)
 	if !ok {
 		return nil, frameErr(mongoerr.InvalidBSON, "OP_MSG body section is malformed")
+	}
+	if err := checkLimits(doc); err != nil {
+		return nil, err
 	}
 	if err := doc.Validate(); err != nil {
 		return nil, frameErr(mongoerr.InvalidBSON, "OP_MSG body is invalid BSON: %v", err)

@@ -5,6 +5,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
 	"github.com/mongos-lite/mongos-lite/auth"
+	clientcmd "github.com/mongos-lite/mongos-lite/internal/command"
 	"github.com/mongos-lite/mongos-lite/internal/sessionid"
 )
 
@@ -68,7 +69,8 @@ func (r *request) authorize() error {
 		return nil
 	}
 	u := r.user()
-	if err := auth.Authorize(u, r.db, r.body); err != nil || u == nil {
+	cmd := clientcmd.Command{Name: []byte(r.name), DB: []byte(r.db), Body: r.body, Sequences: r.seqs}
+	if err := auth.Authorize(u, &cmd); err != nil || u == nil {
 		return err
 	}
 	if _, err := u.UID(); err != nil && (r.cmd.flags&cNoAttach != 0 || hasField(r.body, "lsid")) {

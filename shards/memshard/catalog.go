@@ -44,6 +44,7 @@ func cmdDrop(r *request) error {
 		r.out = bsoncore.AppendInt32Element(r.out, "nIndexesWas", int32(1+len(c.indexes)))
 		r.out = bsoncore.AppendStringElement(r.out, "ns", c.ns())
 		s.stamp()
+		s.logDrop(c)
 		r.wrote(s)
 		return nil
 	})
@@ -51,6 +52,7 @@ func cmdDrop(r *request) error {
 
 func cmdDropDatabase(r *request) error {
 	return r.write(func(s *store) error {
+		s.logDropDatabase(r.db)
 		delete(s.dbs, r.db)
 		r.out = bsoncore.AppendStringElement(r.out, "dropped", r.db)
 		s.stamp()
@@ -176,6 +178,7 @@ func cmdCreateIndexes(r *request) error {
 			}
 		}
 		after := 1 + len(c.indexes)
+		s.logIndexes(opCreateIndexes, c, c.indexes[before-1:])
 		r.out = bsoncore.AppendInt32Element(r.out, "numIndexesBefore", int32(before))
 		r.out = bsoncore.AppendInt32Element(r.out, "numIndexesAfter", int32(after))
 		r.out = bsoncore.AppendBooleanElement(r.out, "createdCollectionAutomatically", created)
@@ -237,6 +240,7 @@ func cmdDropIndexes(r *request) error {
 		switch iv.Type {
 		case bsoncore.TypeString:
 			if iv.StringValue() == "*" {
+				s.logIndexes(opDropIndexes, c, c.indexes)
 				c.indexes = nil
 				break
 			}
@@ -268,6 +272,7 @@ func cmdDropIndexes(r *request) error {
 		}
 		for _, name := range names {
 			i := c.index(name)
+			s.logIndexes(opDropIndexes, c, c.indexes[i:i+1])
 			c.indexes = append(c.indexes[:i], c.indexes[i+1:]...)
 		}
 		r.out = bsoncore.AppendInt32Element(r.out, "nIndexesWas", was)

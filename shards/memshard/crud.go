@@ -450,7 +450,7 @@ func (r *request) applyUpdate(db, coll string, q bson.Raw, uv bsoncore.Value, mu
 		}
 		for i, d := range targets {
 			if news[i] != nil {
-				s.put(c, d, news[i], r.txn)
+				s.putUpdate(c, d, news[i], r.txn, u.IsReplacement())
 				res.nModified++
 			}
 		}
@@ -620,7 +620,7 @@ func (r *request) findAndModify(s *store, coll string, a *famArgs) ([]byte, erro
 			return nil, err
 		}
 		if modified {
-			s.put(c, target, out, r.txn)
+			s.putUpdate(c, target, out, r.txn, a.update.IsReplacement())
 			r.wrote(s)
 		}
 		if a.returnNew {
@@ -779,6 +779,8 @@ func cmdAggregate(r *request) error {
 	var docs []bson.Raw
 	ns := r.ns(coll)
 	switch {
+	case first == "$changeStream":
+		return r.openChangeStream(stages, batchSize)
 	case first == "$listLocalSessions":
 		if isColl {
 			return mongoerr.New(mongoerr.InvalidNamespace, "$listLocalSessions must be run against the database with {aggregate: 1}, not a collection")

@@ -20,6 +20,7 @@ type cursor struct {
 	docs    []bson.Raw
 	hasLSID bool
 	lsid    sessionid.ID
+	stream  *changeStream // a change stream's cursor (changestream_cursor.go)
 }
 
 // cursorTable is a member's open cursors.
@@ -169,6 +170,9 @@ func cmdGetMore(r *request) error {
 		return err
 	}
 	ns := r.db + "." + coll
+	if cs := r.m.cursors.changeStream(id); cs != nil {
+		return r.changeStreamGetMore(id, cs, ns, batchSize)
+	}
 	batch, id, err := r.m.cursors.next(id, ns, r.op, batchSize)
 	if err != nil {
 		return err

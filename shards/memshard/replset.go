@@ -5,8 +5,10 @@
 //
 // It speaks the wire protocol as a mongod 8.0 replica-set member (hello, awaitable and streamed;
 // OP_QUERY handshake; OP_COMPRESSED) and serves CRUD, cursors, the session commands, retryable
-// writes, transactions with snapshot isolation, snapshot reads and the failCommand and
-// onPrimaryTransactionalWrite fail points, with mongod's codes and messages. Where it
+// writes, transactions with snapshot isolation, snapshot reads, change streams over a capped
+// history of the set's changes (changestream.go) and the failCommand,
+// onPrimaryTransactionalWrite and failGetMoreAfterCursorCheckout fail points, with mongod's codes
+// and messages. Where it
 // deliberately differs: endSessions forgets a session at once and sessions expire lazily
 // (mongod does both at its next refresh); indexes other than _id are metadata; there is no
 // replication lag, elections happen only through StepDown/StartMember, and $out/$merge and
@@ -39,6 +41,7 @@ type setOptions struct {
 	testCommands   bool
 	auth           authOptions
 	tls            tlsOptions
+	oplogSize      int   // bytes of change history kept (changestream.go)
 	maxDriftSecs   int64 // maxAcceptableLogicalClockDriftSecs (clustertime.go)
 }
 
@@ -105,6 +108,7 @@ type Member struct {
 	cursors      cursorTable
 	fail         failpoint.Point // failCommand
 	txnWriteFail failpoint.Point // onPrimaryTransactionalWrite
+	getMoreFail  failpoint.Point // failGetMoreAfterCursorCheckout
 	counts       sync.Map        // command name -> *atomic.Int64
 }
 
@@ -136,6 +140,7 @@ func StartReplicaSet(name string, members int, opts ...Option) (*ReplicaSet, err
 	}
 	rs.clock.gossip = newGossip(o)
 	rs.store = newStore(&rs.clock, o.now)
+	rs.store.changes.limit = o.oplogSize
 	rs.txns.init()
 	rs.clock.tick(o.now())
 	for i := 0; i < members; i++ {
@@ -210,6 +215,7 @@ func (rs *ReplicaSet) StopMember(i int) error {
 	m.sessions.clear()
 	m.fail.Off()
 	m.txnWriteFail.Off()
+	m.getMoreFail.Off()
 	rs.mu.Lock()
 	if rs.primary == i {
 		rs.primary = -1

@@ -299,6 +299,9 @@ var commands = map[string]command{
 	"listIndexes":     {cmdListIndexes, cRead},
 	"dropIndexes":     {cmdDropIndexes, cWrite},
 
+	"collMod":          {cmdCollMod, cWrite},
+	"renameCollection": {cmdRenameCollection, cWrite | cAdmin},
+
 	"commitTransaction": {cmdEndTransaction, cWrite | cAdmin | cTxn},
 	"abortTransaction":  {cmdEndTransaction, cWrite | cAdmin | cTxn},
 

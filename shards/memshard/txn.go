@@ -42,7 +42,9 @@ type txn struct {
 	snapshot uint64 // the cluster time it started at: what it reads; later outside writes conflict
 	expires  time.Time
 	writes   map[*doc]txnWrite
-	created  []*collection // collections it created, invisible to others until commit
+	created  []*collection  // collections it created, invisible to others until commit
+	changes  []*changeEvent // its writes' change events in statement order (changestream.go)
+	lsid     sessionid.ID
 	phase    txnPhase
 	done     chan struct{} // closed when it ends
 }
@@ -79,6 +81,7 @@ func (s *store) abort(t *txn) {
 func (s *store) commit(t *txn) {
 	s.open--
 	s.stamp()
+	s.logTxn(t)
 	for d, w := range t.writes {
 		s.commitDoc(w.coll, d, w.raw)
 	}
@@ -89,7 +92,7 @@ func (s *store) commit(t *txn) {
 }
 
 func (s *store) end(t *txn, phase txnPhase) {
-	t.phase, t.writes, t.created = phase, nil, nil
+	t.phase, t.writes, t.created, t.changes = phase, nil, nil, nil
 	close(t.done)
 	s.forgetHistory()
 }
@@ -254,6 +257,7 @@ func (r *request) beginOrContinue(st *sessionTxn) (*txn, error) {
 			s.abort(st.txn)
 		}
 		t := s.begin(r.m, n, now.Add(txnLifetime))
+		t.lsid = r.op.LSID
 		st.number, st.txn, st.stmts = n, t, nil
 		return t, nil
 	case n > st.number || st.txn == nil:
