@@ -13,7 +13,6 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
-	"gopkg.in/yaml.v3"
 
 	"github.com/mongos-lite/mongos-lite/auth"
 	"github.com/mongos-lite/mongos-lite/internal/clustertime"
@@ -49,29 +48,12 @@ type clockSetup struct {
 // forwarder is a shard user that may impersonate (the routers' shard login in shardUser setups).
 func clockUsers(t *testing.T) *auth.Users {
 	t.Helper()
-	f := auth.File{Roles: []auth.RoleDef{
+	return usersFile(t, []auth.RoleDef{
 		{Role: "clock", DB: "admin", Privileges: []auth.PrivilegeSpec{{Resource: auth.ResourceSpec{Cluster: true},
 			Actions: []string{"advanceClusterTime"}}}, Roles: []auth.RoleRef{{Role: "readWrite", DB: "test"}}},
 		{Role: "forward", DB: "admin", Privileges: []auth.PrivilegeSpec{{Resource: auth.ResourceSpec{Cluster: true},
 			Actions: []string{auth.ActionImpersonate}}}, Roles: []auth.RoleRef{{Role: "readWrite", DB: "test"}}},
-	}}
-	for _, u := range []struct{ name, role, db string }{{"plain", "readWrite", "test"}, {"trusted", "clock", "admin"},
-		{"forwarder", "forward", "admin"}} {
-		creds, err := auth.NewCredentials(u.name, u.name+"-pw")
-		if err != nil {
-			t.Fatal(err)
-		}
-		f.Users = append(f.Users, auth.UserEntry{User: u.name, DB: "admin", Roles: []auth.RoleRef{{Role: u.role, DB: u.db}}, Credentials: creds})
-	}
-	data, err := yaml.Marshal(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	users, err := auth.ParseUsers(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return users
+	}, testUser{"plain", "readWrite", "test"}, testUser{"trusted", "clock", "admin"}, testUser{"forwarder", "forward", "admin"})
 }
 
 func startClockFixture(t *testing.T, s clockSetup) *clockFixture {
@@ -91,38 +73,15 @@ func startClockFixture(t *testing.T, s clockSetup) *clockFixture {
 	if s.shardUser {
 		cred = shards.Credential{Username: "forwarder", Password: "forwarder-pw"}
 	}
-	sh, err := shards.Open(shards.Config{Name: "s0", SetName: "rs0", Hosts: rs.Hosts(), Auth: &cred,
+	sh := openShard(t, shards.Config{Name: "s0", SetName: "rs0", Hosts: rs.Hosts(), Auth: &cred,
 		ServerSelectionTimeout: 15 * time.Second, HeartbeatInterval: 500 * time.Millisecond, Logger: zerolog.Nop()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = sh.Close(ctx)
-	})
 	router := func(key string) *Server {
 		cfg := Config{Logger: zerolog.Nop(), MaxClockDriftSecs: clockDrift}
 		if s.auth {
 			cfg.Auth = auth.NewAuthenticator(users, nil, zerolog.Nop())
 			cfg.ClusterTimeKeys = clustertime.NewKeys([]byte(key))
 		}
-		srv, err := New(cfg, []*shards.Shard{sh})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := srv.Listen(); err != nil {
-			t.Fatal(err)
-		}
-		served := make(chan error, 1)
-		go func() { served <- srv.Serve() }()
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			_ = srv.Close(ctx)
-			<-served
-		})
-		return srv
+		return serveRouter(t, cfg, sh)
 	}
 	f := &clockFixture{a: router(clockKey)}
 	if s.otherKey {
