@@ -18,7 +18,6 @@ func pingWith(s clustertime.Signed) bson.D {
 		{Key: "$db", Value: "admin"}}
 }
 
-
 // replyTime is a reply's $clusterTime, signature included.
 func replyTime(t *testing.T, reply bson.Raw) clustertime.Signed {
 	t.Helper()
