@@ -62,15 +62,15 @@ func (c *conn) clockSender() clustertime.Sender {
 // authorized (strategy.cpp): the signature checked unless the client may advance the clock, then
 // the rate limiter. An error refuses the command and leaves the clock as it was.
 func (k *clusterClock) gossipIn(cmd string, body bsoncore.Document, who clustertime.Sender) error {
-	ts, ok, err := k.gossip.In(cmd, body, who)
-	if !ok {
-		return err
+	var cur bson.Timestamp
+	if ct := k.cur.Load(); ct != nil {
+		cur = ct.ts
 	}
-	if cur := k.cur.Load(); cur != nil && !ts.After(cur.ts) {
-		return nil
+	ts, ok, err := k.gossip.In(cmd, body, who, cur)
+	if ok {
+		k.advance(ts, clustertime.AppendDoc(nil, clustertime.Signed{Time: ts}))
 	}
-	k.advance(ts, clustertime.AppendDoc(nil, clustertime.Signed{Time: ts}))
-	return nil
+	return err
 }
 
 // observe takes a shard reply's $clusterTime. The router trusts its shards' signatures, as mongos
@@ -91,12 +91,13 @@ func (k *clusterClock) observe(reply bsoncore.Document) error {
 		return nil
 	}
 	ts := bson.Timestamp{T: t, I: i}
+	if cur := k.cur.Load(); cur != nil && !ts.After(cur.ts) {
+		return nil // it cannot move the clock, and the clock passed the limiter (gossip.In)
+	}
 	if err := k.gossip.Limit.Check(ts); err != nil {
 		return err
 	}
-	if cur := k.cur.Load(); cur == nil || ts.After(cur.ts) {
-		k.advance(ts, append(bsoncore.Document(nil), doc...))
-	}
+	k.advance(ts, append(bsoncore.Document(nil), doc...))
 	return nil
 }
 

@@ -3,6 +3,7 @@ package router
 import (
 	"context"
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"testing"
@@ -398,5 +399,37 @@ func checkClockBound(t *testing.T, k *clusterClock, before *clusterTime, err err
 	}
 	if limit := time.Now().Unix() + clockDrift; int64(cur.ts.T) > limit || cur.ts.T > 1<<31-1 || cur.ts.I > 1<<31-1 {
 		t.Fatalf("the clock reached %v, past the bound (seconds %d)", cur.ts, limit)
+	}
+}
+
+// BenchmarkClusterTimeGossip is BenchmarkHandle's ping carrying the $clusterTime a driver sends
+// back: without auth (the time is taken, the reply gets the dummy signature) and with auth for a
+// client not logged in (the time is one the router signed, the reply is signed again).
+func BenchmarkClusterTimeGossip(b *testing.B) {
+	ts := bson.Timestamp{T: uint32(time.Now().Unix()), I: 1}
+	keys := clustertime.NewKeys([]byte(clockKey))
+	for _, tc := range []struct {
+		name string
+		cfg  func(*Config)
+		sig  clustertime.Signature
+	}{
+		{"auth off", nil, clustertime.Signature{}},
+		{"auth, signed", func(cfg *Config) {
+			cfg.Auth = auth.NewAuthenticator(nil, nil, zerolog.Nop())
+			cfg.ClusterTimeKeys = keys
+		}, keys.Sign(ts)},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			c := startBenchCluster(b, 1, 1, tc.cfg)
+			server, client := net.Pipe()
+			defer server.Close()
+			defer client.Close()
+			idx, body := bsoncore.AppendDocumentStart(nil)
+			body = bsoncore.AppendInt32Element(body, "ping", 1)
+			body = clustertime.AppendElement(body, clustertime.Signed{Time: ts, Signature: tc.sig})
+			body = bsoncore.AppendStringElement(body, "$db", "admin")
+			body, _ = bsoncore.AppendDocumentEnd(body, idx)
+			benchHandle(b, c.srv.newConn(server), body)
+		})
 	}
 }

@@ -39,9 +39,11 @@ type Gossip struct {
 
 // In checks the $clusterTime of a command a client sent, in vector_clock.cpp's order: parse;
 // ignore a dummy-signed time from a connection that has not logged in (with auth on); unless the
-// sender may advance the clock, verify the signature; then the rate limiter. ok is false when
-// there is no time to adopt. An error refuses the command and leaves the clock alone.
-func (g *Gossip) In(cmd string, body bsoncore.Document, who Sender) (ts bson.Timestamp, ok bool, err error) {
+// sender may advance the clock, verify the signature; then the rate limiter. cur is the server's
+// clock: a time not after it cannot move the clock, and is not checked against a wall clock that
+// has only moved on since the clock passed the limiter. ok is true when the clock is to move to
+// ts. An error refuses the command and leaves the clock alone.
+func (g *Gossip) In(cmd string, body bsoncore.Document, who Sender, cur bson.Timestamp) (ts bson.Timestamp, ok bool, err error) {
 	s, present, err := Parse(cmd, body)
 	if err != nil || !present {
 		return bson.Timestamp{}, false, err
@@ -57,6 +59,9 @@ func (g *Gossip) In(cmd string, body bsoncore.Document, who Sender) (ts bson.Tim
 		if err := g.Keys.Verify(s); err != nil {
 			return bson.Timestamp{}, false, err
 		}
+	}
+	if !s.Time.After(cur) {
+		return bson.Timestamp{}, false, nil
 	}
 	if err := g.Limit.Check(s.Time); err != nil {
 		return bson.Timestamp{}, false, err

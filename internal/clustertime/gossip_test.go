@@ -49,10 +49,12 @@ func TestGossipIn(t *testing.T) {
 		{name: "a real one before login is checked", g: withKeys, s: Signed{Time: soon, Signature: peer.Sign(soon)},
 			who: Sender{AuthOn: true}, ok: true},
 		{name: "no keys, no privilege", g: noKeys, s: Signed{Time: soon}, who: user, code: mongoerr.CannotVerifyAndSignLogicalTime},
+		{name: "a time not after the clock moves nothing", g: noKeys, s: Signed{Time: bson.Timestamp{T: now - 100}},
+			who: Sender{MayAdvance: true}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ts, ok, err := tt.g.In("find", signedCommand(tt.s), tt.who)
+			ts, ok, err := tt.g.In("find", signedCommand(tt.s), tt.who, bson.Timestamp{T: now - 100})
 			if tt.code != 0 {
 				if e := mongoerr.As(err); err == nil || e.Code != tt.code || ok {
 					t.Fatalf("In = %v, %v, %v; want code %d", ts, ok, err, tt.code)

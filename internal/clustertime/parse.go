@@ -1,6 +1,7 @@
 package clustertime
 
 import (
+	"errors"
 	"math"
 	"strconv"
 
@@ -20,11 +21,12 @@ import (
 func Parse(cmd string, body bsoncore.Document) (s Signed, present bool, err error) {
 	var v bsoncore.Value
 	if err := eachField(path{cmd: cmd}, body, func(el bsoncore.Element) error {
-		if v.Type == 0 && string(el.KeyBytes()) == Field {
+		if string(el.KeyBytes()) == Field {
 			v = el.Value()
+			return errFound
 		}
 		return nil
-	}); err != nil {
+	}); err != nil && err != errFound {
 		return Signed{}, false, err
 	}
 	p := path{cmd: cmd, field: Field}
@@ -202,6 +204,9 @@ func once(seen *bool, p path) error {
 	*seen = true
 	return nil
 }
+
+// errFound ends a walk early.
+var errFound = errors.New("found")
 
 // eachField walks a document's elements without allocating; bytes that do not parse end the walk
 // with InvalidBSON instead of a panic.

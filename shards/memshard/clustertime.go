@@ -28,7 +28,7 @@ func newGossip(o setOptions) clustertime.Gossip {
 // authorized, as mongod's service entry point does; an error refuses the command.
 func (r *request) gossipIn() error {
 	clock := &r.m.rs.clock
-	ts, ok, err := clock.gossip.In(r.name, r.body, r.clockSender())
+	ts, ok, err := clock.gossip.In(r.name, r.body, r.clockSender(), clock.now())
 	if ok {
 		clock.advance(ts)
 	}
