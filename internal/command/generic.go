@@ -1,6 +1,9 @@
 package command
 
 import (
+	"slices"
+	"strings"
+
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
 	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
@@ -128,3 +131,27 @@ var replyFields = map[string]bool{
 
 // FromShard reports whether a top-level field of a shard's reply reaches the client.
 func FromShard(key []byte) bool { return !replyFields[string(key)] }
+
+// Argument describes one generic argument of the table, for tests and documentation.
+type Argument struct {
+	Name        string
+	Disposition Disposition
+	// Needs is the cluster action a client must hold to send the argument ("" when anyone may,
+	// or nobody may when Refusal is set).
+	Needs   string
+	Refusal *mongoerr.Error
+}
+
+// Arguments lists the table in name order.
+func Arguments() []Argument {
+	out := make([]Argument, 0, len(genericArgs))
+	for name, r := range genericArgs {
+		out = append(out, Argument{Name: name, Disposition: r.d, Needs: r.needs, Refusal: r.refuse})
+	}
+	slices.SortFunc(out, func(a, b Argument) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+func (d Disposition) String() string {
+	return [...]string{"own", "forward", "replace", "drop"}[d]
+}

@@ -41,7 +41,8 @@ type setOptions struct {
 	testCommands   bool
 	auth           authOptions
 	tls            tlsOptions
-	oplogSize      int   // bytes of change history kept (changestream.go)
+	oplogSize      int // bytes of change history kept (changestream.go)
+	commandLog     func(Received)
 	maxDriftSecs   int64 // maxAcceptableLogicalClockDriftSecs (clustertime.go)
 }
 

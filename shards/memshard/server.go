@@ -156,6 +156,7 @@ func (c *conn) handleMsg(msg wire.Msg, comp wiremessage.CompressorID) error {
 	r := c.newRequest(msg.Body, msg.Sequences)
 	r.db, _ = msg.Body.Lookup("$db").StringValueOK()
 	r.exhaust = msg.Flags&wire.ExhaustAllowed != 0
+	c.record(r)
 	reply, err := c.m.execute(r)
 	if err != nil {
 		return err
