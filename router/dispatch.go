@@ -150,6 +150,11 @@ func (c *conn) dispatch(ctx context.Context, r *request) (bsoncore.Document, err
 			return nil, err
 		}
 	}
+	// As mongos, once the command is authorized: a causal chain begun through another router
+	// must not reach a shard ahead of what this router gossips (clock.go).
+	if err := c.s.clock.gossipIn(internedName(name), r.Body, c.clockSender()); err != nil {
+		return nil, err
+	}
 	if !handshake[string(name)] {
 		op, err := sessionid.ParseOpInfo(r.Body, who.uid, who.can(auth.ActionImpersonate))
 		if err != nil {

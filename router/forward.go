@@ -131,7 +131,9 @@ func (c *conn) exchange(ctx context.Context, idx int, rp shards.ReadPref, host s
 	if err != nil {
 		return nil, host, mongoerr.New(mongoerr.ProtocolError, "shard %s (%s) sent a malformed reply: %v", shard.Name(), host, err)
 	}
-	c.s.clock.observe(m.Body)
+	if err := c.s.clock.observe(m.Body); err != nil {
+		return nil, host, err
+	}
 	c.trackOperationTime(m.Body)
 	if r.op.HasLSID {
 		// The refresh job refreshes and ends the session on the shards that saw it.

@@ -174,7 +174,9 @@ func (c *conn) recoverCommit(ctx context.Context, r *request, t txnTarget) (bson
 	if err != nil {
 		return nil, shards.ErrorReply(err).AddServerLabels(labels)
 	}
-	c.s.clock.observe(reply)
+	if err := c.s.clock.observe(reply); err != nil {
+		return nil, err
+	}
 	switch e := mongoerr.FromReply(reply); {
 	case e != nil && e.Code == mongoerr.TransactionCommitted:
 		return withRecoveryToken(nil, sh.Name()), nil
