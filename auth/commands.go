@@ -14,6 +14,18 @@ var noAuthCommands = setOf("hello", "isMaster", "ismaster", "saslStart", "saslCo
 	"authenticate", "logout", "ping", "buildInfo", "buildinfo", "listCommands", "connectionStatus",
 	"whatsmyuri")
 
+// Commands lists the commands whose privileges the router knows, and those that run before login.
+func Commands() []string {
+	out := make([]string, 0, len(requirements)+len(noAuthCommands))
+	for name := range requirements {
+		out = append(out, name)
+	}
+	for name := range noAuthCommands {
+		out = append(out, name)
+	}
+	return out
+}
+
 // RequiresAuth reports whether command name needs an authenticated user when auth is on.
 func RequiresAuth(name string) bool { return !noAuthCommands[name] }
 
