@@ -310,4 +310,30 @@ func TestTrustBoundaryAttacks(t *testing.T) {
 	if u := got.Lookup("$audit", "$impersonatedUser", "user").StringValue(); u != "alice" {
 		t.Errorf("the shard's $audit names %q, want alice", u)
 	}
+	// The session commands the router builds for the caller carry the caller too.
+	lsid := bson.D{{Key: "id", Value: newUUID(t)}}
+	for _, cmd := range []bson.D{
+		{{Key: "endSessions", Value: bson.A{lsid}}, {Key: "$db", Value: "admin"}},
+		{{Key: "killSessions", Value: bson.A{lsid}}, {Key: "$db", Value: "admin"}},
+	} {
+		before := log.count()
+		if reply := rc.run(t, mustMarshal(t, cmd)); replyCode(reply) != 0 {
+			t.Fatalf("%s: %v", cmd[0].Key, bson.Raw(reply))
+		}
+		if !log.sawAudit(before, "alice") {
+			t.Errorf("%s reached the shard without alice as $audit", cmd[0].Key)
+		}
+	}
+}
+
+// sawAudit reports whether a command received after the first `from` names user in $audit.
+func (l *commandLog) sawAudit(from int, user string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, r := range l.got[from:] {
+		if u, _ := r.Body.Lookup("$audit", "$impersonatedUser", "user").StringValueOK(); u == user {
+			return true
+		}
+	}
+	return false
 }

@@ -63,6 +63,15 @@ func (id identity) mayKillCursor(e cursorEntry, db []byte, coll string) error {
 	return mongoerr.New(mongoerr.Unauthorized, "not authorized to kill cursor on %s.%s", db, coll)
 }
 
+// identify is a command the router builds for the caller (a session fan-out), with the caller as
+// its $audit, as mongos's egress hooks add it to every request (with --auth; nothing without).
+func (id identity) identify(body bsoncore.Document) bsoncore.Document {
+	if id.user == nil {
+		return body
+	}
+	return withElements(body, bsoncore.AppendDocumentElement(nil, "$audit", id.user.AuditMetadata()))
+}
+
 // owner is the "user@db" a session record names ("" without authentication).
 func (id identity) owner() string {
 	if id.user == nil {

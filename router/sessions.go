@@ -52,7 +52,7 @@ func (c *conn) refreshSessions(ctx context.Context, r *request) (bsoncore.Docume
 		}
 	}
 	defer c.countShardTime(time.Now())
-	return c.s.toPrimaries(ctx, sessionListCommand("refreshSessions", ids), nil), nil
+	return c.s.toPrimaries(ctx, r.who.identify(sessionListCommand("refreshSessions", ids)), nil), nil
 }
 
 // endSessions marks the sessions ending here (their router cursors close at the next refresh,
@@ -64,7 +64,7 @@ func (c *conn) endSessions(ctx context.Context, r *request) (bsoncore.Document, 
 	}
 	c.s.sessions.End(ids)
 	defer c.countShardTime(time.Now())
-	return c.s.toPrimaries(ctx, sessionListCommand("endSessions", ids), nil), nil
+	return c.s.toPrimaries(ctx, r.who.identify(sessionListCommand("endSessions", ids)), nil), nil
 }
 
 // killSessions serves killSessions, killAllSessions and killAllSessionsByPattern as mongos does:
@@ -84,7 +84,11 @@ func (c *conn) killSessions(ctx context.Context, r *request) (bsoncore.Document,
 		return nil, nil
 	}
 	defer c.countShardTime(time.Now())
-	return c.s.toEveryMember(ctx, p.KillCommands(sessionid.MaxKillBatch), killFailed), nil
+	bodies := p.KillCommands(sessionid.MaxKillBatch)
+	for i, b := range bodies {
+		bodies[i] = r.who.identify(b)
+	}
+	return c.s.toEveryMember(ctx, bodies, killFailed), nil
 }
 
 // sessionListCommand is {<name>: [{id, uid}...], $db: "admin"}.
