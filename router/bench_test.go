@@ -25,12 +25,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mongos-lite/mongos-lite/internal/outcome"
+
 	"github.com/rs/zerolog"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
 	"github.com/mongos-lite/mongos-lite/bench"
-	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
 	"github.com/mongos-lite/mongos-lite/internal/sessionid"
 	"github.com/mongos-lite/mongos-lite/internal/wire"
 	"github.com/mongos-lite/mongos-lite/shards"
@@ -140,7 +141,7 @@ func checkOK(tb testing.TB, frame []byte) bsoncore.Document {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	if e := mongoerr.FromReply(m.Body); e != nil {
+	if e := outcome.ErrOf(m.Body); e != nil {
 		tb.Fatalf("command failed: %v", e)
 	}
 	return m.Body

@@ -73,17 +73,12 @@ func (k *clusterClock) gossipIn(cmd string, body bsoncore.Document, who clustert
 	return err
 }
 
-// observe takes a shard reply's $clusterTime. The router trusts its shards' signatures, as mongos
-// does (a reply is internal), but not their clocks: a time the rate limiter refuses fails the
-// command, as on mongos, and is not adopted. A reply without a readable time changes nothing. It
-// allocates only when the clock moves.
-func (k *clusterClock) observe(reply bsoncore.Document) error {
-	v, ok := lookup(reply, clustertime.Field)
-	if !ok {
-		return nil
-	}
-	doc, ok := v.DocumentOK()
-	if !ok {
+// observe takes a shard reply's $clusterTime (its status's ClusterTime). The router trusts its
+// shards' signatures, as mongos does (a reply is internal), but not their clocks: a time the
+// rate limiter refuses fails the command, as on mongos, and is not adopted. A reply without a
+// readable time changes nothing. It allocates only when the clock moves.
+func (k *clusterClock) observe(doc bsoncore.Document) error {
+	if doc == nil {
 		return nil
 	}
 	t, i, ok := doc.Lookup("clusterTime").TimestampOK()

@@ -18,6 +18,7 @@ import (
 	"github.com/mongos-lite/mongos-lite/auth"
 	"github.com/mongos-lite/mongos-lite/internal/clustertime"
 	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
+	"github.com/mongos-lite/mongos-lite/internal/outcome"
 	"github.com/mongos-lite/mongos-lite/shards"
 	"github.com/mongos-lite/mongos-lite/shards/memshard"
 )
@@ -314,11 +315,12 @@ func TestClusterClockObserve(t *testing.T) {
 		return bsoncore.NewDocumentBuilder().AppendDouble("ok", 1).
 			AppendDocument(clustertime.Field, clustertime.AppendDoc(nil, clustertime.Signed{Time: ts})).Build()
 	}
+	observe := func(reply bsoncore.Document) error { return k.observe(outcome.Read(reply).ClusterTime) }
 	now := nowPlus(0)
-	if err := k.observe(reply(now)); err != nil || k.load().ts != now {
+	if err := observe(reply(now)); err != nil || k.load().ts != now {
 		t.Fatalf("observe(now) = %v, clock %v", err, k.load().ts)
 	}
-	err := k.observe(reply(nowPlus(2 * clockDrift)))
+	err := observe(reply(nowPlus(2 * clockDrift)))
 	if e := mongoerr.As(err); err == nil || e.Code != mongoerr.ClusterTimeFailsRateLimiter {
 		t.Fatalf("observe(far future) = %v, want 209", err)
 	}
@@ -330,7 +332,7 @@ func TestClusterClockObserve(t *testing.T) {
 		bsoncore.NewDocumentBuilder().AppendString(clustertime.Field, "x").Build(),
 		bsoncore.NewDocumentBuilder().AppendDocument(clustertime.Field, bsoncore.NewDocumentBuilder().AppendInt32("clusterTime", 1).Build()).Build(),
 	} {
-		if err := k.observe(bad); err != nil || k.load().ts != now {
+		if err := observe(bad); err != nil || k.load().ts != now {
 			t.Fatalf("observe(%v) = %v, clock %v", bad, err, k.load().ts)
 		}
 	}

@@ -10,6 +10,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mongos-lite/mongos-lite/internal/bsonview"
+	"github.com/mongos-lite/mongos-lite/internal/outcome"
+
 	"github.com/rs/zerolog"
 
 	"github.com/mongos-lite/mongos-lite/auth"
@@ -204,12 +207,11 @@ func (c *conn) parseErrorReply(frame []byte, err error) ([]byte, error) {
 // observe reports the command to the observer once its reply is built.
 func (c *conn) observe(body bsoncore.Document, start time.Time, reply bsoncore.Document, err error) {
 	var code int32
-	if err != nil {
+	switch {
+	case err != nil:
 		code = int32(mongoerr.As(err).Code)
-	} else if v, ok := lookup(reply, "ok"); ok {
-		if ok, _ := v.AsFloat64OK(); ok != 1 {
-			code, _ = lookupCode(reply)
-		}
+	case reply != nil:
+		code = int32(outcome.Read(reply).Code)
 	}
 	c.s.cfg.Observer.CommandDone(commandName(body), time.Since(start), c.shardTime, code)
 }
@@ -230,7 +232,7 @@ func (c *conn) run(m wire.Msg, r *request) (bsoncore.Document, error) {
 // but the deadline ends a command, so its context is a deadline.Context: no timer unless a
 // handler waits on it.
 func (c *conn) commandTimeout(body bsoncore.Document) time.Duration {
-	if v, ok := lookup(body, "maxTimeMS"); ok {
+	if v, ok := bsonview.Lookup(body, "maxTimeMS"); ok {
 		if ms, ok := v.AsInt64OK(); ok && ms > 0 {
 			// The shard enforces maxTimeMS itself; the margin lets its own error come back.
 			return time.Duration(ms)*time.Millisecond + time.Second

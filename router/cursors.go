@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"sync"
 
+	"github.com/mongos-lite/mongos-lite/internal/bsonview"
+
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
 	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
@@ -79,29 +81,11 @@ func (r *cursorRegistry) open() int {
 	return len(r.cursors)
 }
 
-// cursorID reads cursor.id from a reply; ok is false when the reply has no cursor.
-func cursorID(reply bsoncore.Document) (int64, bool) {
-	cur, ok := cursorDoc(reply)
-	if !ok {
-		return 0, false
-	}
-	return cur.Lookup("id").AsInt64OK()
-}
-
-func cursorDoc(reply bsoncore.Document) (bsoncore.Document, bool) {
-	v, ok := lookup(reply, "cursor")
-	if !ok {
-		return nil, false
-	}
-	return v.DocumentOK()
-}
-
 // trackCursor registers the cursor a reply opened.
-func (c *conn) trackCursor(reply bsoncore.Document, shard int, host string, r *request) {
-	if id, ok := cursorID(reply); ok && id != 0 {
-		cur, _ := cursorDoc(reply)
-		ns, _ := cur.Lookup("ns").StringValueOK()
-		c.s.cursors.add(id, cursorEntry{shard: shard, host: host, ns: ns, lsid: r.op.LSID, hasLSID: r.op.HasLSID, owner: r.who.uid})
+func (c *conn) trackCursor(reply shards.Reply, shard int, host string, r *request) {
+	if cur := reply.Status.Cursor; cur.ID != 0 {
+		id := cur.ID
+		c.s.cursors.add(id, cursorEntry{shard: shard, host: host, ns: string(cur.NS), lsid: r.op.LSID, hasLSID: r.op.HasLSID, owner: r.who.uid})
 		if r.op.HasLSID {
 			// Killing, ending or reaping the session drops the cursor from the registry.
 			_ = c.s.sessions.AddCursor(r.op.LSID, id)
@@ -115,7 +99,7 @@ func cursorNotFound(id int64) error {
 
 // getMore goes to the member that owns the cursor; the registry forgets exhausted cursors.
 func (c *conn) getMore(ctx context.Context, r *request) (bsoncore.Document, error) {
-	v, _ := lookup(r.Body, "getMore")
+	v, _ := bsonview.Lookup(r.Body, "getMore")
 	id, ok := v.Int64OK()
 	if !ok {
 		return nil, mongoerr.WrongType("getMore.getMore", v.Type, "long")
@@ -131,15 +115,13 @@ func (c *conn) getMore(ctx context.Context, r *request) (bsoncore.Document, erro
 	if err != nil {
 		return nil, err
 	}
-	if next, ok := cursorID(reply); ok && next == 0 {
-		c.s.forgetCursor(id)
-	} else if me := mongoerr.FromReply(reply); me != nil && me.Code == mongoerr.CursorNotFound {
+	if st := reply.Status; st.Cursor.Present && st.Cursor.ID == 0 || st.Code == mongoerr.CursorNotFound {
 		c.s.forgetCursor(id)
 	}
 	if e.keep != nil {
-		return filterBatch(reply, "nextBatch", e.keep), nil
+		return filterBatch(reply.Body, "nextBatch", e.keep), nil
 	}
-	return reply, nil
+	return reply.Body, nil
 }
 
 // killCursors splits the ids by owning member, kills each group there, and merges the answers,
@@ -148,12 +130,12 @@ func (c *conn) getMore(ctx context.Context, r *request) (bsoncore.Document, erro
 // needs killAnyCursor (auth_checks.cpp checkAuthForKillCursors); the router forgets a cursor only
 // when its shard killed it or no longer has it.
 func (c *conn) killCursors(ctx context.Context, r *request) (bsoncore.Document, error) {
-	coll, ok := lookup(r.Body, "killCursors")
+	coll, ok := bsonview.Lookup(r.Body, "killCursors")
 	if !ok || coll.Type != bsoncore.TypeString {
 		return nil, mongoerr.WrongType("killCursors.killCursors", coll.Type, "string")
 	}
 	ns := string(r.DB) + "." + coll.StringValue()
-	v, _ := lookup(r.Body, "cursors")
+	v, _ := bsonview.Lookup(r.Body, "cursors")
 	arr, ok := v.ArrayOK()
 	if !ok {
 		return nil, mongoerr.WrongType("killCursors.cursors", v.Type, "array")
@@ -203,7 +185,7 @@ func (c *conn) killCursors(ctx context.Context, r *request) (bsoncore.Document, 
 			continue
 		}
 		for _, field := range []string{"cursorsKilled", "cursorsNotFound", "cursorsAlive", "cursorsUnknown"} {
-			ids, _ := reply.Lookup(field).ArrayOK()
+			ids, _ := reply.Body.Lookup(field).ArrayOK()
 			idVals, _ := ids.Values()
 			for _, iv := range idVals {
 				id := iv.AsInt64()
@@ -224,7 +206,7 @@ func (c *conn) killCursors(ctx context.Context, r *request) (bsoncore.Document, 
 // killCursorsBody is the client's killCursors command restricted to ids.
 func killCursorsBody(body bsoncore.Document, ids []int64) bsoncore.Document {
 	idx, dst := bsoncore.AppendDocumentStart(nil)
-	eachElement(body, func(el bsoncore.Element) bool {
+	bsonview.Each(body, func(el bsoncore.Element) bool {
 		if string(el.KeyBytes()) == "cursors" {
 			dst = bsoncore.AppendArrayElement(dst, "cursors", int64Array(ids))
 		} else {

@@ -4,10 +4,11 @@ import (
 	"context"
 	"sort"
 
+	"github.com/mongos-lite/mongos-lite/internal/outcome"
+
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
 	"github.com/mongos-lite/mongos-lite/internal/command"
-	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
 	"github.com/mongos-lite/mongos-lite/shards"
 )
 
@@ -25,15 +26,15 @@ func (c *conn) listDatabases(ctx context.Context, r *request) (bsoncore.Document
 		return nil, err
 	}
 	visible := r.who.visibleDatabases(r)
-	for i, sh := range c.s.shards {
+	for i, sh := range c.s.cluster.Shards() {
 		reply, _, err := c.exchange(ctx, i, shards.Primary(), "", r)
 		if err != nil {
 			return nil, err
 		}
-		if e := mongoerr.FromReply(reply); e != nil {
-			return nil, e
+		if err := reply.Err(); err != nil {
+			return nil, err
 		}
-		arr, _ := reply.Lookup("databases").ArrayOK()
+		arr, _ := reply.Body.Lookup("databases").ArrayOK()
 		vals, _ := arr.Values()
 		for _, v := range vals {
 			doc, ok := v.DocumentOK()
@@ -84,7 +85,7 @@ func (c *conn) listDatabases(ctx context.Context, r *request) (bsoncore.Document
 // can be placed afresh.
 func (c *conn) dropDatabase(ctx context.Context, r *request) (bsoncore.Document, error) {
 	reply, err := c.forwardToPrimary(ctx, r, false)
-	if err != nil || mongoerr.FromReply(reply) != nil {
+	if err != nil || !outcome.Read(reply).OK {
 		return reply, err
 	}
 	if err := c.s.cluster.Forget(ctx, string(r.DB)); err != nil {

@@ -2,6 +2,7 @@ package router
 
 import (
 	"context"
+	"github.com/mongos-lite/mongos-lite/internal/bsonview"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
@@ -17,7 +18,7 @@ import (
 func (c *conn) forwardToPrimary(ctx context.Context, r *request, create bool) (bsoncore.Document, error) {
 	idx, err := c.s.cluster.PrimaryShard(ctx, r.DB, create)
 	if err != nil {
-		return nil, shards.ErrorReply(err)
+		return nil, mongoerr.As(err)
 	}
 	return c.forwardTo(ctx, r, idx)
 }
@@ -47,11 +48,8 @@ func (c *conn) forwardTo(ctx context.Context, r *request, idx int) (bsoncore.Doc
 		}
 		return nil, err
 	}
-	if reply == nil {
-		return nil, nil
-	}
 	c.trackCursor(reply, idx, host, r)
-	return reply, nil
+	return reply.Body, nil
 }
 
 // readsBySecondary are the commands whose read preference may send them to a secondary. Every
@@ -78,9 +76,9 @@ func readPrefOf(r *request) (shards.ReadPref, error) {
 			return shards.Primary(), nil
 		}
 	case "explain":
-		inner, _ := lookup(r.Body, "explain")
+		inner, _ := bsonview.Lookup(r.Body, "explain")
 		doc, _ := inner.DocumentOK()
-		if !readsBySecondary[string(firstKey(doc))] {
+		if !readsBySecondary[string(bsonview.FirstKey(doc))] {
 			return shards.Primary(), nil
 		}
 	}
@@ -89,57 +87,55 @@ func readPrefOf(r *request) (shards.ReadPref, error) {
 
 // aggregateWrites reports whether an aggregate ends with $out or $merge.
 func aggregateWrites(body bsoncore.Document) bool {
-	pv, _ := lookup(body, "pipeline")
+	pv, _ := bsonview.Lookup(body, "pipeline")
 	stages, _ := pv.ArrayOK()
 	vals, _ := stages.Values()
 	if len(vals) == 0 {
 		return false
 	}
 	last, _ := vals[len(vals)-1].DocumentOK()
-	name := string(firstKey(last))
+	name := string(bsonview.FirstKey(last))
 	return name == "$out" || name == "$merge"
 }
 
 // exchange forwards r to shard idx (to host when given, else by rp) and returns the shard's
-// reply body as the member sent it, or nil for a moreToCome request.
-func (c *conn) exchange(ctx context.Context, idx int, rp shards.ReadPref, host string, r *request) (bsoncore.Document, string, error) {
+// reply with its status (the zero Reply for a moreToCome request). The reply stays valid until
+// the connection's next round trip. The status's cluster time and operation time are taken
+// here, once, for every path that reaches a shard.
+func (c *conn) exchange(ctx context.Context, idx int, rp shards.ReadPref, host string, r *request) (shards.Reply, string, error) {
 	c.fwd = c.appendForward(c.fwd[:0], r, rp)
 	req := shards.Request{Body: c.fwd, Sequences: r.Sequences, MoreToCome: r.flags&wire.MoreToCome != 0}
-	shard := c.s.shards[idx]
-	var frame []byte
+	shard := c.s.cluster.Shard(idx)
+	var reply shards.Reply
 	var err error
 	start := time.Now()
 	defer func() { c.shardTime += time.Since(start) }()
 	if host != "" {
-		frame, err = shard.RoundTripHost(ctx, host, req, c.rep)
+		reply, err = shard.RoundTripHost(ctx, host, req, c.rep)
 	} else {
-		frame, host, err = shard.RoundTrip(ctx, rp, req, c.rep)
+		reply, host, err = shard.RoundTrip(ctx, rp, req, c.rep)
 	}
-	if frame != nil {
-		c.rep = frame[:0] // the reply stays valid until the next round trip
+	if reply.Body != nil {
+		c.rep = reply.Buffer() // its storage serves the next round trip
 	}
 	if cap(c.fwd) > keepBufferBytes {
 		c.fwd = nil
 	}
 	if err != nil {
-		return nil, host, shards.ErrorReply(err)
+		return shards.Reply{}, host, mongoerr.As(err)
 	}
-	if frame == nil {
-		return nil, host, nil
+	if reply.Body == nil {
+		return reply, host, nil
 	}
-	m, err := wire.ParseMsg(frame)
-	if err != nil {
-		return nil, host, mongoerr.New(mongoerr.ProtocolError, "shard %s (%s) sent a malformed reply: %v", shard.Name(), host, err)
+	if err := c.s.clock.observe(reply.Status.ClusterTime); err != nil {
+		return shards.Reply{}, host, err
 	}
-	if err := c.s.clock.observe(m.Body); err != nil {
-		return nil, host, err
-	}
-	c.trackOperationTime(m.Body)
+	c.opTime = max(c.opTime, reply.Status.OperationTime)
 	if r.op.HasLSID {
 		// The refresh job refreshes and ends the session on the shards that saw it.
 		_ = c.s.sessions.MarkSeen(r.op.LSID, idx)
 	}
-	return m.Body, host, nil
+	return reply, host, nil
 }
 
 // appendForward builds the command body sent to a shard: the client's command as authorized,
@@ -151,7 +147,7 @@ func (c *conn) exchange(ctx context.Context, idx int, rp shards.ReadPref, host s
 func (c *conn) appendForward(dst []byte, r *request, rp shards.ReadPref) []byte {
 	idx, dst := bsoncore.AppendDocumentStart(dst)
 	var sent clientArgs
-	eachElement(r.Body, func(el bsoncore.Element) bool {
+	bsonview.Each(r.Body, func(el bsoncore.Element) bool {
 		key := el.KeyBytes()
 		switch command.DispositionOf(key) {
 		case command.Own, command.Forward:
@@ -215,7 +211,7 @@ func appendReadPrefMode(dst []byte, m shards.Mode) []byte {
 }
 
 func hasLabel(reply bsoncore.Document, label string) bool {
-	v, ok := lookup(reply, "errorLabels")
+	v, ok := bsonview.Lookup(reply, "errorLabels")
 	if !ok {
 		return false
 	}

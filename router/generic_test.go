@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/mongos-lite/mongos-lite/internal/outcome"
+
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
@@ -283,7 +285,7 @@ func TestTrustBoundaryAttacks(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			reply := dialRaw(t, addr, tc.user).run(t, mustMarshal(t, tc.cmd))
-			e := mongoerr.FromReply(reply)
+			e := outcome.ErrOf(reply)
 			if e == nil || e.Code != tc.code || e.Msg != tc.msg {
 				t.Fatalf("reply %v, want %d %q", bson.Raw(reply), tc.code, tc.msg)
 			}

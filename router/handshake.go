@@ -2,6 +2,7 @@ package router
 
 import (
 	"context"
+	"github.com/mongos-lite/mongos-lite/internal/bsonview"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
@@ -50,7 +51,7 @@ func (c *conn) handleQuery(frame []byte) ([]byte, error) {
 
 // legacyHello answers a hello sent over OP_QUERY, with the generic-argument checks of OP_MSG.
 func (c *conn) legacyHello(cmd bsoncore.Document, db string) (bsoncore.Document, error) {
-	r := request{Command: command.Command{Name: firstKey(cmd), DB: []byte(db), Body: cmd}}
+	r := request{Command: command.Command{Name: bsonview.FirstKey(cmd), DB: []byte(db), Body: cmd}}
 	who, err := c.identity()
 	if err != nil {
 		return nil, err
@@ -63,8 +64,8 @@ func (c *conn) legacyHello(cmd bsoncore.Document, db string) (bsoncore.Document,
 
 // hello answers hello/isMaster/ismaster as a mongos does (reference §7.1).
 func (c *conn) hello(ctx context.Context, r *request) (bsoncore.Document, error) {
-	legacy := string(firstKey(r.Body)) != "hello"
-	if v, ok := lookup(r.Body, "client"); ok {
+	legacy := string(bsonview.FirstKey(r.Body)) != "hello"
+	if v, ok := bsonview.Lookup(r.Body, "client"); ok {
 		if err := c.setClientMetadata(v); err != nil {
 			return nil, err
 		}
@@ -73,7 +74,7 @@ func (c *conn) hello(ctx context.Context, r *request) (bsoncore.Document, error)
 		return nil, err
 	}
 	b := bsoncore.NewDocumentBuilder()
-	if v, ok := lookup(r.Body, "compression"); ok {
+	if v, ok := bsonview.Lookup(r.Body, "compression"); ok {
 		b.AppendArray("compression", c.negotiateCompression(v))
 	}
 	if legacy {
@@ -83,7 +84,7 @@ func (c *conn) hello(ctx context.Context, r *request) (bsoncore.Document, error)
 	}
 	b.AppendString("msg", "isdbgrid")
 	b.AppendDocument("topologyVersion", c.s.topologyVersion())
-	if v, ok := lookup(r.Body, "helloOk"); ok && v.Type == bsoncore.TypeBoolean && v.Boolean() {
+	if v, ok := bsonview.Lookup(r.Body, "helloOk"); ok && v.Type == bsoncore.TypeBoolean && v.Boolean() {
 		b.AppendBoolean("helloOk", true)
 	}
 	minWire, maxWire := c.s.wireVersions()
@@ -128,7 +129,7 @@ func (c *conn) setClientMetadata(v bsoncore.Value) error {
 	}
 	c.appName, _ = doc.Lookup("application", "name").StringValueOK()
 	idx, dst := bsoncore.AppendDocumentElementStart(nil, "$client")
-	eachElement(doc, func(el bsoncore.Element) bool {
+	bsonview.Each(doc, func(el bsoncore.Element) bool {
 		if string(el.KeyBytes()) != "mongos" {
 			dst = append(dst, el...)
 		}
@@ -146,8 +147,8 @@ func (c *conn) setClientMetadata(v bsoncore.Value) error {
 // topologyVersion waits up to maxAwaitTimeMS for a change. Only shutdown changes a router's, so
 // it waits out the time unless the router stops.
 func (c *conn) awaitTopologyChange(body bsoncore.Document) error {
-	tv, hasTV := lookup(body, "topologyVersion")
-	mv, hasMax := lookup(body, "maxAwaitTimeMS")
+	tv, hasTV := bsonview.Lookup(body, "topologyVersion")
+	mv, hasMax := bsonview.Lookup(body, "maxAwaitTimeMS")
 	switch {
 	case !hasTV && !hasMax:
 		return nil
@@ -217,7 +218,7 @@ func (c *conn) negotiateCompression(v bsoncore.Value) []byte {
 // wireVersions is the range every shard supports: the highest minimum and the lowest maximum.
 func (s *Server) wireVersions() (int32, int32) {
 	lo, hi := int32(routerMinWireVersion), int32(routerMaxWireVersion)
-	for _, sh := range s.shards {
+	for _, sh := range s.cluster.Shards() {
 		if lo2, hi2, ok := sh.WireVersions(); ok {
 			lo, hi = max(lo, lo2), min(hi, hi2)
 		}
@@ -229,7 +230,7 @@ func (s *Server) wireVersions() (int32, int32) {
 // router keeps alive has already expired on a shard.
 func (s *Server) sessionTimeoutMinutes() int32 {
 	t := int32(s.cfg.LogicalSessionTimeoutMinutes)
-	for _, sh := range s.shards {
+	for _, sh := range s.cluster.Shards() {
 		if m, ok := sh.SessionTimeoutMinutes(); ok {
 			t = min(t, m)
 		}

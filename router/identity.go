@@ -2,6 +2,7 @@ package router
 
 import (
 	"context"
+	"github.com/mongos-lite/mongos-lite/internal/bsonview"
 	"strings"
 
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
@@ -128,7 +129,7 @@ func (c *conn) helloAuth(hello bsoncore.Document) ([][]byte, error) {
 	}
 	dst, _ = bsoncore.AppendDocumentEnd(dst, idx)
 	var elems [][]byte
-	eachElement(dst, func(el bsoncore.Element) bool {
+	bsonview.Each(dst, func(el bsoncore.Element) bool {
 		elems = append(elems, el)
 		return true
 	})

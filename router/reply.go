@@ -1,6 +1,7 @@
 package router
 
 import (
+	"github.com/mongos-lite/mongos-lite/internal/bsonview"
 	"sync/atomic"
 
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
@@ -40,7 +41,7 @@ func (c *conn) appendReplyBody(dst []byte, body bsoncore.Document, err error) []
 	case body == nil:
 		dst = bsoncore.AppendDoubleElement(dst, "ok", 1)
 	default:
-		eachElement(body, func(el bsoncore.Element) bool {
+		bsonview.Each(body, func(el bsoncore.Element) bool {
 			if command.FromShard(el.KeyBytes()) {
 				dst = append(dst, el...)
 			}
@@ -62,14 +63,3 @@ func (c *conn) appendReplyBody(dst []byte, body bsoncore.Document, err error) []
 }
 
 func tsKey(t, i uint32) uint64 { return uint64(t)<<32 | uint64(i) }
-
-// trackOperationTime keeps the latest operationTime of the shard replies to this command.
-func (c *conn) trackOperationTime(reply bsoncore.Document) {
-	v, ok := lookup(reply, "operationTime")
-	if !ok {
-		return
-	}
-	if t, i, ok := v.TimestampOK(); ok && tsKey(t, i) > c.opTime {
-		c.opTime = tsKey(t, i)
-	}
-}

@@ -25,8 +25,7 @@ import (
 // Server is one router process: a listener, its connections, and the shared routing state.
 type Server struct {
 	cfg      Config
-	shards   []*shards.Shard
-	cluster  *topology.Cluster
+	cluster  *topology.Cluster[*shards.Shard] // the shards and the routing metadata
 	cursors  *cursorRegistry
 	clock    *clusterClock
 	sessions *sessioncache.Cache
@@ -78,8 +77,7 @@ func New(cfg Config, shardList []*shards.Shard) (*Server, error) {
 	cfg = cfg.withDefaults()
 	return &Server{
 		cfg:     cfg,
-		shards:  shardList,
-		cluster: topology.New(members),
+		cluster: topology.New(shardList),
 		cursors: newCursorRegistry(),
 		clock:   newClusterClock(cfg),
 		sessions: sessioncache.New(sessioncache.Config{

@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/mongos-lite/mongos-lite/internal/outcome"
+
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
 	"github.com/mongos-lite/mongos-lite/auth"
@@ -52,7 +54,7 @@ func (c *conn) refreshSessions(ctx context.Context, r *request) (bsoncore.Docume
 		}
 	}
 	defer c.countShardTime(time.Now())
-	return c.s.toPrimaries(ctx, r.who.identify(sessionListCommand("refreshSessions", ids)), nil), nil
+	return c.s.toPrimaries(ctx, r.who.identify(sessionListCommand("refreshSessions", ids))), nil
 }
 
 // endSessions marks the sessions ending here (their router cursors close at the next refresh,
@@ -64,7 +66,7 @@ func (c *conn) endSessions(ctx context.Context, r *request) (bsoncore.Document, 
 	}
 	c.s.sessions.End(ids)
 	defer c.countShardTime(time.Now())
-	return c.s.toPrimaries(ctx, r.who.identify(sessionListCommand("endSessions", ids)), nil), nil
+	return c.s.toPrimaries(ctx, r.who.identify(sessionListCommand("endSessions", ids))), nil
 }
 
 // killSessions serves killSessions, killAllSessions and killAllSessionsByPattern as mongos does:
@@ -116,24 +118,36 @@ func (s *Server) fanoutOptions() sessionfanout.Options {
 	}
 }
 
+// shardTarget is one shard's primary in a fan-out; raw names it by the shard's name.
+type shardTarget struct{ shard *shards.Shard }
+
+func (t shardTarget) String() string { return t.shard.Name() }
+
+// memberTarget is one member in a fan-out; raw names it "shard/host:port".
+type memberTarget struct {
+	shard *shards.Shard
+	host  string
+}
+
+func (t memberTarget) String() string { return t.shard.Name() + "/" + t.host }
+
 // toPrimaries runs body on every shard's primary concurrently and folds the replies into one,
 // with a raw entry per shard when any failed.
-func (s *Server) toPrimaries(ctx context.Context, body bsoncore.Document, onFailure *mongoerr.Error) bsoncore.Document {
-	return aggregateReply(s.broadcastPrimaries(ctx, body), onFailure)
+func (s *Server) toPrimaries(ctx context.Context, body bsoncore.Document) bsoncore.Document {
+	return sessionfanout.Aggregate(s.broadcastPrimaries(ctx, body), nil)
 }
 
 // broadcastPrimaries runs body on every shard's primary concurrently; results are in shard order.
-func (s *Server) broadcastPrimaries(ctx context.Context, body bsoncore.Document) []sessionfanout.Result[bsoncore.Document] {
-	targets := make([]string, len(s.shards))
-	byName := make(map[string]*shards.Shard, len(s.shards))
-	for i, sh := range s.shards {
-		targets[i] = sh.Name()
-		byName[sh.Name()] = sh
+func (s *Server) broadcastPrimaries(ctx context.Context, body bsoncore.Document) []sessionfanout.Result[shardTarget, outcome.Reply] {
+	targets := make([]shardTarget, len(s.cluster.Shards()))
+	for i, sh := range s.cluster.Shards() {
+		targets[i] = shardTarget{sh}
 	}
 	defer s.observeFanout(body, len(targets), time.Now())
 	return sessionfanout.Broadcast(ctx, targets, s.fanoutOptions(),
-		func(ctx context.Context, target string) (bsoncore.Document, error) {
-			return byName[target].Command(ctx, body)
+		func(ctx context.Context, t shardTarget) (outcome.Reply, error) {
+			reply, err := t.shard.Command(ctx, body)
+			return reply.Reply, err
 		})
 }
 
@@ -141,47 +155,31 @@ func (s *Server) observeFanout(body bsoncore.Document, targets int, start time.T
 	s.cfg.Observer.FanoutDone(commandName(body), targets, time.Since(start))
 }
 
-// memberTarget names one member in a fan-out and in raw: "shard/host:port".
-type memberTarget struct {
-	shard *shards.Shard
-	host  string
-}
-
 // toEveryMember runs bodies, in order, on every member of every shard concurrently; a member's
 // result is its first failure or its last reply. The bodies are only read, so every member
 // shares them.
 func (s *Server) toEveryMember(ctx context.Context, bodies []bsoncore.Document, onFailure *mongoerr.Error) bsoncore.Document {
-	var targets []string
-	members := map[string]memberTarget{}
-	for _, sh := range s.shards {
+	var targets []memberTarget
+	for _, sh := range s.cluster.Shards() {
 		for _, host := range sh.Members() {
-			name := sh.Name() + "/" + host
-			targets = append(targets, name)
-			members[name] = memberTarget{shard: sh, host: host}
+			targets = append(targets, memberTarget{shard: sh, host: host})
 		}
 	}
 	start := time.Now()
 	results := sessionfanout.Broadcast(ctx, targets, s.fanoutOptions(),
-		func(ctx context.Context, target string) (reply bsoncore.Document, err error) {
-			m := members[target]
+		func(ctx context.Context, m memberTarget) (outcome.Reply, error) {
+			var reply shards.Reply
+			var err error
 			for _, body := range bodies {
 				reply, err = m.shard.CommandHost(ctx, m.host, body)
-				if err != nil || mongoerr.FromReply(reply) != nil {
+				if err != nil || !reply.Status.OK {
 					break
 				}
 			}
-			return reply, err
+			return reply.Reply, err
 		})
 	s.observeFanout(bodies[0], len(targets), start)
-	return aggregateReply(results, onFailure)
-}
-
-// aggregateReply folds a broadcast's results into one reply.
-func aggregateReply(results []sessionfanout.Result[bsoncore.Document], onFailure *mongoerr.Error) bsoncore.Document {
-	idx, dst := bsoncore.AppendDocumentStart(nil)
-	dst = sessionfanout.AppendAggregate(dst, results, onFailure, shards.ErrorReply)
-	dst, _ = bsoncore.AppendDocumentEnd(dst, idx)
-	return dst
+	return sessionfanout.Aggregate(results, onFailure)
 }
 
 // dropCursors forgets router cursors whose sessions were killed, ended or reaped; the shards

@@ -5,6 +5,9 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/mongos-lite/mongos-lite/internal/bsonview"
+	"github.com/mongos-lite/mongos-lite/internal/outcome"
+
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
 	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
@@ -98,7 +101,7 @@ func retryPolicyOf(r *request, labels mongoerr.LabelContext) retryPolicy {
 		}
 		return noRetry
 	case name == "aggregate":
-		if _, ok := lookup(r.Body, "writeConcern"); ok { // $out/$merge
+		if _, ok := bsonview.Lookup(r.Body, "writeConcern"); ok { // $out/$merge
 			return notIdempotent
 		}
 		return idempotent
@@ -111,7 +114,7 @@ func retryPolicyOf(r *request, labels mongoerr.LabelContext) retryPolicy {
 // retry reports whether a shard request that ended with (reply, err) is worth another attempt
 // under p: it failed with a code p allows (or, for a retryable write, the shard labelled it
 // RetryableWriteError) and the command's deadline has not passed.
-func (p retryPolicy) retry(ctx context.Context, retryableWrite bool, reply bsoncore.Document, err error) bool {
+func (p retryPolicy) retry(ctx context.Context, retryableWrite bool, reply shards.Reply, err error) bool {
 	if p == noRetry || ctx.Err() != nil {
 		return false
 	}
@@ -128,56 +131,26 @@ func (p retryPolicy) retry(ctx context.Context, retryableWrite bool, reply bsonc
 	if err != nil {
 		return mongoerr.As(err).HasLabel(mongoerr.LabelRetryableWrite)
 	}
-	return hasLabel(reply, mongoerr.LabelRetryableWrite)
+	return reply.Status.HasLabel(mongoerr.LabelRetryableWrite)
 }
 
 // logRetry notes, at debug level as mongos does, that a failed shard request is sent again.
-func (c *conn) logRetry(shard int, reply bsoncore.Document, err error) {
-	c.log.Debug().Str("shard", c.s.shards[shard].Name()).Int32("code", int32(failureCode(reply, err))).
+func (c *conn) logRetry(shard int, reply shards.Reply, err error) {
+	c.log.Debug().Str("shard", c.s.cluster.Shard(shard).Name()).Int32("code", int32(failureCode(reply, err))).
 		Msg("shard request failed with a retriable error; retrying it")
 }
 
 // failureCode is the code a shard request failed with, as mongos's request sender sees it: the
-// transport error's, else the command error's, else the writeConcernError's; 0 for a success or
-// a moreToCome request. It reads the reply in one scan, without allocating.
-func failureCode(reply bsoncore.Document, err error) mongoerr.Code {
+// transport error's, else the reply's (internal/outcome); 0 for a success or a moreToCome
+// request.
+func failureCode(reply shards.Reply, err error) mongoerr.Code {
 	if err != nil {
-		return shards.ErrorCode(err)
+		return mongoerr.As(err).Code
 	}
-	ok, code, wceCode := true, mongoerr.Code(0), mongoerr.Code(0) // no reply (moreToCome): no failure
-	eachElement(reply, func(el bsoncore.Element) bool {
-		switch string(el.KeyBytes()) {
-		case "ok":
-			f, isNum := el.Value().AsFloat64OK()
-			b, isBool := el.Value().BooleanOK()
-			ok = isNum && f == 1 || isBool && b
-		case "code":
-			code = codeOf(el.Value())
-		case "writeConcernError":
-			doc, _ := el.Value().DocumentOK()
-			v, _ := lookup(doc, "code")
-			if wceCode = codeOf(v); wceCode == 0 {
-				wceCode = mongoerr.UnknownError
-			}
-		}
-		return true
-	})
-	switch {
-	case !ok && code != 0:
-		return code
-	case !ok:
-		return mongoerr.UnknownError
-	}
-	return wceCode
-}
-
-// codeOf reads a numeric code field as mongos coerces it; 0 when it is not a number.
-func codeOf(v bsoncore.Value) mongoerr.Code {
-	c, ok := v.AsInt64OK()
-	if !ok || c != int64(int32(c)) {
+	if reply.Body == nil {
 		return 0
 	}
-	return mongoerr.Code(c)
+	return reply.Status.Failure()
 }
 
 // inShutdown reports whether the router is quiescing or closing.
@@ -218,33 +191,15 @@ func (c *conn) cloakReply(reply bsoncore.Document) bsoncore.Document {
 }
 
 func cloakReply(reply bsoncore.Document, routerShuttingDown bool) bsoncore.Document {
-	okv, _ := lookup(reply, "ok")
-	ok, isNum := okv.AsFloat64OK()
-	if !isNum || ok != 0 && ok != 1 {
-		return reply // not a command reply: mongos leaves it alone
-	}
-	root := ok == 0 && nodeCloaks(reply, routerShuttingDown)
-	writeErrors, wce := false, false
-	eachElement(reply, func(el bsoncore.Element) bool {
-		switch string(el.KeyBytes()) {
-		case "writeErrors":
-			arr, _ := el.Value().ArrayOK()
-			eachElement(bsoncore.Document(arr), func(we bsoncore.Element) bool {
-				doc, isDoc := we.Value().DocumentOK()
-				writeErrors = isDoc && nodeCloaks(doc, routerShuttingDown)
-				return !writeErrors
-			})
-		case "writeConcernError":
-			doc, isDoc := el.Value().DocumentOK()
-			wce = isDoc && nodeCloaks(doc, routerShuttingDown)
-		}
-		return true
-	})
+	st := outcome.Read(reply)
+	root := !st.OK && cloaks(st.Code, routerShuttingDown)
+	wce := cloaks(st.WriteConcernCode, routerShuttingDown)
+	writeErrors := st.HasWriteErrors && writeErrorsCloak(reply, routerShuttingDown)
 	if !root && !writeErrors && !wce {
 		return reply
 	}
 	idx, dst := bsoncore.AppendDocumentStart(make([]byte, 0, len(reply)+32))
-	eachElement(reply, func(el bsoncore.Element) bool {
+	bsonview.Each(reply, func(el bsoncore.Element) bool {
 		key := string(el.KeyBytes())
 		switch {
 		case root && key == "topologyVersion":
@@ -264,11 +219,24 @@ func cloakReply(reply bsoncore.Document, routerShuttingDown bool) bsoncore.Docum
 	return dst
 }
 
+// writeErrorsCloak reports whether a write error of reply carries a state-change code.
+func writeErrorsCloak(reply bsoncore.Document, routerShuttingDown bool) bool {
+	v, _ := bsonview.Lookup(reply, "writeErrors")
+	arr, _ := v.ArrayOK()
+	found := false
+	bsonview.Each(bsoncore.Document(arr), func(we bsoncore.Element) bool {
+		doc, isDoc := we.Value().DocumentOK()
+		found = isDoc && nodeCloaks(doc, routerShuttingDown)
+		return !found
+	})
+	return found
+}
+
 // nodeCloaks reports whether an error node (the reply, a write error, a writeConcernError) has
 // a code that is rewritten.
 func nodeCloaks(node bsoncore.Document, routerShuttingDown bool) bool {
-	v, ok := lookup(node, "code")
-	return ok && cloaks(codeOf(v), routerShuttingDown)
+	v, ok := bsonview.Lookup(node, "code")
+	return ok && cloaks(outcome.Code(v), routerShuttingDown)
 }
 
 func isErrorField(key string) bool { return key == "code" || key == "codeName" || key == "errmsg" }
@@ -292,7 +260,7 @@ func appendCloakedField(dst []byte, el bsoncore.Element) []byte {
 // appendCloakedNode appends the embedded document key: node with its error fields rewritten.
 func appendCloakedNode(dst []byte, key string, node bsoncore.Document) []byte {
 	idx, dst := bsoncore.AppendDocumentElementStart(dst, key)
-	eachElement(node, func(el bsoncore.Element) bool {
+	bsonview.Each(node, func(el bsoncore.Element) bool {
 		if isErrorField(string(el.KeyBytes())) {
 			dst = appendCloakedField(dst, el)
 		} else {
@@ -309,7 +277,7 @@ func appendCloakedNode(dst []byte, key string, node bsoncore.Document) []byte {
 func appendCloakedWriteErrors(dst []byte, el bsoncore.Element, routerShuttingDown bool) []byte {
 	arr, _ := el.Value().ArrayOK()
 	idx, dst := bsoncore.AppendArrayElementStart(dst, "writeErrors")
-	eachElement(bsoncore.Document(arr), func(we bsoncore.Element) bool {
+	bsonview.Each(bsoncore.Document(arr), func(we bsoncore.Element) bool {
 		if doc, ok := we.Value().DocumentOK(); ok && nodeCloaks(doc, routerShuttingDown) {
 			dst = appendCloakedNode(dst, we.Key(), doc)
 		} else {

@@ -7,6 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mongos-lite/mongos-lite/internal/bsonview"
+	"github.com/mongos-lite/mongos-lite/internal/outcome"
+
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
@@ -167,8 +170,8 @@ func TestStateChangeChecksDoNotAllocate(t *testing.T) {
 	if n := testing.AllocsPerRun(100, func() { _ = cloakReply(reply, false) }); n != 0 {
 		t.Errorf("cloakReply allocates %v times", n)
 	}
-	if n := testing.AllocsPerRun(100, func() { _ = failureCode(reply, nil) }); n != 0 {
-		t.Errorf("failureCode allocates %v times", n)
+	if n := testing.AllocsPerRun(100, func() { _ = outcome.Read(reply) }); n != 0 {
+		t.Errorf("reading the reply's status allocates %v times", n)
 	}
 }
 
@@ -246,9 +249,9 @@ func TestFailureCode(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var reply bsoncore.Document
+			var reply shards.Reply
 			if tt.reply != nil {
-				reply = doc(t, tt.reply)
+				reply.Reply = outcome.NewReply(doc(t, tt.reply))
 			}
 			if got := failureCode(reply, tt.err); got != tt.want {
 				t.Fatalf("failureCode = %d, want %d", got, tt.want)
@@ -279,7 +282,7 @@ func TestRetryPolicyOf(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			body := doc(t, tt.body)
-			r := &request{Command: command.Command{Body: body, Name: firstKey(body)}}
+			r := &request{Command: command.Command{Body: body, Name: bsonview.FirstKey(body)}}
 			r.op.HasTxnNumber = tt.txnNumber
 			if got := retryPolicyOf(r, labelContext(r.Name, r)); got != tt.want {
 				t.Fatalf("retryPolicyOf(%s) = %d, want %d", bson.Raw(body), got, tt.want)
@@ -342,9 +345,9 @@ func TestRetryPolicyRetry(t *testing.T) {
 			if ctx == nil {
 				ctx = context.Background()
 			}
-			var reply bsoncore.Document
+			var reply shards.Reply
 			if tt.reply != nil {
-				reply = doc(t, tt.reply)
+				reply.Reply = outcome.NewReply(doc(t, tt.reply))
 			}
 			if got := tt.policy.retry(ctx, tt.retryableWrite, reply, tt.err); got != tt.want {
 				t.Fatalf("retry = %v, want %v", got, tt.want)

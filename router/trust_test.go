@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mongos-lite/mongos-lite/internal/outcome"
+
 	"github.com/rs/zerolog"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
@@ -224,7 +226,7 @@ func (rc *rawClient) run(t *testing.T, body bsoncore.Document, seqs ...wire.Sequ
 }
 
 func replyCode(reply bsoncore.Document) mongoerr.Code {
-	if e := mongoerr.FromReply(reply); e != nil {
+	if e := outcome.ErrOf(reply); e != nil {
 		return e.Code
 	}
 	return 0

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mongos-lite/mongos-lite/internal/outcome"
+
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
@@ -48,7 +50,7 @@ func TestTransactionNumbers(t *testing.T) {
 		{end("commitTransaction", 5), 0, ""},
 	} {
 		reply := rc.run(t, mustMarshal(t, step.cmd))
-		e := mongoerr.FromReply(reply)
+		e := outcome.ErrOf(reply)
 		switch {
 		case step.code == 0 && e != nil:
 			t.Fatalf("%v: %v", step.cmd, e)

@@ -4,6 +4,9 @@ import (
 	"context"
 	"strconv"
 
+	"github.com/mongos-lite/mongos-lite/internal/bsonview"
+	"github.com/mongos-lite/mongos-lite/internal/outcome"
+
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
 	"github.com/mongos-lite/mongos-lite/auth"
@@ -23,7 +26,7 @@ func (id identity) visibleDatabases(r *request) func(db string) bool {
 		return all
 	}
 	filtered := !id.can(auth.ActionListDatabases)
-	if v, ok := lookup(r.Body, "authorizedDatabases"); ok {
+	if v, ok := bsonview.Lookup(r.Body, "authorizedDatabases"); ok {
 		filtered, _ = v.BooleanOK()
 	}
 	if !filtered {
@@ -57,7 +60,7 @@ func (c *conn) listCollections(ctx context.Context, r *request) (bsoncore.Docume
 	if err != nil || keep == nil {
 		return reply, err
 	}
-	if id, ok := cursorID(reply); ok && id != 0 {
+	if id := outcome.Read(reply).Cursor.ID; id != 0 {
 		c.s.cursors.setFilter(id, keep)
 	}
 	return filterBatch(reply, "firstBatch", keep), nil
@@ -66,14 +69,14 @@ func (c *conn) listCollections(ctx context.Context, r *request) (bsoncore.Docume
 // filterBatch is a cursor reply with only the documents of cursor.<batch> that keep accepts.
 func filterBatch(reply bsoncore.Document, batch string, keep func(bsoncore.Document) bool) bsoncore.Document {
 	idx, dst := bsoncore.AppendDocumentStart(make([]byte, 0, len(reply)))
-	eachElement(reply, func(el bsoncore.Element) bool {
+	bsonview.Each(reply, func(el bsoncore.Element) bool {
 		cur, ok := el.Value().DocumentOK()
 		if string(el.KeyBytes()) != "cursor" || !ok {
 			dst = append(dst, el...)
 			return true
 		}
 		cidx, d := bsoncore.AppendDocumentElementStart(dst, "cursor")
-		eachElement(cur, func(cel bsoncore.Element) bool {
+		bsonview.Each(cur, func(cel bsoncore.Element) bool {
 			arr, ok := cel.Value().ArrayOK()
 			if string(cel.KeyBytes()) != batch || !ok {
 				d = append(d, cel...)
@@ -81,7 +84,7 @@ func filterBatch(reply bsoncore.Document, batch string, keep func(bsoncore.Docum
 			}
 			aidx, a := bsoncore.AppendArrayElementStart(d, batch)
 			n := 0
-			eachElement(bsoncore.Document(arr), func(item bsoncore.Element) bool {
+			bsonview.Each(bsoncore.Document(arr), func(item bsoncore.Element) bool {
 				if doc, ok := item.Value().DocumentOK(); ok && keep(doc) {
 					a = bsoncore.AppendDocumentElement(a, strconv.Itoa(n), doc)
 					n++

@@ -29,6 +29,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/wiremessage"
 
 	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
+	"github.com/mongos-lite/mongos-lite/internal/outcome"
 	"github.com/mongos-lite/mongos-lite/internal/wire"
 	"github.com/mongos-lite/mongos-lite/shards/pool"
 )
@@ -206,18 +207,18 @@ type Request struct {
 	MoreToCome bool // w:0: the member sends no reply
 }
 
-// RoundTrip sends req to a member chosen by rp and returns the reply frame (decompressed if the
-// member compressed it) and the member's address. The reply is read into dst's storage when it
-// is large enough (nil allocates). A moreToCome request gets no reply: (nil, host, nil). Errors
-// are *HostError (see ErrorCode) or, for a request without a body, *mongoerr.Error.
-func (s *Shard) RoundTrip(ctx context.Context, rp ReadPref, req Request, dst []byte) (reply []byte, host string, err error) {
+// RoundTrip sends req to a member chosen by rp and returns its reply and the member's address.
+// The reply is read into dst's storage when it is large enough (nil allocates). A moreToCome
+// request gets no reply: the zero Reply. Errors are *HostError, or for a request without a body
+// *mongoerr.Error; mongoerr.As gives the code a router answers with.
+func (s *Shard) RoundTrip(ctx context.Context, rp ReadPref, req Request, dst []byte) (reply Reply, host string, err error) {
 	if err := checkRequest(req); err != nil {
-		return nil, "", err
+		return Reply{}, "", err
 	}
 	ctx, release := s.withDeadline(ctx)
 	defer release()
 	if host, err = s.selectHost(ctx, rp); err != nil {
-		return nil, "", err
+		return Reply{}, "", err
 	}
 	reply, err = s.exchange(ctx, host, req, dst)
 	return reply, host, err
@@ -226,13 +227,13 @@ func (s *Shard) RoundTrip(ctx context.Context, rp ReadPref, req Request, dst []b
 // RoundTripHost is RoundTrip to one exact member (the owner of a cursor, or every member in a
 // kill fan-out), whatever its current state. A host that is not a known member of the set is a
 // HostNotFound error.
-func (s *Shard) RoundTripHost(ctx context.Context, host string, req Request, dst []byte) ([]byte, error) {
+func (s *Shard) RoundTripHost(ctx context.Context, host string, req Request, dst []byte) (Reply, error) {
 	if err := checkRequest(req); err != nil {
-		return nil, err
+		return Reply{}, err
 	}
 	host, known := s.member(host)
 	if !known {
-		return nil, &HostError{Shard: s.name, Set: s.setName, Host: host, Code: mongoerr.HostNotFound,
+		return Reply{}, &HostError{Shard: s.name, Set: s.setName, Host: host, Code: mongoerr.HostNotFound,
 			What: "finding", Err: errors.New("not a known member of the replica set")}
 	}
 	ctx, release := s.withDeadline(ctx)
@@ -315,15 +316,15 @@ func (s *Shard) selectServer(ctx context.Context, rp ReadPref) (*topology.Select
 // exchange writes msg on a pooled connection to host and reads the reply that answers it. A
 // connection goes back to the pool only after a complete, matching, final reply; on any other
 // outcome it is closed, so no stray reply can reach a later caller.
-func (s *Shard) exchange(ctx context.Context, host string, req Request, dst []byte) ([]byte, error) {
+func (s *Shard) exchange(ctx context.Context, host string, req Request, dst []byte) (Reply, error) {
 	p := s.poolFor(host)
 	if p == nil {
-		return nil, s.newHostError(host, "connecting to", pool.ErrClosed)
+		return Reply{}, s.newHostError(host, "connecting to", pool.ErrClosed)
 	}
 	conn, err := p.Get(ctx)
 	if err != nil {
 		s.reportIOError(host, p.Describer(), err)
-		return nil, s.newHostError(host, "connecting to", err)
+		return Reply{}, s.newHostError(host, "connecting to", err)
 	}
 	reqID := wiremessage.NextRequestID()
 	msg := pool.Msg{RequestID: reqID, Body: req.Body, Sequences: req.Sequences}
@@ -334,31 +335,40 @@ func (s *Shard) exchange(ctx context.Context, host string, req Request, dst []by
 		if err := conn.Send(ctx, msg); err != nil {
 			p.Discard(conn)
 			s.reportIOError(host, conn, err)
-			return nil, s.newHostError(host, "writing to", err)
+			return Reply{}, s.newHostError(host, "writing to", err)
 		}
 		p.Put(conn)
-		return nil, nil
+		return Reply{}, nil
 	}
-	reply, err := conn.RoundTrip(ctx, msg, dst)
+	frame, err := conn.RoundTrip(ctx, msg, dst)
 	if err != nil {
 		p.Discard(conn)
 		s.reportIOError(host, conn, err)
-		return nil, s.newHostError(host, "talking to", err)
+		return Reply{}, s.newHostError(host, "talking to", err)
 	}
-	reply, stateErr, final, err := s.checkReply(host, reply, reqID)
+	reply, final, err := s.checkReply(host, frame, reqID)
 	if err != nil || !final {
 		p.Discard(conn) // !final: an exhaust stream, more replies would follow on this connection
 		return reply, err
 	}
 	p.Put(conn)
-	if stateErr != nil {
+	if err := sdamError(reply.Reply); err != nil {
 		// A state change (not primary, shutting down, ...) marks the member unknown and asks
 		// for an immediate heartbeat, so the next selection is honest.
 		if srv := s.server(host); srv != nil {
-			srv.ProcessError(stateErr, conn)
+			srv.ProcessError(err, conn)
 		}
 	}
 	return reply, nil
+}
+
+// sdamError is the driver's view of a failed reply, for SDAM: nil for a success (decided by the
+// status, without allocating); the driver reads its own error out of a failure, the rare path.
+func sdamError(r outcome.Reply) error {
+	if r.Status.Failure() == 0 {
+		return nil
+	}
+	return driver.ExtractErrorFromServerResponse(r.Body)
 }
 
 // reportIOError tells SDAM about a failed dial or I/O on host: a network error marks the member
@@ -469,7 +479,6 @@ func (s *Shard) PoolStats() []pool.Stats {
 	return out
 }
 
-// checkRequest accepts a whole OP_MSG frame: the router hands over frames it has parsed.
 // checkRequest refuses a request without a body: a caller's mistake, not the member's.
 func checkRequest(req Request) error {
 	if len(req.Body) < 5 {
@@ -478,53 +487,27 @@ func checkRequest(req Request) error {
 	return nil
 }
 
-// checkReply verifies that reply answers request reqID and is a well-formed OP_MSG
-// (decompressing OP_COMPRESSED). It returns the frame, the command error it carries for SDAM
-// (see stateError), and whether it is final (false when the member set moreToCome: exhaust).
-func (s *Shard) checkReply(host string, reply []byte, reqID int32) (frame []byte, stateErr error, final bool, err error) {
-	h, err := wire.ParseHeader(reply)
+// checkReply verifies that frame answers request reqID and is a well-formed OP_MSG
+// (decompressing OP_COMPRESSED), and reads its status. final is false when the member set
+// moreToCome (exhaust): more replies would follow.
+func (s *Shard) checkReply(host string, frame []byte, reqID int32) (reply Reply, final bool, err error) {
+	h, err := wire.ParseHeader(frame)
 	if err != nil {
-		return nil, nil, false, s.protocolError(host, "%v", err)
+		return Reply{}, false, s.protocolError(host, "%v", err)
 	}
 	if h.ResponseTo != reqID {
-		return nil, nil, false, s.protocolError(host, "reply has responseTo %d, the request was %d", h.ResponseTo, reqID)
+		return Reply{}, false, s.protocolError(host, "reply has responseTo %d, the request was %d", h.ResponseTo, reqID)
 	}
 	if h.OpCode == wire.OpCompressed {
-		if reply, _, err = wire.Decompress(reply); err != nil {
-			return nil, nil, false, s.protocolError(host, "%v", err)
+		if frame, _, err = wire.Decompress(frame); err != nil {
+			return Reply{}, false, s.protocolError(host, "%v", err)
 		}
 	}
-	m, err := wire.ParseMsg(reply)
+	m, err := wire.ParseMsg(frame)
 	if err != nil {
-		return nil, nil, false, s.protocolError(host, "%v", err)
+		return Reply{}, false, s.protocolError(host, "%v", err)
 	}
-	return reply, stateError(m.Body), m.Flags&wire.MoreToCome == 0, nil
-}
-
-// stateError returns the driver's view of a command error in a reply body for SDAM, or nil for a
-// plain success. The common case (ok: 1 and no writeConcernError) is decided in one scan
-// without allocating.
-func stateError(body bsoncore.Document) error {
-	ok, wce := false, false
-	rem := body[4 : len(body)-1]
-	for len(rem) > 0 {
-		el, rest, valid := bsoncore.ReadElement(rem)
-		if !valid {
-			return nil // ParseMsg validated the body; unreachable
-		}
-		switch string(el.KeyBytes()) {
-		case "ok":
-			f, isNum := el.Value().AsFloat64OK()
-			ok = isNum && f == 1
-		case "writeConcernError":
-			wce = true
-		}
-		rem = rest
-	}
-	if ok && !wce {
-		return nil
-	}
-	return driver.ExtractErrorFromServerResponse(body)
+	return Reply{Reply: outcome.NewReply(m.Body), frame: frame}, m.Flags&wire.MoreToCome == 0, nil
 }
 
 // Members lists every member of the set as currently known (seeds until discovery, then the

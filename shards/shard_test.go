@@ -9,12 +9,12 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/event"
-	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver"
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/wiremessage"
 	"go.uber.org/goleak"
 
 	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
+	"github.com/mongos-lite/mongos-lite/internal/outcome"
 	"github.com/mongos-lite/mongos-lite/internal/wire"
 )
 
@@ -50,21 +50,27 @@ func testCtx(t *testing.T, d time.Duration) context.Context {
 
 var ping = bson.D{{Key: "ping", Value: 1}, {Key: "$db", Value: "admin"}}
 
-// replyBody checks that reply is an OP_MSG and returns its body (RoundTrip has checked that it
-// answers the request).
-func replyBody(t *testing.T, reply []byte) bson.Raw {
+// replyBody is a reply's body (RoundTrip has checked that it answers the request).
+func replyBody(t *testing.T, reply Reply) bson.Raw {
 	t.Helper()
-	m, err := wire.ParseMsg(reply)
-	if err != nil {
-		t.Fatalf("reply: %v", err)
+	if reply.Body == nil {
+		t.Fatal("no reply")
 	}
-	return bson.Raw(m.Body)
+	return bson.Raw(reply.Body)
+}
+
+// codeOf is the code a router answers err with; 0 for nil.
+func codeOf(err error) mongoerr.Code {
+	if err == nil {
+		return 0
+	}
+	return mongoerr.As(err).Code
 }
 
 func wantCode(t *testing.T, err error, code mongoerr.Code) *HostError {
 	t.Helper()
-	if got := ErrorCode(err); got != code {
-		t.Fatalf("ErrorCode(%v) = %d (%s), want %d (%s)", err, got, got.Name(), code, code.Name())
+	if got := codeOf(err); got != code {
+		t.Fatalf("codeOf(%v) = %d (%s), want %d (%s)", err, got, got.Name(), code, code.Name())
 	}
 	var he *HostError
 	if !errors.As(err, &he) {
@@ -141,7 +147,7 @@ func TestMoreToComeRequestKeepsConnection(t *testing.T) {
 	})
 	s := openShard(t, []string{f.addr}, nil)
 	reply, host, err := s.RoundTrip(testCtx(t, 10*time.Second), Primary(), command(wire.MoreToCome, unacknowledgedInsert), nil)
-	if err != nil || reply != nil || host != f.addr {
+	if err != nil || reply.Body != nil || host != f.addr {
 		t.Fatalf("RoundTrip = %v, %q, %v; want nil, %q, nil", reply, host, err, f.addr)
 	}
 	msg := command(0, ping)
@@ -346,7 +352,7 @@ func TestNoMatchingMember(t *testing.T) {
 	if he.Error() != want || host != "" {
 		t.Errorf("error %q host %q, want %q", he.Error(), host, want)
 	}
-	if r := ErrorReply(err); r.Code != mongoerr.FailedToSatisfyReadPreference || r.Msg != want {
+	if r := mongoerr.As(err); r.Code != mongoerr.FailedToSatisfyReadPreference || r.Msg != want {
 		t.Errorf("ErrorReply = %+v", r)
 	}
 	if s.HasPrimary() {
@@ -377,7 +383,7 @@ func TestRoundTripHost(t *testing.T) {
 	f.close() // the member goes down
 	start := time.Now()
 	_, err = s.RoundTripHost(testCtx(t, 2*time.Second), f.addr, command(0, ping), nil)
-	if code := ErrorCode(err); code != mongoerr.HostUnreachable && code != mongoerr.NetworkTimeout {
+	if code := codeOf(err); code != mongoerr.HostUnreachable && code != mongoerr.NetworkTimeout {
 		t.Errorf("down member: %v (code %d)", err, code)
 	}
 	if d := time.Since(start); d > 3*time.Second {
@@ -458,7 +464,7 @@ func TestBadRequests(t *testing.T) {
 			if !errors.As(err, &me) || me.Code != mongoerr.InternalError {
 				t.Errorf("RoundTrip: %v", err)
 			}
-			if _, err := s.RoundTripHost(testCtx(t, time.Second), f.addr, msg, nil); ErrorCode(err) != mongoerr.InternalError {
+			if _, err := s.RoundTripHost(testCtx(t, time.Second), f.addr, msg, nil); codeOf(err) != mongoerr.InternalError {
 				t.Errorf("RoundTripHost: %v", err)
 			}
 		})
@@ -483,7 +489,7 @@ func TestOpenRejectsBadConfig(t *testing.T) {
 	}
 }
 
-func TestStateError(t *testing.T) {
+func TestSDAMError(t *testing.T) {
 	tests := []struct {
 		name string
 		body bson.D
@@ -497,7 +503,7 @@ func TestStateError(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			err := stateError(bsoncore.Document(mustDoc(tc.body)))
+			err := sdamError(outcome.NewReply(mustDoc(tc.body)))
 			var code int32
 			var de driver.Error
 			var wce driver.WriteCommandError

@@ -10,6 +10,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
+	"github.com/mongos-lite/mongos-lite/internal/bsonview"
 	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
 	"github.com/mongos-lite/mongos-lite/internal/wire"
 )
@@ -38,7 +39,7 @@ func Parse(m wire.Msg) (Command, error) {
 	if !ok {
 		return c, mongoerr.New(40571, "OP_MSG requests require a $db argument")
 	}
-	if c.DB, ok = stringBytes(dbv); !ok || len(c.DB) == 0 {
+	if c.DB, ok = bsonview.String(dbv); !ok || len(c.DB) == 0 {
 		return c, mongoerr.New(mongoerr.InvalidNamespace, "Invalid database name: '%s'", dbv.String())
 	}
 	c.dup, _ = duplicateKey(m.Body)
@@ -57,36 +58,7 @@ func (c *Command) CheckDuplicates() error {
 }
 
 // Lookup finds a top-level field of the body without allocating.
-func (c *Command) Lookup(key string) (bsoncore.Value, bool) { return Lookup(c.Body, key) }
-
-// Lookup finds a top-level field of doc without allocating.
-func Lookup(doc bsoncore.Document, key string) (bsoncore.Value, bool) {
-	var v bsoncore.Value
-	found := false
-	Each(doc, func(el bsoncore.Element) bool {
-		if string(el.KeyBytes()) == key {
-			v, found = el.Value(), true
-			return false
-		}
-		return true
-	})
-	return v, found
-}
-
-// Each calls fn for every element of a validated document until fn returns false.
-func Each(doc bsoncore.Document, fn func(bsoncore.Element) bool) {
-	if len(doc) < 5 {
-		return
-	}
-	rem := doc[4 : len(doc)-1]
-	for len(rem) > 0 {
-		el, rest, ok := bsoncore.ReadElement(rem)
-		if !ok || !fn(el) {
-			return
-		}
-		rem = rest
-	}
-}
+func (c *Command) Lookup(key string) (bsoncore.Value, bool) { return bsonview.Lookup(c.Body, key) }
 
 // EachDoc calls fn with each document of field, whether the client sent it as an array in the
 // body or as a document sequence: the request the shard executes has both folded into one. A
@@ -117,7 +89,7 @@ func (c *Command) EachDoc(field string, fn func(bsoncore.Document) error) error 
 	}
 	i := 0
 	var err error
-	Each(bsoncore.Document(arr), func(el bsoncore.Element) bool {
+	bsonview.Each(bsoncore.Document(arr), func(el bsoncore.Element) bool {
 		d, ok := el.Value().DocumentOK()
 		if !ok {
 			err = mongoerr.WrongType(string(c.Name)+"."+field+"."+strconv.Itoa(i), el.Value().Type, "object")
@@ -130,13 +102,6 @@ func (c *Command) EachDoc(field string, fn func(bsoncore.Document) error) error 
 	return err
 }
 
-func stringBytes(v bsoncore.Value) ([]byte, bool) {
-	if v.Type != bsoncore.TypeString || len(v.Data) < 5 {
-		return nil, false
-	}
-	return v.Data[4 : len(v.Data)-1], true
-}
-
 // smallDoc is how many fields duplicateKey compares pairwise before it uses a set.
 const smallDoc = 16
 
@@ -147,7 +112,7 @@ func duplicateKey(doc bsoncore.Document) (string, bool) {
 	n := 0
 	var seen map[string]struct{}
 	dup := ""
-	Each(doc, func(el bsoncore.Element) bool {
+	bsonview.Each(doc, func(el bsoncore.Element) bool {
 		key := el.KeyBytes()
 		if seen != nil {
 			if _, ok := seen[string(key)]; ok {
@@ -184,7 +149,7 @@ func duplicateKey(doc bsoncore.Document) (string, bool) {
 func UniqueField(doc bsoncore.Document, key, path string) (bsoncore.Value, bool, error) {
 	var v bsoncore.Value
 	found, twice := false, false
-	Each(doc, func(el bsoncore.Element) bool {
+	bsonview.Each(doc, func(el bsoncore.Element) bool {
 		if string(el.KeyBytes()) != key {
 			return true
 		}

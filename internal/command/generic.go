@@ -6,6 +6,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
+	"github.com/mongos-lite/mongos-lite/internal/bsonview"
 	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
 )
 
@@ -109,7 +110,7 @@ type Allowed func(action string) bool
 // metadata before it checks the command.
 func (c *Command) CheckGeneric(allowed Allowed) error {
 	var err error
-	Each(c.Body, func(el bsoncore.Element) bool {
+	bsonview.Each(c.Body, func(el bsoncore.Element) bool {
 		r, ok := genericArgs[string(el.KeyBytes())]
 		if !ok || r.refuse == nil || r.needs != "" && allowed(r.needs) {
 			return true
