@@ -3,9 +3,9 @@ package mongoerr
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"os"
-	"fmt"
 	"strconv"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
