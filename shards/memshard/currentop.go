@@ -107,6 +107,10 @@ func (r *request) aggregateCurrentOp(specs []bsoncore.Document) error {
 	if err != nil {
 		return err
 	}
+	if r.txn != nil {
+		return mongoerr.New(mongoerr.OperationNotSupportedInTransaction,
+			"Stage not supported inside of a multi-document transaction: $currentOp")
+	}
 	batchSize, err := r.aggregateBatchSize()
 	if err != nil {
 		return err

@@ -131,10 +131,10 @@ func TestKillOpInterruptsBlockedCommand(t *testing.T) {
 			}
 			connID := op.Lookup("connectionId").Int32()
 			for field, ok := range map[string]bool{
-				"type":          op.Lookup("type").StringValue() == "op",
-				"host":          op.Lookup("host").StringValue() == member.host,
-				"desc":          op.Lookup("desc").StringValue() == "conn"+strconv.Itoa(int(connID)),
-				"client":        strings.HasPrefix(op.Lookup("client").StringValue(), "127.0.0.1:"),
+				"type":   op.Lookup("type").StringValue() == "op",
+				"host":   op.Lookup("host").StringValue() == member.host,
+				"desc":   op.Lookup("desc").StringValue() == "conn"+strconv.Itoa(int(connID)),
+				"client": strings.HasPrefix(op.Lookup("client").StringValue(), "127.0.0.1:"),
 				"clientMetadata": op.Lookup("clientMetadata", "application", "name").StringValue() == blockedApp &&
 					op.Lookup("clientMetadata", "driver", "name").Type == bson.TypeString,
 				"active":            op.Lookup("active").Boolean(),
