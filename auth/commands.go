@@ -46,7 +46,9 @@ func init() {
 	none := func(request) ([]need, error) { return nil, nil }
 	requirements = map[string]requirement{
 		"find": onNS("find"), "count": onNS("find"), "distinct": onNS("find"),
-		"getMore": getMoreNeeds, "killCursors": onNS("killCursors"),
+		// A cursor is its owner's: getMore and killCursors need only a logged-in user, and the
+		// router checks ownership (or killAnyCursor) per cursor, as mongod's cursor managers do.
+		"getMore": getMoreNeeds, "killCursors": none,
 		"aggregate": aggregateNeeds, "explain": explainNeeds,
 		"listCollections": listCollectionsNeeds, "listIndexes": onNS("listIndexes"),
 		"insert": writeNeeds("insert"), "update": updateNeeds, "delete": onNS("remove"),
@@ -117,27 +119,6 @@ func (u *User) canAny(actions []string, r Resource) bool {
 	return false
 }
 
-// AuthorizedForDB reports whether the user holds any privilege that reaches database db or one
-// of its collections: what listDatabases shows a user without listDatabases
-// (isAuthorizedForAnyActionOnAnyResourceInDB).
-func (u *User) AuthorizedForDB(db string) bool {
-	for _, p := range u.privs {
-		switch p.pattern.kind {
-		case patAnyResource, patCollection:
-			return true
-		case patAnyNormal:
-			if db != "local" && db != "config" {
-				return true
-			}
-		case patDB, patExactNS:
-			if p.pattern.db == db {
-				return true
-			}
-		}
-	}
-	return false
-}
-
 func onCluster(actions ...string) requirement {
 	return func(request) ([]need, error) { return []need{{actions, ClusterResource()}}, nil }
 }
@@ -175,8 +156,13 @@ func nsOf(db string, v bsoncore.Value) Resource {
 	return DBResource(db)
 }
 
+// getMoreNeeds: nothing but a login and the cursor's ownership, unless the getMore carries a
+// replication term, which only internal clients may (checkAuthForGetMore).
 func getMoreNeeds(r request) ([]need, error) {
-	return []need{{[]string{"find"}, nsOf(r.db, r.body().Lookup("collection"))}}, nil
+	if _, ok, err := command.UniqueField(r.body(), "term", "getMore"); ok || err != nil {
+		return []need{{[]string{"internal"}, ClusterResource()}}, err
+	}
+	return nil, nil
 }
 
 // writeNeeds is a write's action, plus bypassDocumentValidation when the command asks for it.

@@ -75,8 +75,10 @@ func TestAuthorize(t *testing.T) {
 		{"reader finds", reader, "test", `{"find": "c", "filter": {}}`, nil},
 		{"reader counts", reader, "test", `{"count": "c"}`, nil},
 		{"reader getMore", reader, "test", `{"getMore": {"$numberLong": "5"}, "collection": "c"}`, nil},
-		{"reader getMore elsewhere", reader, "other", `{"getMore": {"$numberLong": "5"}, "collection": "c", "$db": "other"}`,
-			notAuthorized("other", `{ getMore: 5, collection: "c", $db: "other" }`)},
+		// A cursor is its owner's wherever it reads: the router checks ownership per cursor.
+		{"reader getMore elsewhere", reader, "other", `{"getMore": {"$numberLong": "5"}, "collection": "c", "$db": "other"}`, nil},
+		{"reader getMore with a term", reader, "test", `{"getMore": {"$numberLong": "5"}, "collection": "c", "term": {"$numberLong": "1"}}`,
+			notAuthorized("test", `{ getMore: 5, collection: "c", term: 1 }`)},
 		{"reader finds elsewhere", reader, "other", `{"find": "c", "$db": "other"}`,
 			notAuthorized("other", `{ find: "c", $db: "other" }`)},
 		{"reader inserts", reader, "test", `{"insert": "c", "documents": [{"_id": 1}], "ordered": true, "$db": "test"}`,

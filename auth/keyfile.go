@@ -81,6 +81,6 @@ func InternalUser(key string) (*User, error) {
 	if err != nil {
 		return nil, err
 	}
-	u.audit = auditMetadata(internalUserName, internalUserDB, roles)
+	u.roleNames, u.audit = roles, auditMetadata(internalUserName, internalUserDB, roles)
 	return u, nil
 }

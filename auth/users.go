@@ -55,6 +55,8 @@ type User struct {
 	uid    sessionid.UID
 	uidErr error
 	audit  bsoncore.Document // what a shard is told of this user ($audit)
+	// roleNames are its roles and those they inherit (connstatus.go)
+	roleNames []RoleRef
 }
 
 // FullName is user@db, as mongod prints a user.
@@ -165,7 +167,7 @@ func ParseUsers(data []byte) (*Users, error) {
 		if err != nil {
 			return nil, fmt.Errorf("user %s: %w", key, err)
 		}
-		u.audit = auditMetadata(u.Name, u.DB, reached)
+		u.roleNames, u.audit = reached, auditMetadata(u.Name, u.DB, reached)
 		us.byName[key] = u
 	}
 	return us, nil

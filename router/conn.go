@@ -221,9 +221,6 @@ func (c *conn) run(m wire.Msg, r *request) (bsoncore.Document, error) {
 	if r.Command, err = command.Parse(m); err != nil {
 		return nil, err
 	}
-	// As a mongos does, the router's clock takes the client's $clusterTime too: a causal chain
-	// begun through another router must not reach a shard ahead of what this router gossips.
-	c.s.clock.observe(r.Body)
 	ctx := deadline.After(c.commandTimeout(r.Body))
 	defer ctx.Release()
 	return c.dispatch(ctx, r)

@@ -27,6 +27,8 @@ type cursorEntry struct {
 	// owner is the uid of the user who opened the cursor. The shards see every cursor as the
 	// router's (its internal user), so the router checks ownership itself, as mongos does.
 	owner sessionid.UID
+	// keep, when set, filters every batch: the names a user may see (visible.go).
+	keep func(bsoncore.Document) bool
 }
 
 type cursorRegistry struct {
@@ -51,6 +53,16 @@ func (r *cursorRegistry) get(id int64) (cursorEntry, bool) {
 	return e, ok
 }
 
+// setFilter makes every later batch of cursor id pass through keep.
+func (r *cursorRegistry) setFilter(id int64, keep func(bsoncore.Document) bool) {
+	r.mu.Lock()
+	if e, ok := r.cursors[id]; ok {
+		e.keep = keep
+		r.cursors[id] = e
+	}
+	r.mu.Unlock()
+}
+
 // remove forgets a cursor and returns what it was, so its session can forget it too.
 func (r *cursorRegistry) remove(id int64) (cursorEntry, bool) {
 	r.mu.Lock()
@@ -69,28 +81,26 @@ func (r *cursorRegistry) open() int {
 
 // cursorID reads cursor.id from a reply; ok is false when the reply has no cursor.
 func cursorID(reply bsoncore.Document) (int64, bool) {
-	id, _, ok := cursorOf(reply)
-	return id, ok
+	cur, ok := cursorDoc(reply)
+	if !ok {
+		return 0, false
+	}
+	return cur.Lookup("id").AsInt64OK()
 }
 
-// cursorOf reads cursor.id and cursor.ns from a reply; ok is false when the reply has no cursor.
-func cursorOf(reply bsoncore.Document) (id int64, ns string, ok bool) {
+func cursorDoc(reply bsoncore.Document) (bsoncore.Document, bool) {
 	v, ok := lookup(reply, "cursor")
 	if !ok {
-		return 0, "", false
+		return nil, false
 	}
-	doc, ok := v.DocumentOK()
-	if !ok {
-		return 0, "", false
-	}
-	id, ok = doc.Lookup("id").AsInt64OK()
-	ns, _ = doc.Lookup("ns").StringValueOK()
-	return id, ns, ok
+	return v.DocumentOK()
 }
 
 // trackCursor registers the cursor a reply opened.
 func (c *conn) trackCursor(reply bsoncore.Document, shard int, host string, r *request) {
-	if id, ns, ok := cursorOf(reply); ok && id != 0 {
+	if id, ok := cursorID(reply); ok && id != 0 {
+		cur, _ := cursorDoc(reply)
+		ns, _ := cur.Lookup("ns").StringValueOK()
 		c.s.cursors.add(id, cursorEntry{shard: shard, host: host, ns: ns, lsid: r.op.LSID, hasLSID: r.op.HasLSID, owner: r.who.uid})
 		if r.op.HasLSID {
 			// Killing, ending or reaping the session drops the cursor from the registry.
@@ -125,6 +135,9 @@ func (c *conn) getMore(ctx context.Context, r *request) (bsoncore.Document, erro
 		c.s.forgetCursor(id)
 	} else if me := mongoerr.FromReply(reply); me != nil && me.Code == mongoerr.CursorNotFound {
 		c.s.forgetCursor(id)
+	}
+	if e.keep != nil {
+		return filterBatch(reply, "nextBatch", e.keep), nil
 	}
 	return reply, nil
 }

@@ -6,6 +6,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
+	"github.com/mongos-lite/mongos-lite/internal/command"
 	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
 	"github.com/mongos-lite/mongos-lite/shards"
 )
@@ -19,10 +20,11 @@ func (c *conn) listDatabases(ctx context.Context, r *request) (bsoncore.Document
 		shards [][]byte
 	}
 	merged := map[string]*dbInfo{}
-	nameOnly := false
-	if v, ok := lookup(r.Body, "nameOnly"); ok {
-		nameOnly, _ = v.BooleanOK()
+	nameOnly, err := command.TrueValue(r.Body, "nameOnly", "listDatabases")
+	if err != nil {
+		return nil, err
 	}
+	visible := r.who.visibleDatabases(r)
 	for i, sh := range c.s.shards {
 		reply, _, err := c.exchange(ctx, i, shards.Primary(), "", r)
 		if err != nil {
@@ -39,6 +41,9 @@ func (c *conn) listDatabases(ctx context.Context, r *request) (bsoncore.Document
 				continue
 			}
 			name, _ := doc.Lookup("name").StringValueOK()
+			if !visible(name) {
+				continue
+			}
 			size, _ := doc.Lookup("sizeOnDisk").AsInt64OK()
 			empty, _ := doc.Lookup("empty").BooleanOK()
 			info := merged[name]

@@ -37,22 +37,23 @@ var handshake = map[string]bool{"hello": true, "isMaster": true, "ismaster": tru
 func init() {
 	handlers = map[string]handler{
 		"hello": (*conn).hello, "isMaster": (*conn).hello, "ismaster": (*conn).hello,
-		"ping":          (*conn).ping,
-		"buildInfo":     (*conn).buildInfo,
-		"buildinfo":     (*conn).buildInfo,
-		"getParameter":  (*conn).getParameter,
-		"serverStatus":  (*conn).serverStatus,
-		"connPoolStats": (*conn).connPoolStats,
-		"listShards":    (*conn).listShards,
-		"isdbgrid":      (*conn).isdbgrid,
-		"whatsmyuri":    (*conn).whatsmyuri,
-		"getMore":       (*conn).getMore,
-		"killCursors":   (*conn).killCursors,
-		"listDatabases": (*conn).listDatabases,
-		"dropDatabase":  (*conn).dropDatabase,
-		"find":          (*conn).find,
-		"aggregate":     (*conn).aggregate,
-		"bulkWrite":     (*conn).bulkWrite,
+		"ping":            (*conn).ping,
+		"buildInfo":       (*conn).buildInfo,
+		"buildinfo":       (*conn).buildInfo,
+		"getParameter":    (*conn).getParameter,
+		"serverStatus":    (*conn).serverStatus,
+		"connPoolStats":   (*conn).connPoolStats,
+		"listShards":      (*conn).listShards,
+		"isdbgrid":        (*conn).isdbgrid,
+		"whatsmyuri":      (*conn).whatsmyuri,
+		"getMore":         (*conn).getMore,
+		"killCursors":     (*conn).killCursors,
+		"listDatabases":   (*conn).listDatabases,
+		"listCollections": (*conn).listCollections,
+		"dropDatabase":    (*conn).dropDatabase,
+		"find":            (*conn).find,
+		"aggregate":       (*conn).aggregate,
+		"bulkWrite":       (*conn).bulkWrite,
 
 		"startSession":             (*conn).startSession,
 		"refreshSessions":          (*conn).refreshSessions,
@@ -67,6 +68,9 @@ func init() {
 		"saslStart":          (*conn).saslStart,
 		"saslContinue":       (*conn).saslContinue,
 		"authenticate":       (*conn).authenticate,
+		"connectionStatus":   (*conn).connectionStatus,
+		"logout":             (*conn).logout,
+		"listCommands":       (*conn).listCommands,
 	}
 }
 
@@ -86,11 +90,42 @@ func init() {
 	}
 }
 
-// readOnly commands do not place a database that does not exist yet.
-var readOnly = map[string]bool{
-	"find": true, "aggregate": true, "count": true, "distinct": true, "listCollections": true,
-	"listIndexes": true, "dbStats": true, "collStats": true, "explain": true, "validate": true,
-	"drop": true, "dropIndexes": true, "dbHash": true,
+// createsData are the commands that may create data in their database, which is what places a
+// database that has no primary shard yet. Nothing else places one: a read, a drop, a status
+// probe or a write that matches nothing of a database that does not exist goes to the config
+// shard, which has nothing of it either.
+var createsData = map[string]func(r *request) bool{
+	"insert":                  always,
+	"create":                  always,
+	"createIndexes":           always,
+	"mapReduce":               always,
+	"cloneCollectionAsCapped": always,
+	"update":                  upserts,
+	"findAndModify":           upserts,
+}
+
+func always(*request) bool { return true }
+
+// upserts reports whether an update or findAndModify may insert (its statements were checked
+// when it was authorized; an unreadable flag counts as an upsert).
+func upserts(r *request) bool {
+	if string(r.Name) == "findAndModify" {
+		up, err := command.TrueValue(r.Body, "upsert", "findAndModify")
+		return up || err != nil
+	}
+	found := false
+	err := r.EachDoc("updates", func(st bsoncore.Document) error {
+		up, err := command.TrueValue(st, "upsert", "update.updates")
+		found = found || up
+		return err
+	})
+	return found || err != nil
+}
+
+// places reports whether the command places its database when it has none.
+func places(r *request) bool {
+	f, ok := createsData[string(r.Name)]
+	return ok && f(r)
 }
 
 // refused are replica-set administration commands: they concern one shard, and forwarding them
@@ -114,6 +149,11 @@ func (c *conn) dispatch(ctx context.Context, r *request) (bsoncore.Document, err
 		if err := auth.Authorize(who.user, &r.Command); err != nil {
 			return nil, err
 		}
+	}
+	// As mongos, once the command is authorized: a causal chain begun through another router
+	// must not reach a shard ahead of what this router gossips (clock.go).
+	if err := c.s.clock.gossipIn(internedName(name), r.Body, c.clockSender()); err != nil {
+		return nil, err
 	}
 	if !handshake[string(name)] {
 		op, err := sessionid.ParseOpInfo(r.Body, who.uid, who.can(auth.ActionImpersonate))
@@ -162,5 +202,5 @@ func (c *conn) route(ctx context.Context, name []byte, r *request) (bsoncore.Doc
 		return nil, mongoerr.New(mongoerr.CommandNotFound,
 			"%s is not supported through mongos-lite: run it against the shard's replica set directly", name)
 	}
-	return c.forwardToPrimary(ctx, r, !readOnly[string(name)])
+	return c.forwardToPrimary(ctx, r, places(r))
 }

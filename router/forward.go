@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
-	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/wiremessage"
 
 	"github.com/mongos-lite/mongos-lite/internal/command"
 	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
@@ -29,7 +28,7 @@ func (c *conn) forwardTo(ctx context.Context, r *request, idx int) (bsoncore.Doc
 	if r.op.Autocommit {
 		return c.transactionStatement(ctx, r, idx)
 	}
-	rp, err := shards.ReadPrefFrom(r.Body)
+	rp, err := readPrefOf(r)
 	if err != nil {
 		return nil, err
 	}
@@ -55,19 +54,66 @@ func (c *conn) forwardTo(ctx context.Context, r *request, idx int) (bsoncore.Doc
 	return reply, nil
 }
 
+// readsBySecondary are the commands whose read preference may send them to a secondary. Every
+// other command (writes, DDL, anything the router does not classify) goes to the primary
+// whatever the client asks, as mongos sends writes (batch_write_exec.cpp) and passthrough
+// commands (ReadPreferenceSetting PrimaryOnly).
+var readsBySecondary = map[string]bool{
+	"find": true, "count": true, "distinct": true, "aggregate": true, "listCollections": true,
+	"listIndexes": true, "dbStats": true, "collStats": true, "dataSize": true, "dbHash": true,
+	"explain": true,
+}
+
+// readPrefOf is the read preference the command is routed by: the client's, parsed and checked
+// as mongod checks it, for a read that may run on a secondary; the primary otherwise. An
+// aggregate that writes ($out, $merge) and an explained write go to the primary.
+func readPrefOf(r *request) (shards.ReadPref, error) {
+	rp, err := shards.ReadPrefFrom(r.Body)
+	if err != nil || !readsBySecondary[string(r.Name)] {
+		return shards.Primary(), err
+	}
+	switch string(r.Name) {
+	case "aggregate":
+		if aggregateWrites(r.Body) {
+			return shards.Primary(), nil
+		}
+	case "explain":
+		inner, _ := lookup(r.Body, "explain")
+		doc, _ := inner.DocumentOK()
+		if !readsBySecondary[string(firstKey(doc))] {
+			return shards.Primary(), nil
+		}
+	}
+	return rp, nil
+}
+
+// aggregateWrites reports whether an aggregate ends with $out or $merge.
+func aggregateWrites(body bsoncore.Document) bool {
+	pv, _ := lookup(body, "pipeline")
+	stages, _ := pv.ArrayOK()
+	vals, _ := stages.Values()
+	if len(vals) == 0 {
+		return false
+	}
+	last, _ := vals[len(vals)-1].DocumentOK()
+	name := string(firstKey(last))
+	return name == "$out" || name == "$merge"
+}
+
 // exchange forwards r to shard idx (to host when given, else by rp) and returns the shard's
 // reply body as the member sent it, or nil for a moreToCome request.
 func (c *conn) exchange(ctx context.Context, idx int, rp shards.ReadPref, host string, r *request) (bsoncore.Document, string, error) {
 	c.fwd = c.appendForward(c.fwd[:0], r, rp)
+	req := shards.Request{Body: c.fwd, Sequences: r.Sequences, MoreToCome: r.flags&wire.MoreToCome != 0}
 	shard := c.s.shards[idx]
 	var frame []byte
 	var err error
 	start := time.Now()
 	defer func() { c.shardTime += time.Since(start) }()
 	if host != "" {
-		frame, err = shard.RoundTripHost(ctx, host, c.fwd, c.rep)
+		frame, err = shard.RoundTripHost(ctx, host, req, c.rep)
 	} else {
-		frame, host, err = shard.RoundTrip(ctx, rp, c.fwd, c.rep)
+		frame, host, err = shard.RoundTrip(ctx, rp, req, c.rep)
 	}
 	if frame != nil {
 		c.rep = frame[:0] // the reply stays valid until the next round trip
@@ -85,7 +131,9 @@ func (c *conn) exchange(ctx context.Context, idx int, rp shards.ReadPref, host s
 	if err != nil {
 		return nil, host, mongoerr.New(mongoerr.ProtocolError, "shard %s (%s) sent a malformed reply: %v", shard.Name(), host, err)
 	}
-	c.s.clock.observe(m.Body)
+	if err := c.s.clock.observe(m.Body); err != nil {
+		return nil, host, err
+	}
 	c.trackOperationTime(m.Body)
 	if r.op.HasLSID {
 		// The refresh job refreshes and ends the session on the shards that saw it.
@@ -94,16 +142,13 @@ func (c *conn) exchange(ctx context.Context, idx int, rp shards.ReadPref, host s
 	return m.Body, host, nil
 }
 
-// appendForward builds the frame sent to a shard: the client's command as authorized, with
-// every generic argument handled as internal/command decides (docs/generic-arguments.md): the
-// command's own fields and the forwarded generic arguments pass as sent, document sequences
-// included; internal arguments are dropped; the router appends its own lsid, cluster time, read
-// preference, client metadata, audit identity and write-blocking bypass.
+// appendForward builds the command body sent to a shard: the client's command as authorized,
+// with every generic argument handled as internal/command decides (docs/generic-arguments.md):
+// the command's own fields and the forwarded generic arguments pass as sent; internal arguments
+// are dropped; the router appends its own lsid, cluster time, read preference, client metadata,
+// audit identity and write-blocking bypass. The document sequences go to the shard as the client
+// sent them, beside this body.
 func (c *conn) appendForward(dst []byte, r *request, rp shards.ReadPref) []byte {
-	start := len(dst)
-	dst = wiremessage.AppendHeader(dst, 0, 0, 0, wire.OpMsg)
-	dst = wiremessage.AppendMsgFlags(dst, r.flags&wire.MoreToCome)
-	dst = wiremessage.AppendMsgSectionType(dst, wiremessage.SingleDocument)
 	idx, dst := bsoncore.AppendDocumentStart(dst)
 	var sent clientArgs
 	eachElement(r.Body, func(el bsoncore.Element) bool {
@@ -126,10 +171,6 @@ func (c *conn) appendForward(dst []byte, r *request, rp shards.ReadPref) []byte 
 	})
 	dst = c.appendRouterArgs(dst, r, rp, sent)
 	dst, _ = bsoncore.AppendDocumentEnd(dst, idx)
-	for _, s := range r.Sequences {
-		dst = wire.AppendSequence(dst, s)
-	}
-	wire.SetLength(dst[start:])
 	return dst
 }
 

@@ -33,7 +33,7 @@ func newUUID(t *testing.T) bson.Binary {
 // test, so the table and its test stay together.
 func argSamples(t *testing.T, lsid bson.Binary) map[string]argSample {
 	session := bson.D{{Key: "lsid", Value: bson.D{{Key: "id", Value: lsid}}}}
-	txn := append(session, bson.E{Key: "txnNumber", Value: int64(1)})
+	txn := func(n int64) bson.D { return append(session[:1:1], bson.E{Key: "txnNumber", Value: n}) }
 	doc := bson.D{{Key: "x", Value: int32(1)}}
 	return map[string]argSample{
 		"apiVersion":                       {value: "1"},
@@ -45,8 +45,8 @@ func argSamples(t *testing.T, lsid bson.Binary) map[string]argSample {
 		"lsid":                             {value: bson.D{{Key: "id", Value: lsid}}},
 		"clientOperationKey":               {value: newUUID(t)},
 		"txnNumber":                        {value: int64(3), with: session},
-		"autocommit":                       {value: false, with: append(txn, bson.E{Key: "startTransaction", Value: true})},
-		"startTransaction":                 {value: true, with: append(txn, bson.E{Key: "autocommit", Value: false})},
+		"autocommit":                       {value: false, with: append(txn(1), bson.E{Key: "startTransaction", Value: true})},
+		"startTransaction":                 {value: true, with: append(txn(2), bson.E{Key: "autocommit", Value: false})},
 		"stmtId":                           {value: int32(0)},
 		"comment":                          {value: "a comment"},
 		"$readPreference":                  {value: bson.D{{Key: "mode", Value: "secondaryPreferred"}, {Key: "tags", Value: bson.A{bson.D{}}}}, find: true},

@@ -57,8 +57,10 @@ func (c *conn) parameters() map[string]bsoncore.Value {
 		"featureCompatibilityVersion": {Type: bsoncore.TypeEmbeddedDocument,
 			Data: bsoncore.NewDocumentBuilder().AppendString("version", "8.0").Build()},
 		"localLogicalSessionTimeoutMinutes": i32(int32(c.s.cfg.LogicalSessionTimeoutMinutes)),
-		"requireApiVersion":                 {Type: bsoncore.TypeBoolean, Data: []byte{0}},
-		"transactionLifetimeLimitSeconds":   i32(60),
+		"maxAcceptableLogicalClockDriftSecs": {Type: bsoncore.TypeInt64,
+			Data: bsoncore.AppendInt64(nil, c.s.cfg.MaxClockDriftSecs)}, // a long, as mongod's
+		"requireApiVersion":               {Type: bsoncore.TypeBoolean, Data: []byte{0}},
+		"transactionLifetimeLimitSeconds": i32(60),
 	}
 }
 

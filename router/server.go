@@ -28,7 +28,7 @@ type Server struct {
 	shards   []*shards.Shard
 	cluster  *topology.Cluster
 	cursors  *cursorRegistry
-	clock    clusterClock
+	clock    *clusterClock
 	sessions *sessioncache.Cache
 
 	failCommand failpoint.Point // the router's own failCommand (test commands only)
@@ -72,12 +72,16 @@ func New(cfg Config, shardList []*shards.Shard) (*Server, error) {
 	for i, s := range shardList {
 		members[i] = s
 	}
+	if cfg.MaxClockDriftSecs < 0 {
+		return nil, errors.New("router: MaxClockDriftSecs must not be negative")
+	}
 	cfg = cfg.withDefaults()
 	return &Server{
 		cfg:     cfg,
 		shards:  shardList,
 		cluster: topology.New(members),
 		cursors: newCursorRegistry(),
+		clock:   newClusterClock(cfg),
 		sessions: sessioncache.New(sessioncache.Config{
 			MaxSessions:  cfg.MaxSessions,
 			LocalTimeout: time.Duration(cfg.LogicalSessionTimeoutMinutes) * time.Minute,

@@ -68,8 +68,9 @@ func (c *conn) endSessions(ctx context.Context, r *request) (bsoncore.Document, 
 }
 
 // killSessions serves killSessions, killAllSessions and killAllSessionsByPattern as mongos does:
-// the router's own cursors of matching sessions go first, then one killAllSessionsByPattern
-// with full lsids/uids goes to every member of every shard (secondaries hold cursors too).
+// the router's own cursors of matching sessions go first, then killAllSessionsByPattern with
+// full lsids/uids goes to every member of every shard (secondaries hold cursors too): one
+// encoding, shared by every member, in bodies of bounded size however many sessions are named.
 func (c *conn) killSessions(ctx context.Context, r *request) (bsoncore.Document, error) {
 	p, err := sessionid.ParseKillAs(r.Body, r.who.uid, r.who.auth, r.who.can(auth.ActionKillAnySession))
 	if err != nil {
@@ -83,7 +84,7 @@ func (c *conn) killSessions(ctx context.Context, r *request) (bsoncore.Document,
 		return nil, nil
 	}
 	defer c.countShardTime(time.Now())
-	return c.s.toEveryMember(ctx, p.AppendKillCommand(nil), killFailed), nil
+	return c.s.toEveryMember(ctx, p.KillCommands(sessionid.MaxKillBatch), killFailed), nil
 }
 
 // sessionListCommand is {<name>: [{id, uid}...], $db: "admin"}.
@@ -142,8 +143,10 @@ type memberTarget struct {
 	host  string
 }
 
-// toEveryMember runs body on every member of every shard concurrently.
-func (s *Server) toEveryMember(ctx context.Context, body bsoncore.Document, onFailure *mongoerr.Error) bsoncore.Document {
+// toEveryMember runs bodies, in order, on every member of every shard concurrently; a member's
+// result is its first failure or its last reply. The bodies are only read, so every member
+// shares them.
+func (s *Server) toEveryMember(ctx context.Context, bodies []bsoncore.Document, onFailure *mongoerr.Error) bsoncore.Document {
 	var targets []string
 	members := map[string]memberTarget{}
 	for _, sh := range s.shards {
@@ -155,11 +158,17 @@ func (s *Server) toEveryMember(ctx context.Context, body bsoncore.Document, onFa
 	}
 	start := time.Now()
 	results := sessionfanout.Broadcast(ctx, targets, s.fanoutOptions(),
-		func(ctx context.Context, target string) (bsoncore.Document, error) {
+		func(ctx context.Context, target string) (reply bsoncore.Document, err error) {
 			m := members[target]
-			return m.shard.CommandHost(ctx, m.host, body)
+			for _, body := range bodies {
+				reply, err = m.shard.CommandHost(ctx, m.host, body)
+				if err != nil || mongoerr.FromReply(reply) != nil {
+					break
+				}
+			}
+			return reply, err
 		})
-	s.observeFanout(body, len(targets), start)
+	s.observeFanout(bodies[0], len(targets), start)
 	return aggregateReply(results, onFailure)
 }
 

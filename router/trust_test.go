@@ -75,7 +75,8 @@ var trustModes = []trustMode{
 
 // trustUsers are the router's users: alice may read and write test; imp may also impersonate,
 // intern also holds the internal action; rooty is root; updater may only find and update in
-// test; bee may read and write b.
+// test; bee may read and write b; narrow may only find in test.visible; minekiller may kill any
+// cursor in mine and read test.
 const trustUsersYAML = `
 roles:
   - role: impersonator
@@ -88,6 +89,16 @@ roles:
     privileges:
       - resource: {cluster: true}
         actions: [internal]
+  - role: narrow
+    db: admin
+    privileges:
+      - resource: {db: test, collection: visible}
+        actions: [find]
+  - role: killMine
+    db: admin
+    privileges:
+      - resource: {db: mine, collection: ""}
+        actions: [killAnyCursor, find]
   - role: updateOnly
     db: admin
     privileges:
@@ -95,7 +106,7 @@ roles:
         actions: [find, update]
 `
 
-func trustUsers(t *testing.T) *auth.Users {
+func trustUsers(t testing.TB) *auth.Users {
 	t.Helper()
 	var file auth.File
 	if err := yaml.Unmarshal([]byte(trustUsersYAML), &file); err != nil {
@@ -111,6 +122,8 @@ func trustUsers(t *testing.T) *auth.Users {
 		{"rooty", []auth.RoleRef{{Role: "root", DB: "admin"}}},
 		{"updater", []auth.RoleRef{{Role: "updateOnly", DB: "admin"}}},
 		{"bee", []auth.RoleRef{{Role: "readWrite", DB: "b"}}},
+		{"narrow", []auth.RoleRef{{Role: "narrow", DB: "admin"}}},
+		{"minekiller", []auth.RoleRef{{Role: "killMine", DB: "admin"}, {Role: "read", DB: "test"}}},
 		// the shard user of "auth, shard user": a router's user that may impersonate
 		{"router", []auth.RoleRef{{Role: "root", DB: "admin"}, {Role: "impersonator", DB: "admin"}}},
 	} {
@@ -132,7 +145,7 @@ func trustUsers(t *testing.T) *auth.Users {
 }
 
 // trustCluster is one memshard set that logs what it receives, behind a router in mode m.
-func trustCluster(t *testing.T, m trustMode) (addr string, log *commandLog) {
+func trustCluster(t testing.TB, m trustMode) (addr string, log *commandLog) {
 	t.Helper()
 	log = &commandLog{}
 	users := trustUsers(t)
@@ -199,7 +212,7 @@ func (rc *rawClient) run(t *testing.T, body bsoncore.Document, seqs ...wire.Sequ
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	reply, err := rc.c.RoundTrip(ctx, wire.AppendMsg(nil, 1, 0, 0, body, seqs...), nil)
+	reply, err := rc.c.RoundTrip(ctx, pool.Msg{RequestID: 1, Body: body, Sequences: seqs}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

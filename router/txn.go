@@ -54,6 +54,9 @@ func (c *conn) pinTransaction(ctx context.Context, r *request, shard int) (txnTa
 		return txnTarget{shard: shard}, nil
 	}
 	t, ok := c.s.sessions.Txn(id)
+	if err := t.CheckContinue(id, number, false); ok && err != nil {
+		return txnTarget{}, err
+	}
 	if !ok || t.Number != number || t.Participant == sessioncache.NoParticipant {
 		// Not started here (another router, or forgotten): the shard answers for itself.
 		return txnTarget{shard: shard}, nil
@@ -133,8 +136,14 @@ func (c *conn) endTransaction(ctx context.Context, r *request) (bsoncore.Documen
 // endTarget finds where the transaction runs; recovering is true when only the client's
 // recoveryToken says so.
 func (c *conn) endTarget(r *request) (t txnTarget, recovering bool, err error) {
-	if t, ok := c.s.sessions.Txn(r.op.LSID); ok && t.Number == r.op.TxnNumber && t.Participant != sessioncache.NoParticipant {
-		return txnTarget{shard: t.Participant, host: string(t.Recovery)}, false, nil
+	if t, ok := c.s.sessions.Txn(r.op.LSID); ok {
+		commit := string(r.Name) == "commitTransaction" // abort continues, commit may recover
+		if err := t.CheckContinue(r.op.LSID, r.op.TxnNumber, commit); err != nil {
+			return txnTarget{}, false, err
+		}
+		if t.Number == r.op.TxnNumber && t.Participant != sessioncache.NoParticipant {
+			return txnTarget{shard: t.Participant, host: string(t.Recovery)}, false, nil
+		}
 	}
 	if v, ok := lookup(r.Body, "recoveryToken"); ok {
 		doc, _ := v.DocumentOK()
@@ -165,7 +174,9 @@ func (c *conn) recoverCommit(ctx context.Context, r *request, t txnTarget) (bson
 	if err != nil {
 		return nil, shards.ErrorReply(err).AddServerLabels(labels)
 	}
-	c.s.clock.observe(reply)
+	if err := c.s.clock.observe(reply); err != nil {
+		return nil, err
+	}
 	switch e := mongoerr.FromReply(reply); {
 	case e != nil && e.Code == mongoerr.TransactionCommitted:
 		return withRecoveryToken(nil, sh.Name()), nil

@@ -17,19 +17,18 @@ func (s *Shard) SetName() string { return s.setName }
 // reply body; the router's own metadata reads and writes use it. A reply with ok: 0 is returned
 // as is, for the caller to judge.
 func (s *Shard) Command(ctx context.Context, body bsoncore.Document) (bsoncore.Document, error) {
-	return s.command(body, func(msg []byte) ([]byte, error) {
-		reply, _, err := s.RoundTrip(ctx, Primary(), msg, nil)
-		return reply, err
-	})
+	reply, _, err := s.RoundTrip(ctx, Primary(), Request{Body: body}, nil)
+	return s.replyBody(reply, err)
 }
 
-// CommandHost runs one command document on the given member.
+// CommandHost runs one command document on the given member. body is only read: the same one
+// may go to every member at once.
 func (s *Shard) CommandHost(ctx context.Context, host string, body bsoncore.Document) (bsoncore.Document, error) {
-	return s.command(body, func(msg []byte) ([]byte, error) { return s.RoundTripHost(ctx, host, msg, nil) })
+	reply, err := s.RoundTripHost(ctx, host, Request{Body: body}, nil)
+	return s.replyBody(reply, err)
 }
 
-func (s *Shard) command(body bsoncore.Document, send func([]byte) ([]byte, error)) (bsoncore.Document, error) {
-	reply, err := send(wire.AppendMsg(nil, 0, 0, 0, body))
+func (s *Shard) replyBody(reply []byte, err error) (bsoncore.Document, error) {
 	if err != nil {
 		return nil, err
 	}

@@ -45,7 +45,7 @@ func run(t *testing.T, s *Shard, rp ReadPref, body bson.D) (bson.Raw, string) {
 	if err != nil {
 		t.Fatalf("%v: %v", body[0].Key, err)
 	}
-	return replyBody(t, msg, reply), host
+	return replyBody(t, reply), host
 }
 
 func wantOK(t *testing.T, reply bson.Raw) {
@@ -144,7 +144,7 @@ func TestMemshardRoundTripHostEachMember(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", host, err)
 		}
-		wantOK(t, replyBody(t, msg, reply))
+		wantOK(t, replyBody(t, reply))
 		if n := rs.Member(i).CommandCount("ping"); n != 1 {
 			t.Errorf("member %d ran ping %d times", i, n)
 		}

@@ -31,7 +31,7 @@ func tryPing(t *testing.T, rs *memshard.ReplicaSet, mutate func(*Config)) error 
 	if err != nil {
 		return err
 	}
-	body := replyBody(t, msg, reply)
+	body := replyBody(t, reply)
 	if e := mongoerr.FromReply(bsoncore.Document(body)); e != nil {
 		return e
 	}
@@ -170,7 +170,7 @@ func TestShardInternalUserForwardsUIDs(t *testing.T) {
 				t.Fatal(err)
 			}
 			var got mongoerr.Code
-			if e := mongoerr.FromReply(bsoncore.Document(replyBody(t, msg, reply))); e != nil {
+			if e := mongoerr.FromReply(bsoncore.Document(replyBody(t, reply))); e != nil {
 				got = e.Code
 			}
 			if got != tc.code {

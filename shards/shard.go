@@ -8,7 +8,6 @@ package shards
 import (
 	"context"
 	"crypto/tls"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"maps"
@@ -198,15 +197,21 @@ func Open(cfg Config) (*Shard, error) {
 // Name is the shard's name.
 func (s *Shard) Name() string { return s.name }
 
-// RoundTrip sends one whole OP_MSG request frame to a member chosen by rp and returns the reply
-// frame (decompressed if the member compressed it) and the member's address. The reply is read
-// into dst's storage when it is large enough (nil allocates). msg is modified in place: it gets a
-// fresh requestID (the reply's responseTo is that id; the caller restores its own),
-// exhaustAllowed is cleared and a checksum is kept valid. A moreToCome request gets no reply:
-// (nil, host, nil). Errors are *HostError (see ErrorCode) or, for a frame that is not a whole
-// OP_MSG, *mongoerr.Error.
-func (s *Shard) RoundTrip(ctx context.Context, rp ReadPref, msg, dst []byte) (reply []byte, host string, err error) {
-	if err := checkRequest(msg); err != nil {
+// Request is one command for a member: its body and document sequences, which this package
+// frames as an OP_MSG. They are only read, never modified, so one Request may go to many members
+// at once.
+type Request struct {
+	Body       bsoncore.Document
+	Sequences  []wire.Sequence
+	MoreToCome bool // w:0: the member sends no reply
+}
+
+// RoundTrip sends req to a member chosen by rp and returns the reply frame (decompressed if the
+// member compressed it) and the member's address. The reply is read into dst's storage when it
+// is large enough (nil allocates). A moreToCome request gets no reply: (nil, host, nil). Errors
+// are *HostError (see ErrorCode) or, for a request without a body, *mongoerr.Error.
+func (s *Shard) RoundTrip(ctx context.Context, rp ReadPref, req Request, dst []byte) (reply []byte, host string, err error) {
+	if err := checkRequest(req); err != nil {
 		return nil, "", err
 	}
 	ctx, release := s.withDeadline(ctx)
@@ -214,15 +219,15 @@ func (s *Shard) RoundTrip(ctx context.Context, rp ReadPref, msg, dst []byte) (re
 	if host, err = s.selectHost(ctx, rp); err != nil {
 		return nil, "", err
 	}
-	reply, err = s.exchange(ctx, host, msg, dst)
+	reply, err = s.exchange(ctx, host, req, dst)
 	return reply, host, err
 }
 
 // RoundTripHost is RoundTrip to one exact member (the owner of a cursor, or every member in a
 // kill fan-out), whatever its current state. A host that is not a known member of the set is a
 // HostNotFound error.
-func (s *Shard) RoundTripHost(ctx context.Context, host string, msg, dst []byte) ([]byte, error) {
-	if err := checkRequest(msg); err != nil {
+func (s *Shard) RoundTripHost(ctx context.Context, host string, req Request, dst []byte) ([]byte, error) {
+	if err := checkRequest(req); err != nil {
 		return nil, err
 	}
 	host, known := s.member(host)
@@ -232,7 +237,7 @@ func (s *Shard) RoundTripHost(ctx context.Context, host string, msg, dst []byte)
 	}
 	ctx, release := s.withDeadline(ctx)
 	defer release()
-	return s.exchange(ctx, host, msg, dst)
+	return s.exchange(ctx, host, req, dst)
 }
 
 // member returns host as the topology spells it and whether it is a known member.
@@ -310,7 +315,7 @@ func (s *Shard) selectServer(ctx context.Context, rp ReadPref) (*topology.Select
 // exchange writes msg on a pooled connection to host and reads the reply that answers it. A
 // connection goes back to the pool only after a complete, matching, final reply; on any other
 // outcome it is closed, so no stray reply can reach a later caller.
-func (s *Shard) exchange(ctx context.Context, host string, msg, dst []byte) ([]byte, error) {
+func (s *Shard) exchange(ctx context.Context, host string, req Request, dst []byte) ([]byte, error) {
 	p := s.poolFor(host)
 	if p == nil {
 		return nil, s.newHostError(host, "connecting to", pool.ErrClosed)
@@ -321,9 +326,11 @@ func (s *Shard) exchange(ctx context.Context, host string, msg, dst []byte) ([]b
 		return nil, s.newHostError(host, "connecting to", err)
 	}
 	reqID := wiremessage.NextRequestID()
-	if prepare(msg, reqID) {
-		// moreToCome (w:0): no reply comes, and the connection is reused, as mongos reuses it. A
-		// member that answered anyway would be caught by the next round trip's responseTo check.
+	msg := pool.Msg{RequestID: reqID, Body: req.Body, Sequences: req.Sequences}
+	if req.MoreToCome {
+		// w:0: no reply comes, and the connection is reused, as mongos reuses it. A member that
+		// answered anyway would be caught by the next round trip's responseTo check.
+		msg.Flags = wire.MoreToCome
 		if err := conn.Send(ctx, msg); err != nil {
 			p.Discard(conn)
 			s.reportIOError(host, conn, err)
@@ -463,33 +470,12 @@ func (s *Shard) PoolStats() []pool.Stats {
 }
 
 // checkRequest accepts a whole OP_MSG frame: the router hands over frames it has parsed.
-func checkRequest(msg []byte) error {
-	h, err := wire.ParseHeader(msg)
-	if err != nil {
-		return mongoerr.New(mongoerr.InternalError, "shards: request is not a whole frame: %v", err)
-	}
-	if h.OpCode != wire.OpMsg || len(msg) < wire.HeaderLen+5 {
-		return mongoerr.New(mongoerr.InternalError, "shards: request is not an OP_MSG (opcode %d, %d bytes)", h.OpCode, len(msg))
-	}
-	if flagsOf(msg)&wire.ChecksumPresent != 0 && len(msg) < wire.HeaderLen+5+4 {
-		return mongoerr.New(mongoerr.InternalError, "shards: request too short for its checksum")
+// checkRequest refuses a request without a body: a caller's mistake, not the member's.
+func checkRequest(req Request) error {
+	if len(req.Body) < 5 {
+		return mongoerr.New(mongoerr.InternalError, "shards: request without a command body (%d bytes)", len(req.Body))
 	}
 	return nil
-}
-
-func flagsOf(msg []byte) wiremessage.MsgFlag {
-	return wiremessage.MsgFlag(binary.LittleEndian.Uint32(msg[wire.HeaderLen:]))
-}
-
-// prepare clears exhaustAllowed (the router reads exactly one reply per request) and sets the
-// requestID, which also recomputes a checksum. It reports moreToCome.
-func prepare(msg []byte, reqID int32) bool {
-	flags := flagsOf(msg)
-	if flags&wire.ExhaustAllowed != 0 {
-		binary.LittleEndian.PutUint32(msg[wire.HeaderLen:], uint32(flags&^wire.ExhaustAllowed))
-	}
-	wire.SetRequestID(msg, reqID)
-	return flags&wire.MoreToCome != 0
 }
 
 // checkReply verifies that reply answers request reqID and is a well-formed OP_MSG

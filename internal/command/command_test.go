@@ -98,7 +98,9 @@ func TestParseDoesNotAllocate(t *testing.T) {
 // TestEachDoc: the documents of a field come from a body array or a document sequence alike,
 // and a malformed body array is refused with mongod's type error.
 func TestEachDoc(t *testing.T) {
-	st := func(up any) bson.D { return bson.D{{Key: "q", Value: bson.D{}}, {Key: "u", Value: bson.D{}}, {Key: "upsert", Value: up}} }
+	st := func(up any) bson.D {
+		return bson.D{{Key: "q", Value: bson.D{}}, {Key: "u", Value: bson.D{}}, {Key: "upsert", Value: up}}
+	}
 	seq := wire.Sequence{Identifier: "updates"}
 	for _, d := range []bson.D{st(false), st(1)} {
 		seq.Raw = append(seq.Raw, marshal(t, d)...)

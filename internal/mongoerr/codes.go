@@ -76,8 +76,12 @@ const (
 	ClientMetadataCannotBeMutated      Code = 186
 	PrimarySteppedDown                 Code = 189
 	ShardingStateNotInitialized        Code = 203
+	TimeProofMismatch                  Code = 204
 	NoSuchSession                      Code = 206
 	InvalidUUID                        Code = 207
+	ClusterTimeFailsRateLimiter        Code = 209
+	CannotVerifyAndSignLogicalTime     Code = 210
+	KeyNotFound                        Code = 211
 	DuplicateSession                   Code = 213
 	IncompleteTransactionHistory       Code = 217
 	IllegalOpMsgFlag                   Code = 223
@@ -173,8 +177,12 @@ var names = map[Code]string{
 	ClientMetadataCannotBeMutated:      "ClientMetadataCannotBeMutated",
 	PrimarySteppedDown:                 "PrimarySteppedDown",
 	ShardingStateNotInitialized:        "ShardingStateNotInitialized",
+	TimeProofMismatch:                  "TimeProofMismatch",
 	NoSuchSession:                      "NoSuchSession",
 	InvalidUUID:                        "InvalidUUID",
+	ClusterTimeFailsRateLimiter:        "ClusterTimeFailsRateLimiter",
+	CannotVerifyAndSignLogicalTime:     "CannotVerifyAndSignLogicalTime",
+	KeyNotFound:                        "KeyNotFound",
 	DuplicateSession:                   "DuplicateSession",
 	IncompleteTransactionHistory:       "IncompleteTransactionHistory",
 	IllegalOpMsgFlag:                   "IllegalOpMsgFlag",

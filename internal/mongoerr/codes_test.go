@@ -62,6 +62,11 @@ func TestName(t *testing.T) {
 		{288, "ChecksumMismatch"},
 		{11000, "DuplicateKey"},
 		{13388, "StaleConfig"},
+		{204, "TimeProofMismatch"},
+		{209, "ClusterTimeFailsRateLimiter"},
+		{210, "CannotVerifyAndSignLogicalTime"},
+		{211, "KeyNotFound"},
+		{40484, "Location40484"},
 		// Unknown codes.
 		{0, "Location0"},
 		{-5, "Location-5"},

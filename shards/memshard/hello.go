@@ -258,6 +258,7 @@ func cmdGetParameter(r *request) error {
 			return bsoncore.AppendInt32Element(d, k, int32(rs.opts.timeoutMinutes))
 		}},
 		{"logicalSessionRefreshMillis", func(d []byte, k string) []byte { return bsoncore.AppendInt32Element(d, k, refreshMillis) }},
+		{"maxAcceptableLogicalClockDriftSecs", func(d []byte, k string) []byte { return bsoncore.AppendInt64Element(d, k, rs.opts.maxDriftSecs) }},
 		{"maxSessions", func(d []byte, k string) []byte { return bsoncore.AppendInt32Element(d, k, maxSessionsDefault) }},
 		{"transactionLifetimeLimitSeconds", func(d []byte, k string) []byte {
 			return bsoncore.AppendInt32Element(d, k, int32(txnLifetime/time.Second))

@@ -29,6 +29,7 @@ import (
 	"github.com/rs/zerolog"
 	"go.mongodb.org/mongo-driver/v2/bson"
 
+	"github.com/mongos-lite/mongos-lite/internal/clustertime"
 	"github.com/mongos-lite/mongos-lite/internal/failpoint"
 	"github.com/mongos-lite/mongos-lite/internal/sessionid"
 )
@@ -43,6 +44,7 @@ type setOptions struct {
 	tls            tlsOptions
 	oplogSize      int // bytes of change history kept (changestream.go)
 	commandLog     func(Received)
+	maxDriftSecs   int64 // maxAcceptableLogicalClockDriftSecs (clustertime.go)
 }
 
 // Option configures StartReplicaSet.
@@ -114,7 +116,8 @@ type Member struct {
 
 // StartReplicaSet starts a set of members on 127.0.0.1; member 0 starts as primary.
 func StartReplicaSet(name string, members int, opts ...Option) (*ReplicaSet, error) {
-	o := setOptions{now: time.Now, timeoutMinutes: 30, log: zerolog.Nop(), testCommands: true}
+	o := setOptions{now: time.Now, timeoutMinutes: 30, log: zerolog.Nop(), testCommands: true,
+		maxDriftSecs: clustertime.DefaultMaxDriftSecs}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -127,6 +130,9 @@ func StartReplicaSet(name string, members int, opts ...Option) (*ReplicaSet, err
 	if o.timeoutMinutes < 1 {
 		return nil, fmt.Errorf("memshard: session timeout must be at least one minute")
 	}
+	if o.maxDriftSecs < 1 {
+		return nil, fmt.Errorf("memshard: maxAcceptableLogicalClockDriftSecs must be at least 1")
+	}
 	if err := o.auth.init(o.log); err != nil {
 		return nil, fmt.Errorf("memshard: %w", err)
 	}
@@ -134,6 +140,7 @@ func StartReplicaSet(name string, members int, opts ...Option) (*ReplicaSet, err
 		name: name, opts: o, log: o.log.With().Str("replset", name).Logger(),
 		closing: make(chan struct{}), changed: make(chan struct{}), term: 1,
 	}
+	rs.clock.gossip = newGossip(o)
 	rs.store = newStore(&rs.clock, o.now)
 	rs.store.changes.limit = o.oplogSize
 	rs.txns.init()
@@ -392,10 +399,12 @@ func (m *Member) countCommand(name string) {
 	v.(*atomic.Int64).Add(1)
 }
 
-// logicalClock is the set's cluster time: writes tick it, gossiped $clusterTime advances it.
+// logicalClock is the set's cluster time: writes tick it, gossiped $clusterTime advances it
+// (clustertime.go).
 type logicalClock struct {
-	mu  sync.Mutex
-	cur bson.Timestamp
+	mu     sync.Mutex
+	cur    bson.Timestamp
+	gossip clustertime.Gossip // set before the members start
 }
 
 func (c *logicalClock) now() bson.Timestamp {

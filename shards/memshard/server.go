@@ -342,13 +342,13 @@ func (m *Member) dispatch(r *request) error {
 		return mongoerr.New(mongoerr.CommandNotFound, "no such command: '%s'", r.name)
 	}
 	r.cmd = cmd
-	if t, i, ok := r.body.Lookup("$clusterTime", "clusterTime").TimestampOK(); ok {
-		m.rs.clock.advance(bson.Timestamp{T: t, I: i})
-	}
 	if cmd.flags&cAdmin != 0 && r.db != "admin" {
 		return mongoerr.New(mongoerr.Unauthorized, "%s may only be run against the admin database.", r.name)
 	}
 	if err := r.authorize(); err != nil {
+		return err
+	}
+	if err := r.gossipIn(); err != nil {
 		return err
 	}
 	if cmd.flags&cNoAuth != 0 {
@@ -438,8 +438,6 @@ func (m *Member) checkState(r *request) error {
 
 func (m *Member) isPrimary() bool { return m.rs.topology().primary == m.idx }
 
-var zeroSignature [20]byte
-
 // finish closes the reply: ok (or the error), labels, and the cluster time fields.
 func (m *Member) finish(r *request, idx int32, err error) []byte {
 	dst := r.out
@@ -471,7 +469,7 @@ func (m *Member) finish(r *request, idx int32, err error) []byte {
 	if op.IsZero() {
 		op = ct
 	}
-	dst = appendClusterTime(dst, ct)
+	dst = r.appendClusterTime(dst, ct)
 	dst = bsoncore.AppendTimestampElement(dst, "operationTime", op.T, op.I)
 	dst, _ = bsoncore.AppendDocumentEnd(dst, idx)
 	return dst
@@ -485,17 +483,6 @@ func isStateChange(c mongoerr.Code) bool {
 		return true
 	}
 	return false
-}
-
-func appendClusterTime(dst []byte, ts bson.Timestamp) []byte {
-	idx, dst := bsoncore.AppendDocumentElementStart(dst, "$clusterTime")
-	dst = bsoncore.AppendTimestampElement(dst, "clusterTime", ts.T, ts.I)
-	sidx, dst := bsoncore.AppendDocumentElementStart(dst, "signature")
-	dst = bsoncore.AppendBinaryElement(dst, "hash", 0, zeroSignature[:])
-	dst = bsoncore.AppendInt64Element(dst, "keyId", 0)
-	dst, _ = bsoncore.AppendDocumentEnd(dst, sidx)
-	dst, _ = bsoncore.AppendDocumentEnd(dst, idx)
-	return dst
 }
 
 func appendStrings(dst []byte, key string, vals []string) []byte {
