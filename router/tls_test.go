@@ -333,7 +333,7 @@ func tlsCluster(t testing.TB, setOpts []memshard.Option, shardCfg func(*shards.C
 }
 
 // openShard opens a shard, closed with the test.
-func openShard(t *testing.T, sc shards.Config) *shards.Shard {
+func openShard(t testing.TB, sc shards.Config) *shards.Shard {
 	t.Helper()
 	sh, err := shards.Open(sc)
 	if err != nil {
@@ -348,7 +348,7 @@ func openShard(t *testing.T, sc shards.Config) *shards.Shard {
 }
 
 // serveRouter starts a router over the shards; the test closes it and checks that it closed.
-func serveRouter(t *testing.T, cfg Config, shardList ...*shards.Shard) *Server {
+func serveRouter(t testing.TB, cfg Config, shardList ...*shards.Shard) *Server {
 	t.Helper()
 	srv, err := New(cfg, shardList)
 	if err != nil {
