@@ -33,6 +33,14 @@ func blockNext(ctx context.Context, t *testing.T, cl *mongo.Client, cmds ...stri
 	}
 }
 
+// failCommandBlocks is a test setup that blocks the next cmd of blockedApp, with nothing to undo.
+func failCommandBlocks(cmd string) func(ctx context.Context, t *testing.T, admin *mongo.Client) func() {
+	return func(ctx context.Context, t *testing.T, admin *mongo.Client) func() {
+		blockNext(ctx, t, admin, cmd)
+		return func() {}
+	}
+}
+
 // inBackground runs fn on a goroutine of its own; the returned func waits for its error.
 func inBackground(fn func() error) func() error {
 	done := make(chan error, 1)
@@ -112,12 +120,9 @@ func TestKillOpInterruptsBlockedCommand(t *testing.T) {
 		run   func(ctx context.Context, blocked *mongo.Client) error
 		check func(t *testing.T, op bson.Raw)
 	}{{
-		name: "find blocked by failCommand",
-		cmd:  "find",
-		setup: func(ctx context.Context, t *testing.T, admin *mongo.Client) func() {
-			blockNext(ctx, t, admin, "find")
-			return func() {}
-		},
+		name:  "find blocked by failCommand",
+		cmd:   "find",
+		setup: failCommandBlocks("find"),
 		run: func(ctx context.Context, blocked *mongo.Client) error {
 			return blocked.Database("test").Collection("c").FindOne(ctx, bson.D{}, options.FindOne().SetComment("marker")).Err()
 		},
@@ -155,12 +160,9 @@ func TestKillOpInterruptsBlockedCommand(t *testing.T) {
 			}
 		},
 	}, {
-		name: "ping blocked by failCommand",
-		cmd:  "ping",
-		setup: func(ctx context.Context, t *testing.T, admin *mongo.Client) func() {
-			blockNext(ctx, t, admin, "ping")
-			return func() {}
-		},
+		name:  "ping blocked by failCommand",
+		cmd:   "ping",
+		setup: failCommandBlocks("ping"),
 		run: func(ctx context.Context, blocked *mongo.Client) error {
 			return blocked.Database("admin").RunCommand(ctx, bson.D{{Key: "ping", Value: 1}}).Err()
 		},
@@ -353,6 +355,25 @@ func runOn(ctx context.Context, t *testing.T, cl *mongo.Client, db string, cmd b
 	return cl.Database(db).RunCommand(ctx, cmd).Raw()
 }
 
+// errorCase is a command that fails: its code and message.
+type errorCase struct {
+	name string
+	db   string
+	cmd  bson.D
+	code int32
+	msg  string
+}
+
+func runErrorCases(t *testing.T, cl *mongo.Client, cases []errorCase) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := runOn(ctxT(t), t, cl, tc.db, tc.cmd)
+			wantCommandError(t, err, tc.code, tc.msg)
+		})
+	}
+}
+
 func wantCommandError(t *testing.T, err error, code int32, msg string) {
 	t.Helper()
 	var ce mongo.CommandError
@@ -368,13 +389,7 @@ func TestCurrentOpStageErrors(t *testing.T) {
 	aggregate := func(target any, pipeline bson.A) bson.D {
 		return bson.D{{Key: "aggregate", Value: target}, {Key: "pipeline", Value: pipeline}, {Key: "cursor", Value: bson.D{}}}
 	}
-	tests := []struct {
-		name string
-		db   string
-		cmd  bson.D
-		code int32
-		msg  string
-	}{
+	runErrorCases(t, cl, []errorCase{
 		{"options not an object", "admin", aggregate(1, stage(1)), 14, "$currentOp options must be specified in an object, but found: int"},
 		{"allUsers not a boolean", "admin", aggregate(1, stage(bson.D{{Key: "allUsers", Value: 1}})), 14,
 			"The 'allUsers' parameter of the $currentOp stage must be a boolean value, but found: int"},
@@ -393,13 +408,7 @@ func TestCurrentOpStageErrors(t *testing.T) {
 			"$currentOp is only valid as the first stage in a pipeline."},
 		{"no cursor option", "admin", bson.D{{Key: "aggregate", Value: 1}, {Key: "pipeline", Value: stage(bson.D{})}}, 9,
 			"The 'cursor' option is required, except for aggregate with the explain argument"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			_, err := runOn(ctxT(t), t, cl, tc.db, tc.cmd)
-			wantCommandError(t, err, tc.code, tc.msg)
-		})
-	}
+	})
 	t.Run("later stages run on the operations", func(t *testing.T) {
 		ctx := ctxT(t)
 		docs := currentOps(ctx, t, cl, bson.D{{Key: "localOps", Value: true}}, bson.D{{Key: "$match", Value: bson.D{{Key: "command.aggregate", Value: 1}}}},
@@ -496,13 +505,7 @@ func TestCurrentOpCommand(t *testing.T) {
 func TestKillOpErrors(t *testing.T) {
 	rs := startSet(t, 1)
 	cl := connect(t, rs.URI())
-	tests := []struct {
-		name string
-		db   string
-		cmd  bson.D
-		code int32
-		msg  string
-	}{
+	runErrorCases(t, cl, []errorCase{
 		{"admin only", "test", bson.D{{Key: "killOp", Value: 1}, {Key: "op", Value: 1}}, 13, "killOp may only be run against the admin database."},
 		{"no op", "admin", bson.D{{Key: "killOp", Value: 1}}, 4, `Missing expected field "op"`},
 		{"op a string", "admin", bson.D{{Key: "killOp", Value: 1}, {Key: "op", Value: "shard:1"}}, 14, `Expected field "op" to have numeric type, but found string`},
@@ -512,13 +515,7 @@ func TestKillOpErrors(t *testing.T) {
 			`Expected field "op" to have a value exactly representable as a 64-bit integer, but found op: 1.1`},
 		{"op beyond 64 bits", "admin", bson.D{{Key: "killOp", Value: 1}, {Key: "op", Value: 1e300}}, 2,
 			`Expected field "op" to have a value exactly representable as a 64-bit integer, but found op: 1e+300.0`},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			_, err := runOn(ctxT(t), t, cl, tc.db, tc.cmd)
-			wantCommandError(t, err, tc.code, tc.msg)
-		})
-	}
+	})
 	t.Run("an operation that is not running", func(t *testing.T) {
 		killOp(ctxT(t), t, cl, 1<<30)
 	})

@@ -121,25 +121,17 @@ func TestCollStats(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
-	for _, tc := range []struct {
-		name string
-		cmd  bson.D
-		code int32
-		msg  string
-	}{
-		{"scale 0", bson.D{{Key: "collStats", Value: "c"}, {Key: "scale", Value: 0}}, 51024, "BSON field 'scale' value must be >= 1, actual value '0'"},
-		{"scale below 1 after truncation", bson.D{{Key: "collStats", Value: "c"}, {Key: "scale", Value: 0.5}}, 51024, "BSON field 'scale' value must be >= 1, actual value '0'"},
-		{"scale a string", bson.D{{Key: "collStats", Value: "c"}, {Key: "scale", Value: "1"}}, 14,
+	runErrorCases(t, cl, []errorCase{
+		{"scale 0", "test", bson.D{{Key: "collStats", Value: "c"}, {Key: "scale", Value: 0}}, 51024, "BSON field 'scale' value must be >= 1, actual value '0'"},
+		{"scale below 1 after truncation", "test", bson.D{{Key: "collStats", Value: "c"}, {Key: "scale", Value: 0.5}}, 51024,
+			"BSON field 'scale' value must be >= 1, actual value '0'"},
+		{"scale a string", "test", bson.D{{Key: "collStats", Value: "c"}, {Key: "scale", Value: "1"}}, 14,
 			"BSON field 'collStats.scale' is the wrong type 'string', expected types '[long, int, decimal, double]'"},
-		{"verbose not a boolean", bson.D{{Key: "collStats", Value: "c"}, {Key: "verbose", Value: 1}}, 14, "Field 'verbose' should be a boolean value, but found: int"},
-		{"no collection", bson.D{{Key: "collStats", Value: 1}}, 73, "collection name has invalid type int"},
-		{"empty collection name", bson.D{{Key: "collStats", Value: ""}}, 73, "Invalid namespace specified 'test.'"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			_, err := runOn(ctxT(t), t, cl, "test", tc.cmd)
-			wantCommandError(t, err, tc.code, tc.msg)
-		})
-	}
+		{"verbose not a boolean", "test", bson.D{{Key: "collStats", Value: "c"}, {Key: "verbose", Value: 1}}, 14,
+			"Field 'verbose' should be a boolean value, but found: int"},
+		{"no collection", "test", bson.D{{Key: "collStats", Value: 1}}, 73, "collection name has invalid type int"},
+		{"empty collection name", "test", bson.D{{Key: "collStats", Value: ""}}, 73, "Invalid namespace specified 'test.'"},
+	})
 }
 
 func TestDBStats(t *testing.T) {
@@ -207,22 +199,13 @@ func TestDBStats(t *testing.T) {
 			t.Fatalf("collStats on the secondary: %s", reply)
 		}
 	})
-	for _, tc := range []struct {
-		name  string
-		scale any
-		code  int32
-		msg   string
-	}{
-		{"scale 0", 0, 2, "Scale factor must be greater than zero"},
-		{"scale negative", int64(-1024), 2, "Scale factor must be greater than zero"},
-		{"scale a fraction below 1", 0.9, 2, "Scale factor must be greater than zero"},
-		{"scale a string", "1", 14, "BSON field 'dbStats.scale' is the wrong type 'string', expected types '[long, int, decimal, double]'"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			_, err := runOn(ctxT(t), t, cl, "test", bson.D{{Key: "dbStats", Value: 1}, {Key: "scale", Value: tc.scale}})
-			wantCommandError(t, err, tc.code, tc.msg)
-		})
-	}
+	scaled := func(scale any) bson.D { return bson.D{{Key: "dbStats", Value: 1}, {Key: "scale", Value: scale}} }
+	runErrorCases(t, cl, []errorCase{
+		{"scale 0", "test", scaled(0), 2, "Scale factor must be greater than zero"},
+		{"scale negative", "test", scaled(int64(-1024)), 2, "Scale factor must be greater than zero"},
+		{"scale a fraction below 1", "test", scaled(0.9), 2, "Scale factor must be greater than zero"},
+		{"scale a string", "test", scaled("1"), 14, "BSON field 'dbStats.scale' is the wrong type 'string', expected types '[long, int, decimal, double]'"},
+	})
 	t.Run("not in a transaction", func(t *testing.T) {
 		c := dialRaw(t, rs.Member(0).host)
 		wantCode(t, c.run(bson.D{{Key: "dbStats", Value: 1}, {Key: "lsid", Value: lsidDoc(newLSID())}, {Key: "txnNumber", Value: int64(1)},
