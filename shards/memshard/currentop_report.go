@@ -54,10 +54,12 @@ func (r *request) currentOps(spec currentOpSpec) []bson.Raw {
 		views = append(views, v)
 	})
 	var docs []bson.Raw
-	busy := map[sessionid.ID]bool{} // sessions with a statement running: not idle
+	// Sessions an operation has checked out are not idle; one whose next statement has not yet
+	// checked it out (waiting in failCommand, say) still is, as in mongod.
+	busy := map[sessionid.ID]bool{}
 	for _, v := range views {
 		info := v.op.session()
-		if info.HasLSID {
+		if info.HasLSID && v.checkedOut {
 			busy[info.LSID] = true
 		}
 		if v.op == nil && !spec.idleConnections {

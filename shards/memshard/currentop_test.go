@@ -520,3 +520,45 @@ func TestKillOpErrors(t *testing.T) {
 		killOp(ctxT(t), t, cl, 1<<30)
 	})
 }
+
+// TestCurrentOpStatementBeforeCheckout: a transaction statement blocked by failCommand has not
+// checked out its session yet (mongod evaluates failCommand first): it is in progress without a
+// transaction field, and the transaction is still reported as an idle session.
+func TestCurrentOpStatementBeforeCheckout(t *testing.T) {
+	rs := startSet(t, 1)
+	ctx := ctxT(t)
+	admin := connect(t, rs.URI())
+	blocked := connect(t, rs.URI(), options.Client().SetAppName(blockedApp))
+	sess, err := blocked.StartSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.EndSession(ctx)
+	sctx := mongo.NewSessionContext(ctx, sess)
+	coll := blocked.Database("test").Collection("c")
+	if err := sess.StartTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := coll.InsertOne(sctx, bson.D{{Key: "_id", Value: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	blockNext(ctx, t, admin, "find")
+	wait := inBackground(func() error { return coll.FindOne(sctx, bson.D{}).Err() })
+	op := waitForBlocked(ctx, t, admin, "find")
+	_, sid := sess.ID().Lookup("id").Binary()
+	if _, id, _ := op.Lookup("lsid", "id").BinaryOK(); string(id) != string(sid) || op.Lookup("transaction").Type != 0 {
+		t.Fatalf("the blocked statement: %s", op)
+	}
+	idle := 0
+	for _, d := range currentOps(ctx, t, admin, bson.D{}) {
+		if _, id, _ := d.Lookup("lsid", "id").BinaryOK(); d.Lookup("type").StringValue() == "idleSession" && string(id) == string(sid) {
+			idle++
+		}
+	}
+	if idle != 1 {
+		t.Fatalf("%d idle sessions for the transaction, want 1", idle)
+	}
+	killOp(ctx, t, admin, op.Lookup("opid").Int32())
+	wantInterrupted(t, wait())
+	_ = sess.AbortTransaction(ctx)
+}
