@@ -173,6 +173,26 @@ func TestKillOpInterruptsBlockedCommand(t *testing.T) {
 			}
 		},
 	}, {
+		name:  "change stream getMore awaiting events",
+		cmd:   "getMore",
+		setup: func(context.Context, *testing.T, *mongo.Client) func() { return func() {} },
+		run: func(ctx context.Context, blocked *mongo.Client) error {
+			cs, err := blocked.Database("test").Collection("s").Watch(ctx, mongo.Pipeline{}, options.ChangeStream().SetMaxAwaitTime(15*time.Second))
+			if err != nil {
+				return err
+			}
+			defer func() { _ = cs.Close(context.Background()) }()
+			if cs.Next(ctx) {
+				return errors.New("an event nobody wrote")
+			}
+			return cs.Err()
+		},
+		check: func(t *testing.T, op bson.Raw) {
+			if op.Lookup("op").StringValue() != "getmore" || op.Lookup("command", "collection").StringValue() != "s" {
+				t.Fatalf("getMore reported as %s", op)
+			}
+		},
+	}, {
 		name: "retryable update waiting for a transaction's write",
 		cmd:  "update",
 		setup: func(ctx context.Context, t *testing.T, admin *mongo.Client) func() {
