@@ -122,3 +122,38 @@ func (s *store) bytesHeld() int64 {
 	}
 	return n
 }
+
+// appendStorageStats appends a collection's storage statistics as appendCollectionStorageStats
+// does (src/mongo/db/stats/storage_stats.cpp): what collStats answers after ns, and what
+// $collStats reports as storageStats. Sizes are divided by the integer scale; a collection that
+// does not exist (exists false) has zeros.
+func appendStorageStats(out []byte, cs collSizes, exists bool, scale int64) []byte {
+	if !exists {
+		for _, k := range []string{"size", "count", "numOrphanDocs", "storageSize", "totalSize", "nindexes", "totalIndexSize"} {
+			out = bsoncore.AppendInt32Element(out, k, 0)
+		}
+		out = bsoncore.AppendDocumentElement(out, "indexDetails", emptyDoc)
+		out = bsoncore.AppendDocumentElement(out, "indexSizes", emptyDoc)
+		return bsoncore.AppendInt32Element(out, "scaleFactor", int32(scale))
+	}
+	out = appendNumber(out, "size", cs.dataSize/scale)
+	out = appendNumber(out, "count", cs.count)
+	if cs.count > 0 {
+		out = bsoncore.AppendInt32Element(out, "avgObjSize", int32(cs.dataSize/cs.count))
+	}
+	out = bsoncore.AppendInt32Element(out, "numOrphanDocs", 0)
+	out = appendNumber(out, "storageSize", cs.storageSize()/scale)
+	out = bsoncore.AppendInt32Element(out, "freeStorageSize", 0)
+	out = bsoncore.AppendBooleanElement(out, "capped", false)
+	out = bsoncore.AppendInt32Element(out, "nindexes", int32(len(cs.indexes)))
+	out = bsoncore.AppendDocumentElement(out, "indexDetails", emptyDoc)
+	out = appendStrings(out, "indexBuilds", nil)
+	out = appendNumber(out, "totalIndexSize", cs.indexSize()/scale)
+	idx, out := bsoncore.AppendDocumentElementStart(out, "indexSizes")
+	for _, ix := range cs.indexes {
+		out = appendNumber(out, ix.name, ix.size/scale)
+	}
+	out, _ = bsoncore.AppendDocumentEnd(out, idx)
+	out = appendNumber(out, "totalSize", cs.totalSize()/scale)
+	return bsoncore.AppendInt32Element(out, "scaleFactor", int32(scale))
+}

@@ -115,41 +115,8 @@ func cmdCollStats(r *request) error {
 	}
 	s.mu.RUnlock()
 	out := bsoncore.AppendStringElement(r.out, "ns", r.ns(coll))
-	if c == nil {
-		r.out = appendMissingCollStats(out, scale)
-		return nil
-	}
-	out = appendNumber(out, "size", cs.dataSize/scale)
-	out = appendNumber(out, "count", cs.count)
-	if cs.count > 0 {
-		out = bsoncore.AppendInt32Element(out, "avgObjSize", int32(cs.dataSize/cs.count))
-	}
-	out = bsoncore.AppendInt32Element(out, "numOrphanDocs", 0)
-	out = appendNumber(out, "storageSize", cs.storageSize()/scale)
-	out = bsoncore.AppendInt32Element(out, "freeStorageSize", 0)
-	out = bsoncore.AppendBooleanElement(out, "capped", false)
-	out = bsoncore.AppendInt32Element(out, "nindexes", int32(len(cs.indexes)))
-	out = bsoncore.AppendDocumentElement(out, "indexDetails", emptyDoc)
-	out = appendStrings(out, "indexBuilds", nil)
-	out = appendNumber(out, "totalIndexSize", cs.indexSize()/scale)
-	idx, out := bsoncore.AppendDocumentElementStart(out, "indexSizes")
-	for _, ix := range cs.indexes {
-		out = appendNumber(out, ix.name, ix.size/scale)
-	}
-	out, _ = bsoncore.AppendDocumentEnd(out, idx)
-	out = appendNumber(out, "totalSize", cs.totalSize()/scale)
-	r.out = bsoncore.AppendInt32Element(out, "scaleFactor", int32(scale))
+	r.out = appendStorageStats(out, cs, c != nil, scale)
 	return nil
-}
-
-// appendMissingCollStats is the zeroed answer for a collection that does not exist.
-func appendMissingCollStats(out []byte, scale int64) []byte {
-	for _, k := range []string{"size", "count", "numOrphanDocs", "storageSize", "totalSize", "nindexes", "totalIndexSize"} {
-		out = bsoncore.AppendInt32Element(out, k, 0)
-	}
-	out = bsoncore.AppendDocumentElement(out, "indexDetails", emptyDoc)
-	out = bsoncore.AppendDocumentElement(out, "indexSizes", emptyDoc)
-	return bsoncore.AppendInt32Element(out, "scaleFactor", int32(scale))
 }
 
 // safeNumber is BSONElement::safeNumberLong / safeNumberInt: a number truncated toward zero and
