@@ -107,6 +107,19 @@ func (l *commandLog) count() int {
 	return len(l.got)
 }
 
+// saw reports whether a command named name was received after the first `from` (the members also
+// receive the monitors' hellos at any time, so counts alone prove nothing).
+func (l *commandLog) saw(from int, name string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, r := range l.got[from:] {
+		if first, err := r.Body.IndexErr(0); err == nil && first.Key() == name {
+			return true
+		}
+	}
+	return false
+}
+
 // sawMarker reports whether a command received after the first `from` carries {marker: n},
 // in its body or a document sequence.
 func (l *commandLog) sawMarker(from int, n int32) bool {

@@ -62,7 +62,7 @@ func TestHostileBodies(t *testing.T) {
 		if code := replyCode(m.Body); code != tc.code {
 			t.Fatalf("%s: %v, want code %d", tc.name, bson.Raw(m.Body), tc.code)
 		}
-		if log.count() != before {
+		if log.saw(before, "insert") {
 			t.Fatalf("%s reached the shard", tc.name)
 		}
 		cl.run(t, mustMarshal(t, bson.D{{Key: "ping", Value: 1}, {Key: "$db", Value: "admin"}}))

@@ -229,7 +229,7 @@ func (r *request) openChangeStream(stages []bson.Raw, batchSize int) error {
 	}
 	var id int64
 	if !cs.closed {
-		id = r.m.cursors.add(&cursor{ns: ns, hasLSID: r.op.HasLSID, lsid: r.op.LSID, stream: cs})
+		id = r.m.cursors.add(&cursor{ns: ns, hasLSID: r.op.HasLSID, lsid: r.op.LSID, stream: cs, origin: r.streamCursorOrigin(len(batch))})
 	}
 	r.out = appendStreamCursor(r.out, "firstBatch", id, ns, batch, cs.pbrt)
 	return nil
@@ -573,6 +573,9 @@ func (r *request) changeStreamGetMore(id int64, c *cursor, ns string, batchSize 
 		case <-wake:
 			continue
 		case <-timer.C:
+		case <-r.interrupted(): // killOp: the getMore fails and its cursor dies, as any failed getMore's
+			r.m.cursors.remove(id)
+			return errInterrupted()
 		case <-r.c.stop:
 			return changeStreamError(mongoerr.New(mongoerr.InterruptedAtShutdown, "interrupted at shutdown"))
 		case <-r.m.rs.closing:

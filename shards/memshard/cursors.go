@@ -21,6 +21,7 @@ type cursor struct {
 	hasLSID bool
 	lsid    sessionid.ID
 	stream  *changeStream // a change stream's cursor (changestream_cursor.go)
+	origin  cursorOrigin  // what $currentOp shows of it (currentop_cursors.go)
 }
 
 // cursorTable is a member's open cursors.
@@ -103,6 +104,7 @@ func (t *cursorTable) next(id int64, ns string, op sessionid.OpInfo, batchSize i
 	n := batchLen(c.docs, batchSize)
 	batch := c.docs[:n]
 	c.docs = c.docs[n:]
+	c.origin.returned(n)
 	if len(c.docs) == 0 {
 		delete(t.m, id)
 		return batch, 0, nil
@@ -129,7 +131,7 @@ func (r *request) replyCursor(ns string, docs []bson.Raw, batchSize int, singleB
 	n := batchLen(docs, batchSize)
 	var id int64
 	if n < len(docs) && !singleBatch {
-		id = r.m.cursors.add(&cursor{ns: ns, docs: docs[n:], hasLSID: r.op.HasLSID, lsid: r.op.LSID})
+		id = r.m.cursors.add(&cursor{ns: ns, docs: docs[n:], hasLSID: r.op.HasLSID, lsid: r.op.LSID, origin: r.cursorOrigin(n)})
 	}
 	var at *bson.Timestamp
 	if r.snapshotRead {

@@ -67,6 +67,9 @@ func (r *request) evaluateFailCommand() error {
 		t := time.NewTimer(d.Block)
 		select {
 		case <-t.C:
+		case <-r.interrupted():
+			t.Stop()
+			return errInterrupted()
 		case <-r.c.stop:
 			t.Stop()
 			return errCloseConnection

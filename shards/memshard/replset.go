@@ -6,9 +6,10 @@
 // It speaks the wire protocol as a mongod 8.0 replica-set member (hello, awaitable and streamed;
 // OP_QUERY handshake; OP_COMPRESSED) and serves CRUD, cursors, the session commands, retryable
 // writes, transactions with snapshot isolation, snapshot reads, change streams over a capped
-// history of the set's changes (changestream.go) and the failCommand,
-// onPrimaryTransactionalWrite and failGetMoreAfterCursorCheckout fail points, with mongod's codes
-// and messages. Where it
+// history of the set's changes (changestream.go), $currentOp/currentOp/killOp over the
+// operations in progress (ops.go, currentop.go), dbStats/collStats (statscmd.go) and the
+// failCommand, onPrimaryTransactionalWrite and failGetMoreAfterCursorCheckout fail points, with
+// mongod's codes and messages. Where it
 // deliberately differs: endSessions forgets a session at once and sessions expire lazily
 // (mongod does both at its next refresh); indexes other than _id are metadata; there is no
 // replication lag, elections happen only through StepDown/StartMember, and $out/$merge and

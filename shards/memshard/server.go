@@ -43,6 +43,8 @@ type conn struct {
 	appName   string // client metadata application.name, for failCommand appName
 
 	auth *auth.Conversation // authentication state (auth.go), made on first use
+
+	client clientState // what $currentOp and killOp see of the connection (ops.go)
 }
 
 func (m *Member) accept(ln net.Listener, stop chan struct{}) {
@@ -286,7 +288,7 @@ var commands = map[string]command{
 	"find":          {cmdFind, cRead | cTxn | cSnapshot},
 	"count":         {cmdCount, cRead},
 	"distinct":      {cmdDistinct, cRead | cTxn | cSnapshot},
-	"aggregate":     {cmdAggregate, cRead | cTxn | cSnapshot},
+	"aggregate":     {cmdAggregateOrCurrentOp, cRead | cTxn | cSnapshot},
 	"explain":       {cmdExplain, cRead},
 	"getMore":       {cmdGetMore, cTxn},
 	"killCursors":   {cmdKillCursors, cTxn},
@@ -307,6 +309,9 @@ var commands = map[string]command{
 	"abortTransaction":  {cmdEndTransaction, cWrite | cAdmin | cTxn},
 
 	"configureFailPoint": {cmdConfigureFailPoint, cAdmin | cTest},
+
+	"currentOp": {cmdCurrentOp, cAdmin}, "killOp": {cmdKillOp, cAdmin},
+	"dbStats": {cmdDBStats, 0}, "dbstats": {cmdDBStats, 0}, "collStats": {cmdCollStats, 0}, "collstats": {cmdCollStats, 0},
 }
 
 // execute runs a request and returns the whole reply document; an error means close the
@@ -314,6 +319,8 @@ var commands = map[string]command{
 func (m *Member) execute(r *request) ([]byte, error) {
 	r.name = wire.CommandName(r.body)
 	m.countCommand(r.name)
+	r.beginOp() // in progress until its reply is built (ops.go)
+	defer r.endOp()
 	idx, out := bsoncore.AppendDocumentStart(make([]byte, 0, 512))
 	r.out = out
 	err := m.dispatch(r)

@@ -47,6 +47,7 @@ type txn struct {
 	lsid     sessionid.ID
 	phase    txnPhase
 	done     chan struct{} // closed when it ends
+	activity txnActivity   // what $currentOp reports of it (currentop_txn.go)
 }
 
 func (t *txn) expired(now time.Time) bool { return t.phase == txnInProgress && now.After(t.expires) }
@@ -187,6 +188,7 @@ func (r *request) runWithTxnNumber(cmd command) error {
 	st := rs.txns.get(r.op.LSID, rs.now())
 	st.checkout.Lock()
 	defer st.checkout.Unlock()
+	r.sessionCheckedOut()
 	if !r.op.Autocommit {
 		if err := r.beginRetryable(st); err != nil {
 			return err
@@ -385,6 +387,8 @@ func (r *request) waitFor(t *txn) error {
 	select {
 	case <-t.done:
 	case <-timer.C:
+	case <-r.interrupted():
+		return errInterrupted()
 	case <-deadline:
 		return mongoerr.New(mongoerr.MaxTimeMSExpired, "operation exceeded time limit")
 	case <-r.c.stop:
