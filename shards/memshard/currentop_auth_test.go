@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mongos-lite/mongos-lite/internal/outcome"
+
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
@@ -15,7 +17,7 @@ func authOps(t *testing.T, c *rawClient, spec bson.D) ([]bson.Raw, bson.Raw) {
 	t.Helper()
 	reply := c.run(bson.D{{Key: "aggregate", Value: 1}, {Key: "pipeline", Value: bson.A{bson.D{{Key: "$currentOp", Value: spec}}}},
 		{Key: "cursor", Value: bson.D{}}, adminDB})
-	if mongoerr.FromReply([]byte(reply)) != nil {
+	if outcome.ErrOf([]byte(reply)) != nil {
 		return nil, reply
 	}
 	vals, _ := reply.Lookup("cursor", "firstBatch").Array().Values()
