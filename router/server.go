@@ -233,3 +233,13 @@ func (s *Server) Close(ctx context.Context) error {
 		return ctx.Err()
 	}
 }
+
+// inShutdown reports whether the router is quiescing or closing.
+func (s *Server) inShutdown() bool {
+	select {
+	case <-s.shutdown:
+		return true
+	default:
+		return false
+	}
+}
