@@ -30,7 +30,8 @@ type handler func(c *conn, ctx context.Context, r *request) (bsoncore.Document, 
 // handlers that dispatch again.
 var handlers map[string]handler
 
-// handshake and authentication commands ignore session fields, as on mongod (reference §1.3).
+// handshake and authentication commands ignore session fields, as on mongod
+// (src/mongo/db/initialize_operation_session_info.cpp).
 var handshake = map[string]bool{"hello": true, "isMaster": true, "ismaster": true,
 	"saslStart": true, "saslContinue": true, "authenticate": true}
 

@@ -62,7 +62,8 @@ func (c *conn) legacyHello(cmd bsoncore.Document, db string) (bsoncore.Document,
 	return c.hello(context.Background(), &r)
 }
 
-// hello answers hello/isMaster/ismaster as a mongos does (reference §7.1).
+// hello answers hello/isMaster/ismaster as a mongos does
+// (src/mongo/s/commands/cluster_hello_cmd.cpp).
 func (c *conn) hello(ctx context.Context, r *request) (bsoncore.Document, error) {
 	legacy := string(bsonview.FirstKey(r.Body)) != "hello"
 	if v, ok := bsonview.Lookup(r.Body, "client"); ok {

@@ -12,9 +12,9 @@ import (
 	"github.com/mongos-lite/mongos-lite/internal/sessionid"
 )
 
-// identity is who runs a command, as the session layer sees it (reference §1.2): without
-// authentication everyone has the no-auth uid and every privilege check passes; with it, the
-// connection's authenticated user.
+// identity is who runs a command, as the session layer sees it
+// (src/mongo/db/logical_session_id_helpers.cpp): without authentication everyone has the no-auth
+// uid and every privilege check passes; with it, the connection's authenticated user.
 type identity struct {
 	auth bool
 	user *auth.User // nil: not authenticated

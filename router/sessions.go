@@ -16,8 +16,9 @@ import (
 	"github.com/mongos-lite/mongos-lite/shards"
 )
 
-// The session commands (DESIGN "Session commands"). Who may name which uid follows the caller's
-// identity (identity.go): without authentication, anyone may name any uid (reference §1.3).
+// The session commands (docs/architecture.md, "Session fan-out"). Who may name which uid follows
+// the caller's identity (identity.go): without authentication, anyone may name any uid
+// (src/mongo/db/logical_session_id_helpers.cpp).
 
 // sessionCommands manage sessions rather than run in one, so their own lsid is not vivified.
 var sessionCommands = map[string]bool{

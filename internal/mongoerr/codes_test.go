@@ -7,7 +7,7 @@ func TestName(t *testing.T) {
 		code Code
 		want string
 	}{
-		// Every code of reference §8.2, with the name of error_codes.yml.
+		// The codes the router answers with, with their names in error_codes.yml.
 		{2, "BadValue"},
 		{6, "HostUnreachable"},
 		{7, "HostNotFound"},

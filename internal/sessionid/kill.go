@@ -56,9 +56,10 @@ func (p *Patterns) addID(id ID) {
 func killAll(impersonation bool) Patterns { return Patterns{All: true, Impersonation: impersonation} }
 
 // ParseKill parses killSessions, killAllSessions or killAllSessionsByPattern (chosen by the body's
-// first key) with the semantics of reference §3.3-3.5. A killSessions uid other than the caller's
-// is accepted only when auth is off (every privilege check passes then); use ParseKillAs when the
-// caller holds killAnySession.
+// first key) with the semantics of mongod's kill_sessions_command.cpp and
+// kill_all_sessions_by_pattern_command.cpp. A killSessions uid other than the caller's is accepted
+// only when auth is off (every privilege check passes then); use ParseKillAs when the caller holds
+// killAnySession.
 func ParseKill(body bsoncore.Document, caller UID, authEnabled bool) (Patterns, error) {
 	return ParseKillAs(body, caller, authEnabled, !authEnabled)
 }

@@ -48,7 +48,7 @@ func TestParseKill(t *testing.T) {
 		code        mongoerr.Code
 		msg         string
 	}{
-		// killSessions (reference §3.3).
+		// killSessions (kill_sessions_command.cpp).
 		{name: "killSessions ids take the caller's uid", authEnabled: true,
 			body: bson.D{e("killSessions", bson.A{bson.D{e("id", uuidBin(testUUID))}, bson.D{e("id", uuidBin(testUUID2))}})},
 			want: Patterns{IDs: ids(ID{testUUID, alice}, ID{testUUID2, alice})}},
@@ -70,7 +70,7 @@ func TestParseKill(t *testing.T) {
 		{name: "killSessions empty UUID", body: bson.D{e("killSessions", bson.A{bson.D{e("id", bin(4, nil))}})},
 			code: mongoerr.InvalidUUID, msg: "uuid must be a 16-byte binary field with UUID (4) subtype"},
 
-		// killAllSessions (reference §3.4).
+		// killAllSessions (kill_all_sessions_command.cpp).
 		{name: "killAllSessions [] kills all", authEnabled: true, body: bson.D{e("killAllSessions", bson.A{})}, want: Patterns{All: true}},
 		{name: "killAllSessions one user", authEnabled: true,
 			body: bson.D{e("killAllSessions", bson.A{bson.D{e("user", "alice"), e("db", "admin")}})}, want: Patterns{UIDs: uids(alice)}},
@@ -98,7 +98,7 @@ func TestParseKill(t *testing.T) {
 		{name: "killAllSessions duplicate user", body: bson.D{e("killAllSessions", bson.A{bson.D{e("user", "u"), e("user", "v")}})},
 			code: mongoerr.IDLDuplicateField, msg: "BSON field '" + all + ".user' is a duplicate field"},
 
-		// killAllSessionsByPattern semantics (reference §3.5).
+		// killAllSessionsByPattern semantics (kill_all_sessions_by_pattern_command.cpp).
 		{name: "byPattern [] kills all", body: bson.D{e("killAllSessionsByPattern", bson.A{})}, want: Patterns{All: true}},
 		{name: "byPattern lsid", body: bson.D{e("killAllSessionsByPattern", bson.A{pat(e("lsid", full(testUUID, bob)))})},
 			want: Patterns{IDs: ids(ID{testUUID, bob})}},

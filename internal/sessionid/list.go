@@ -58,8 +58,9 @@ func commandArg(body bsoncore.Document) (name string, array ctx, arr bsoncore.Ar
 
 // ParseList parses the array argument of endSessions, refreshSessions or killSessions (the body's
 // first element) into full ids, without duplicates, in the order given. Messages are those of
-// reference §3.1-3.3. Ownership as in Parse; a child session id (lsid.txnUUID) is folded into its
-// parent by refreshSessions (as vivify does) and refused by endSessions and killSessions.
+// mongod's end_sessions_command.cpp, refresh_sessions_command.cpp and kill_sessions_command.cpp.
+// Ownership as in Parse; a child session id (lsid.txnUUID) is folded into its parent by
+// refreshSessions (as vivify does) and refused by endSessions and killSessions.
 func ParseList(body bsoncore.Document, caller UID, mayImpersonate bool) ([]ID, error) {
 	ids, _, err := parseList(body, caller, mayImpersonate)
 	return ids, err

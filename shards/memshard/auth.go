@@ -101,7 +101,7 @@ func (r *request) caller() sessionid.UID {
 }
 
 // mayImpersonate: whether a client-supplied lsid uid other than the caller's is accepted. With
-// auth off every privilege check passes (reference §1.3).
+// auth off every privilege check passes (src/mongo/db/logical_session_id_helpers.cpp).
 func (r *request) mayImpersonate() bool {
 	u := r.user()
 	return !r.m.rs.opts.auth.on || u != nil && u.Can(auth.ActionImpersonate, auth.ClusterResource())

@@ -67,8 +67,8 @@ func (t *cursorTable) kill(match func(*cursor) bool) {
 	}
 }
 
-// checkOwner applies mongod's cursor session rule (reference §6.2): the operation's session
-// must be the cursor's, both or neither present.
+// checkOwner applies mongod's cursor session rule (src/mongo/db/cursor_manager.cpp): the
+// operation's session must be the cursor's, both or neither present.
 func (c *cursor) checkOwner(op sessionid.OpInfo) error {
 	if c.hasLSID == op.HasLSID && (!c.hasLSID || c.lsid == op.LSID) {
 		return nil

@@ -28,7 +28,7 @@ const (
 	maxSessionsDefault = 1_000_000
 )
 
-// Bare assertion codes of awaitable hello (reference §7.1).
+// Bare assertion codes of awaitable hello (src/mongo/db/repl/replication_info.cpp).
 const (
 	codeNegativeCounter  mongoerr.Code = 51758
 	codeNegativeAwait    mongoerr.Code = 51759

@@ -157,7 +157,8 @@ func (tt *txnTable) abortOwnedBy(s *store, m *Member) {
 	})
 }
 
-// kill aborts the unprepared transactions of the sessions p selects that run on m (reference §3.6).
+// kill aborts the unprepared transactions of the sessions p selects that run on m
+// (src/mongo/db/kill_sessions_local.cpp).
 func (tt *txnTable) kill(s *store, m *Member, p *sessionid.Patterns) {
 	tt.each(s, p.Matches, func(st *sessionTxn) {
 		if st.txn != nil && st.txn.owner == m {
