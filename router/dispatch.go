@@ -180,7 +180,7 @@ func (c *conn) dispatch(ctx context.Context, r *request) (bsoncore.Document, err
 }
 
 // answer routes the command and rewrites the shard state-change errors in what it produced, as
-// mongos rewrites every reply it sends (statechange.go): one place for shard replies, errors and
+// mongos rewrites every reply it sends (cloak.go): one place for shard replies, errors and
 // broadcasts alike. The router's own fail point acts outside it, so what it injects stays as
 // configured, as on mongos.
 func (c *conn) answer(ctx context.Context, name []byte, r *request) (bsoncore.Document, error) {
