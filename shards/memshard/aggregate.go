@@ -1,0 +1,104 @@
+package memshard
+
+import (
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
+
+	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
+	"github.com/mongos-lite/mongos-lite/internal/sessionid"
+	"github.com/mongos-lite/mongos-lite/shards/memshard/query"
+)
+
+// aggregate: the collection (or a session listing) read, then run through the pipeline.
+
+func cmdAggregate(r *request) error {
+	if r.boolArg("explain", false) {
+		return r.explain(r, "queryPlanner")
+	}
+	specs, err := r.docsArg("pipeline")
+	if err != nil {
+		return err
+	}
+	stages := make([]bson.Raw, len(specs))
+	for i, d := range specs {
+		stages[i] = bson.Raw(d)
+	}
+	cur, ok := r.body.Lookup("cursor").DocumentOK()
+	if !ok {
+		return mongoerr.New(mongoerr.FailedToParse, "The 'cursor' option is required, except for aggregate with the explain argument")
+	}
+	batchSize, err := intField(cur, "aggregate.cursor", "batchSize", defaultFirstBatch)
+	if err != nil {
+		return err
+	}
+	target := r.body.Index(0).Value()
+	coll, isColl := target.StringValueOK()
+	first := ""
+	if len(stages) > 0 {
+		if el, err := stages[0].IndexErr(0); err == nil {
+			first = el.Key()
+		}
+	}
+	var docs []bson.Raw
+	ns := r.ns(coll)
+	switch {
+	case first == "$listLocalSessions":
+		if isColl {
+			return mongoerr.New(mongoerr.InvalidNamespace, "$listLocalSessions must be run against the database with {aggregate: 1}, not a collection")
+		}
+		if docs, err = r.listSessions(first, stages[0]); err != nil {
+			return err
+		}
+		stages, ns = stages[1:], r.db+".$cmd.aggregate"
+	case first == "$listSessions":
+		if r.db != "config" || coll != "system.sessions" {
+			return mongoerr.New(mongoerr.InvalidNamespace, "$listSessions may only be run against config.system.sessions")
+		}
+		if docs, err = r.listSessions(first, stages[0]); err != nil {
+			return err
+		}
+		stages = stages[1:]
+	case !isColl:
+		return mongoerr.New(mongoerr.InvalidNamespace, "{aggregate: 1} is not valid for '%s'; a collection is required.", first)
+	default:
+		if coll, err = r.collName(); err != nil {
+			return err
+		}
+		if err := r.read(coll, func(c *collection, view *txn) error {
+			if c != nil {
+				docs = c.scan(view, nil)
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+	}
+	stages, out, err := splitWriteStage(r.db, stages)
+	if err != nil {
+		return err
+	}
+	p, err := query.NewPipeline(stages)
+	if err != nil {
+		return err
+	}
+	if docs, err = p.Run(docs); err != nil {
+		return err
+	}
+	if out != nil {
+		if err := r.runWriteStage(out, docs); err != nil {
+			return err
+		}
+		docs = nil // $out and $merge answer an empty cursor
+	}
+	r.replyCursor(ns, docs, batchSize, false)
+	return nil
+}
+
+func (r *request) listSessions(stage string, spec bson.Raw) ([]bson.Raw, error) {
+	v := spec.Lookup(stage)
+	ls, err := sessionid.ParseListSpec(stage, bsoncore.Value{Type: bsoncore.Type(v.Type), Data: v.Value}, r.caller())
+	if err != nil {
+		return nil, err
+	}
+	return r.m.sessionDocs(ls), nil
+}

@@ -1,0 +1,149 @@
+package memshard
+
+import (
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
+
+	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
+	"github.com/mongos-lite/mongos-lite/shards/memshard/query"
+)
+
+// findAndModify: one document found, then updated, replaced or removed, in one statement.
+
+// famArgs are the parsed arguments of findAndModify.
+type famArgs struct {
+	filter                    *query.Filter
+	query                     bson.Raw
+	sort                      *query.Sort
+	fields                    *query.Projection
+	update                    *query.Update
+	remove, returnNew, upsert bool
+}
+
+func cmdFindAndModify(r *request) error {
+	coll, err := r.collName()
+	if err != nil {
+		return err
+	}
+	var a famArgs
+	if a.filter, a.query, err = r.filterArg("query"); err != nil {
+		return err
+	}
+	if a.sort, err = r.sortArg("sort"); err != nil {
+		return err
+	}
+	if a.fields, err = r.projectionArg("fields"); err != nil {
+		return err
+	}
+	a.remove, a.returnNew, a.upsert = r.boolArg("remove", false), r.boolArg("new", false), r.boolArg("upsert", false)
+	uv, uerr := r.body.LookupErr("update")
+	switch {
+	case a.remove && uerr == nil:
+		return mongoerr.New(mongoerr.FailedToParse, "Cannot specify both an update and remove=true")
+	case !a.remove && uerr != nil:
+		return mongoerr.New(mongoerr.FailedToParse, "Either an update or remove=true must be specified")
+	case a.remove && a.upsert:
+		return mongoerr.New(mongoerr.FailedToParse, "Cannot specify both upsert=true and remove=true ")
+	case a.remove && a.returnNew:
+		return mongoerr.New(mongoerr.FailedToParse, "Cannot specify both new=true and remove=true; 'remove' always returns the deleted document")
+	case !a.remove:
+		if a.update, err = query.NewUpdate(rawValue(uv)); err != nil {
+			return err
+		}
+	}
+	stmt := r.stmtID(0)
+	if res, ok := r.executed(stmt); ok {
+		r.out = append(r.out, res.reply...)
+		return nil
+	}
+	var reply []byte
+	err = r.retryableStatement(func() error {
+		err := r.write(func(s *store) (err error) {
+			reply, err = r.findAndModify(s, coll, &a)
+			return err
+		})
+		if err == nil {
+			r.record(stmt, stmtResult{reply: reply})
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	r.out = append(r.out, reply...)
+	return nil
+}
+
+// findAndModify runs the statement with the store locked and returns the reply's fields
+// (lastErrorObject, value).
+func (r *request) findAndModify(s *store, coll string, a *famArgs) ([]byte, error) {
+	c := s.coll(r.db, coll, r.txn)
+	var target *doc
+	if targets := c.matching(a.filter, r.txn, a.sort == nil); len(targets) > 0 {
+		target = targets[0]
+		if a.sort != nil {
+			docs := make([]bson.Raw, len(targets))
+			for i, d := range targets {
+				docs[i] = visible(d, r.txn)
+			}
+			a.sort.Sort(docs)
+			target = c.byID[query.IndexKey(docs[0].Lookup("_id"))]
+		}
+	}
+	var value bson.Raw
+	leo := bsoncore.NewDocumentBuilder()
+	switch {
+	case target != nil:
+		if err := s.writable(target, r.txn, r.now()); err != nil {
+			return nil, err
+		}
+		old := visible(target, r.txn)
+		value = old
+		leo.AppendInt32("n", 1)
+		if a.remove {
+			s.put(c, target, nil, r.txn)
+			r.wrote(s)
+			break
+		}
+		leo.AppendBoolean("updatedExisting", true)
+		out, modified, err := a.update.Apply(old)
+		if err != nil {
+			return nil, err
+		}
+		if modified {
+			s.put(c, target, out, r.txn)
+			r.wrote(s)
+		}
+		if a.returnNew {
+			value = out
+		}
+	case a.upsert:
+		doc, err := a.update.Upsert(a.query)
+		if err != nil {
+			return nil, err
+		}
+		id := doc.Lookup("_id")
+		if err := r.insertDoc(s, r.db, coll, doc, id); err != nil {
+			return nil, err
+		}
+		r.wrote(s)
+		leo.AppendInt32("n", 1).AppendBoolean("updatedExisting", false).
+			AppendValue("upserted", bsoncore.Value{Type: bsoncore.Type(id.Type), Data: id.Value})
+		if a.returnNew {
+			value = doc
+		}
+	default:
+		leo.AppendInt32("n", 0)
+		if !a.remove {
+			leo.AppendBoolean("updatedExisting", false)
+		}
+	}
+	reply := bsoncore.AppendDocumentElement(nil, "lastErrorObject", leo.Build())
+	if value == nil {
+		return bsoncore.AppendNullElement(reply, "value"), nil
+	}
+	if a.fields != nil {
+		value = a.fields.Apply(value)
+	}
+	return bsoncore.AppendDocumentElement(reply, "value", value), nil
+}
