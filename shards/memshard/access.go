@@ -2,8 +2,6 @@ package memshard
 
 import (
 	"time"
-
-	"github.com/mongos-lite/mongos-lite/shards/memshard/query"
 )
 
 // How a request reads and writes the store: the locks, its transaction or snapshot view, and the
@@ -27,30 +25,6 @@ func (r *request) wrote(s *store) {
 	if r.txn == nil {
 		r.opTime = unpack(s.seq)
 	}
-}
-
-// matching returns the slots whose documents (as t sees them) match f, in natural order; only
-// the first when one. An _id equality uses the index.
-func (c *collection) matching(f *query.Filter, t *txn, one bool) []*doc {
-	if c == nil {
-		return nil
-	}
-	if id, ok := f.IDEquality(); ok {
-		if d, v := c.lookup(id, t); v != nil && f.Match(v) {
-			return []*doc{d}
-		}
-		return nil
-	}
-	var out []*doc
-	for _, d := range c.docs {
-		if v := visible(d, t); v != nil && f.Match(v) {
-			out = append(out, d)
-			if one {
-				break
-			}
-		}
-	}
-	return out
 }
 
 // read runs fn with the store read-locked on the collection as the request sees it: in its

@@ -15,19 +15,19 @@ func cmdAggregate(r *request) error {
 	if r.boolArg("explain", false) {
 		return r.explain(r, "queryPlanner")
 	}
-	specs, err := r.docsArg("pipeline")
+	stages, err := r.stagesArg()
 	if err != nil {
 		return err
-	}
-	stages := make([]bson.Raw, len(specs))
-	for i, d := range specs {
-		stages[i] = bson.Raw(d)
 	}
 	cur, ok := r.body.Lookup("cursor").DocumentOK()
 	if !ok {
 		return mongoerr.New(mongoerr.FailedToParse, "The 'cursor' option is required, except for aggregate with the explain argument")
 	}
 	batchSize, err := intField(cur, "aggregate.cursor", "batchSize", defaultFirstBatch)
+	if err != nil {
+		return err
+	}
+	env, err := r.queryEnv()
 	if err != nil {
 		return err
 	}
@@ -60,24 +60,39 @@ func cmdAggregate(r *request) error {
 		stages = stages[1:]
 	case !isColl:
 		return mongoerr.New(mongoerr.InvalidNamespace, "{aggregate: 1} is not valid for '%s'; a collection is required.", first)
+	case first == "$collStats":
+		if coll, err = r.collName(); err != nil {
+			return err
+		}
+		if docs, err = r.collStats(coll, stages[0]); err != nil {
+			return err
+		}
+		stages = stages[1:]
 	default:
 		if coll, err = r.collName(); err != nil {
 			return err
 		}
-		if err := r.read(coll, func(c *collection, view *txn) error {
-			if c != nil {
-				docs = c.scan(view, nil)
-			}
-			return nil
-		}); err != nil {
+		var q querySpec
+		if q, stages, err = r.pipelineQuery(env, stages); err != nil {
 			return err
+		}
+		rows, _, _, err := r.readQuery(coll, q)
+		if err != nil {
+			return err
+		}
+		docs = make([]bson.Raw, len(rows))
+		for i, x := range rows {
+			docs[i] = x.doc
 		}
 	}
 	stages, out, err := splitWriteStage(r.db, stages)
 	if err != nil {
 		return err
 	}
-	p, err := query.NewPipeline(stages)
+	if level, _ := r.body.Lookup("readConcern", "level").StringValueOK(); out != nil && level == "linearizable" {
+		return mongoerr.New(mongoerr.InvalidOptions, "%s cannot be used with a 'linearizable' read concern level", out.name)
+	}
+	p, err := env.Pipeline(stages)
 	if err != nil {
 		return err
 	}
@@ -92,6 +107,48 @@ func cmdAggregate(r *request) error {
 	}
 	r.replyCursor(ns, docs, batchSize, false)
 	return nil
+}
+
+// stagesArg reads the pipeline.
+func (r *request) stagesArg() ([]bson.Raw, error) {
+	specs, err := r.docsArg("pipeline")
+	if err != nil {
+		return nil, err
+	}
+	stages := make([]bson.Raw, len(specs))
+	for i, d := range specs {
+		stages[i] = bson.Raw(d)
+	}
+	return stages, nil
+}
+
+// pipelineQuery moves a leading $match (and a $sort after it) into the query that reads the
+// collection, as mongod's pipeline optimisation does, so that they can use an index; the
+// aggregate's hint applies to it. It returns the stages left.
+func (r *request) pipelineQuery(env *query.Env, stages []bson.Raw) (querySpec, []bson.Raw, error) {
+	q := querySpec{filter: &query.Filter{}, hint: hintArg(r.body)}
+	matched := false
+	for len(stages) > 0 {
+		el, _ := stages[0].IndexErr(0)
+		spec, isDoc := el.Value().DocumentOK()
+		switch {
+		case el.Key() == "$match" && !matched && isDoc:
+			f, err := env.Filter(bson.Raw(spec))
+			if err != nil {
+				return q, nil, err
+			}
+			q.filter, matched = f, true
+		case el.Key() == "$sort" && len(q.sort) == 0 && isDoc && len(spec) > 5:
+			if _, err := env.Sort(bson.Raw(spec)); err != nil {
+				return q, nil, err
+			}
+			q.sort = bson.Raw(spec)
+		default:
+			return q, stages, nil
+		}
+		stages = stages[1:]
+	}
+	return q, stages, nil
 }
 
 func (r *request) listSessions(stage string, spec bson.Raw) ([]bson.Raw, error) {

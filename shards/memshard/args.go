@@ -170,7 +170,11 @@ func (r *request) filterArg(key string) (*query.Filter, bson.Raw, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	f, err := query.NewFilter(q)
+	env, err := r.queryEnv()
+	if err != nil {
+		return nil, nil, err
+	}
+	f, err := env.Filter(q)
 	return f, q, err
 }
 
@@ -180,7 +184,11 @@ func (r *request) sortArg(key string) (*query.Sort, error) {
 	if err != nil || !ok || len(spec) <= 5 {
 		return nil, err
 	}
-	return query.NewSort(spec)
+	env, err := r.queryEnv()
+	if err != nil {
+		return nil, err
+	}
+	return env.Sort(spec)
 }
 
 // projectionArg reads an optional projection (nil when absent or empty).
@@ -189,5 +197,9 @@ func (r *request) projectionArg(key string) (*query.Projection, error) {
 	if err != nil || !ok || len(spec) <= 5 {
 		return nil, err
 	}
-	return query.NewProjection(spec)
+	env, err := r.queryEnv()
+	if err != nil {
+		return nil, err
+	}
+	return env.Projection(spec)
 }

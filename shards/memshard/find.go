@@ -17,11 +17,7 @@ func cmdFind(r *request) error {
 	if err != nil {
 		return err
 	}
-	f, _, err := r.filterArg("filter")
-	if err != nil {
-		return err
-	}
-	sorter, err := r.sortArg("sort")
+	q, err := r.readSpec("filter")
 	if err != nil {
 		return err
 	}
@@ -42,28 +38,20 @@ func cmdFind(r *request) error {
 		return err
 	}
 	returnKey, showRecordID := r.boolArg("returnKey", false), r.boolArg("showRecordId", false)
-	var rows []found
-	err = r.read(coll, func(c *collection, view *txn) error {
-		for _, d := range c.matching(f, view, false) {
-			rows = append(rows, found{visible(d, view), d.rid})
-		}
-		return nil
-	})
+	rows, a, _, err := r.readQuery(coll, q)
 	if err != nil {
 		return err
 	}
-	if sorter != nil {
-		query.SortBy(sorter, rows, func(x found) []byte { return x.doc })
-	}
 	rows = window(rows, skip, limit)
-	idIndex := returnKey && r.usesIDIndex(f)
 	docs := make([]bson.Raw, len(rows))
 	for i, x := range rows {
 		switch {
 		case returnKey: // only the index key; mongod drops the record id with the document
-			docs[i] = indexKey(x.doc, idIndex)
+			docs[i] = a.keyDoc(x.doc)
 		case proj != nil:
-			docs[i] = proj.Apply(x.doc)
+			if docs[i], err = proj.Apply(x.doc); err != nil {
+				return err
+			}
 		default:
 			docs[i] = x.doc
 		}
@@ -75,10 +63,71 @@ func cmdFind(r *request) error {
 	return nil
 }
 
+// readSpec reads a read command's filter (under filterKey), sort and hint.
+func (r *request) readSpec(filterKey string) (querySpec, error) {
+	var q querySpec
+	var err error
+	if q.filter, _, err = r.filterArg(filterKey); err != nil {
+		return q, err
+	}
+	env, err := r.queryEnv()
+	if err != nil {
+		return q, err
+	}
+	if q.sort, err = stmtSort(env, r.body, r.name); err != nil {
+		return q, err
+	}
+	q.hint = hintArg(r.body)
+	return q, nil
+}
+
 // found is a document a read matched, with its record id.
 type found struct {
 	doc bson.Raw
 	rid int64
+}
+
+// readQuery runs a read's query on coll as the request reads it: the documents q matches in
+// q's sort order (else the plan's), the access the plan chose, and what it examined. A view's
+// documents are its pipeline's output, filtered and sorted in memory.
+func (r *request) readQuery(coll string, q querySpec) ([]found, *access, scanStats, error) {
+	var rows []found
+	var st scanStats
+	a := &access{kind: collScan}
+	err := r.read(coll, func(c *collection, view *txn) error {
+		s := r.m.rs.store
+		if c != nil && c.meta.view != nil {
+			docs, err := s.viewDocs(c, view)
+			if err != nil {
+				return err
+			}
+			for _, d := range docs {
+				st.docs++
+				if q.filter.Match(d) {
+					rows = append(rows, found{doc: d})
+				}
+			}
+			return q.filter.Err()
+		}
+		var err error
+		if a, err = c.plan(q); err != nil {
+			return err
+		}
+		docs, err := c.execute(s, a, q.filter, view, 0, &st)
+		for _, d := range docs {
+			rows = append(rows, found{visible(d, view), d.rid})
+		}
+		return err
+	})
+	if err != nil || len(q.sort) <= 5 || a.sorted {
+		return rows, a, st, err
+	}
+	sorter, err := r.env.Sort(q.sort)
+	if err != nil {
+		return nil, nil, st, err
+	}
+	query.SortBy(sorter, rows, func(x found) []byte { return x.doc })
+	return rows, a, st, nil
 }
 
 // window applies skip and limit (0: none).
@@ -90,22 +139,21 @@ func window[T any](rows []T, skip, limit int) []T {
 	return rows
 }
 
-// usesIDIndex reports whether mongod would read a find through the _id index (the only index
-// memshard keeps): an _id equality, range or $in, or a sort on _id alone.
-func (r *request) usesIDIndex(f *query.Filter) bool {
-	if f.UsesIDIndex() {
-		return true
-	}
-	spec, _, _ := r.docArg("sort")
-	elems, _ := bsoncore.Document(spec).Elements()
-	return len(elems) == 1 && elems[0].Key() == "_id"
-}
-
-// indexKey is returnKey's document: the _id index key, or nothing when no index was used.
-func indexKey(doc bson.Raw, idIndex bool) bson.Raw {
+// keyDoc is returnKey's document: the key of the index the plan read, or nothing when it read
+// no index.
+func (a *access) keyDoc(doc bson.Raw) bson.Raw {
 	b := bsoncore.NewDocumentBuilder()
-	if id, err := doc.LookupErr("_id"); err == nil && idIndex {
-		b.AppendValue("_id", bsoncore.Value{Type: bsoncore.Type(id.Type), Data: id.Value})
+	switch a.kind {
+	case idHack:
+		if id, err := doc.LookupErr("_id"); err == nil {
+			b.AppendValue("_id", bsoncore.Value{Type: bsoncore.Type(id.Type), Data: id.Value})
+		}
+	case ixScan:
+		if keys, _, _ := a.ix.keysOf(doc); len(keys) > 0 {
+			for i, f := range a.ix.fields {
+				b.AppendValue(f, bsoncore.Value{Type: bsoncore.Type(keys[0][i].Type), Data: keys[0][i].Value})
+			}
+		}
 	}
 	return bson.Raw(b.Build())
 }
@@ -129,7 +177,7 @@ func cmdCount(r *request) error {
 	if err != nil {
 		return err
 	}
-	f, _, err := r.filterArg("query")
+	q, err := r.readSpec("query")
 	if err != nil {
 		return err
 	}
@@ -141,15 +189,11 @@ func cmdCount(r *request) error {
 	if v, ok := r.body.Lookup("limit").AsInt64OK(); ok {
 		limit = int(min(max(v, -v), 1<<31-1)) // a negative limit counts like its absolute value
 	}
-	var n int
-	err = r.read(coll, func(c *collection, view *txn) error {
-		n = len(c.matching(f, view, false))
-		return nil
-	})
+	rows, _, _, err := r.readQuery(coll, q)
 	if err != nil {
 		return err
 	}
-	n = max(n-skip, 0)
+	n := max(len(rows)-skip, 0)
 	if limit > 0 {
 		n = min(n, limit)
 	}
@@ -158,7 +202,7 @@ func cmdCount(r *request) error {
 }
 
 // cmdDistinct returns the distinct values (array elements counted singly) in BSON order, as
-// mongod's ordered value set does.
+// mongod's ordered value set does, equal by the command's collation.
 func cmdDistinct(r *request) error {
 	coll, err := r.collName()
 	if err != nil {
@@ -168,40 +212,39 @@ func cmdDistinct(r *request) error {
 	if err != nil {
 		return err
 	}
-	f, _, err := r.filterArg("query")
+	q, err := r.readSpec("query")
+	if err != nil {
+		return err
+	}
+	rows, _, _, err := r.readQuery(coll, q)
 	if err != nil {
 		return err
 	}
 	path := strings.Split(key, ".")
+	byColl := r.env.Collation
 	seen := map[string]bool{}
 	var vals []bson.RawValue
 	addVal := func(v bson.RawValue) {
-		if k := query.IndexKey(v); !seen[k] {
+		if k := byColl.IndexKey(v); !seen[k] {
 			seen[k] = true
 			vals = append(vals, v)
 		}
 	}
-	err = r.read(coll, func(c *collection, view *txn) error {
-		for _, d := range c.matching(f, view, false) {
-			v, err := visible(d, view).LookupErr(path...)
-			if err != nil {
-				continue
-			}
-			if arr, ok := v.ArrayOK(); ok {
-				elems, _ := arr.Values()
-				for _, e := range elems {
-					addVal(e)
-				}
-				continue
-			}
-			addVal(v)
+	for _, x := range rows {
+		v, err := x.doc.LookupErr(path...)
+		if err != nil {
+			continue
 		}
-		return nil
-	})
-	if err != nil {
-		return err
+		if arr, ok := v.ArrayOK(); ok {
+			elems, _ := arr.Values()
+			for _, e := range elems {
+				addVal(e)
+			}
+			continue
+		}
+		addVal(v)
 	}
-	sortValues(vals)
+	slices.SortStableFunc(vals, byColl.Compare)
 	idx, out := bsoncore.AppendArrayElementStart(r.out, "values")
 	for i, v := range vals {
 		out = bsoncore.AppendValueElement(out, arrayKey(i), bsoncore.Value{Type: bsoncore.Type(v.Type), Data: v.Value})
@@ -212,5 +255,3 @@ func cmdDistinct(r *request) error {
 	}
 	return nil
 }
-
-func sortValues(vals []bson.RawValue) { slices.SortStableFunc(vals, query.Compare) }

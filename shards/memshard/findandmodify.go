@@ -12,9 +12,8 @@ import (
 
 // famArgs are the parsed arguments of findAndModify.
 type famArgs struct {
-	filter                    *query.Filter
+	q                         querySpec
 	query                     bson.Raw
-	sort                      *query.Sort
 	fields                    *query.Projection
 	update                    *query.Update
 	remove, returnNew, upsert bool
@@ -26,12 +25,17 @@ func cmdFindAndModify(r *request) error {
 		return err
 	}
 	var a famArgs
-	if a.filter, a.query, err = r.filterArg("query"); err != nil {
+	if a.q.filter, a.query, err = r.filterArg("query"); err != nil {
 		return err
 	}
-	if a.sort, err = r.sortArg("sort"); err != nil {
+	env, err := r.queryEnv()
+	if err != nil {
 		return err
 	}
+	if a.q.sort, err = stmtSort(env, r.body, r.name); err != nil {
+		return err
+	}
+	a.q.hint = hintArg(r.body)
 	if a.fields, err = r.projectionArg("fields"); err != nil {
 		return err
 	}
@@ -47,7 +51,11 @@ func cmdFindAndModify(r *request) error {
 	case a.remove && a.returnNew:
 		return mongoerr.New(mongoerr.FailedToParse, "Cannot specify both new=true and remove=true; 'remove' always returns the deleted document")
 	case !a.remove:
-		if a.update, err = query.NewUpdate(rawValue(uv)); err != nil {
+		filters, err := arrayFiltersField(r.body, r.name)
+		if err != nil {
+			return err
+		}
+		if a.update, err = env.Update(rawValue(uv), filters); err != nil {
 			return err
 		}
 	}
@@ -78,17 +86,16 @@ func cmdFindAndModify(r *request) error {
 // (lastErrorObject, value).
 func (r *request) findAndModify(s *store, coll string, a *famArgs) ([]byte, error) {
 	c := s.coll(r.db, coll, r.txn)
+	if err := c.writableColl(); err != nil {
+		return nil, err
+	}
+	targets, err := r.targets(s, c, a.q, true)
+	if err != nil {
+		return nil, err
+	}
 	var target *doc
-	if targets := c.matching(a.filter, r.txn, a.sort == nil); len(targets) > 0 {
+	if len(targets) > 0 {
 		target = targets[0]
-		if a.sort != nil {
-			docs := make([]bson.Raw, len(targets))
-			for i, d := range targets {
-				docs[i] = visible(d, r.txn)
-			}
-			a.sort.Sort(docs)
-			target = c.byID[query.IndexKey(docs[0].Lookup("_id"))]
-		}
 	}
 	var value bson.Raw
 	leo := bsoncore.NewDocumentBuilder()
@@ -108,6 +115,9 @@ func (r *request) findAndModify(s *store, coll string, a *famArgs) ([]byte, erro
 		leo.AppendBoolean("updatedExisting", true)
 		out, modified, err := a.update.Apply(old)
 		if err != nil {
+			return nil, err
+		}
+		if err := r.admit(c, []pendingWrite{{target, out}}); modified && err != nil {
 			return nil, err
 		}
 		if modified {
@@ -143,7 +153,10 @@ func (r *request) findAndModify(s *store, coll string, a *famArgs) ([]byte, erro
 		return bsoncore.AppendNullElement(reply, "value"), nil
 	}
 	if a.fields != nil {
-		value = a.fields.Apply(value)
+		var err error
+		if value, err = a.fields.Apply(value); err != nil {
+			return nil, err
+		}
 	}
 	return bsoncore.AppendDocumentElement(reply, "value", value), nil
 }

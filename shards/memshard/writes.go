@@ -38,6 +38,12 @@ func (r *request) insertDoc(s *store, db, coll string, raw bson.Raw, id bson.Raw
 	if err != nil {
 		return err
 	}
+	if err := c.writableColl(); err != nil {
+		return err
+	}
+	if err := r.admit(c, []pendingWrite{{raw: raw}}); err != nil {
+		return err
+	}
 	return s.insert(c, raw, id, r.txn, r.now())
 }
 
@@ -86,50 +92,128 @@ func cmdUpdate(r *request) error {
 }
 
 func (r *request) updateOne(coll string, st bsoncore.Document) (stmtResult, error) {
-	q, err := requiredDocField(st, "update.updates", "q")
+	u, err := r.parseUpdate(st, "update.updates", "q", "u")
 	if err != nil {
 		return stmtResult{}, err
 	}
-	uv, err := st.LookupErr("u")
-	if err != nil {
-		return stmtResult{}, missingField("update.updates.u")
-	}
-	return r.applyUpdate(r.db, coll, q, uv, failpoint.Truthy(st.Lookup("multi"), false), failpoint.Truthy(st.Lookup("upsert"), false))
+	return r.applyUpdate(r.db, coll, u)
 }
 
-// applyUpdate is one update statement: filter q, update (operators, replacement) uv.
-func (r *request) applyUpdate(db, coll string, q bson.Raw, uv bsoncore.Value, multi, upsert bool) (stmtResult, error) {
-	f, err := query.NewFilter(q)
+// updateStmt is one parsed update statement (of update, bulkWrite, or $merge).
+type updateStmt struct {
+	q             querySpec
+	query         bson.Raw
+	update        *query.Update
+	multi, upsert bool
+}
+
+// parseUpdate reads an update statement whose filter and update are the fields fk and uk:
+// also multi, upsert, arrayFilters, collation, c (constants), hint and sort.
+func (r *request) parseUpdate(st bsoncore.Document, parent, fk, uk string) (*updateStmt, error) {
+	q, err := requiredDocField(st, parent, fk)
 	if err != nil {
-		return stmtResult{}, err
+		return nil, err
 	}
-	u, err := query.NewUpdate(rawValue(uv))
+	uv, err := st.LookupErr(uk)
 	if err != nil {
-		return stmtResult{}, err
+		return nil, missingField(parent + "." + uk)
 	}
-	if multi && u.IsReplacement() {
-		return stmtResult{}, mongoerr.New(mongoerr.FailedToParse, "multi update is not supported for replacement-style update")
+	env, err := r.stmtEnv(st, parent)
+	if err != nil {
+		return nil, err
 	}
+	u := &updateStmt{query: q, multi: failpoint.Truthy(st.Lookup("multi"), false), upsert: failpoint.Truthy(st.Lookup("upsert"), false)}
+	if u.q.filter, err = env.Filter(q); err != nil {
+		return nil, err
+	}
+	filters, err := arrayFiltersField(st, parent)
+	if err != nil {
+		return nil, err
+	}
+	if u.update, err = env.Update(rawValue(uv), filters); err != nil {
+		return nil, err
+	}
+	if u.multi && u.update.IsReplacement() {
+		return nil, mongoerr.New(mongoerr.FailedToParse, "multi update is not supported for replacement-style update")
+	}
+	if u.q.sort, err = stmtSort(env, st, parent); err != nil {
+		return nil, err
+	}
+	if len(u.q.sort) > 5 && u.multi {
+		return nil, mongoerr.New(mongoerr.FailedToParse, "Cannot specify sort with multi=true")
+	}
+	u.q.hint = hintArg(st)
+	return u, nil
+}
+
+// arrayFiltersField reads a statement's optional arrayFilters.
+func arrayFiltersField(st bsoncore.Document, parent string) ([]bson.Raw, error) {
+	v, err := st.LookupErr("arrayFilters")
+	if err != nil {
+		return nil, nil
+	}
+	arr, ok := v.ArrayOK()
+	if !ok {
+		return nil, mongoerr.WrongType(parent+".arrayFilters", v.Type, "array")
+	}
+	vals, _ := arr.Values()
+	out := make([]bson.Raw, len(vals))
+	for i, e := range vals {
+		d, ok := e.DocumentOK()
+		if !ok {
+			return nil, mongoerr.WrongType(parent+".arrayFilters."+arrayKey(i), e.Type, "object")
+		}
+		out[i] = bson.Raw(d)
+	}
+	return out, nil
+}
+
+// stmtSort reads and checks a statement's optional sort (its raw form: the planner reads it).
+func stmtSort(env *query.Env, st bsoncore.Document, parent string) (bson.Raw, error) {
+	spec, _, err := docField(st, parent, "sort")
+	if err != nil || len(spec) <= 5 {
+		return nil, err
+	}
+	if _, err := env.Sort(spec); err != nil {
+		return nil, err
+	}
+	return spec, nil
+}
+
+// applyUpdate is one update statement.
+func (r *request) applyUpdate(db, coll string, u *updateStmt) (stmtResult, error) {
 	var res stmtResult
-	err = r.write(func(s *store) error {
+	err := r.write(func(s *store) error {
 		res = stmtResult{}
 		c := s.coll(db, coll, r.txn)
-		targets := c.matching(f, r.txn, !multi)
+		if err := c.writableColl(); err != nil {
+			return err
+		}
+		targets, err := r.targets(s, c, u.q, !u.multi)
+		if err != nil {
+			return err
+		}
 		for _, d := range targets {
 			if err := s.writable(d, r.txn, r.now()); err != nil {
 				return err
 			}
 		}
-		// Compute every new version before writing any, so a failing document changes nothing.
+		// Compute and check every new version before writing any, so a failing document
+		// changes nothing.
 		news := make([]bson.Raw, len(targets))
+		var writes []pendingWrite
 		for i, d := range targets {
-			out, modified, err := u.Apply(visible(d, r.txn))
+			out, modified, err := u.update.Apply(visible(d, r.txn))
 			if err != nil {
 				return err
 			}
 			if modified {
 				news[i] = out
+				writes = append(writes, pendingWrite{d, out})
 			}
+		}
+		if err := r.admit(c, writes); err != nil {
+			return err
 		}
 		for i, d := range targets {
 			if news[i] != nil {
@@ -138,8 +222,8 @@ func (r *request) applyUpdate(db, coll string, q bson.Raw, uv bsoncore.Value, mu
 			}
 		}
 		res.n = int32(len(targets))
-		if len(targets) == 0 && upsert {
-			doc, err := u.Upsert(q)
+		if len(targets) == 0 && u.upsert {
+			doc, err := u.update.Upsert(u.query)
 			if err != nil {
 				return err
 			}
@@ -157,34 +241,76 @@ func (r *request) applyUpdate(db, coll string, q bson.Raw, uv bsoncore.Value, mu
 	return res, err
 }
 
+// targets is what a write statement acts on: every document q matches, or (one) the first in
+// q's sort order. Callers hold store.mu exclusively.
+func (r *request) targets(s *store, c *collection, q querySpec, one bool) ([]*doc, error) {
+	a, err := c.plan(q)
+	if err != nil {
+		return nil, err
+	}
+	limit := 0
+	if one && (len(q.sort) <= 5 || a.sorted) {
+		limit = 1
+	}
+	docs, err := c.execute(s, a, q.filter, r.txn, limit, &scanStats{})
+	if err != nil || !one || len(docs) <= 1 {
+		return docs, err
+	}
+	sorter, err := r.env.Sort(q.sort)
+	if err != nil {
+		return nil, err
+	}
+	query.SortBy(sorter, docs, func(d *doc) []byte { return visible(d, r.txn) })
+	return docs[:1], nil
+}
+
 func cmdDelete(r *request) error { return r.countedWrite("deletes", r.deleteOne) }
 
 func (r *request) deleteOne(coll string, st bsoncore.Document) (stmtResult, error) {
-	q, err := requiredDocField(st, "delete.deletes", "q")
-	if err != nil {
-		return stmtResult{}, err
-	}
 	lv, err := st.LookupErr("limit")
 	if err != nil {
+		if _, qerr := st.LookupErr("q"); qerr != nil {
+			return stmtResult{}, missingField("delete.deletes.q")
+		}
 		return stmtResult{}, missingField("delete.deletes.limit")
 	}
 	limit, ok := lv.AsInt64OK()
 	if !ok || limit != 0 && limit != 1 {
 		return stmtResult{}, mongoerr.New(mongoerr.FailedToParse, "The limit field in delete objects must be 0 or 1. Got %s", lv)
 	}
-	return r.applyDelete(r.db, coll, q, limit == 0)
-}
-
-// applyDelete is one delete statement: the first document matching q, or all (multi).
-func (r *request) applyDelete(db, coll string, q bson.Raw, multi bool) (stmtResult, error) {
-	f, err := query.NewFilter(q)
+	q, err := r.parseDelete(st, "delete.deletes", "q")
 	if err != nil {
 		return stmtResult{}, err
 	}
+	return r.applyDelete(r.db, coll, q, limit == 0)
+}
+
+// parseDelete reads a delete statement whose filter is the field fk: also collation and hint.
+func (r *request) parseDelete(st bsoncore.Document, parent, fk string) (querySpec, error) {
+	q, err := requiredDocField(st, parent, fk)
+	if err != nil {
+		return querySpec{}, err
+	}
+	env, err := r.stmtEnv(st, parent)
+	if err != nil {
+		return querySpec{}, err
+	}
+	f, err := env.Filter(q)
+	return querySpec{filter: f, hint: hintArg(st)}, err
+}
+
+// applyDelete is one delete statement: the first document q matches, or all (multi).
+func (r *request) applyDelete(db, coll string, q querySpec, multi bool) (stmtResult, error) {
 	var res stmtResult
-	err = r.write(func(s *store) error {
+	err := r.write(func(s *store) error {
 		c := s.coll(db, coll, r.txn)
-		targets := c.matching(f, r.txn, !multi)
+		if err := c.writableColl(); err != nil {
+			return err
+		}
+		targets, err := r.targets(s, c, q, !multi)
+		if err != nil {
+			return err
+		}
 		for _, d := range targets {
 			if err := s.writable(d, r.txn, r.now()); err != nil {
 				return err

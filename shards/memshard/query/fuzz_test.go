@@ -31,7 +31,9 @@ func FuzzSpecs(f *testing.F) {
 	f.Add([]byte(doc(f, `{"a.b": 1, "c": "$d"}`)), []byte(doc(f, `{"a": [{"b": 1}], "d": {"e": 1}}`)))
 	f.Fuzz(func(t *testing.T, spec, d []byte) {
 		if p, err := NewProjection(spec); err == nil {
-			p.Apply(d)
+			if _, err := p.Apply(d); err != nil {
+				mustBeMongoErr(t, err)
+			}
 		} else {
 			mustBeMongoErr(t, err)
 		}
