@@ -58,6 +58,14 @@ func cmdAggregate(r *request) error {
 			return err
 		}
 		stages = stages[1:]
+	case first == "$documents":
+		if isColl {
+			return mongoerr.New(mongoerr.InvalidNamespace, "$documents must be run against the database with {aggregate: 1}, not a collection")
+		}
+		if docs, err = env.Documents(stages[0].Index(0).Value()); err != nil {
+			return err
+		}
+		stages, ns = stages[1:], r.db+".$cmd.aggregate"
 	case !isColl:
 		return mongoerr.New(mongoerr.InvalidNamespace, "{aggregate: 1} is not valid for '%s'; a collection is required.", first)
 	case first == "$collStats":

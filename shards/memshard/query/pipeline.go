@@ -23,7 +23,7 @@ var unsupportedStages = map[string]bool{
 	"$out": true, "$merge": true, "$geoNear": true,
 	"$graphLookup": true, "$sortByCount": true, "$redact": true,
 	"$indexStats": true, "$currentOp": true, "$changeStream": true, "$unionWith": true,
-	"$densify": true, "$fill": true, "$setWindowFields": true, "$documents": true,
+	"$densify": true, "$fill": true, "$setWindowFields": true,
 	"$listLocalSessions": true, "$listSessions": true, "$planCacheStats": true,
 }
 
@@ -113,8 +113,8 @@ func (env *Env) parseStage(name string, v bson.RawValue) (stage, error) {
 		return parseCount(v)
 	case "$group":
 		return env.parseGroup(v)
-	case "$collStats":
-		return nil, errorf(40602, "$collStats is only valid as the first stage in a pipeline")
+	case "$collStats", "$documents":
+		return nil, errorf(40602, "%s is only valid as the first stage in a pipeline", name)
 	case "$unwind":
 		return parseUnwind(v)
 	}
@@ -488,4 +488,30 @@ func formatOrMissing(v bson.RawValue) string {
 		return "MISSING"
 	}
 	return formatValue(v)
+}
+
+// Documents evaluates the value of a $documents stage (an expression without a document that
+// must give an array of documents), as document_source_documents.cpp's unwind and
+// replaceRoot do.
+func (env *Env) Documents(v bson.RawValue) ([]bson.Raw, error) {
+	e, err := (&exprParser{env: env}).parse(v)
+	if err != nil {
+		return nil, err
+	}
+	arr, err := evalDoc(e, emptyDoc, env)
+	if err != nil {
+		return nil, err
+	}
+	if arr.Type != bson.TypeArray {
+		return nil, errorf(5858203, "error during $documents stage :: caused by :: expected an array, got %s", typeNameOrMissing(arr))
+	}
+	var out []bson.Raw
+	for _, d := range values(arr) {
+		if !isDoc(d) {
+			return nil, errorf(40228, "'replacement document' must evaluate to an object, but resulting value was: %s. Type of resulting value: '%s'.",
+				formatValue(d), typeName(d.Type))
+		}
+		out = append(out, d.Value)
+	}
+	return out, nil
 }
