@@ -108,6 +108,18 @@ const (
 	IDLUnknownField                    Code = 40415
 	NotARetryableWriteCommand          Code = 50768
 	TxnNumberNotAllowed                Code = 50889
+
+	// Catalog, index and query codes memshard answers with.
+	CannotCreateIndex               Code = 67
+	IndexOptionsConflict            Code = 85
+	IndexKeySpecsConflict           Code = 86
+	DocumentValidationFailure       Code = 121
+	ViewDepthLimitExceeded          Code = 165
+	CommandNotSupportedOnView       Code = 166
+	OptionNotSupportedOnView        Code = 167
+	InvalidPipelineOperator         Code = 168
+	CannotIndexParallelArrays       Code = 171
+	InvalidIndexSpecificationOption Code = 197
 )
 
 var names = map[Code]string{
@@ -197,6 +209,16 @@ var names = map[Code]string{
 	NotPrimaryNoSecondaryOk:            "NotPrimaryNoSecondaryOk",
 	NotPrimaryOrSecondary:              "NotPrimaryOrSecondary",
 	NotARetryableWriteCommand:          "NotARetryableWriteCommand",
+	CannotCreateIndex:                  "CannotCreateIndex",
+	IndexOptionsConflict:               "IndexOptionsConflict",
+	IndexKeySpecsConflict:              "IndexKeySpecsConflict",
+	DocumentValidationFailure:          "DocumentValidationFailure",
+	ViewDepthLimitExceeded:             "ViewDepthLimitExceeded",
+	CommandNotSupportedOnView:          "CommandNotSupportedOnView",
+	OptionNotSupportedOnView:           "OptionNotSupportedOnView",
+	InvalidPipelineOperator:            "InvalidPipelineOperator",
+	CannotIndexParallelArrays:          "CannotIndexParallelArrays",
+	InvalidIndexSpecificationOption:    "InvalidIndexSpecificationOption",
 	// 40413-40415 got names in error_codes.yml only recently; the released servers the
 	// reference tested report Location<code> (§8.1), as for 50889, which has no name.
 }

@@ -110,7 +110,11 @@ func (r *request) writeBatch(key string) (string, []bsoncore.Document, error) {
 	if err != nil {
 		return "", nil, err
 	}
-	return coll, stmts, checkBatch(len(stmts))
+	if err := checkBatch(len(stmts)); err != nil {
+		return "", nil, err
+	}
+	// A write to a view fails as a command, before any statement runs.
+	return coll, stmts, r.read(coll, func(c *collection, _ *txn) error { return c.writableColl() })
 }
 
 // countedWrite runs insert's or delete's statements and replies n and writeErrors.

@@ -93,7 +93,7 @@ func cmdCollMod(r *request) error {
 func (r *request) modifyView(c *collection) error {
 	for _, k := range []string{"validator", "validationLevel", "validationAction"} {
 		if _, err := r.body.LookupErr(k); err == nil {
-			return mongoerr.New(mongoerr.Code(167), "option not supported on a view: %s", k)
+			return mongoerr.New(mongoerr.OptionNotSupportedOnView, "option not supported on a view: %s", k)
 		}
 	}
 	on, ok := r.body.Lookup("viewOn").StringValueOK()

@@ -15,12 +15,8 @@ import (
 // view definition (a view holds no documents: reads see its source through its pipeline), and
 // a document validator (create.cpp, coll_mod.cpp, view_catalog.cpp).
 
-const (
-	codeViewDepthLimitExceeded    mongoerr.Code = 165
-	codeCommandNotSupportedOnView mongoerr.Code = 166
-	codeDocumentValidationFailure mongoerr.Code = 121
-	maxViewDepth                                = 20
-)
+// maxViewDepth is how many views deep a read may resolve (view_graph.cpp).
+const maxViewDepth = 20
 
 type collMeta struct {
 	options   bsoncore.Document // create's options, as listCollections shows them
@@ -159,7 +155,7 @@ func wireName(doc bsoncore.Document) string {
 }
 
 func viewError(ns string) *mongoerr.Error {
-	return mongoerr.New(codeCommandNotSupportedOnView, "Namespace %s is a view, not a collection", ns)
+	return mongoerr.New(mongoerr.CommandNotSupportedOnView, "Namespace %s is a view, not a collection", ns)
 }
 
 // writableColl refuses writes to a view.
@@ -176,7 +172,7 @@ func (s *store) viewDocs(c *collection, t *txn) ([]bson.Raw, error) {
 	chain := []*viewDef{}
 	for c != nil && c.meta.view != nil {
 		if len(chain) == maxViewDepth {
-			return nil, mongoerr.New(codeViewDepthLimitExceeded, "View depth too deep or view cycle detected. Maximum depth is %d", maxViewDepth)
+			return nil, mongoerr.New(mongoerr.ViewDepthLimitExceeded, "View depth too deep or view cycle detected. Maximum depth is %d", maxViewDepth)
 		}
 		chain = append(chain, c.meta.view)
 		c = s.coll(c.db, c.meta.view.on, t)
@@ -238,7 +234,7 @@ func (v *validator) failure(raw bson.Raw) error {
 	id := raw.Lookup("_id")
 	info := bsoncore.NewDocumentBuilder().AppendValue("failingDocumentId", bsoncore.Value{Type: bsoncore.Type(id.Type), Data: id.Value}).
 		AppendDocument("details", details.Build()).Build()
-	e := mongoerr.New(codeDocumentValidationFailure, "Document failed validation")
+	e := mongoerr.New(mongoerr.DocumentValidationFailure, "Document failed validation")
 	e.Extra = bsoncore.NewDocumentBuilder().AppendDocument("errInfo", info).Build()
 	return e
 }

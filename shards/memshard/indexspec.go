@@ -1,6 +1,7 @@
 package memshard
 
 import (
+	"fmt"
 	"math"
 	"strings"
 
@@ -14,14 +15,6 @@ import (
 
 // Index specifications as createIndexes validates them (index_key_validate.cpp) and as
 // listIndexes returns them: v, key, name, then the options in the order given.
-
-const (
-	codeCannotCreateIndex       mongoerr.Code = 67
-	codeIndexOptionsConflict    mongoerr.Code = 85
-	codeIndexKeySpecsConflict   mongoerr.Code = 86
-	codeInvalidIndexSpecOption  mongoerr.Code = 197
-	codeCannotIndexParallelArrs mongoerr.Code = 171
-)
 
 // indexOptions are the fields an index specification may hold besides key and name.
 var indexOptions = map[string]bool{
@@ -39,7 +32,7 @@ var indexPlugins = map[string]bool{"hashed": true, "text": true, "2d": true, "2d
 // newIndex validates spec and builds an empty index from it.
 func newIndex(spec bsoncore.Document) (*index, error) {
 	inSpec := func(code mongoerr.Code, format string, args ...any) error {
-		return mongoerr.New(code, "Error in specification %s :: caused by :: %s", shellDoc(spec), mongoerr.New(code, format, args...).Msg)
+		return mongoerr.New(code, "Error in specification %s :: caused by :: %s", shellDoc(spec), fmt.Sprintf(format, args...))
 	}
 	key, ok := spec.Lookup("key").DocumentOK()
 	if !ok {
@@ -50,32 +43,32 @@ func newIndex(spec bsoncore.Document) (*index, error) {
 		return nil, inSpec(mongoerr.FailedToParse, "The 'name' field is a required property of an index specification")
 	}
 	if name == "" {
-		return nil, inSpec(codeCannotCreateIndex, "index name cannot be empty")
+		return nil, inSpec(mongoerr.CannotCreateIndex, "index name cannot be empty")
 	}
 	elems, _ := spec.Elements()
 	for _, e := range elems {
 		if k := e.Key(); k != "key" && k != "name" && !indexOptions[k] {
-			return nil, mongoerr.New(codeInvalidIndexSpecOption, "The field '%s' is not valid for an index specification. Specification: %s", k, shellDoc(spec))
+			return nil, mongoerr.New(mongoerr.InvalidIndexSpecificationOption, "The field '%s' is not valid for an index specification. Specification: %s", k, shellDoc(spec))
 		}
 	}
 	ix := &index{name: name, keyDoc: key, groups: map[string]*keyGroup{},
 		unique: failpoint.Truthy(spec.Lookup("unique"), false), sparse: failpoint.Truthy(spec.Lookup("sparse"), false)}
 	fields, _ := key.Elements()
 	if len(fields) == 0 {
-		return nil, inSpec(codeCannotCreateIndex, "Index keys cannot be empty.")
+		return nil, inSpec(mongoerr.CannotCreateIndex, "Index keys cannot be empty.")
 	}
 	for _, f := range fields {
 		if err := ix.addField(f); err != nil {
-			return nil, inSpec(codeCannotCreateIndex, "%s", err.Error())
+			return nil, inSpec(mongoerr.CannotCreateIndex, "%s", mongoerr.As(err).Msg)
 		}
 	}
 	if pf, err := spec.LookupErr("partialFilterExpression"); err == nil {
 		doc, ok := pf.DocumentOK()
 		if !ok {
-			return nil, inSpec(codeCannotCreateIndex, "The field 'partialFilterExpression' must be an object, but got %s", mongoerr.TypeName(pf.Type))
+			return nil, inSpec(mongoerr.CannotCreateIndex, "The field 'partialFilterExpression' must be an object, but got %s", mongoerr.TypeName(pf.Type))
 		}
 		if ix.sparse {
-			return nil, inSpec(codeCannotCreateIndex, "cannot mix \"partialFilterExpression\" and \"sparse\" options")
+			return nil, inSpec(mongoerr.CannotCreateIndex, "cannot mix \"partialFilterExpression\" and \"sparse\" options")
 		}
 		if ix.partial, err = query.NewFilter(bson.Raw(doc)); err != nil {
 			return nil, err
@@ -90,28 +83,28 @@ func (ix *index) addField(f bsoncore.Element) error {
 	name, v := f.Key(), f.Value()
 	switch {
 	case name == "":
-		return mongoerr.New(codeCannotCreateIndex, "Index keys cannot be an empty field.")
+		return mongoerr.New(mongoerr.CannotCreateIndex, "Index keys cannot be an empty field.")
 	case strings.HasPrefix(name, "$") && name != "$**":
-		return mongoerr.New(codeCannotCreateIndex, "Index key contains an illegal field name: field name starts with '$'.")
+		return mongoerr.New(mongoerr.CannotCreateIndex, "Index key contains an illegal field name: field name starts with '$'.")
 	}
 	dir := 1
 	switch s, isString := v.StringValueOK(); {
 	case isString && !indexPlugins[s]:
-		return mongoerr.New(codeCannotCreateIndex, "Unknown index plugin '%s'", s)
+		return mongoerr.New(mongoerr.CannotCreateIndex, "Unknown index plugin '%s'", s)
 	case isString:
 		if ix.special != "" && ix.special != s {
-			return mongoerr.New(codeCannotCreateIndex, "Can't use more than one index plugin for a single index.")
+			return mongoerr.New(mongoerr.CannotCreateIndex, "Can't use more than one index plugin for a single index.")
 		}
 		ix.special = s
 	default:
 		n, isNum := v.AsFloat64OK()
 		switch {
 		case !isNum:
-			return mongoerr.New(codeCannotCreateIndex, "Values in v:2 index key pattern cannot be of type %s. Only numbers > 0, numbers < 0, and strings are allowed.", mongoerr.TypeName(v.Type))
+			return mongoerr.New(mongoerr.CannotCreateIndex, "Values in v:2 index key pattern cannot be of type %s. Only numbers > 0, numbers < 0, and strings are allowed.", mongoerr.TypeName(v.Type))
 		case math.IsNaN(n):
-			return mongoerr.New(codeCannotCreateIndex, "Values in the index key pattern cannot be NaN.")
+			return mongoerr.New(mongoerr.CannotCreateIndex, "Values in the index key pattern cannot be NaN.")
 		case n == 0:
-			return mongoerr.New(codeCannotCreateIndex, "Values in the index key pattern cannot be 0.")
+			return mongoerr.New(mongoerr.CannotCreateIndex, "Values in the index key pattern cannot be 0.")
 		case n < 0:
 			dir = -1
 		}
@@ -163,23 +156,24 @@ func (c *collection) conflict(ix *index) error {
 		sameKey := sameKeyPattern(old.keyDoc, ix.keyDoc)
 		switch {
 		case old.name == ix.name && !sameKey:
-			return mongoerr.New(codeIndexKeySpecsConflict, "An existing index has the same name as the requested index. "+
+			return mongoerr.New(mongoerr.IndexKeySpecsConflict, "An existing index has the same name as the requested index. "+
 				"When index names are not specified, they are auto generated and can cause conflicts. Please refer to our documentation. "+
 				"Requested index: %s, existing index: %s", shellDoc(ix.spec), shellDoc(old.spec))
 		case old.name == ix.name && !sameOptions(old, ix):
-			return mongoerr.New(codeIndexOptionsConflict, "An equivalent index already exists with the same name but different options. "+
+			return mongoerr.New(mongoerr.IndexOptionsConflict, "An equivalent index already exists with the same name but different options. "+
 				"Requested index: %s, existing index: %s", shellDoc(ix.spec), shellDoc(old.spec))
 		case old.name == ix.name:
 			return errAlreadyExists
 		case sameKey && sameOptions(old, ix):
-			return mongoerr.New(codeIndexOptionsConflict, "Index already exists with a different name: %s", old.name)
+			return mongoerr.New(mongoerr.IndexOptionsConflict, "Index already exists with a different name: %s", old.name)
 		}
 	}
 	return nil
 }
 
-var errAlreadyExists = mongoerr.New(codeIndexOptionsConflict, "index already exists")
+var errAlreadyExists = mongoerr.New(mongoerr.IndexOptionsConflict, "index already exists")
 
+// shellDoc prints a document as mongod's messages do.
 func shellDoc(d bsoncore.Document) string {
-	return bson.RawValue{Type: bson.TypeEmbeddedDocument, Value: d}.String()
+	return query.Format(bson.RawValue{Type: bson.TypeEmbeddedDocument, Value: d})
 }

@@ -260,5 +260,5 @@ func isConst(e expr) (bson.RawValue, bool) {
 }
 
 func unknownExpression(name string) error {
-	return errorf(mongoerr.Code(168), "Unrecognized expression '%s'", name)
+	return errorf(mongoerr.InvalidPipelineOperator, "Unrecognized expression '%s'", name)
 }

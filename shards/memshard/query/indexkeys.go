@@ -25,8 +25,8 @@ func IndexKeys(doc []byte, paths [][]string) (keys [][]bson.RawValue, multikey b
 		per[i] = vals
 		if isArray {
 			if multi >= 0 {
-				return nil, false, 0, errorf(mongoerr.Code(171), "cannot index parallel arrays [%s] [%s]",
-					paths[multi][len(paths[multi])-1], p[len(p)-1])
+				return nil, false, 0, errorf(mongoerr.CannotIndexParallelArrays, "cannot index parallel arrays [%s] [%s]",
+					p[len(p)-1], paths[multi][len(paths[multi])-1])
 			}
 			multi = i
 		}
