@@ -178,19 +178,6 @@ func (r *request) filterArg(key string) (*query.Filter, bson.Raw, error) {
 	return f, q, err
 }
 
-// sortArg reads an optional sort specification (nil when absent or empty).
-func (r *request) sortArg(key string) (*query.Sort, error) {
-	spec, ok, err := r.docArg(key)
-	if err != nil || !ok || len(spec) <= 5 {
-		return nil, err
-	}
-	env, err := r.queryEnv()
-	if err != nil {
-		return nil, err
-	}
-	return env.Sort(spec)
-}
-
 // projectionArg reads an optional projection (nil when absent or empty).
 func (r *request) projectionArg(key string) (*query.Projection, error) {
 	spec, ok, err := r.docArg(key)

@@ -87,15 +87,7 @@ func (r *request) pipelineArg() ([]bson.Raw, error) {
 	if _, err := r.body.LookupErr("pipeline"); err != nil {
 		return nil, nil
 	}
-	specs, err := r.docsArg("pipeline")
-	if err != nil {
-		return nil, err
-	}
-	stages := make([]bson.Raw, len(specs))
-	for i, d := range specs {
-		stages[i] = bson.Raw(d)
-	}
-	return stages, nil
+	return r.stagesArg()
 }
 
 func stagesArray(stages []bson.Raw) bsoncore.Array {

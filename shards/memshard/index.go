@@ -2,7 +2,6 @@ package memshard
 
 import (
 	"slices"
-	"strings"
 	"sync"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -185,10 +184,12 @@ func (c *collection) checkWrites(t *txn, writes []pendingWrite) error {
 		if ix.isID() || !ix.btree() {
 			continue
 		}
-		batch := map[string]*doc{}
+		batch := map[string]bool{}
 		rewritten := map[*doc]bool{}
 		for _, w := range writes {
-			rewritten[w.d] = w.d != nil
+			if w.d != nil {
+				rewritten[w.d] = true
+			}
 		}
 		for _, w := range writes {
 			keys, _, err := ix.keysOf(w.raw)
@@ -200,10 +201,10 @@ func (c *collection) checkWrites(t *txn, writes []pendingWrite) error {
 			}
 			for _, k := range keys {
 				s := query.KeyString(k)
-				if other, seen := batch[s]; seen && (other != w.d || other == nil) {
+				if batch[s] {
 					return ix.dupKeyError(c.ns(), k)
 				}
-				batch[s] = w.d
+				batch[s] = true
 				if c.holder(ix, s, t, w.d, rewritten) {
 					return ix.dupKeyError(c.ns(), k)
 				}
@@ -273,6 +274,3 @@ func sameKeyPattern(a, b bsoncore.Document) bool {
 	}
 	return true
 }
-
-// fieldsName is the index's fields joined for messages.
-func (ix *index) fieldsName() string { return strings.Join(ix.fields, ", ") }

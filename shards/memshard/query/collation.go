@@ -15,9 +15,8 @@ import (
 // CLDR tables come from golang.org/x/text. A nil *Collation is the simple (binary) collation.
 // A Collation is not safe for concurrent use: each command compiles its own.
 type Collation struct {
-	spec bson.Raw
-	c    *collate.Collator
-	buf  collate.Buffer
+	c   *collate.Collator
+	buf collate.Buffer
 }
 
 // NewCollation parses a collation document (collator_factory_icu.cpp's rules). It returns nil
@@ -64,7 +63,7 @@ func NewCollation(spec bson.Raw) (*Collation, error) {
 			return nil, errorf(mongoerr.BadValue, "Field 'locale' is not a valid ICU locale in: %s", shown)
 		}
 	}
-	return &Collation{spec: spec, c: collate.New(tag)}, nil
+	return &Collation{c: collate.New(tag)}, nil
 }
 
 // collationOption maps one collation field to a BCP 47 -u- extension keyword ("" when it
@@ -114,14 +113,6 @@ func collationOption(field string, v bson.RawValue, shown string) (string, strin
 		return "", "", err
 	}
 	return "", "", errorf(mongoerr.FailedToParse, "Collation spec contains unknown field. Collation spec: %s", shown)
-}
-
-// Spec is the collation document as given (nil for the simple collation).
-func (c *Collation) Spec() bson.Raw {
-	if c == nil {
-		return nil
-	}
-	return c.spec
 }
 
 func (c *Collation) compareStrings(a, b []byte) int {

@@ -62,8 +62,6 @@ type exprParser struct {
 	locals []string
 }
 
-func parseExpr(v bson.RawValue) (expr, error) { return (&exprParser{}).parse(v) }
-
 func (p *exprParser) with(names ...string) *exprParser {
 	return &exprParser{env: p.env, locals: append(slices.Clone(p.locals), names...)}
 }
