@@ -10,7 +10,7 @@ shared=${SHARED:-$repo/../shared}
 update=false
 if [ "${1:-}" = "--update" ]; then update=true; shift; fi
 areas=("$@")
-[ ${#areas[@]} -gt 0 ] || areas=(sessions transactions transactions-convenient-api retryable-writes command-logging-and-monitoring)
+[ ${#areas[@]} -gt 0 ] || areas=(sessions transactions transactions-convenient-api retryable-writes command-logging-and-monitoring crud retryable-reads)
 
 tmp=$(mktemp -d)
 go build -o "$tmp/mongos-lite" ./cmd/mongos-lite
