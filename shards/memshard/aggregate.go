@@ -147,10 +147,9 @@ func (r *request) pipelineQuery(env *query.Env, stages []bson.Raw) (querySpec, [
 			}
 			q.filter, matched = f, true
 		case el.Key() == "$sort" && len(q.sort) == 0 && isDoc && len(spec) > 5:
-			if _, err := env.Sort(bson.Raw(spec)); err != nil {
+			if err := q.sortBy(env, bson.Raw(spec)); err != nil {
 				return q, nil, err
 			}
-			q.sort = bson.Raw(spec)
 		default:
 			return q, stages, nil
 		}

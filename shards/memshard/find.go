@@ -74,7 +74,7 @@ func (r *request) readSpec(filterKey string) (querySpec, error) {
 	if err != nil {
 		return q, err
 	}
-	if q.sort, err = stmtSort(env, r.body, r.name); err != nil {
+	if err := q.sortArg(env, r.body, r.name); err != nil {
 		return q, err
 	}
 	q.hint = hintArg(r.body)
@@ -119,14 +119,10 @@ func (r *request) readQuery(coll string, q querySpec) ([]found, *access, scanSta
 		}
 		return err
 	})
-	if err != nil || len(q.sort) <= 5 || a.sorted {
+	if err != nil || q.sorter == nil || a.sorted {
 		return rows, a, st, err
 	}
-	sorter, err := r.env.Sort(q.sort)
-	if err != nil {
-		return nil, nil, st, err
-	}
-	query.SortBy(sorter, rows, func(x found) []byte { return x.doc })
+	query.SortBy(q.sorter, rows, func(x found) []byte { return x.doc })
 	return rows, a, st, nil
 }
 

@@ -32,7 +32,7 @@ func cmdFindAndModify(r *request) error {
 	if err != nil {
 		return err
 	}
-	if a.q.sort, err = stmtSort(env, r.body, r.name); err != nil {
+	if err := a.q.sortArg(env, r.body, r.name); err != nil {
 		return err
 	}
 	a.q.hint = hintArg(r.body)

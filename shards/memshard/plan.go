@@ -38,9 +38,33 @@ type access struct {
 
 // querySpec is what a statement asks for.
 type querySpec struct {
-	filter *query.Filter
-	sort   bson.Raw       // the sort specification (empty: none)
-	hint   bsoncore.Value // zero Type: none
+	filter   *query.Filter
+	sort     bson.Raw       // the sort specification (empty: none), which the planner reads
+	sorter   *query.Sort    // the sort compiled in the statement's environment
+	collated bool           // strings compare by a collation: a simple-collation index does not order them
+	hint     bsoncore.Value // zero Type: none
+}
+
+// sortBy sets the order q asks for (an empty spec: none).
+func (q *querySpec) sortBy(env *query.Env, spec bson.Raw) error {
+	if len(spec) <= 5 {
+		return nil
+	}
+	s, err := env.Sort(spec)
+	if err != nil {
+		return err
+	}
+	q.sort, q.sorter, q.collated = spec, s, env.Collation != nil
+	return nil
+}
+
+// sortArg reads a statement's optional sort into q.
+func (q *querySpec) sortArg(env *query.Env, st bsoncore.Document, parent string) error {
+	spec, _, err := docField(st, parent, "sort")
+	if err != nil {
+		return err
+	}
+	return q.sortBy(env, spec)
 }
 
 // plan chooses the access for q on c (nil: the collection does not exist, and a hint is not
@@ -121,7 +145,9 @@ func (ix *index) scanFor(q querySpec) *access {
 		}
 		a.bounds[i] = ivs
 	}
-	a.sorted, a.backward = ix.orders(q.sort, a.bounds)
+	if !q.collated {
+		a.sorted, a.backward = ix.orders(q.sort, a.bounds)
+	}
 	return a
 }
 

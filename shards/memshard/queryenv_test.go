@@ -60,6 +60,20 @@ func TestCommandQueryEnvironment(t *testing.T) {
 		`{"_id": {"$numberInt":"2"},"x": "PING","n": {"$numberInt":"2"}},{"_id": {"$numberInt":"3"},"x": "pong","n": {"$numberInt":"3"},"first": true}]` {
 		t.Fatalf("after the updates: %s", got)
 	}
+	// A collation orders sorts too, also where an index (whose keys compare bytewise) could
+	// have given the order.
+	insertDocs(t, c, "test", "ord", obj("_id", 1, "x", "B"), obj("_id", 2, "x", "a"))
+	mustOK(t, c.run(cmd(e("createIndexes", "ord"), e("indexes", bson.A{obj("key", obj("x", 1), "name", "x_1")}))))
+	if got := ids(mustOK(t, c.run(cmd(e("find", "ord"), e("sort", obj("x", 1)), e("collation", ci))))); !same(got, 2, 1) {
+		t.Fatalf("collated sort over an index: %v", got)
+	}
+	if got := ids(mustOK(t, c.run(cmd(e("find", "ord"), e("sort", obj("x", 1)))))); !same(got, 1, 2) {
+		t.Fatalf("bytewise sort: %v", got)
+	}
+	mustOK(t, c.run(cmd(e("update", "ord"), e("updates", bson.A{obj("q", bson.D{}, "u", obj("$set", obj("first", true)), "sort", obj("x", 1), "collation", ci)}))))
+	if got := ids(mustOK(t, c.run(cmd(e("find", "ord"), e("filter", obj("first", true)))))); !same(got, 2) {
+		t.Fatalf("updateOne's sort by the statement's collation updated %v", got)
+	}
 	wantCode(t, c.run(cmd(e("find", "env"), e("collation", obj("locale", 5)))), mongoerr.FailedToParse, "Field 'locale' must be of type string in: { locale: 5 }")
 	wantCode(t, c.run(cmd(e("find", "env"), e("let", obj("Bad", 1)))), 16867, "")
 	reply := mustOK(t, c.run(cmd(e("update", "env"), e("updates", bson.A{obj("q", bson.D{}, "u", obj("$set", obj("a", 1)), "multi", true, "sort", obj("n", 1))}))))

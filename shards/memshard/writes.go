@@ -136,7 +136,7 @@ func (r *request) parseUpdate(st bsoncore.Document, parent, fk, uk string) (*upd
 	if u.multi && u.update.IsReplacement() {
 		return nil, mongoerr.New(mongoerr.FailedToParse, "multi update is not supported for replacement-style update")
 	}
-	if u.q.sort, err = stmtSort(env, st, parent); err != nil {
+	if err := u.q.sortArg(env, st, parent); err != nil {
 		return nil, err
 	}
 	if len(u.q.sort) > 5 && u.multi {
@@ -166,18 +166,6 @@ func arrayFiltersField(st bsoncore.Document, parent string) ([]bson.Raw, error) 
 		out[i] = bson.Raw(d)
 	}
 	return out, nil
-}
-
-// stmtSort reads and checks a statement's optional sort (its raw form: the planner reads it).
-func stmtSort(env *query.Env, st bsoncore.Document, parent string) (bson.Raw, error) {
-	spec, _, err := docField(st, parent, "sort")
-	if err != nil || len(spec) <= 5 {
-		return nil, err
-	}
-	if _, err := env.Sort(spec); err != nil {
-		return nil, err
-	}
-	return spec, nil
 }
 
 // applyUpdate is one update statement.
@@ -256,11 +244,7 @@ func (r *request) targets(s *store, c *collection, q querySpec, one bool) ([]*do
 	if err != nil || !one || len(docs) <= 1 {
 		return docs, err
 	}
-	sorter, err := r.env.Sort(q.sort)
-	if err != nil {
-		return nil, err
-	}
-	query.SortBy(sorter, docs, func(d *doc) []byte { return visible(d, r.txn) })
+	query.SortBy(q.sorter, docs, func(d *doc) []byte { return visible(d, r.txn) })
 	return docs[:1], nil
 }
 
