@@ -113,7 +113,7 @@ func (r *request) findAndModify(s *store, coll string, a *famArgs) ([]byte, erro
 			break
 		}
 		leo.AppendBoolean("updatedExisting", true)
-		out, modified, err := a.update.Apply(old)
+		out, modified, err := a.update.ApplyMatched(old, a.q.filter)
 		if err != nil {
 			return nil, err
 		}

@@ -52,11 +52,13 @@ func TestCommandQueryEnvironment(t *testing.T) {
 	if got := agg.Lookup("cursor", "firstBatch", "0", "v").StringValue(); got != "$x" {
 		t.Fatalf("aggregate with let: %s", agg)
 	}
-	// An update with a pipeline and constants, one with arrayFilters, and updateOne's sort.
+	// An update with a pipeline and constants, one with arrayFilters, updateOne's sort, and the
+	// positional $.
 	mustOK(t, c.run(cmd(e("update", "env"), e("updates", bson.A{obj("q", obj("_id", 1), "u", bson.A{obj("$set", obj("tag", "$$t", "arr", bson.A{1, 5, 9}))}, "c", obj("t", "hot"))}))))
 	mustOK(t, c.run(cmd(e("update", "env"), e("updates", bson.A{obj("q", obj("_id", 1), "u", obj("$inc", obj("arr.$[big]", 100)), "arrayFilters", bson.A{obj("big", obj("$gt", 4))})}))))
 	mustOK(t, c.run(cmd(e("update", "env"), e("updates", bson.A{obj("q", bson.D{}, "u", obj("$set", obj("first", true)), "sort", obj("n", -1))}))))
-	if got := contents(t, c, "test", "env"); got != `[{"_id": {"$numberInt":"1"},"x": "ping","n": {"$numberInt":"1"},"tag": "hot","arr": [{"$numberInt":"1"},{"$numberInt":"105"},{"$numberInt":"109"}]},`+
+	mustOK(t, c.run(cmd(e("update", "env"), e("updates", bson.A{obj("q", obj("arr", 105), "u", obj("$set", obj("arr.$", 0)))}))))
+	if got := contents(t, c, "test", "env"); got != `[{"_id": {"$numberInt":"1"},"x": "ping","n": {"$numberInt":"1"},"tag": "hot","arr": [{"$numberInt":"1"},{"$numberInt":"0"},{"$numberInt":"109"}]},`+
 		`{"_id": {"$numberInt":"2"},"x": "PING","n": {"$numberInt":"2"}},{"_id": {"$numberInt":"3"},"x": "pong","n": {"$numberInt":"3"},"first": true}]` {
 		t.Fatalf("after the updates: %s", got)
 	}

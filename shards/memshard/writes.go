@@ -191,7 +191,7 @@ func (r *request) applyUpdate(db, coll string, u *updateStmt) (stmtResult, error
 		news := make([]bson.Raw, len(targets))
 		var writes []pendingWrite
 		for i, d := range targets {
-			out, modified, err := u.update.Apply(visible(d, r.txn))
+			out, modified, err := u.update.ApplyMatched(visible(d, r.txn), u.q.filter)
 			if err != nil {
 				return err
 			}

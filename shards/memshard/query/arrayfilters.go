@@ -103,11 +103,11 @@ func filterIdentifier(doc []byte) (string, error) {
 
 // checkPositional checks an operator's $[identifier] elements against the arrayFilters.
 func (u *Update) checkPositional(op *updateOp) error {
+	if op.mod == "$rename" && (op.dynamic || op.matched) {
+		return errorf(mongoerr.BadValue, "The source field for $rename may not be dynamic: %s", op.dotted)
+	}
 	if !op.dynamic {
 		return nil
-	}
-	if op.mod == "$rename" {
-		return errorf(mongoerr.BadValue, "The source field for $rename may not be dynamic: %s", op.dotted)
 	}
 	for i, p := range op.path {
 		if !strings.HasPrefix(p, "$[") {

@@ -118,3 +118,45 @@ func TestPipelineUpdates(t *testing.T) {
 	}
 	sameDoc(t, seeded, `{"_id": 5, "a": 1, "n": 2}`)
 }
+
+func TestPositionalUpdates(t *testing.T) {
+	d := `{"_id": 1, "grades": [80, 85, 90], "items": [{"sku": "a", "qty": 1}, {"sku": "b", "qty": 2}], "n": {"list": [{"k": 1}, {"k": 2}]}}`
+	for _, tt := range []struct {
+		filter, update, want string
+	}{
+		{`{"grades": 85}`, `{"$set": {"grades.$": 86}}`,
+			`{"_id": 1, "grades": [80, 86, 90], "items": [{"sku": "a", "qty": 1}, {"sku": "b", "qty": 2}], "n": {"list": [{"k": 1}, {"k": 2}]}}`},
+		{`{"items.sku": "b"}`, `{"$inc": {"items.$.qty": 5}}`,
+			`{"_id": 1, "grades": [80, 85, 90], "items": [{"sku": "a", "qty": 1}, {"sku": "b", "qty": 7}], "n": {"list": [{"k": 1}, {"k": 2}]}}`},
+		{`{"_id": 1, "items": {"$elemMatch": {"sku": "a", "qty": {"$lt": 5}}}}`, `{"$set": {"items.$.qty": 0}}`,
+			`{"_id": 1, "grades": [80, 85, 90], "items": [{"sku": "a", "qty": 0}, {"sku": "b", "qty": 2}], "n": {"list": [{"k": 1}, {"k": 2}]}}`},
+		{`{"n.list.k": {"$gt": 1}}`, `{"$unset": {"n.list.$": 1}}`,
+			`{"_id": 1, "grades": [80, 85, 90], "items": [{"sku": "a", "qty": 1}, {"sku": "b", "qty": 2}], "n": {"list": [{"k": 1}, null]}}`},
+	} {
+		f, err := NewFilter(doc(t, tt.filter))
+		if err != nil {
+			t.Fatal(err)
+		}
+		u, err := NewUpdate(val(t, tt.update))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, _, err := u.ApplyMatched(doc(t, d), f)
+		if err != nil {
+			t.Fatalf("%s %s: %v", tt.filter, tt.update, err)
+		}
+		sameDoc(t, out, tt.want)
+	}
+	u, err := NewUpdate(val(t, `{"$set": {"grades.$": 1}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := NewFilter(doc(t, `{"_id": 1}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = u.ApplyMatched(doc(t, d), f)
+	wantCode(t, err, mongoerr.BadValue, "The positional operator did not find the match needed from the query.")
+	_, err = u.Upsert(doc(t, `{"grades": 5}`))
+	wantCode(t, err, mongoerr.BadValue, "The positional operator did not find the match needed from the query.")
+}

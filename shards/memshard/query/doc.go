@@ -7,10 +7,10 @@
 //
 // Not supported (each is refused with an error saying so, never silently misread): $where,
 // $text, $jsonSchema, bitwise and geo query operators; regex option x and PCRE-only syntax
-// (patterns run on Go's RE2); the positional $ update operator and positional, $slice,
-// $elemMatch and $meta projections; $bit; aggregation operators other than those of
-// exprops.go; stages other than $match $project $addFields/$set $unset $replaceRoot
-// $replaceWith $sort $skip $limit $group $count $unwind (and memshard's own first stages).
+// (patterns run on Go's RE2); positional, $slice, $elemMatch and $meta projections; $bit;
+// aggregation operators other than those of exprops.go, exprarith.go and exprfields.go;
+// stages other than $match $project $addFields/$set $unset $replaceRoot $replaceWith $sort
+// $skip $limit $group $count $unwind (and memshard's own first stages).
 // Decimal128 values compare and compute through doubles; collations follow Unicode CLDR
 // through golang.org/x/text/collate, where mongod uses ICU, so rare orderings may differ.
 package query

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -36,14 +37,15 @@ type updateOp struct {
 	pop      int                      // $pop: 1 last, -1 first
 	coll     *Collation               // what $addToSet, $pull, $min, $max and $push's $sort compare by
 	dynamic  bool                     // the path holds $[] or $[identifier]
+	matched  bool                     // the path holds $, the position the query matched
 }
 
 // NewUpdate compiles an update without variables or arrayFilters, by the simple collation.
 func NewUpdate(u bson.RawValue) (*Update, error) { return (*Env)(nil).Update(u, nil) }
 
 // Update compiles the u of an update statement: an operator document ($set $unset $inc $mul
-// $min $max $push $addToSet $pop $pull $pullAll $rename $currentDate $setOnInsert, with $[] and
-// $[identifier] path elements that arrayFilters select), a replacement document, or a pipeline
+// $min $max $push $addToSet $pop $pull $pullAll $rename $currentDate $setOnInsert, with $, $[]
+// and $[identifier] path elements), a replacement document, or a pipeline
 // ($addFields/$set $project $unset $replaceRoot $replaceWith) whose expressions see env.
 func (env *Env) Update(u bson.RawValue, arrayFilters []bson.Raw) (*Update, error) {
 	switch u.Type {
@@ -133,7 +135,8 @@ func (u *Update) parseModifier(mod string, v bson.RawValue, env *Env) error {
 		if err != nil {
 			return err
 		}
-		op := &updateOp{mod: mod, dotted: string(k), path: path, arg: arg, coll: env.collation(), dynamic: isDynamic(path)}
+		op := &updateOp{mod: mod, dotted: string(k), path: path, arg: arg, coll: env.collation(), dynamic: isDynamic(path),
+			matched: slices.Contains(path, "$")}
 		if err := u.checkPositional(op); err != nil {
 			return err
 		}
@@ -158,7 +161,9 @@ func updatePath(dotted string) ([]string, error) {
 		case p == "":
 			return nil, errorf(mongoerr.EmptyFieldName, "The update path '%s' contains an empty field name, which is not allowed.", dotted)
 		case p == "$":
-			return nil, unsupported("the positional update operator $")
+			if err := checkMatchedPosition(path, dotted); err != nil {
+				return nil, err
+			}
 		case strings.HasPrefix(p, "$["):
 			if err := checkPositionalElement(p, dotted); err != nil {
 				return nil, err
@@ -220,6 +225,25 @@ func (op *updateOp) parseArg(env *Env) error {
 		}
 		return errorf(mongoerr.BadValue, "%s is not valid type for $currentDate. Please use a boolean ('true') "+
 			"or a $type expression ({$type: 'timestamp/date'}).", typeName(op.arg.Type))
+	}
+	return nil
+}
+
+// at is op with its positional $ replaced by pos.
+func (op *updateOp) at(pos int) *updateOp {
+	cp := *op
+	cp.path = slices.Clone(op.path)
+	cp.path[slices.Index(cp.path, "$")] = strconv.Itoa(pos)
+	return &cp
+}
+
+// checkMatchedPosition allows one positional $ per path, not first (update_object_node.cpp).
+func checkMatchedPosition(path []string, dotted string) error {
+	switch {
+	case path[0] == "$":
+		return errorf(mongoerr.BadValue, "Cannot have positional (i.e. '$') element in the first position in path '%s'", dotted)
+	case len(slices.DeleteFunc(slices.Clone(path), func(p string) bool { return p != "$" })) > 1:
+		return errorf(mongoerr.BadValue, "Too many positional (i.e. '$') elements found in path '%s'", dotted)
 	}
 	return nil
 }
@@ -330,7 +354,7 @@ func (op *updateOp) parseRename() error {
 	if err != nil {
 		return err
 	}
-	if isDynamic(to) {
+	if isDynamic(to) || slices.Contains(to, "$") {
 		return errorf(mongoerr.BadValue, "The destination field for $rename may not be dynamic: %s", s)
 	}
 	switch {
@@ -397,23 +421,34 @@ func comparePaths(a, b []string) int {
 
 // Apply updates doc and returns the new document and whether it differs from doc. A
 // replacement keeps doc's _id; changing _id fails with ImmutableField.
-func (u *Update) Apply(doc bson.Raw) (bson.Raw, bool, error) {
-	out, err := u.applyTo(doc, false)
+func (u *Update) Apply(doc bson.Raw) (bson.Raw, bool, error) { return u.ApplyMatched(doc, nil) }
+
+// ApplyMatched is Apply for a document the filter f matched: a positional $ in the update's
+// paths stands for the position of the array element f matched.
+func (u *Update) ApplyMatched(doc bson.Raw, f *Filter) (bson.Raw, bool, error) {
+	pos := -1
+	if f != nil && slices.ContainsFunc(u.ops, func(op *updateOp) bool { return op.matched }) {
+		if p, ok := f.Position(doc); ok {
+			pos = p
+		}
+	}
+	out, err := u.applyTo(doc, false, pos)
 	if err != nil {
 		return nil, false, err
 	}
 	return out, !bytes.Equal(out, doc), nil
 }
 
-// applyTo applies the update to doc, a document found or (insert) the seed of an upsert.
-func (u *Update) applyTo(doc []byte, insert bool) (bson.Raw, error) {
+// applyTo applies the update to doc, a document found or (insert) the seed of an upsert; pos
+// is the position a positional $ stands for (-1: none).
+func (u *Update) applyTo(doc []byte, insert bool, pos int) (bson.Raw, error) {
 	switch {
 	case u.replacement != nil:
 		return replace(doc, u.replacement)
 	case u.pipeline != nil:
 		return u.applyPipeline(doc)
 	}
-	return u.applyOps(doc, insert)
+	return u.applyOps(doc, insert, pos)
 }
 
 // replace builds the replacement with the original _id first.
@@ -429,11 +464,17 @@ func replace(orig, repl []byte) (bson.Raw, error) {
 	return withIDFirst(id, repl), nil
 }
 
-func (u *Update) applyOps(doc []byte, insert bool) (bson.Raw, error) {
+func (u *Update) applyOps(doc []byte, insert bool, pos int) (bson.Raw, error) {
 	root := decodeDoc(doc, false)
 	for _, op := range u.ops {
 		if op.mod == "$setOnInsert" && !insert {
 			continue
+		}
+		if op.matched {
+			if pos < 0 {
+				return nil, errorf(mongoerr.BadValue, "The positional operator did not find the match needed from the query.")
+			}
+			op = op.at(pos)
 		}
 		if !op.dynamic {
 			if err := op.apply(root); err != nil {
@@ -755,7 +796,7 @@ func (u *Update) Upsert(filter bson.Raw) (bson.Raw, error) {
 			return nil, err
 		}
 	}
-	out, err := u.applyTo(root.appendTo(nil), true)
+	out, err := u.applyTo(root.appendTo(nil), true, -1)
 	if err != nil {
 		return nil, err
 	}
