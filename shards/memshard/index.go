@@ -27,6 +27,10 @@ type index struct {
 	sparse  bool
 	partial *query.Filter // partialFilterExpression
 	special string        // "hashed", "text", "2d", "2dsphere": not a btree memshard keeps
+	hidden  bool          // kept up to date, but never planned nor hinted
+	// coll is the index's collation: its keys compare by it, so they can enforce uniqueness,
+	// but memshard's bounds and orders are bytewise and the planner leaves the index alone.
+	coll *query.Collation
 
 	multikey bool                 // some document gave several keys (never reset, as in mongod)
 	groups   map[string]*keyGroup // by query.KeyString of the key; guarded by store.mu
@@ -53,8 +57,11 @@ func newIDIndex() *index {
 // isID reports whether ix is the _id index (its uniqueness the store's byID map enforces).
 func (ix *index) isID() bool { return ix.name == "_id_" }
 
-// btree reports whether ix keeps keys memshard can scan.
+// btree reports whether ix keeps keys.
 func (ix *index) btree() bool { return ix.special == "" }
+
+// plannable reports whether the planner may scan ix.
+func (ix *index) plannable() bool { return ix.btree() && !ix.hidden && ix.coll == nil }
 
 // keysOf returns the distinct keys raw has in ix (none when the partial filter or sparseness
 // leaves it out), and whether it made ix multikey.
@@ -69,7 +76,7 @@ func (ix *index) keysOf(raw bson.Raw) ([][]bson.RawValue, bool, error) {
 	if len(keys) > 1 {
 		seen := map[string]bool{}
 		keys = slices.DeleteFunc(keys, func(k []bson.RawValue) bool {
-			s := query.KeyString(k)
+			s := ix.coll.KeyString(k)
 			dup := seen[s]
 			seen[s] = true
 			return dup
@@ -86,7 +93,7 @@ func (ix *index) add(d *doc, raw bson.Raw) {
 	}
 	ix.multikey = ix.multikey || multikey
 	for _, k := range keys {
-		s := query.KeyString(k)
+		s := ix.coll.KeyString(k)
 		g := ix.groups[s]
 		if g == nil {
 			g = &keyGroup{key: k}
@@ -101,7 +108,7 @@ func (ix *index) add(d *doc, raw bson.Raw) {
 func (ix *index) remove(d *doc, raw bson.Raw) {
 	keys, _, _ := ix.keysOf(raw)
 	for _, k := range keys {
-		s := query.KeyString(k)
+		s := ix.coll.KeyString(k)
 		g := ix.groups[s]
 		if g == nil {
 			continue
@@ -155,7 +162,7 @@ func (c *collection) build(ix *index) error {
 		}
 		if ix.unique {
 			for _, k := range keys {
-				if g := ix.groups[query.KeyString(k)]; g != nil {
+				if g := ix.groups[ix.coll.KeyString(k)]; g != nil {
 					return ix.dupKeyError(c.ns(), k)
 				}
 			}
@@ -200,7 +207,7 @@ func (c *collection) checkWrites(t *txn, writes []pendingWrite) error {
 				continue
 			}
 			for _, k := range keys {
-				s := query.KeyString(k)
+				s := ix.coll.KeyString(k)
 				if batch[s] {
 					return ix.dupKeyError(c.ns(), k)
 				}
@@ -226,7 +233,7 @@ func (c *collection) holder(ix *index, s string, t *txn, self *doc, rewritten ma
 			return false
 		}
 		keys, _, _ := ix.keysOf(v)
-		return slices.ContainsFunc(keys, func(k []bson.RawValue) bool { return query.KeyString(k) == s })
+		return slices.ContainsFunc(keys, func(k []bson.RawValue) bool { return ix.coll.KeyString(k) == s })
 	}
 	if g := ix.groups[s]; g != nil && slices.ContainsFunc(g.docs, has) {
 		return true

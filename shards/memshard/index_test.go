@@ -166,3 +166,25 @@ func TestParallelArrays(t *testing.T) {
 		t.Fatalf("parallel arrays: %s", reply)
 	}
 }
+
+// An index with a collation keys by it (a case-insensitive unique index refuses "A@X" beside
+// "a@x"); the planner does not scan it. A hidden index is kept but never planned or hinted.
+func TestCollatedAndHiddenIndexes(t *testing.T) {
+	rs := startSet(t, 1)
+	c := dialRaw(t, rs.Hosts()[0])
+	mustOK(t, c.run(bson.D{{Key: "createIndexes", Value: "ci"}, {Key: "indexes", Value: bson.A{
+		obj("key", obj("email", 1), "name", "email_1", "unique", true, "collation", obj("locale", "en", "strength", 2)),
+		obj("key", obj("h", 1), "name", "h_1", "hidden", true),
+	}}, {Key: "$db", Value: "test"}}))
+	insertDocs(t, c, "test", "ci", obj("_id", 1, "email", "a@x", "h", 1))
+	reply := mustOK(t, c.run(bson.D{{Key: "insert", Value: "ci"}, {Key: "documents", Value: bson.A{obj("_id", 2, "email", "A@X")}}, {Key: "$db", Value: "test"}}))
+	if reply.Lookup("writeErrors", "0", "code").Int32() != int32(mongoerr.DuplicateKey) {
+		t.Fatalf("a case-insensitive duplicate: %s", reply)
+	}
+	for _, filter := range []bson.D{obj("email", "a@x"), obj("h", 1)} {
+		if plan, _ := planOf(t, c, bson.D{{Key: "find", Value: "ci"}, {Key: "filter", Value: filter}}); plan != "COLLSCAN" {
+			t.Fatalf("%v planned %s", filter, plan)
+		}
+	}
+	wantCode(t, c.run(bson.D{{Key: "find", Value: "ci"}, {Key: "hint", Value: "h_1"}, {Key: "$db", Value: "test"}}), mongoerr.BadValue, "")
+}

@@ -74,8 +74,29 @@ func newIndex(spec bsoncore.Document) (*index, error) {
 			return nil, err
 		}
 	}
+	var err error
+	if ix.coll, err = indexCollation(spec); err != nil {
+		return nil, inSpec(mongoerr.CannotCreateIndex, "%s", mongoerr.As(err).Msg)
+	}
+	ix.hidden = failpoint.Truthy(spec.Lookup("hidden"), false)
+	if ix.hidden && ix.isID() {
+		return nil, inSpec(mongoerr.BadValue, "can't hide _id index")
+	}
 	ix.spec = normalizedSpec(spec, key, name)
 	return ix, nil
+}
+
+// indexCollation compiles the spec's collation (nil: simple).
+func indexCollation(spec bsoncore.Document) (*query.Collation, error) {
+	v, err := spec.LookupErr("collation")
+	if err != nil {
+		return nil, nil
+	}
+	d, ok := v.DocumentOK()
+	if !ok {
+		return nil, mongoerr.WrongType("collation", v.Type, "object")
+	}
+	return query.NewCollation(bson.Raw(d))
 }
 
 // addField adds one field of the key pattern: a direction, or a plugin name.

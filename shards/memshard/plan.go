@@ -100,7 +100,7 @@ func (c *collection) plan(q querySpec) (*access, error) {
 // candidate is the scan of ix the filter bounds, with its rank; nil when it does not bound
 // ix's first field or cannot use ix.
 func (c *collection) candidate(ix *index, q querySpec) (*access, int) {
-	if !ix.btree() {
+	if !ix.plannable() {
 		return nil, 0
 	}
 	a := ix.scanFor(q)
@@ -187,7 +187,7 @@ func (ix *index) orders(sortSpec bson.Raw, bounds [][]query.Interval) (bool, boo
 // sortingIndex is a full scan of an index that yields the sort, when one does.
 func (c *collection) sortingIndex(q querySpec) *access {
 	for _, ix := range c.indexes {
-		if !ix.btree() || ix.sparse || ix.partial != nil {
+		if !ix.plannable() || ix.sparse || ix.partial != nil {
 			continue
 		}
 		if a := ix.scanFor(q); a.sorted {
@@ -232,11 +232,14 @@ func (c *collection) hinted(q querySpec) (*access, error) {
 	default:
 		return nil, mongoerr.New(mongoerr.FailedToParse, "Hint must be a string or an object")
 	}
-	if ix == nil {
+	if ix == nil || ix.hidden {
 		return nil, badHint(c.ns(), "hint provided does not correspond to an existing index")
 	}
-	if !ix.btree() {
+	switch {
+	case !ix.btree():
 		return nil, mongoerr.New(mongoerr.BadValue, "memshard does not support hinting a %s index", ix.special)
+	case ix.coll != nil:
+		return nil, mongoerr.New(mongoerr.BadValue, "memshard does not support hinting an index with a collation")
 	}
 	return ix.scanFor(q), nil
 }

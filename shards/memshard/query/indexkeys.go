@@ -99,11 +99,12 @@ func valueKeys(v bson.RawValue, rest []string) ([]bson.RawValue, bool) {
 	return nil, false
 }
 
-// KeyString is a map key for an index key: equal for keys Compare calls equal.
-func KeyString(key []bson.RawValue) string {
+// KeyString is a map key for an index key: equal for keys the collation (nil: simple) calls
+// equal.
+func (c *Collation) KeyString(key []bson.RawValue) string {
 	var b []byte
 	for _, v := range key {
-		b = appendKey(b, v, nil)
+		b = appendKey(b, v, c)
 	}
 	return string(b)
 }
