@@ -70,6 +70,9 @@ func newIndex(spec bsoncore.Document) (*index, error) {
 		if ix.sparse {
 			return nil, inSpec(mongoerr.CannotCreateIndex, "cannot mix \"partialFilterExpression\" and \"sparse\" options")
 		}
+		if op := unsupportedInPartial(doc); op != "" {
+			return nil, inSpec(mongoerr.CannotCreateIndex, "Expression not supported in partial index: %s", op)
+		}
 		if ix.partial, err = query.NewFilter(bson.Raw(doc)); err != nil {
 			return nil, err
 		}
@@ -84,6 +87,46 @@ func newIndex(spec bsoncore.Document) (*index, error) {
 	}
 	ix.spec = normalizedSpec(spec, key, name)
 	return ix, nil
+}
+
+// partialOperators are what a partialFilterExpression may use (expression_parser.cpp's
+// partial index allowed features).
+var partialOperators = map[string]bool{"$eq": true, "$exists": true, "$gt": true, "$gte": true, "$lt": true, "$lte": true, "$type": true, "$in": true}
+
+// unsupportedInPartial names the first operator a partial filter may not use ("" when none).
+func unsupportedInPartial(filter bsoncore.Document) string {
+	elems, _ := filter.Elements()
+	for _, e := range elems {
+		key, v := e.Key(), e.Value()
+		switch {
+		case key == "$and" || key == "$or":
+			clauses, _ := v.Array().Values()
+			for _, c := range clauses {
+				if d, ok := c.DocumentOK(); ok {
+					if op := unsupportedInPartial(d); op != "" {
+						return op
+					}
+				}
+			}
+		case strings.HasPrefix(key, "$"):
+			return key
+		default:
+			ops, ok := v.DocumentOK()
+			if !ok {
+				continue
+			}
+			inner, _ := ops.Elements()
+			for _, op := range inner {
+				if strings.HasPrefix(op.Key(), "$") && !partialOperators[op.Key()] {
+					return op.Key()
+				}
+				if exists, ok := op.Value().BooleanOK(); op.Key() == "$exists" && ok && !exists {
+					return "$exists: false"
+				}
+			}
+		}
+	}
+	return ""
 }
 
 // indexCollation compiles the spec's collation (nil: simple).
