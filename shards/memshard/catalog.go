@@ -77,7 +77,7 @@ func cmdCollMod(r *request) error {
 				return mongoerr.New(mongoerr.InvalidOptions, "option only supported on a view: %s", k)
 			}
 		}
-		v, err := parseValidator(r.body, c.meta.validator)
+		v, err := parseValidator(r.body, r.name, c.meta.validator)
 		if err != nil {
 			return err
 		}

@@ -78,7 +78,7 @@ func (r *request) parseCreate() (collMeta, error) {
 		}
 	}
 	var err error
-	m.validator, err = parseValidator(r.body, nil)
+	m.validator, err = parseValidator(r.body, r.name, nil)
 	return m, err
 }
 
@@ -98,14 +98,14 @@ func stagesArray(stages []bson.Raw) bsoncore.Array {
 	return b.Build()
 }
 
-// parseValidator reads validator, validationLevel and validationAction from doc over the
-// current validator (nil: none).
-func parseValidator(doc bsoncore.Document, cur *validator) (*validator, error) {
+// parseValidator reads validator, validationLevel and validationAction from the command doc
+// (named parent in errors) over the current validator (nil: none).
+func parseValidator(doc bsoncore.Document, parent string, cur *validator) (*validator, error) {
 	v := &validator{level: "strict", action: "error"}
 	if cur != nil {
 		*v = *cur
 	}
-	spec, has, err := docField(doc, wireName(doc), "validator")
+	spec, has, err := docField(doc, parent, "validator")
 	if err != nil {
 		return nil, err
 	}
@@ -120,7 +120,7 @@ func parseValidator(doc bsoncore.Document, cur *validator) (*validator, error) {
 		dst     *string
 		allowed []string
 	}{{"validationLevel", &v.level, []string{"off", "strict", "moderate"}}, {"validationAction", &v.action, []string{"error", "warn", "errorAndLog"}}} {
-		s, err := stringField(doc, wireName(doc), f.key, false)
+		s, err := stringField(doc, parent, f.key, false)
 		if err != nil {
 			return nil, err
 		}
@@ -128,7 +128,7 @@ func parseValidator(doc bsoncore.Document, cur *validator) (*validator, error) {
 			continue
 		}
 		if !slices.Contains(f.allowed, s) {
-			return nil, mongoerr.New(mongoerr.BadValue, "Enumeration value '%s' for field '%s.%s' is not a valid value.", s, wireName(doc), f.key)
+			return nil, mongoerr.New(mongoerr.BadValue, "Enumeration value '%s' for field '%s.%s' is not a valid value.", s, parent, f.key)
 		}
 		*f.dst = s
 	}
@@ -136,14 +136,6 @@ func parseValidator(doc bsoncore.Document, cur *validator) (*validator, error) {
 		return nil, nil
 	}
 	return v, nil
-}
-
-// wireName is the command name of a command body, for error paths.
-func wireName(doc bsoncore.Document) string {
-	if e, err := doc.IndexErr(0); err == nil {
-		return e.Key()
-	}
-	return ""
 }
 
 func viewError(ns string) *mongoerr.Error {

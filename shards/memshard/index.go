@@ -187,17 +187,17 @@ type pendingWrite struct {
 // parallel arrays, or a key a unique index already has for another document (as t sees them,
 // counting the other writes of the batch). Callers hold store.mu exclusively.
 func (c *collection) checkWrites(t *txn, writes []pendingWrite) error {
+	rewritten := map[*doc]bool{}
+	for _, w := range writes {
+		if w.d != nil {
+			rewritten[w.d] = true
+		}
+	}
 	for _, ix := range c.indexes {
 		if ix.isID() || !ix.btree() {
 			continue
 		}
 		batch := map[string]bool{}
-		rewritten := map[*doc]bool{}
-		for _, w := range writes {
-			if w.d != nil {
-				rewritten[w.d] = true
-			}
-		}
 		for _, w := range writes {
 			keys, _, err := ix.keysOf(w.raw)
 			if err != nil {
