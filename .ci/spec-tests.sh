@@ -1,20 +1,39 @@
 #!/usr/bin/env bash
 # Runs the MongoDB driver specification tests against two mongos-lite routers over in-memory
 # shards (as a cluster with two mongos), then checks that every test named in
-# integration/spec-expected/AREA.txt passed. Usage: .ci/spec-tests.sh [AREA...]
+# integration/spec-expected/AREA.txt passed. Usage: .ci/spec-tests.sh [--update] [--auth] [AREA...]
 #   --update  rewrite the expected lists from this run's passes (to record progress).
+#   --auth    run the routers with --auth and the shards' key file, the suite as a root user: the
+#             routers sign cluster times and check each other's (docs/architecture.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
 shared=${SHARED:-$repo/../shared}
 update=false
-if [ "${1:-}" = "--update" ]; then update=true; shift; fi
+authn=false
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --update) update=true; shift ;;
+    --auth) authn=true; shift ;;
+    *) break ;;
+  esac
+done
 areas=("$@")
 [ ${#areas[@]} -gt 0 ] || areas=(sessions transactions transactions-convenient-api retryable-writes command-logging-and-monitoring crud retryable-reads)
 
 tmp=$(mktemp -d)
 go build -o "$tmp/mongos-lite" ./cmd/mongos-lite
-"$tmp/mongos-lite" demo --port 0 --routers 2 --metrics-addr= --log-level warn >"$tmp/demo.out" 2>"$tmp/demo.err" &
+security=()
+creds=
+if $authn; then
+  head -c 48 /dev/urandom | base64 | tr -d '\n' >"$tmp/keyfile"
+  chmod 600 "$tmp/keyfile"
+  password=$(head -c 18 /dev/urandom | base64 | tr -d '/+=\n')
+  printf '%s' "$password" | "$tmp/mongos-lite" user add --users-file "$tmp/users.yaml" --user spec --db admin --role root@admin --password-stdin
+  security=(--auth --users-file "$tmp/users.yaml" --keyfile "$tmp/keyfile")
+  creds="spec:$password@"
+fi
+"$tmp/mongos-lite" demo --port 0 --routers 2 --metrics-addr= --log-level warn "${security[@]}" >"$tmp/demo.out" 2>"$tmp/demo.err" &
 demo=$!
 cleanup() { kill -INT "$demo" 2>/dev/null || true; wait "$demo" 2>/dev/null || true; rm -rf "$tmp"; }
 trap cleanup EXIT
@@ -26,8 +45,9 @@ for _ in $(seq 1 100); do
 done
 hosts=$(sed -n 's|^router: mongodb://\(.*\)/$|\1|p' "$tmp/demo.out" | paste -sd, -)
 [ -n "$hosts" ] || { echo "routers did not start"; cat "$tmp/demo.err"; exit 1; }
-uri="mongodb://$hosts/"
-echo "routers: $uri"
+uri="mongodb://$creds$hosts/"
+$authn && uri="${uri}?authSource=admin"
+echo "routers: mongodb://$hosts/ $($authn && echo '(--auth, a key file, the suite as a root user)')"
 
 status=0
 for area in "${areas[@]}"; do

@@ -2,6 +2,9 @@ package auth
 
 import (
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
+
+	"github.com/mongos-lite/mongos-lite/internal/command"
+	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
 )
 
 // maxPipelineDepth bounds the walk through nested pipelines ($lookup, $unionWith, $facet); BSON
@@ -13,16 +16,34 @@ const maxPipelineDepth = 20
 // $graphLookup and $unionWith read, writes on the targets of $out and $merge, listSessions for
 // $listLocalSessions / $listSessions over other users, inprog for $currentOp of all users.
 // A collectionless aggregate (aggregate: 1) needs only its stages' privileges.
-func aggregateNeeds(r request) []need {
-	ns := nsOf(r.db, r.cmd.Index(0).Value())
-	pipeline, _ := r.cmd.Lookup("pipeline").ArrayOK()
-	bypass, _ := r.cmd.Lookup("bypassDocumentValidation").BooleanOK()
+//
+// Every field the walk decides on is read strictly: a stage of more than one field, or a
+// deciding field given twice, is refused (mongod's stage parsers refuse the first and read the
+// last of the second, which would be a namespace or a flag nobody authorized).
+func aggregateNeeds(r request) ([]need, error) {
+	ns := r.target()
+	bypass, err := command.TrueValue(r.body(), "bypassDocumentValidation", r.name)
+	if err != nil {
+		return nil, err
+	}
+	pv, _, err := command.UniqueField(r.body(), "pipeline", r.name)
+	if err != nil {
+		return nil, err
+	}
+	pipeline, _ := pv.ArrayOK()
 	w := pipelineWalk{user: r.user, db: r.db, bypass: bypass}
-	if ns.Collection != "" && !w.startsWithSessionStage(pipeline) {
+	first, err := w.firstStage(pipeline)
+	if err != nil {
+		return nil, err
+	}
+	if ns.Collection != "" && first != "$listSessions" && first != "$listLocalSessions" {
+		// $listSessions reads config.system.sessions through its own privilege, not find.
 		w.add("find", ns)
 	}
-	w.walk(pipeline, 0)
-	return w.needs
+	if err := w.walk(pipeline, 0); err != nil {
+		return nil, err
+	}
+	return w.needs, nil
 }
 
 type pipelineWalk struct {
@@ -36,109 +57,185 @@ func (w *pipelineWalk) add(action string, res Resource) {
 	w.needs = append(w.needs, need{[]string{action}, res})
 }
 
-// startsWithSessionStage: $listSessions reads config.system.sessions through its own privilege,
-// not find.
-func (w *pipelineWalk) startsWithSessionStage(pipeline bsoncore.Array) bool {
-	vals, _ := pipeline.Values()
-	if len(vals) == 0 {
-		return false
+// stageOf is a pipeline stage's name and argument; a stage document must hold exactly one field,
+// as mongod requires ("A pipeline stage specification object must contain exactly one field.").
+func stageOf(v bsoncore.Value) (string, bsoncore.Value, bool, error) {
+	stage, ok := v.DocumentOK()
+	if !ok {
+		return "", bsoncore.Value{}, false, nil // aggregate refuses it itself
 	}
-	stage, _ := vals[0].DocumentOK()
-	first, err := stage.IndexErr(0)
-	return err == nil && (first.Key() == "$listSessions" || first.Key() == "$listLocalSessions")
+	elems, err := stage.Elements()
+	if err != nil || len(elems) != 1 {
+		return "", bsoncore.Value{}, false, mongoerr.New(40323, "A pipeline stage specification object must contain exactly one field.")
+	}
+	return elems[0].Key(), elems[0].Value(), true, nil
 }
 
-func (w *pipelineWalk) walk(pipeline bsoncore.Array, depth int) {
+func (w *pipelineWalk) firstStage(pipeline bsoncore.Array) (string, error) {
+	vals, _ := pipeline.Values()
+	if len(vals) == 0 {
+		return "", nil
+	}
+	name, _, _, err := stageOf(vals[0])
+	return name, err
+}
+
+func (w *pipelineWalk) walk(pipeline bsoncore.Array, depth int) error {
 	if depth > maxPipelineDepth {
 		w.add(ActionAnyAction, ClusterResource())
-		return
+		return nil
 	}
 	vals, _ := pipeline.Values()
 	for _, v := range vals {
-		stage, ok := v.DocumentOK()
-		if !ok {
-			continue // aggregate refuses it itself
-		}
-		first, err := stage.IndexErr(0)
+		name, arg, ok, err := stageOf(v)
 		if err != nil {
-			continue
+			return err
 		}
-		w.stage(first.Key(), first.Value(), depth)
+		if ok {
+			if err := w.stage(name, arg, depth); err != nil {
+				return err
+			}
+		}
 	}
+	return nil
 }
 
-func (w *pipelineWalk) stage(name string, arg bsoncore.Value, depth int) {
-	spec, _ := arg.DocumentOK()
+// spec is a stage's argument document with strict field reads.
+type spec struct {
+	doc   bsoncore.Document
+	stage string
+}
+
+func (s spec) field(key string) (bsoncore.Value, error) {
+	v, _, err := command.UniqueField(s.doc, key, s.stage)
+	return v, err
+}
+
+func (s spec) flag(key string) (bool, error) { return command.TrueValue(s.doc, key, s.stage) }
+
+func (w *pipelineWalk) stage(name string, arg bsoncore.Value, depth int) error {
+	doc, _ := arg.DocumentOK()
+	s := spec{doc: doc, stage: name}
 	switch name {
 	case "$lookup", "$graphLookup":
-		w.read(spec.Lookup("from"))
-		if sub, ok := spec.Lookup("pipeline").ArrayOK(); ok {
-			w.walk(sub, depth+1)
-		}
+		return w.readWithPipeline(s, "from", depth)
 	case "$unionWith":
 		if _, ok := arg.StringValueOK(); ok {
 			w.read(arg)
-			return
+			return nil
 		}
-		w.read(spec.Lookup("coll"))
-		if sub, ok := spec.Lookup("pipeline").ArrayOK(); ok {
-			w.walk(sub, depth+1)
-		}
+		return w.readWithPipeline(s, "coll", depth)
 	case "$facet":
-		elems, _ := spec.Elements()
+		elems, _ := doc.Elements()
 		for _, e := range elems {
+			if _, _, err := command.UniqueField(doc, e.Key(), name); err != nil {
+				return err
+			}
 			if sub, ok := e.Value().ArrayOK(); ok {
-				w.walk(sub, depth+1)
+				if err := w.walk(sub, depth+1); err != nil {
+					return err
+				}
 			}
 		}
 	case "$out":
-		w.write(arg, "db", "coll", "insert", "remove")
+		return w.write(arg, s, "db", "coll", "insert", "remove")
 	case "$merge":
 		if _, ok := arg.StringValueOK(); ok {
-			w.write(arg, "", "", "insert", "update")
-			return
+			return w.write(arg, s, "", "", "insert", "update")
 		}
-		w.write(spec.Lookup("into"), "db", "coll", "insert", "update")
+		into, err := s.field("into")
+		if err != nil {
+			return err
+		}
+		return w.write(into, spec{stage: "$merge.into"}, "db", "coll", "insert", "update")
 	case "$listLocalSessions", "$listSessions":
-		if w.listsOthers(spec) {
+		others, err := w.listsOthers(s)
+		if others {
 			w.add("listSessions", ClusterResource())
 		}
+		return err
 	case "$currentOp":
-		if all, _ := spec.Lookup("allUsers").BooleanOK(); all {
+		all, err := s.flag("allUsers")
+		if all {
 			w.add("inprog", ClusterResource())
 		}
+		return err
 	case "$changeStream":
 		w.add("changeStream", DBResource(w.db))
 	}
+	return nil
 }
 
-// read needs find on the collection v names (a string, or {db, coll} for $lookup from).
-func (w *pipelineWalk) read(v bsoncore.Value) {
-	if coll, ok := v.StringValueOK(); ok && coll != "" {
-		w.add("find", NSResource(w.db, coll))
-		return
+// readWithPipeline needs find on the collection under key, and walks the stage's sub-pipeline.
+func (w *pipelineWalk) readWithPipeline(s spec, key string, depth int) error {
+	from, err := s.field(key)
+	if err != nil {
+		return err
 	}
+	if err := w.readNS(from, s.stage+"."+key); err != nil {
+		return err
+	}
+	sub, err := s.field("pipeline")
+	if err != nil {
+		return err
+	}
+	if arr, ok := sub.ArrayOK(); ok {
+		return w.walk(arr, depth+1)
+	}
+	return nil
+}
+
+// readNS needs find on the collection v names: a string, or {db, coll} for $lookup from.
+func (w *pipelineWalk) readNS(v bsoncore.Value, path string) error {
 	if d, ok := v.DocumentOK(); ok {
-		db, _ := d.Lookup("db").StringValueOK()
-		coll, _ := d.Lookup("coll").StringValueOK()
+		s := spec{doc: d, stage: path}
+		dbv, err := s.field("db")
+		if err != nil {
+			return err
+		}
+		collv, err := s.field("coll")
+		if err != nil {
+			return err
+		}
+		db, _ := dbv.StringValueOK()
+		coll, _ := collv.StringValueOK()
 		if db == "" {
 			db = w.db
 		}
 		w.add("find", NSResource(db, coll))
+		return nil
+	}
+	w.read(v)
+	return nil
+}
+
+// read needs find on the collection a string value names.
+func (w *pipelineWalk) read(v bsoncore.Value) {
+	if coll, ok := v.StringValueOK(); ok && coll != "" {
+		w.add("find", NSResource(w.db, coll))
 	}
 }
 
 // write needs actions on the target v names: a collection name, or a document with the
 // database and collection under dbKey and collKey.
-func (w *pipelineWalk) write(v bsoncore.Value, dbKey, collKey string, actions ...string) {
+func (w *pipelineWalk) write(v bsoncore.Value, s spec, dbKey, collKey string, actions ...string) error {
 	db, coll := w.db, ""
-	if s, ok := v.StringValueOK(); ok {
-		coll = s
+	if str, ok := v.StringValueOK(); ok {
+		coll = str
 	} else if d, ok := v.DocumentOK(); ok {
-		if s, ok := d.Lookup(dbKey).StringValueOK(); ok {
-			db = s
+		target := spec{doc: d, stage: s.stage}
+		dbv, err := target.field(dbKey)
+		if err != nil {
+			return err
 		}
-		coll, _ = d.Lookup(collKey).StringValueOK()
+		if str, ok := dbv.StringValueOK(); ok {
+			db = str
+		}
+		collv, err := target.field(collKey)
+		if err != nil {
+			return err
+		}
+		coll, _ = collv.StringValueOK()
 	}
 	res := NSResource(db, coll)
 	for _, a := range actions {
@@ -147,23 +244,37 @@ func (w *pipelineWalk) write(v bsoncore.Value, dbKey, collKey string, actions ..
 	if w.bypass {
 		w.add("bypassDocumentValidation", res)
 	}
+	return nil
 }
 
 // listsOthers reports whether a $listLocalSessions / $listSessions spec reaches beyond the
 // caller's own sessions: allUsers, or a user other than the caller.
-func (w *pipelineWalk) listsOthers(spec bsoncore.Document) bool {
-	if all, _ := spec.Lookup("allUsers").BooleanOK(); all {
-		return true
+func (w *pipelineWalk) listsOthers(s spec) (bool, error) {
+	if all, err := s.flag("allUsers"); all || err != nil {
+		return all, err
 	}
-	users, _ := spec.Lookup("users").ArrayOK()
-	vals, _ := users.Values()
+	users, err := s.field("users")
+	if err != nil {
+		return false, err
+	}
+	arr, _ := users.ArrayOK()
+	vals, _ := arr.Values()
 	for _, v := range vals {
 		d, _ := v.DocumentOK()
-		name, _ := d.Lookup("user").StringValueOK()
-		db, _ := d.Lookup("db").StringValueOK()
-		if name != w.user.Name || db != w.user.DB {
-			return true
+		u := spec{doc: d, stage: s.stage + ".users"}
+		name, err := u.field("user")
+		if err != nil {
+			return false, err
+		}
+		db, err := u.field("db")
+		if err != nil {
+			return false, err
+		}
+		n, _ := name.StringValueOK()
+		dn, _ := db.StringValueOK()
+		if n != w.user.Name || dn != w.user.DB {
+			return true, nil
 		}
 	}
-	return false
+	return false, nil
 }

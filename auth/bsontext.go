@@ -20,6 +20,10 @@ const (
 	longBinaryKeep   = 70  // ...to this many bytes
 )
 
+// BSONText renders doc as mongod's BSONObj::toString does (how currentOp shows a truncated
+// command).
+func BSONText(doc bsoncore.Document) string { return bsonText(doc) }
+
 // bsonText renders doc as mongod's BSONObj::toString does.
 func bsonText(doc bsoncore.Document) string {
 	if doc.Validate() != nil { // the value accessors below trust the bytes

@@ -3,6 +3,7 @@ package auth
 import (
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
+	"github.com/mongos-lite/mongos-lite/internal/command"
 	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
 )
 
@@ -13,6 +14,18 @@ var noAuthCommands = setOf("hello", "isMaster", "ismaster", "saslStart", "saslCo
 	"authenticate", "logout", "ping", "buildInfo", "buildinfo", "listCommands", "connectionStatus",
 	"whatsmyuri")
 
+// Commands lists the commands whose privileges the router knows, and those that run before login.
+func Commands() []string {
+	out := make([]string, 0, len(requirements)+len(noAuthCommands))
+	for name := range requirements {
+		out = append(out, name)
+	}
+	for name := range noAuthCommands {
+		out = append(out, name)
+	}
+	return out
+}
+
 // RequiresAuth reports whether command name needs an authenticated user when auth is on.
 func RequiresAuth(name string) bool { return !noAuthCommands[name] }
 
@@ -22,16 +35,19 @@ type need struct {
 	res     Resource
 }
 
-// request is what a requirement looks at: the command and who runs it.
+// request is what a requirement looks at: the command, its body and who runs it. Requirements
+// read the command as the shard will execute it: document sequences folded in, optional flags by
+// their truth value, a deciding field given twice refused (internal/command).
 type request struct {
 	user *User
 	db   string
 	name string
-	cmd  bsoncore.Document
+	cmd  *command.Command // an explained command's own, for explain
 }
 
-// requirement lists the privileges a command needs.
-type requirement func(r request) []need
+// requirement lists the privileges a command needs, or refuses a command whose deciding fields
+// do not parse.
+type requirement func(r request) ([]need, error)
 
 // requirements is the command → privileges table (each command's addRequiredPrivileges or
 // checkAuthForOperation in mongod). Commands needing authentication but no privilege map to
@@ -39,10 +55,12 @@ type requirement func(r request) []need
 var requirements map[string]requirement
 
 func init() {
-	none := func(request) []need { return nil }
+	none := func(request) ([]need, error) { return nil, nil }
 	requirements = map[string]requirement{
 		"find": onNS("find"), "count": onNS("find"), "distinct": onNS("find"),
-		"getMore": getMoreNeeds, "killCursors": onNS("killCursors"),
+		// A cursor is its owner's: getMore and killCursors need only a logged-in user, and the
+		// router checks ownership (or killAnyCursor) per cursor, as mongod's cursor managers do.
+		"getMore": getMoreNeeds, "killCursors": none,
 		"aggregate": aggregateNeeds, "explain": explainNeeds,
 		"listCollections": listCollectionsNeeds, "listIndexes": onNS("listIndexes"),
 		"insert": writeNeeds("insert"), "update": updateNeeds, "delete": onNS("remove"),
@@ -68,16 +86,16 @@ func init() {
 	}
 }
 
-// Authorize decides whether u (nil: not authenticated) may run cmd against db when auth is on:
-// nil, or mongod's error: Unauthorized "command X requires authentication", Unauthorized
-// "not authorized on <db> to execute command { ... }" for a missing privilege, or a command's
-// own refusal (killAllSessionsByPattern impersonating without impersonate).
-func Authorize(u *User, db string, cmd bsoncore.Document) error {
-	first, err := cmd.IndexErr(0)
-	if err != nil {
+// Authorize decides whether u (nil: not authenticated) may run cmd when auth is on: nil, or
+// mongod's error: Unauthorized "command X requires authentication", Unauthorized "not
+// authorized on <db> to execute command { ... }" for a missing privilege, the parse error of a
+// deciding field, or a command's own refusal (killAllSessionsByPattern impersonating without
+// impersonate).
+func Authorize(u *User, cmd *command.Command) error {
+	name := string(cmd.Name)
+	if name == "" {
 		return mongoerr.New(mongoerr.InvalidBSON, "invalid command document")
 	}
-	name := first.Key()
 	if !RequiresAuth(name) {
 		return nil
 	}
@@ -88,12 +106,17 @@ func Authorize(u *User, db string, cmd bsoncore.Document) error {
 	if !ok {
 		req = onCluster(ActionAnyAction)
 	}
-	for _, n := range req(request{user: u, db: db, name: name, cmd: cmd}) {
+	db := string(cmd.DB)
+	needs, err := req(request{user: u, db: db, name: name, cmd: cmd})
+	if err != nil {
+		return err
+	}
+	for _, n := range needs {
 		if !u.canAny(n.actions, n.res) {
-			return mongoerr.New(mongoerr.Unauthorized, "not authorized on %s to execute command %s", db, bsonText(cmd))
+			return mongoerr.New(mongoerr.Unauthorized, "not authorized on %s to execute command %s", db, bsonText(cmd.Body))
 		}
 	}
-	if name == "killAllSessionsByPattern" && impersonates(cmd) && !u.Can(ActionImpersonate, ClusterResource()) {
+	if name == "killAllSessionsByPattern" && impersonates(cmd.Body) && !u.Can(ActionImpersonate, ClusterResource()) {
 		return mongoerr.New(mongoerr.Unauthorized, "Not authorized to impersonate in killAllSessionsByPattern")
 	}
 	return nil
@@ -108,50 +131,33 @@ func (u *User) canAny(actions []string, r Resource) bool {
 	return false
 }
 
-// AuthorizedForDB reports whether the user holds any privilege that reaches database db or one
-// of its collections: what listDatabases shows a user without listDatabases
-// (isAuthorizedForAnyActionOnAnyResourceInDB).
-func (u *User) AuthorizedForDB(db string) bool {
-	for _, p := range u.privs {
-		switch p.pattern.kind {
-		case patAnyResource, patCollection:
-			return true
-		case patAnyNormal:
-			if db != "local" && db != "config" {
-				return true
-			}
-		case patDB, patExactNS:
-			if p.pattern.db == db {
-				return true
-			}
-		}
-	}
-	return false
-}
-
 func onCluster(actions ...string) requirement {
-	return func(request) []need { return []need{{actions, ClusterResource()}} }
+	return func(request) ([]need, error) { return []need{{actions, ClusterResource()}}, nil }
 }
 
 func onDB(actions ...string) requirement {
-	return func(r request) []need { return []need{{actions, DBResource(r.db)}} }
+	return func(r request) ([]need, error) { return []need{{actions, DBResource(r.db)}}, nil }
 }
 
 // onNS needs every action on the collection the command names first; onNSAnyOf needs one of them.
 func onNS(actions ...string) requirement {
-	return func(r request) []need {
-		res := nsOf(r.db, r.cmd.Index(0).Value())
+	return func(r request) ([]need, error) {
+		res := r.target()
 		out := make([]need, len(actions))
 		for i, a := range actions {
 			out[i] = need{[]string{a}, res}
 		}
-		return out
+		return out, nil
 	}
 }
 
 func onNSAnyOf(actions ...string) requirement {
-	return func(r request) []need { return []need{{actions, nsOf(r.db, r.cmd.Index(0).Value())}} }
+	return func(r request) ([]need, error) { return []need{{actions, r.target()}}, nil }
 }
+
+// target is the collection the command names with its first value (the database when it names
+// none).
+func (r request) target() Resource { return nsOf(r.db, r.body().Index(0).Value()) }
 
 // nsOf is the collection a command's first value names, or the database when it names none
 // (aggregate: 1, a collection UUID).
@@ -162,91 +168,156 @@ func nsOf(db string, v bsoncore.Value) Resource {
 	return DBResource(db)
 }
 
-func getMoreNeeds(r request) []need {
-	return []need{{[]string{"find"}, nsOf(r.db, r.cmd.Lookup("collection"))}}
+// getMoreNeeds: nothing but a login and the cursor's ownership, unless the getMore carries a
+// replication term, which only internal clients may (checkAuthForGetMore).
+func getMoreNeeds(r request) ([]need, error) {
+	if _, ok, err := command.UniqueField(r.body(), "term", "getMore"); ok || err != nil {
+		return []need{{[]string{"internal"}, ClusterResource()}}, err
+	}
+	return nil, nil
 }
 
 // writeNeeds is a write's action, plus bypassDocumentValidation when the command asks for it.
 func writeNeeds(action string) requirement {
-	return func(r request) []need {
-		res := nsOf(r.db, r.cmd.Index(0).Value())
+	return func(r request) ([]need, error) {
+		res := r.target()
 		out := []need{{[]string{action}, res}}
-		if bypass, _ := r.cmd.Lookup("bypassDocumentValidation").BooleanOK(); bypass {
+		bypass, err := command.TrueValue(r.body(), "bypassDocumentValidation", r.name)
+		if err != nil {
+			return nil, err
+		}
+		if bypass {
 			out = append(out, need{[]string{"bypassDocumentValidation"}, res})
 		}
-		return out
+		return out, nil
 	}
 }
 
-// updateNeeds: update, and insert when any statement upserts.
-func updateNeeds(r request) []need {
-	out := writeNeeds("update")(r)
-	if arr, ok := r.cmd.Lookup("updates").ArrayOK(); ok {
-		vals, _ := arr.Values()
-		for _, v := range vals {
-			if d, ok := v.DocumentOK(); ok {
-				if up, _ := d.Lookup("upsert").BooleanOK(); up {
-					return append(out, need{[]string{"insert"}, out[0].res})
-				}
-			}
-		}
+// updateNeeds: update, and insert when any statement upserts (write_commands_common.cpp reads
+// the parsed request: the updates sequence as much as a body array).
+func updateNeeds(r request) ([]need, error) {
+	out, err := writeNeeds("update")(r)
+	if err != nil {
+		return nil, err
 	}
-	return out
+	upserts := false
+	err = r.eachDoc("updates", func(st bsoncore.Document) error {
+		up, err := command.TrueValue(st, "upsert", "update.updates")
+		upserts = upserts || up
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if upserts {
+		out = append(out, need{[]string{"insert"}, out[0].res})
+	}
+	return out, nil
 }
 
-func findAndModifyNeeds(r request) []need {
-	res := nsOf(r.db, r.cmd.Index(0).Value())
-	if remove, _ := r.cmd.Lookup("remove").BooleanOK(); remove {
-		return []need{{[]string{"find"}, res}, {[]string{"remove"}, res}}
+// body is the command document the requirement reads.
+func (r request) body() bsoncore.Document { return r.cmd.Body }
+
+// eachDoc runs fn over the documents of field: a body array or a document sequence.
+func (r request) eachDoc(field string, fn func(bsoncore.Document) error) error {
+	return r.cmd.EachDoc(field, fn)
+}
+
+// findAndModifyNeeds: find, and remove or update (+ insert to upsert), with remove and upsert read
+// by their truth value (cluster_find_and_modify_cmd.cpp).
+func findAndModifyNeeds(r request) ([]need, error) {
+	res := r.target()
+	remove, err := command.TrueValue(r.body(), "remove", r.name)
+	if err != nil {
+		return nil, err
 	}
-	out := append([]need{{[]string{"find"}, res}}, writeNeeds("update")(r)...)
-	if up, _ := r.cmd.Lookup("upsert").BooleanOK(); up {
+	if remove {
+		return []need{{[]string{"find"}, res}, {[]string{"remove"}, res}}, nil
+	}
+	update, err := writeNeeds("update")(r)
+	if err != nil {
+		return nil, err
+	}
+	out := append([]need{{[]string{"find"}, res}}, update...)
+	upsert, err := command.TrueValue(r.body(), "upsert", r.name)
+	if err != nil {
+		return nil, err
+	}
+	if upsert {
 		out = append(out, need{[]string{"insert"}, res})
 	}
-	return out
+	return out, nil
 }
 
-// bulkWriteNeeds: each operation's action on the namespace its nsInfo entry names.
-func bulkWriteNeeds(r request) []need {
+// bulkWriteNeeds: each operation's action on the namespace its nsInfo entry names, ops and nsInfo
+// read from the body or their document sequences (cluster_bulk_write_cmd.h). An operation that
+// names no valid nsInfo entry, or a namespace that is not a string, is refused here: bulkWrite
+// refuses it anyway, and authorizing it would mean guessing which namespace the shard will use.
+func bulkWriteNeeds(r request) ([]need, error) {
 	var nss []Resource
-	if arr, ok := r.cmd.Lookup("nsInfo").ArrayOK(); ok {
-		vals, _ := arr.Values()
-		for _, v := range vals {
-			d, _ := v.DocumentOK()
-			ns, _ := d.Lookup("ns").StringValueOK()
-			db, coll := splitNS(ns)
-			nss = append(nss, NSResource(db, coll))
+	err := r.eachDoc("nsInfo", func(d bsoncore.Document) error {
+		v, ok, err := command.UniqueField(d, "ns", "bulkWrite.nsInfo")
+		if err != nil {
+			return err
 		}
+		ns, isString := v.StringValueOK()
+		switch {
+		case !ok:
+			return mongoerr.New(mongoerr.IDLFailedToParse, "BSON field 'bulkWrite.nsInfo.ns' is missing but a required field")
+		case !isString:
+			return mongoerr.WrongType("bulkWrite.nsInfo.ns", v.Type, "string")
+		}
+		db, coll := splitNS(ns)
+		nss = append(nss, NSResource(db, coll))
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	var out []need
-	ops, _ := r.cmd.Lookup("ops").ArrayOK()
-	vals, _ := ops.Values()
-	for _, v := range vals {
-		op, ok := v.DocumentOK()
-		if !ok {
-			continue
-		}
+	err = r.eachDoc("ops", func(op bsoncore.Document) error {
 		first, err := op.IndexErr(0)
 		if err != nil {
-			continue
+			return mongoerr.New(mongoerr.FailedToParse, "BulkWrite ops entry must not be empty")
+		}
+		action, upsertable := bulkOpAction(first.Key())
+		if action == "" {
+			return mongoerr.New(mongoerr.FailedToParse, "Unrecognized bulkWrite operation: %s", first.Key())
+		}
+		if _, _, err := command.UniqueField(op, first.Key(), "bulkWrite.ops"); err != nil {
+			return err
 		}
 		i, ok := first.Value().AsInt64OK()
 		if !ok || i < 0 || i >= int64(len(nss)) {
-			continue // malformed: the command itself rejects it
+			return mongoerr.New(mongoerr.BadValue, "BulkWrite ops entry %s has an invalid nsInfo index", bsonText(op))
 		}
-		switch first.Key() {
-		case "insert":
+		out = append(out, need{[]string{action}, nss[i]})
+		if !upsertable {
+			return nil
+		}
+		up, err := command.TrueValue(op, "upsert", "bulkWrite.ops")
+		if up {
 			out = append(out, need{[]string{"insert"}, nss[i]})
-		case "update":
-			out = append(out, need{[]string{"update"}, nss[i]})
-			if up, _ := op.Lookup("upsert").BooleanOK(); up {
-				out = append(out, need{[]string{"insert"}, nss[i]})
-			}
-		case "delete":
-			out = append(out, need{[]string{"remove"}, nss[i]})
 		}
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
-	return out
+	return out, nil
+}
+
+// bulkOpAction is the action a bulkWrite operation needs, and whether it may upsert.
+func bulkOpAction(kind string) (string, bool) {
+	switch kind {
+	case "insert":
+		return "insert", false
+	case "update":
+		return "update", true
+	case "delete":
+		return "remove", false
+	}
+	return "", false
 }
 
 func splitNS(ns string) (db, coll string) {
@@ -260,46 +331,58 @@ func splitNS(ns string) (db, coll string) {
 
 // listCollectionsNeeds: listCollections on the database, unless the client asks only for the
 // names of the collections it may use (authorizedCollections with nameOnly).
-func listCollectionsNeeds(r request) []need {
-	authorized, _ := r.cmd.Lookup("authorizedCollections").BooleanOK()
-	nameOnly, _ := r.cmd.Lookup("nameOnly").BooleanOK()
-	if authorized && nameOnly {
-		return nil
+func listCollectionsNeeds(r request) ([]need, error) {
+	authorized, err := command.TrueValue(r.body(), "authorizedCollections", r.name)
+	if err != nil {
+		return nil, err
 	}
-	return []need{{[]string{"listCollections"}, DBResource(r.db)}}
+	nameOnly, err := command.TrueValue(r.body(), "nameOnly", r.name)
+	if err != nil {
+		return nil, err
+	}
+	if authorized && nameOnly {
+		return nil, nil
+	}
+	return []need{{[]string{"listCollections"}, DBResource(r.db)}}, nil
 }
 
 // listDatabasesNeeds: listDatabases on the cluster only when authorizedDatabases is false;
 // otherwise a user without it sees the databases AuthorizedForDB allows.
-func listDatabasesNeeds(r request) []need {
-	if v, ok := r.cmd.Lookup("authorizedDatabases").BooleanOK(); ok && !v {
-		return []need{{[]string{"listDatabases"}, ClusterResource()}}
+func listDatabasesNeeds(r request) ([]need, error) {
+	v, ok, err := command.UniqueField(r.body(), "authorizedDatabases", r.name)
+	if err != nil {
+		return nil, err
 	}
-	return nil
+	if b, isBool := v.BooleanOK(); ok && (!isBool || !b) {
+		return []need{{[]string{"listDatabases"}, ClusterResource()}}, nil
+	}
+	return nil, nil
 }
 
-func currentOpNeeds(r request) []need {
-	if own, _ := r.cmd.Lookup("$ownOps").BooleanOK(); own {
-		return nil
+func currentOpNeeds(r request) ([]need, error) {
+	own, err := command.TrueValue(r.body(), "$ownOps", r.name)
+	if err != nil || own {
+		return nil, err
 	}
-	return []need{{[]string{"inprog"}, ClusterResource()}}
+	return []need{{[]string{"inprog"}, ClusterResource()}}, nil
 }
 
 // explainNeeds: the explained command's privileges.
-func explainNeeds(r request) []need {
-	inner, ok := r.cmd.Index(0).Value().DocumentOK()
+func explainNeeds(r request) ([]need, error) {
+	inner, ok := r.body().Index(0).Value().DocumentOK()
 	if !ok {
-		return nil // explain refuses it itself
+		return nil, nil // explain refuses it itself
 	}
 	first, err := inner.IndexErr(0)
 	if err != nil {
-		return nil
+		return nil, nil
 	}
 	req, ok := requirements[first.Key()]
 	if !ok || first.Key() == "explain" {
 		return onCluster(ActionAnyAction)(r)
 	}
-	return req(request{user: r.user, db: r.db, name: first.Key(), cmd: inner})
+	explained := &command.Command{Name: first.KeyBytes(), DB: r.cmd.DB, Body: inner}
+	return req(request{user: r.user, db: r.db, name: first.Key(), cmd: explained})
 }
 
 // impersonates reports whether a killAllSessionsByPattern pattern carries users or roles.

@@ -6,8 +6,20 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
+	"github.com/mongos-lite/mongos-lite/internal/command"
 	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
+	"github.com/mongos-lite/mongos-lite/internal/wire"
 )
+
+// commandOf is body as the router parses it, without document sequences; an empty or invalid
+// body has no name.
+func commandOf(db string, body bsoncore.Document, seqs ...wire.Sequence) *command.Command {
+	c := &command.Command{DB: []byte(db), Body: body, Sequences: seqs}
+	if first, err := body.IndexErr(0); err == nil {
+		c.Name = first.KeyBytes()
+	}
+	return c
+}
 
 // ejson is a command written as relaxed extended JSON, keys in order.
 func ejson(t *testing.T, s string) bsoncore.Document {
@@ -63,8 +75,10 @@ func TestAuthorize(t *testing.T) {
 		{"reader finds", reader, "test", `{"find": "c", "filter": {}}`, nil},
 		{"reader counts", reader, "test", `{"count": "c"}`, nil},
 		{"reader getMore", reader, "test", `{"getMore": {"$numberLong": "5"}, "collection": "c"}`, nil},
-		{"reader getMore elsewhere", reader, "other", `{"getMore": {"$numberLong": "5"}, "collection": "c", "$db": "other"}`,
-			notAuthorized("other", `{ getMore: 5, collection: "c", $db: "other" }`)},
+		// A cursor is its owner's wherever it reads: the router checks ownership per cursor.
+		{"reader getMore elsewhere", reader, "other", `{"getMore": {"$numberLong": "5"}, "collection": "c", "$db": "other"}`, nil},
+		{"reader getMore with a term", reader, "test", `{"getMore": {"$numberLong": "5"}, "collection": "c", "term": {"$numberLong": "1"}}`,
+			notAuthorized("test", `{ getMore: 5, collection: "c", term: 1 }`)},
 		{"reader finds elsewhere", reader, "other", `{"find": "c", "$db": "other"}`,
 			notAuthorized("other", `{ find: "c", $db: "other" }`)},
 		{"reader inserts", reader, "test", `{"insert": "c", "documents": [{"_id": 1}], "ordered": true, "$db": "test"}`,
@@ -126,7 +140,7 @@ func TestAuthorize(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := Authorize(tt.user, tt.db, ejson(t, tt.cmd))
+			err := Authorize(tt.user, commandOf(tt.db, ejson(t, tt.cmd)))
 			if codeOf(err) != codeOf(tt.want) || msgOf(err) != msgOf(tt.want) {
 				t.Fatalf("got  %v\nwant %v", err, tt.want)
 			}

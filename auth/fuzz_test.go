@@ -111,7 +111,7 @@ func FuzzCommandDocument(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		doc := bsoncore.Document(data)
 		for _, who := range []*User{nil, u} {
-			if err := Authorize(who, "test", doc); err != nil && mongoerr.As(err).Code == 0 {
+			if err := Authorize(who, commandOf("test", doc)); err != nil && mongoerr.As(err).Code == 0 {
 				t.Fatalf("error without a code: %v", err)
 			}
 		}

@@ -76,5 +76,11 @@ func InternalUser(key string) (*User, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newUser(internalUserName, internalUserDB, []RoleRef{{Role: internalUserName, DB: "admin"}}, creds, systemPrivileges)
+	roles := []RoleRef{{Role: internalUserName, DB: "admin"}}
+	u, err := newUser(internalUserName, internalUserDB, roles, creds, systemPrivileges)
+	if err != nil {
+		return nil, err
+	}
+	u.roleNames, u.audit = roles, auditMetadata(internalUserName, internalUserDB, roles)
+	return u, nil
 }

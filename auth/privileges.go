@@ -1,7 +1,9 @@
 package auth
 
 import (
+	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 )
@@ -17,35 +19,46 @@ const (
 	ActionListSessions   = "listSessions"
 )
 
-// knownActions are mongod's action type names (src/mongo/db/auth/action_type.idl); a custom role
-// naming anything else is refused when the users file loads, as mongod refuses it in createRole.
+// knownActions are the names of mongod 8.0's ActionType enum (src/mongo/db/auth/action_type.idl),
+// those marked "ID only" and the deprecated ones included, since mongod's
+// ActionSet::parseFromStringVector accepts them all; a custom role naming anything else is refused
+// when the users file loads, as mongod refuses it in createRole.
 var knownActions = setOf(
 	"addShard", "advanceClusterTime", "allCollectionStats", "analyze", "analyzeShardKey", "anyAction",
-	"appendOplogNote", "applicationMessage", "applyOps", "auditConfigure", "authSchemaUpgrade",
+	"appendOplogNote", "applicationMessage", "applyOps", "auditConfigure", "auditLogRotate",
+	"authCheck", "authSchemaUpgrade", "authenticate", "bypassDefaultMaxTimeMS",
 	"bypassDocumentValidation", "bypassWriteBlockingMode", "changeCustomData", "changeOwnCustomData",
-	"changeOwnPassword", "changePassword", "changeStream", "checkMetadataConsistency",
-	"cleanupOrphaned", "clearJumboFlag", "collMod", "collStats", "compact", "configureQueryAnalyzer",
-	"connPoolStats", "connPoolSync", "convertToCapped", "cpuProfiler", "createCollection",
-	"createIndex", "createRole", "createSearchIndexes", "createUser", "dbCheck", "dbHash", "dbStats",
-	"dropCollection", "dropConnections", "dropDatabase", "dropIndex", "dropRole", "dropSearchIndex",
-	"dropUser", "enableProfiler", "enableSharding", "exportCollection", "find", "flushRouterConfig",
-	"forceUUID", "fsync", "fsyncUnlock", "getChangeStreamState", "getClusterParameter",
-	"getCmdLineOpts", "getDatabaseVersion", "getDefaultRWConcern", "getLog", "getParameter",
-	"getShardMap", "getShardVersion", "grantRole", "hostInfo", "impersonate", "importCollection",
-	"indexStats", "inprog", "insert", "internal", "invalidateUserCache", "issueDirectShardOperations",
-	"killAnyCursor", "killAnySession", "killCursors", "killop", "listCachedAndActiveUsers",
-	"listCollections", "listCursors", "listDatabases", "listIndexes", "listSampledQueries",
-	"listSearchIndexes", "listSessions", "listShards", "logRotate", "moveChunk", "moveCollection",
-	"netstat", "operationMetrics", "planCacheIndexFilter", "planCacheRead", "planCacheWrite",
-	"querySettings", "queryStatsRead", "queryStatsReadTransformed", "reIndex",
-	"refineCollectionShardKey", "remove", "removeShard", "renameCollection", "renameCollectionSameDB",
-	"replSetConfigure", "replSetGetConfig", "replSetGetStatus", "replSetHeartbeat",
-	"replSetResizeOplog", "replSetStateChange", "reshardCollection", "resync", "revokeRole",
+	"changeOwnPassword", "changePassword", "changeStream", "checkFreeMonitoringStatus",
+	"checkMetadataConsistency", "cleanupOrphaned", "cleanupStructuredEncryptionData",
+	"clearJumboFlag", "closeAllDatabases", "collMod", "collStats", "compact",
+	"compactStructuredEncryptionData", "configureQueryAnalyzer", "connPoolStats", "connPoolSync",
+	"convertToCapped", "cpuProfiler", "createCollection", "createDatabase", "createIndex",
+	"createRole", "createSearchIndexes", "createUser", "dbCheck", "dbHash", "dbStats",
+	"dropAllRolesFromDatabase", "dropAllUsersFromDatabase", "dropCollection", "dropConnections",
+	"dropDatabase", "dropIndex", "dropRole", "dropSearchIndex", "dropUser", "emptycapped",
+	"enableProfiler", "enableSharding", "exportCollection", "find", "flushRouterConfig", "forceUUID",
+	"fsync", "fsyncUnlock", "getChangeStreamState", "getClusterParameter", "getCmdLineOpts",
+	"getDatabaseVersion", "getDefaultRWConcern", "getLog", "getParameter", "getShardMap",
+	"getShardVersion", "grantPrivilegesToRole", "grantRole", "grantRolesToRole", "grantRolesToUser",
+	"hostInfo", "impersonate", "importCollection", "indexStats", "inprog", "insert", "internal",
+	"invalidateUserCache", "issueDirectShardOperations", "killAnyCursor", "killAnySession",
+	"killCursors", "killop", "listCachedAndActiveUsers", "listClusterCatalog", "listCollections",
+	"listCursors", "listDatabases", "listIndexes", "listSampledQueries", "listSearchIndexes",
+	"listSessions", "listShards", "logRotate", "moveChunk", "moveCollection", "netstat",
+	"oidReset", "oidcListKeys", "oidcRefreshKeys", "operationMetrics", "performRawDataOperations",
+	"planCacheIndexFilter", "planCacheRead", "planCacheWrite", "querySettings", "queryStatsRead",
+	"queryStatsReadTransformed", "reIndex", "refineCollectionShardKey", "remove", "removeShard",
+	"renameCollection", "renameCollectionSameDB", "repairDatabase", "replSetConfigure",
+	"replSetGetConfig", "replSetGetStatus", "replSetHeartbeat", "replSetReconfig",
+	"replSetResizeOplog", "replSetStateChange", "reshardCollection", "resync",
+	"revokePrivilegesFromRole", "revokeRole", "revokeRolesFromRole", "revokeRolesFromUser",
 	"rotateCertificates", "runAsLessPrivilegedUser", "serverStatus", "setAuthenticationRestriction",
 	"setChangeStreamState", "setClusterParameter", "setDefaultRWConcern",
-	"setFeatureCompatibilityVersion", "setParameter", "setUserWriteBlockMode",
-	"shardedDataDistribution", "shardingState", "shutdown", "splitChunk", "splitVector",
-	"storageDetails", "top", "touch", "trafficRecord", "unlock", "update", "updateSearchIndex",
+	"setFeatureCompatibilityVersion", "setFreeMonitoring", "setParameter", "setUserWriteBlockMode",
+	"shardCollection", "shardedDataDistribution", "shardingState", "shutdown", "splitChunk",
+	"splitVector", "storageDetails", "top", "touch", "trafficRecord",
+	"transitionFromDedicatedConfigServer", "transitionToDedicatedConfigServer", "unlock",
+	"unshardCollection", "update", "updateRole", "updateSearchIndex", "updateUser", "useTenant",
 	"useUUID", "validate", "viewRole", "viewUser",
 )
 
@@ -84,22 +97,27 @@ func (r Resource) String() string {
 	return r.DB + "." + r.Collection
 }
 
-// patternKind is mongod's ResourcePattern match type: what a granted privilege covers.
+// patternKind is mongod's ResourcePattern match type (MatchType in action_type.idl): what a
+// granted privilege covers.
 type patternKind uint8
 
 const (
-	patCluster     patternKind = iota + 1 // {cluster: true}
-	patAnyNormal                          // {db: "", collection: ""}: every normal collection and database
-	patDB                                 // {db: X, collection: ""}: database X and its normal collections
-	patCollection                         // {db: "", collection: C}: collection C in every database
-	patExactNS                            // {db: X, collection: C}
-	patAnyResource                        // {anyResource: true}: everything (internal user only)
+	patCluster              patternKind = iota + 1 // {cluster: true}
+	patAnyNormal                                   // {db: "", collection: ""}: normal collections and databases, but not local or config
+	patDB                                          // {db: X, collection: ""}: database X and its normal collections
+	patCollection                                  // {db: "", collection: C}: collection C in every database, system or not
+	patExactNS                                     // {db: X, collection: C}
+	patAnyResource                                 // {anyResource: true}: everything
+	patAnySystemBuckets                            // {system_buckets: ""}: every <db>.system.buckets.<coll>
+	patSystemBucketsInDB                           // {db: X, system_buckets: ""}: X.system.buckets.*
+	patSystemBucketsInAnyDB                        // {system_buckets: C}: <any db>.system.buckets.C
+	patExactSystemBuckets                          // {db: X, system_buckets: C}: X.system.buckets.C
 )
 
 type pattern struct {
 	kind patternKind
 	db   string
-	coll string
+	coll string // the collection, or for the system_buckets kinds the part after "system.buckets."
 }
 
 // privilege is a set of actions granted on one resource pattern.
@@ -111,8 +129,35 @@ type privilege struct {
 // Privileges are the resolved grants of a user.
 type privileges []privilege
 
-// can reports whether any grant covers action on r, searching the patterns mongod's
-// AuthorizationSession would search for r (buildResourceSearchList).
+// add grants actions on p, merging them into the grant already on p if there is one, as
+// Privilege::addPrivilegeToPrivilegeVector does.
+func (ps *privileges) add(p pattern, actions ...[]string) {
+	on := ps.actionsOn(p)
+	for _, set := range actions {
+		for _, a := range set {
+			on[a] = true
+		}
+	}
+}
+
+// merge adds every grant of other.
+func (ps *privileges) merge(other privileges) {
+	for _, p := range other {
+		maps.Copy(ps.actionsOn(p.pattern), p.actions)
+	}
+}
+
+// actionsOn is the action set granted on p, added empty if there is none yet.
+func (ps *privileges) actionsOn(p pattern) map[string]bool {
+	if i := slices.IndexFunc(*ps, func(pr privilege) bool { return pr.pattern == p }); i >= 0 {
+		return (*ps)[i].actions
+	}
+	*ps = append(*ps, privilege{pattern: p, actions: map[string]bool{}})
+	return (*ps)[len(*ps)-1].actions
+}
+
+// can reports whether any grant covers action on r. A grant of anyAction covers every action, as
+// ActionSet::addAction(anyAction) adds them all.
 func (ps privileges) can(action string, r Resource) bool {
 	for _, p := range ps {
 		if (p.actions[action] || p.actions[ActionAnyAction]) && p.pattern.matches(r) {
@@ -122,123 +167,60 @@ func (ps privileges) can(action string, r Resource) bool {
 	return false
 }
 
+// matches reports whether p is one of the patterns mongod searches for r
+// (src/mongo/db/auth/resource_pattern_search_list.h): a grant covers r only through one of them.
 func (p pattern) matches(r Resource) bool {
-	switch p.kind {
-	case patAnyResource:
+	switch {
+	case p.kind == patAnyResource:
 		return true
-	case patCluster:
-		return r.Cluster
-	}
-	if r.Cluster {
+	case r.Cluster:
+		return p.kind == patCluster
+	case r.Collection == "": // a database
+		switch p.kind {
+		case patAnyNormal:
+			return !isInternalDB(r.DB)
+		case patDB:
+			return p.db == r.DB
+		}
 		return false
 	}
-	normal := r.Collection == "" || isNormalCollection(r.Collection)
 	switch p.kind {
 	case patAnyNormal:
-		// readAnyDatabase and friends stop at the internal databases (mongod 3.4+).
-		return normal && r.DB != "local" && r.DB != "config"
+		return isNormalCollection(r.DB, r.Collection) && !isInternalDB(r.DB)
 	case patDB:
-		return normal && r.DB == p.db
+		return isNormalCollection(r.DB, r.Collection) && p.db == r.DB
 	case patCollection:
-		return r.Collection != "" && r.Collection == p.coll
+		return p.coll == r.Collection
 	case patExactNS:
-		return r.DB == p.db && r.Collection == p.coll
+		return p.db == r.DB && p.coll == r.Collection
+	}
+	bucket, ok := strings.CutPrefix(r.Collection, systemBucketsPrefix)
+	if !ok || bucket == "" {
+		return false
+	}
+	switch p.kind {
+	case patAnySystemBuckets:
+		return true
+	case patSystemBucketsInDB:
+		return p.db == r.DB
+	case patSystemBucketsInAnyDB:
+		return p.coll == bucket
+	case patExactSystemBuckets:
+		return p.db == r.DB && p.coll == bucket
 	}
 	return false
 }
 
-// isNormalCollection is NamespaceString::isNormalCollection: not system.* and no '$'.
-func isNormalCollection(coll string) bool {
-	return !strings.HasPrefix(coll, "system.") && !strings.Contains(coll, "$")
-}
+// systemBucketsPrefix starts the name of a time-series collection's buckets collection.
+const systemBucketsPrefix = "system.buckets."
 
-// The action sets of mongod's built-in roles (role_graph_builtin_roles.cpp), restricted to what a
-// router can act on.
-var (
-	readActions = []string{"changeStream", "collStats", "dbHash", "dbStats", "find", "killCursors",
-		"listCollections", "listIndexes", "listSearchIndexes", "planCacheRead"}
-	readWriteActions = append(slices.Clone(readActions), "convertToCapped", "createCollection",
-		"createIndex", "createSearchIndexes", "dropCollection", "dropIndex", "dropSearchIndex", "insert",
-		"remove", "renameCollectionSameDB", "update", "updateSearchIndex")
-	dbAdminActions = []string{"analyze", "bypassDocumentValidation", "collMod", "collStats", "compact",
-		"convertToCapped", "createCollection", "createIndex", "dbStats", "dropCollection",
-		"dropDatabase", "dropIndex", "enableProfiler", "listCollections", "listIndexes",
-		"listSearchIndexes", "planCacheIndexFilter", "planCacheRead", "planCacheWrite", "reIndex",
-		"renameCollectionSameDB", "storageDetails", "validate"}
-	userAdminActions = []string{"changeCustomData", "changePassword", "createRole", "createUser",
-		"dropRole", "dropUser", "grantRole", "revokeRole", "setAuthenticationRestriction", "viewRole",
-		"viewUser"}
-	clusterMonitorActions = []string{"connPoolStats", "getCmdLineOpts", "getDefaultRWConcern", "getLog",
-		"getParameter", "getShardMap", "hostInfo", "inprog", "listDatabases", "listSessions",
-		"listShards", "netstat", "replSetGetConfig", "replSetGetStatus", "serverStatus", "shardingState",
-		"top", "useUUID"}
-	hostManagerActions = []string{"applicationMessage", "connPoolSync", "dropConnections",
-		"flushRouterConfig", "fsync", "invalidateUserCache", "killAnySession", "killop", "logRotate",
-		"setParameter", "shutdown", "unlock"}
-	clusterManagerActions = []string{"addShard", "appendOplogNote", "cleanupOrphaned",
-		"flushRouterConfig", "listShards", "removeShard", "replSetConfigure", "replSetGetConfig",
-		"replSetGetStatus", "replSetStateChange", "resync", "enableSharding"}
-)
+// isInternalDB: local and config hold the server's own collections, which no "any database"
+// grant reaches.
+func isInternalDB(db string) bool { return db == "local" || db == "config" }
 
-// builtinRole returns the grants of a built-in role, or false if name@db is not one. Roles of
-// one database exist on every database; the cluster-wide ones only on admin, as in mongod.
-func builtinRole(name, db string) (privileges, bool) {
-	onDB := pattern{kind: patDB, db: db}
-	anyNormal := pattern{kind: patAnyNormal}
-	cluster := pattern{kind: patCluster}
-	switch name {
-	case "read":
-		return privileges{grant(onDB, readActions)}, true
-	case "readWrite":
-		return privileges{grant(onDB, readWriteActions)}, true
-	case "dbAdmin":
-		return privileges{grant(onDB, dbAdminActions)}, true
-	case "userAdmin":
-		return privileges{grant(onDB, userAdminActions)}, true
-	case "dbOwner":
-		return privileges{grant(onDB, readWriteActions, dbAdminActions, userAdminActions)}, true
-	}
-	if db != "admin" {
-		return nil, false
-	}
-	switch name {
-	case "readAnyDatabase":
-		return privileges{grant(anyNormal, readActions), grant(cluster, []string{"listDatabases"})}, true
-	case "readWriteAnyDatabase":
-		return privileges{grant(anyNormal, readWriteActions), grant(cluster, []string{"listDatabases"})}, true
-	case "dbAdminAnyDatabase":
-		return privileges{grant(anyNormal, dbAdminActions), grant(cluster, []string{"listDatabases"})}, true
-	case "clusterMonitor":
-		return privileges{grant(cluster, clusterMonitorActions),
-			grant(anyNormal, []string{"collStats", "dbStats", "indexStats"})}, true
-	case "hostManager":
-		return privileges{grant(cluster, hostManagerActions), grant(anyNormal, []string{"killCursors", "killAnyCursor"})}, true
-	case "clusterManager":
-		return privileges{grant(cluster, clusterManagerActions)}, true
-	case "clusterAdmin":
-		return privileges{grant(cluster, clusterMonitorActions, hostManagerActions, clusterManagerActions),
-			grant(anyNormal, []string{"collStats", "dbStats", "indexStats", "killCursors", "killAnyCursor", "dropDatabase"})}, true
-	case "root":
-		// root is readWriteAnyDatabase + dbAdminAnyDatabase + userAdminAnyDatabase + clusterAdmin
-		// (+ backup/restore); like mongod's, it lacks impersonate and anyAction.
-		return privileges{grant(cluster, clusterMonitorActions, hostManagerActions, clusterManagerActions),
-			grant(anyNormal, readWriteActions, dbAdminActions, userAdminActions,
-				[]string{"indexStats", "killCursors", "killAnyCursor"})}, true
-	}
-	return nil, false
-}
-
-// systemPrivileges are those of mongod's __system role: every action on every resource.
-var systemPrivileges = privileges{grant(pattern{kind: patAnyResource}, []string{ActionAnyAction})}
-
-func grant(p pattern, sets ...[]string) privilege {
-	pr := privilege{pattern: p, actions: map[string]bool{}}
-	for _, set := range sets {
-		for _, a := range set {
-			pr.actions[a] = true
-		}
-	}
-	return pr
+// isNormalCollection is NamespaceString::isNormalCollection: neither system.* nor local.replset.*.
+func isNormalCollection(db, coll string) bool {
+	return !strings.HasPrefix(coll, "system.") && !(db == "local" && strings.HasPrefix(coll, "replset."))
 }
 
 // RoleDef is a custom role of the users file.
@@ -255,46 +237,89 @@ type PrivilegeSpec struct {
 	Actions  []string     `yaml:"actions"`
 }
 
-// ResourceSpec is a privilege's resource document: {cluster: true}, {db, collection} (either may
-// be "" for "any"), or {anyResource: true}.
+// ResourceSpec is a privilege's resource document: {cluster: true}, {anyResource: true},
+// {db, collection} or {db, system_buckets} ("" means any; db may be left out with
+// system_buckets).
 type ResourceSpec struct {
-	Cluster     bool    `yaml:"cluster,omitempty"`
-	AnyResource bool    `yaml:"anyResource,omitempty"`
-	DB          *string `yaml:"db,omitempty"`
-	Collection  *string `yaml:"collection,omitempty"`
+	Cluster       bool    `yaml:"cluster,omitempty"`
+	AnyResource   bool    `yaml:"anyResource,omitempty"`
+	DB            *string `yaml:"db,omitempty"`
+	Collection    *string `yaml:"collection,omitempty"`
+	SystemBuckets *string `yaml:"system_buckets,omitempty"`
 }
 
+// pattern resolves the resource document as Privilege::resolvePrivilegeWithTenant does
+// (src/mongo/db/auth/privilege.cpp), refusing the same malformed documents.
 func (s ResourceSpec) pattern() (pattern, error) {
 	switch {
-	case s.Cluster && (s.AnyResource || s.DB != nil || s.Collection != nil),
-		s.AnyResource && (s.DB != nil || s.Collection != nil):
-		return pattern{}, fmt.Errorf("a resource is either {cluster: true}, {anyResource: true} or {db, collection}")
 	case s.Cluster:
+		if s.AnyResource || s.DB != nil || s.Collection != nil || s.SystemBuckets != nil {
+			return pattern{}, errors.New("resource {cluster: true} takes no other field")
+		}
 		return pattern{kind: patCluster}, nil
 	case s.AnyResource:
+		if s.DB != nil || s.Collection != nil || s.SystemBuckets != nil {
+			return pattern{}, errors.New("resource {anyResource: true} takes no other field")
+		}
 		return pattern{kind: patAnyResource}, nil
-	case s.DB == nil || s.Collection == nil:
-		return pattern{}, fmt.Errorf("a resource needs both db and collection (\"\" means any)")
+	case s.Collection != nil && s.SystemBuckets != nil:
+		return pattern{}, errors.New("a resource names either a collection or system_buckets, not both")
+	case s.Collection != nil:
+		return s.namespacePattern()
+	case s.SystemBuckets != nil:
+		db := ""
+		if s.DB != nil {
+			db = *s.DB
+		}
+		return scopedPattern(systemBucketsKinds, db, *s.SystemBuckets), nil
+	}
+	return pattern{}, errors.New("a resource needs cluster, anyResource, collection or system_buckets")
+}
+
+func (s ResourceSpec) namespacePattern() (pattern, error) {
+	if s.DB == nil {
+		return pattern{}, errors.New("a resource with a collection needs a db too (\"\" means any)")
 	}
 	db, coll := *s.DB, *s.Collection
-	switch {
-	case db == "" && coll == "":
-		return pattern{kind: patAnyNormal}, nil
-	case coll == "":
-		return pattern{kind: patDB, db: db}, nil
-	case db == "":
-		return pattern{kind: patCollection, coll: coll}, nil
+	if coll != "" && !validCollectionName(coll) && (db != "local" || coll != "oplog.$main") {
+		return pattern{}, fmt.Errorf("%q is not a valid collection name", coll)
 	}
-	return pattern{kind: patExactNS, db: db, coll: coll}, nil
+	return scopedPattern(collectionKinds, db, coll), nil
+}
+
+// The pattern kinds of a {db, collection} and of a {db, system_buckets} resource, indexed by
+// scopedPattern: both "" (any), db only, name only, both given.
+var (
+	collectionKinds    = [4]patternKind{patAnyNormal, patDB, patCollection, patExactNS}
+	systemBucketsKinds = [4]patternKind{patAnySystemBuckets, patSystemBucketsInDB, patSystemBucketsInAnyDB, patExactSystemBuckets}
+)
+
+func scopedPattern(kinds [4]patternKind, db, name string) pattern {
+	i := 0
+	if db != "" {
+		i |= 1
+	}
+	if name != "" {
+		i |= 2
+	}
+	return pattern{kind: kinds[i], db: db, coll: name}
+}
+
+// validCollectionName is NamespaceString::validCollectionName: not empty, no leading '.', no '$'
+// or NUL.
+func validCollectionName(coll string) bool {
+	return coll != "" && coll[0] != '.' && !strings.ContainsAny(coll, "$\x00")
 }
 
 // roleKey names a role as mongod prints it: role@db.
 func roleKey(role, db string) string { return role + "@" + db }
 
-// resolveRoles flattens roles (built-in or custom, transitively) into grants. custom maps
-// role@db to its definition; a missing role or a cycle is an error.
-func resolveRoles(refs []RoleRef, custom map[string]*RoleDef) (privileges, error) {
+// resolveRoles flattens roles (built-in or custom, transitively) into grants, and lists every
+// role reached (mongod's indirect roles: the user's own and those its custom roles inherit).
+// custom maps role@db to its definition; a missing role or a cycle is an error.
+func resolveRoles(refs []RoleRef, custom map[string]*RoleDef) (privileges, []RoleRef, error) {
 	var out privileges
+	var reached []RoleRef
 	visiting := map[string]bool{}
 	done := map[string]bool{}
 	var visit func(RoleRef) error
@@ -307,8 +332,9 @@ func resolveRoles(refs []RoleRef, custom map[string]*RoleDef) (privileges, error
 			return fmt.Errorf("role %s inherits itself", key)
 		}
 		if ps, ok := builtinRole(ref.Role, ref.DB); ok {
-			out = append(out, ps...)
+			out.merge(ps)
 			done[key] = true
+			reached = append(reached, ref)
 			return nil
 		}
 		def, ok := custom[key]
@@ -329,7 +355,7 @@ func resolveRoles(refs []RoleRef, custom map[string]*RoleDef) (privileges, error
 					return fmt.Errorf("role %s: unrecognized action privilege string: %s", key, a)
 				}
 			}
-			out = append(out, grant(pat, p.Actions))
+			out.add(pat, p.Actions)
 		}
 		for _, inherited := range def.Roles {
 			if err := visit(inherited); err != nil {
@@ -338,12 +364,13 @@ func resolveRoles(refs []RoleRef, custom map[string]*RoleDef) (privileges, error
 		}
 		visiting[key] = false
 		done[key] = true
+		reached = append(reached, ref)
 		return nil
 	}
 	for _, ref := range refs {
 		if err := visit(ref); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
-	return out, nil
+	return out, reached, nil
 }

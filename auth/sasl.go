@@ -76,6 +76,14 @@ func (a *Authenticator) NewConversation(remote string) *Conversation {
 // User is the authenticated user, nil before a conversation succeeded.
 func (c *Conversation) User() *User { return c.user }
 
+// Logout logs the connection's user out when it authenticated on db, as mongod's logout does
+// (authentication_commands.cpp, logoutDatabase); logging out of another database does nothing.
+func (c *Conversation) Logout(db string) {
+	if c.user != nil && c.user.DB == db {
+		c.user = nil
+	}
+}
+
 // saslRequest is a parsed saslStart or saslContinue.
 type saslRequest struct {
 	mechanism      string

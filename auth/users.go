@@ -16,6 +16,7 @@ import (
 	"slices"
 
 	"github.com/xdg-go/scram"
+	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 	"gopkg.in/yaml.v3"
 
 	"github.com/mongos-lite/mongos-lite/internal/sessionid"
@@ -53,6 +54,9 @@ type User struct {
 	privs  privileges
 	uid    sessionid.UID
 	uidErr error
+	audit  bsoncore.Document // what a shard is told of this user ($audit)
+	// roleNames are its roles and those they inherit (connstatus.go)
+	roleNames []RoleRef
 }
 
 // FullName is user@db, as mongod prints a user.
@@ -155,7 +159,7 @@ func ParseUsers(data []byte) (*Users, error) {
 		if key == internalUserName+"@"+internalUserDB {
 			return nil, fmt.Errorf("user %s is the internal user: its password is the key file", key)
 		}
-		privs, err := resolveRoles(e.Roles, custom)
+		privs, reached, err := resolveRoles(e.Roles, custom)
 		if err != nil {
 			return nil, fmt.Errorf("user %s: %w", key, err)
 		}
@@ -163,6 +167,7 @@ func ParseUsers(data []byte) (*Users, error) {
 		if err != nil {
 			return nil, fmt.Errorf("user %s: %w", key, err)
 		}
+		u.roleNames, u.audit = reached, auditMetadata(u.Name, u.DB, reached)
 		us.byName[key] = u
 	}
 	return us, nil

@@ -18,7 +18,10 @@ import (
 
 // authCluster starts a router with --auth and three users: alice and bob may read and write
 // test, admin is root.
-func authCluster(t *testing.T) *cluster {
+func authCluster(t *testing.T) *cluster { return authClusterWith(t, clusterOptions{}) }
+
+// authClusterWith is authCluster with the cluster's other options.
+func authClusterWith(t *testing.T, o clusterOptions) *cluster {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "users.yaml")
 	for _, u := range []struct{ name, db, role, roleDB string }{
@@ -38,7 +41,8 @@ func authCluster(t *testing.T) *cluster {
 		t.Fatal(err)
 	}
 	a := auth.NewAuthenticator(users, nil, zerolog.Nop())
-	return startCluster(t, clusterOptions{configure: func(cfg *router.Config) { cfg.Auth = a }})
+	o.configure = func(cfg *router.Config) { cfg.Auth = a }
+	return startCluster(t, o)
 }
 
 func (c *cluster) userClient(t *testing.T, user, db, password string) *mongo.Client {

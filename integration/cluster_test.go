@@ -39,6 +39,9 @@ type clusterOptions struct {
 	shards, members  int // 0: 2 shards of 3 members (on a real cluster: the sets it has)
 	selectionTimeout time.Duration
 	configure        func(*router.Config)
+	// memshard only: options of every set, and how the router authenticates to them
+	setOptions []memshard.Option
+	shardAuth  *shards.Credential
 }
 
 func startCluster(t *testing.T, o clusterOptions) *cluster {
@@ -59,6 +62,9 @@ func startCluster(t *testing.T, o clusterOptions) *cluster {
 		c.startMemshards(t, o)
 	}
 	cred := shardCredential(t) // nil on memshard
+	if ext == nil {
+		cred = o.shardAuth
+	}
 	for _, rs := range c.sets {
 		sh, err := shards.Open(shards.Config{
 			Name: rs.shard, SetName: rs.Name(), Hosts: rs.Hosts(), Auth: cred,
@@ -99,7 +105,7 @@ func (c *cluster) startMemshards(t *testing.T, o clusterOptions) {
 	}
 	for i := 0; i < o.shards; i++ {
 		name := fmt.Sprintf("rs%d", i)
-		rs, err := memshard.StartReplicaSet(name, o.members)
+		rs, err := memshard.StartReplicaSet(name, o.members, o.setOptions...)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -13,6 +13,11 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"github.com/rs/zerolog"
+	"gopkg.in/yaml.v3"
+
+	"github.com/mongos-lite/mongos-lite/auth"
+	"github.com/mongos-lite/mongos-lite/internal/clustertime"
 	"github.com/mongos-lite/mongos-lite/router"
 )
 
@@ -246,8 +251,39 @@ func TestCausalConsistencyAcrossShards(t *testing.T) {
 // whose clock is ahead of router B's; router B must take the client's $clusterTime, or the
 // other shard refuses an afterClusterTime beyond what it was told (as mongod does).
 func TestCausalConsistencyAcrossRouters(t *testing.T) {
-	c := startCluster(t, clusterOptions{})
-	second, err := router.New(router.Config{}, c.shards)
+	causalAcrossRouters(t, nil)
+}
+
+// The same with --auth, for a user who may not advance the cluster time: router B takes the time
+// only because it checks router A's signature with the keys both derive from one key file
+// (docs/architecture.md, "Cluster time").
+func TestCausalConsistencyAcrossRoutersWithAuth(t *testing.T) {
+	creds, err := auth.NewCredentials("carol", "carol-pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := yaml.Marshal(auth.File{Users: []auth.UserEntry{{User: "carol", DB: "admin", Credentials: creds,
+		Roles: []auth.RoleRef{{Role: "readWrite", DB: "txa"}, {Role: "readWrite", DB: "txb"}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	users, err := auth.ParseUsers(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, keys := auth.NewAuthenticator(users, nil, zerolog.Nop()), clustertime.NewKeys([]byte("the cluster's key file"))
+	causalAcrossRouters(t, func(cfg *router.Config) { cfg.Auth, cfg.ClusterTimeKeys = a, keys },
+		options.Client().SetAuth(options.Credential{Username: "carol", Password: "carol-pw", AuthSource: "admin"}))
+}
+
+// causalAcrossRouters runs the causal chain through two routers configured alike.
+func causalAcrossRouters(t *testing.T, configure func(*router.Config), opts ...*options.ClientOptions) {
+	c := startCluster(t, clusterOptions{configure: configure})
+	cfg := router.Config{}
+	if configure != nil {
+		configure(&cfg)
+	}
+	second, err := router.New(cfg, c.shards)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -260,8 +296,8 @@ func TestCausalConsistencyAcrossRouters(t *testing.T) {
 		defer cancel()
 		_ = second.Close(ctx)
 	})
-	clA := c.client(t)
-	clB := connect(t, "mongodb://"+second.Addr()+"/")
+	clA := c.client(t, opts...)
+	clB := connect(t, "mongodb://"+second.Addr()+"/", opts...)
 	ctx := ctxT(t)
 	dbA, dbB := twoDatabasesOnTwoShards(t, c, clA)
 	if err := clB.Database(dbB).Collection("c").FindOne(ctx, bson.D{}).Err(); err != nil {

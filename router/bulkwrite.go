@@ -2,6 +2,7 @@ package router
 
 import (
 	"context"
+	"github.com/mongos-lite/mongos-lite/internal/bsonview"
 	"strings"
 
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
@@ -26,7 +27,7 @@ func (c *conn) bulkWrite(ctx context.Context, r *request) (bsoncore.Document, er
 		if target >= 0 && idx != target {
 			return nil, mongoerr.New(mongoerr.IllegalOperation,
 				"bulkWrite writes to databases on shards %s and %s; mongos-lite runs a bulkWrite on one shard",
-				c.s.shards[target].Name(), c.s.shards[idx].Name())
+				c.s.cluster.Shard(target).Name(), c.s.cluster.Shard(idx).Name())
 		}
 		target = idx
 	}
@@ -39,7 +40,7 @@ func (c *conn) bulkWrite(ctx context.Context, r *request) (bsoncore.Document, er
 // bulkWriteDatabases lists the databases of nsInfo, from the body or its document sequence.
 func bulkWriteDatabases(r *request) ([]string, error) {
 	var entries []bsoncore.Document
-	for _, seq := range r.msg.Sequences {
+	for _, seq := range r.Sequences {
 		if seq.Identifier == "nsInfo" {
 			docs, err := seq.Docs()
 			if err != nil {
@@ -48,7 +49,7 @@ func bulkWriteDatabases(r *request) ([]string, error) {
 			entries = append(entries, docs...)
 		}
 	}
-	if v, ok := lookup(r.body, "nsInfo"); ok {
+	if v, ok := bsonview.Lookup(r.Body, "nsInfo"); ok {
 		arr, ok := v.ArrayOK()
 		if !ok {
 			return nil, mongoerr.WrongType("bulkWrite.nsInfo", v.Type, "array")

@@ -9,6 +9,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/mongos-lite/mongos-lite/auth"
+	"github.com/mongos-lite/mongos-lite/internal/clustertime"
 )
 
 // Config holds every knob of the router. cmd/mongos-lite maps flags, env vars and the config
@@ -64,6 +65,17 @@ type Config struct {
 	TLS     *tls.Config
 	TLSMode TLSMode
 
+	// MaxClockDriftSecs is maxAcceptableLogicalClockDriftSecs: the router adopts no cluster time,
+	// from a client or a shard, more than this many seconds past its wall clock (default one
+	// year, as mongod); getParameter reports it.
+	MaxClockDriftSecs int64
+
+	// ClusterTimeKeys sign the cluster times the router returns to clients and check those they
+	// send back, when Auth is set. Routers given keys from the same secret (their key file)
+	// accept each other's times; nil gives this router keys of its own (docs/architecture.md,
+	// "Cluster time").
+	ClusterTimeKeys *clustertime.Keys
+
 	// EnableTestCommands enables configureFailPoint on the router (enableTestCommands).
 	EnableTestCommands bool
 
@@ -98,6 +110,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.KillSessionsPerHostTimeout == 0 {
 		c.KillSessionsPerHostTimeout = 60 * time.Second
+	}
+	if c.MaxClockDriftSecs == 0 {
+		c.MaxClockDriftSecs = clustertime.DefaultMaxDriftSecs
 	}
 	return c
 }

@@ -10,12 +10,16 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mongos-lite/mongos-lite/internal/bsonview"
+	"github.com/mongos-lite/mongos-lite/internal/outcome"
+
 	"github.com/rs/zerolog"
 
 	"github.com/mongos-lite/mongos-lite/auth"
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/wiremessage"
 
+	"github.com/mongos-lite/mongos-lite/internal/command"
 	"github.com/mongos-lite/mongos-lite/internal/deadline"
 	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
 	"github.com/mongos-lite/mongos-lite/internal/wire"
@@ -40,11 +44,13 @@ type conn struct {
 	req request // the command in progress
 
 	shardTime time.Duration // shard round trips of the command in progress
+	opTime    uint64        // the latest operationTime a shard reported for it (t<<32 | i)
 
 	conv *auth.Conversation // the connection's authentication state; nil without --auth
 
 	compressors []wiremessage.CompressorID // negotiated in hello
 	sawMetadata bool                       // the client metadata document arrived
+	clientMeta  []byte                     // the $client element the shards get (handshake.go)
 	appName     string
 	closeOnce   sync.Once
 }
@@ -160,13 +166,13 @@ func (c *conn) handleMsg(frame []byte) ([]byte, error) {
 		return c.parseErrorReply(frame, err)
 	}
 	start := time.Now()
-	c.shardTime = 0
-	c.req = request{msg: m, body: m.Body}
+	c.shardTime, c.opTime = 0, 0
+	c.req = request{flags: m.Flags}
 	r := &c.req
 	var body bsoncore.Document
 	var cmdErr error
 	if c.s.beginOp() {
-		body, cmdErr = c.run(r)
+		body, cmdErr = c.run(m, r)
 		c.s.endOp()
 	} else {
 		cmdErr = c.s.quiesceError()
@@ -174,7 +180,7 @@ func (c *conn) handleMsg(frame []byte) ([]byte, error) {
 	if errors.Is(cmdErr, errCloseConnection) {
 		return nil, cmdErr
 	}
-	defer c.observe(r.body, start, body, cmdErr)
+	defer c.observe(m.Body, start, body, cmdErr)
 	if m.Flags&wire.MoreToCome != 0 {
 		return nil, nil // the client asked for no reply (w:0)
 	}
@@ -201,42 +207,32 @@ func (c *conn) parseErrorReply(frame []byte, err error) ([]byte, error) {
 // observe reports the command to the observer once its reply is built.
 func (c *conn) observe(body bsoncore.Document, start time.Time, reply bsoncore.Document, err error) {
 	var code int32
-	if err != nil {
+	switch {
+	case err != nil:
 		code = int32(mongoerr.As(err).Code)
-	} else if v, ok := lookup(reply, "ok"); ok {
-		if ok, _ := v.AsFloat64OK(); ok != 1 {
-			code, _ = lookupCode(reply)
-		}
+	case reply != nil:
+		code = int32(outcome.Read(reply).Code)
 	}
 	c.s.cfg.Observer.CommandDone(commandName(body), time.Since(start), c.shardTime, code)
 }
 
-// run validates the request and routes it; it returns a reply body or a command error.
-func (c *conn) run(r *request) (bsoncore.Document, error) {
-	name := firstKey(r.body)
-	if len(name) == 0 {
-		return nil, mongoerr.New(mongoerr.FailedToParse, "Empty command object")
+// run parses the command once, validates it and routes it; it returns a reply body or a command
+// error.
+func (c *conn) run(m wire.Msg, r *request) (bsoncore.Document, error) {
+	var err error
+	if r.Command, err = command.Parse(m); err != nil {
+		return nil, err
 	}
-	dbv, ok := lookup(r.body, "$db")
-	if !ok {
-		return nil, mongoerr.New(40571, "OP_MSG requests require a $db argument")
-	}
-	if r.db, ok = stringBytes(dbv); !ok || len(r.db) == 0 {
-		return nil, mongoerr.New(mongoerr.InvalidNamespace, "Invalid database name: '%s'", dbv.String())
-	}
-	// As a mongos does, the router's clock takes the client's $clusterTime too: a causal chain
-	// begun through another router must not reach a shard ahead of what this router gossips.
-	c.s.clock.observe(r.body)
-	ctx := deadline.After(c.commandTimeout(r.body))
+	ctx := deadline.After(c.commandTimeout(r.Body))
 	defer ctx.Release()
-	return c.dispatch(ctx, name, r)
+	return c.dispatch(ctx, r)
 }
 
 // commandTimeout bounds the command: its maxTimeMS when given, else the shard timeout. Nothing
 // but the deadline ends a command, so its context is a deadline.Context: no timer unless a
 // handler waits on it.
 func (c *conn) commandTimeout(body bsoncore.Document) time.Duration {
-	if v, ok := lookup(body, "maxTimeMS"); ok {
+	if v, ok := bsonview.Lookup(body, "maxTimeMS"); ok {
 		if ms, ok := v.AsInt64OK(); ok && ms > 0 {
 			// The shard enforces maxTimeMS itself; the margin lets its own error come back.
 			return time.Duration(ms)*time.Millisecond + time.Second

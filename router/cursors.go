@@ -5,9 +5,10 @@ import (
 	"strconv"
 	"sync"
 
+	"github.com/mongos-lite/mongos-lite/internal/bsonview"
+
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
-	"github.com/mongos-lite/mongos-lite/auth"
 	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
 	"github.com/mongos-lite/mongos-lite/internal/sessionid"
 	"github.com/mongos-lite/mongos-lite/shards"
@@ -22,11 +23,14 @@ import (
 type cursorEntry struct {
 	shard   int
 	host    string
+	ns      string // the cursor's namespace, as the shard named it
 	lsid    sessionid.ID
 	hasLSID bool
 	// owner is the uid of the user who opened the cursor. The shards see every cursor as the
 	// router's (its internal user), so the router checks ownership itself, as mongos does.
 	owner sessionid.UID
+	// keep, when set, filters every batch: the names a user may see (visible.go).
+	keep func(bsoncore.Document) bool
 }
 
 type cursorRegistry struct {
@@ -51,6 +55,16 @@ func (r *cursorRegistry) get(id int64) (cursorEntry, bool) {
 	return e, ok
 }
 
+// setFilter makes every later batch of cursor id pass through keep.
+func (r *cursorRegistry) setFilter(id int64, keep func(bsoncore.Document) bool) {
+	r.mu.Lock()
+	if e, ok := r.cursors[id]; ok {
+		e.keep = keep
+		r.cursors[id] = e
+	}
+	r.mu.Unlock()
+}
+
 // remove forgets a cursor and returns what it was, so its session can forget it too.
 func (r *cursorRegistry) remove(id int64) (cursorEntry, bool) {
 	r.mu.Lock()
@@ -67,23 +81,11 @@ func (r *cursorRegistry) open() int {
 	return len(r.cursors)
 }
 
-// cursorID reads cursor.id from a reply; ok is false when the reply has no cursor.
-func cursorID(reply bsoncore.Document) (int64, bool) {
-	v, ok := lookup(reply, "cursor")
-	if !ok {
-		return 0, false
-	}
-	doc, ok := v.DocumentOK()
-	if !ok {
-		return 0, false
-	}
-	return doc.Lookup("id").AsInt64OK()
-}
-
 // trackCursor registers the cursor a reply opened.
-func (c *conn) trackCursor(reply bsoncore.Document, shard int, host string, r *request) {
-	if id, ok := cursorID(reply); ok && id != 0 {
-		c.s.cursors.add(id, cursorEntry{shard: shard, host: host, lsid: r.op.LSID, hasLSID: r.op.HasLSID, owner: r.who.uid})
+func (c *conn) trackCursor(reply shards.Reply, shard int, host string, r *request) {
+	if cur := reply.Status.Cursor; cur.ID != 0 {
+		id := cur.ID
+		c.s.cursors.add(id, cursorEntry{shard: shard, host: host, ns: string(cur.NS), lsid: r.op.LSID, hasLSID: r.op.HasLSID, owner: r.who.uid})
 		if r.op.HasLSID {
 			// Killing, ending or reaping the session drops the cursor from the registry.
 			_ = c.s.sessions.AddCursor(r.op.LSID, id)
@@ -97,7 +99,7 @@ func cursorNotFound(id int64) error {
 
 // getMore goes to the member that owns the cursor; the registry forgets exhausted cursors.
 func (c *conn) getMore(ctx context.Context, r *request) (bsoncore.Document, error) {
-	v, _ := lookup(r.body, "getMore")
+	v, _ := bsonview.Lookup(r.Body, "getMore")
 	id, ok := v.Int64OK()
 	if !ok {
 		return nil, mongoerr.WrongType("getMore.getMore", v.Type, "long")
@@ -113,21 +115,27 @@ func (c *conn) getMore(ctx context.Context, r *request) (bsoncore.Document, erro
 	if err != nil {
 		return nil, err
 	}
-	if next, ok := cursorID(reply); ok && next == 0 {
-		c.s.forgetCursor(id)
-	} else if me := mongoerr.FromReply(reply); me != nil && me.Code == mongoerr.CursorNotFound {
+	if st := reply.Status; st.Cursor.Present && st.Cursor.ID == 0 || st.Code == mongoerr.CursorNotFound {
 		c.s.forgetCursor(id)
 	}
-	return reply, nil
+	if e.keep != nil {
+		return filterBatch(reply.Body, "nextBatch", e.keep), nil
+	}
+	return reply.Body, nil
 }
 
-// killCursors splits the ids by owning member, kills each group there, and merges the answers.
+// killCursors splits the ids by owning member, kills each group there, and merges the answers,
+// as mongos's killCursors does (kill_cursors_common.h, cluster_cursor_manager.cpp): a cursor of
+// another namespace than the one named is not found, whoever asks; killing another user's cursor
+// needs killAnyCursor (auth_checks.cpp checkAuthForKillCursors); the router forgets a cursor only
+// when its shard killed it or no longer has it.
 func (c *conn) killCursors(ctx context.Context, r *request) (bsoncore.Document, error) {
-	coll, ok := lookup(r.body, "killCursors")
+	coll, ok := bsonview.Lookup(r.Body, "killCursors")
 	if !ok || coll.Type != bsoncore.TypeString {
 		return nil, mongoerr.WrongType("killCursors.killCursors", coll.Type, "string")
 	}
-	v, _ := lookup(r.body, "cursors")
+	ns := string(r.DB) + "." + coll.StringValue()
+	v, _ := bsonview.Lookup(r.Body, "cursors")
 	arr, ok := v.ArrayOK()
 	if !ok {
 		return nil, mongoerr.WrongType("killCursors.cursors", v.Type, "array")
@@ -147,12 +155,12 @@ func (c *conn) killCursors(ctx context.Context, r *request) (bsoncore.Document, 
 				"BSON field 'killCursors.cursors' contains an element of type '%s', expected type 'long'", mongoerr.TypeName(cv.Type))
 		}
 		e, ok := c.s.cursors.get(id)
-		if !ok {
+		if !ok || e.ns != ns {
 			notFound = append(notFound, id)
 			continue
 		}
-		if e.owner != r.who.uid && !r.who.canOn(auth.ActionKillAnyCursor, auth.NSResource(string(r.db), string(coll.StringValue()))) {
-			return nil, mongoerr.New(mongoerr.Unauthorized, "not authorized to kill cursor on %s.%s", r.db, coll.StringValue())
+		if err := r.who.mayKillCursor(e, r.DB, coll.StringValue()); err != nil {
+			return nil, err
 		}
 		g := groups[e.host]
 		if g == nil {
@@ -166,7 +174,7 @@ func (c *conn) killCursors(ctx context.Context, r *request) (bsoncore.Document, 
 	for _, host := range order {
 		g := groups[host]
 		sub := *r
-		sub.body = killCursorsBody(r.body, g.ids)
+		sub.Body = killCursorsBody(r.Body, g.ids)
 		reply, _, err := c.exchange(ctx, g.shard, shards.Primary(), host, &sub)
 		if err != nil {
 			// The member is gone, and its cursors with it.
@@ -177,7 +185,7 @@ func (c *conn) killCursors(ctx context.Context, r *request) (bsoncore.Document, 
 			continue
 		}
 		for _, field := range []string{"cursorsKilled", "cursorsNotFound", "cursorsAlive", "cursorsUnknown"} {
-			ids, _ := reply.Lookup(field).ArrayOK()
+			ids, _ := reply.Body.Lookup(field).ArrayOK()
 			idVals, _ := ids.Values()
 			for _, iv := range idVals {
 				id := iv.AsInt64()
@@ -198,7 +206,7 @@ func (c *conn) killCursors(ctx context.Context, r *request) (bsoncore.Document, 
 // killCursorsBody is the client's killCursors command restricted to ids.
 func killCursorsBody(body bsoncore.Document, ids []int64) bsoncore.Document {
 	idx, dst := bsoncore.AppendDocumentStart(nil)
-	eachElement(body, func(el bsoncore.Element) bool {
+	bsonview.Each(body, func(el bsoncore.Element) bool {
 		if string(el.KeyBytes()) == "cursors" {
 			dst = bsoncore.AppendArrayElement(dst, "cursors", int64Array(ids))
 		} else {

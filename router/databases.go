@@ -4,9 +4,11 @@ import (
 	"context"
 	"sort"
 
+	"github.com/mongos-lite/mongos-lite/internal/outcome"
+
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
-	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
+	"github.com/mongos-lite/mongos-lite/internal/command"
 	"github.com/mongos-lite/mongos-lite/shards"
 )
 
@@ -19,19 +21,20 @@ func (c *conn) listDatabases(ctx context.Context, r *request) (bsoncore.Document
 		shards [][]byte
 	}
 	merged := map[string]*dbInfo{}
-	nameOnly := false
-	if v, ok := lookup(r.body, "nameOnly"); ok {
-		nameOnly, _ = v.BooleanOK()
+	nameOnly, err := command.TrueValue(r.Body, "nameOnly", "listDatabases")
+	if err != nil {
+		return nil, err
 	}
-	for i, sh := range c.s.shards {
+	visible := r.who.visibleDatabases(r)
+	for i, sh := range c.s.cluster.Shards() {
 		reply, _, err := c.exchange(ctx, i, shards.Primary(), "", r)
 		if err != nil {
 			return nil, err
 		}
-		if e := mongoerr.FromReply(reply); e != nil {
-			return nil, e
+		if err := reply.Err(); err != nil {
+			return nil, err
 		}
-		arr, _ := reply.Lookup("databases").ArrayOK()
+		arr, _ := reply.Body.Lookup("databases").ArrayOK()
 		vals, _ := arr.Values()
 		for _, v := range vals {
 			doc, ok := v.DocumentOK()
@@ -39,6 +42,9 @@ func (c *conn) listDatabases(ctx context.Context, r *request) (bsoncore.Document
 				continue
 			}
 			name, _ := doc.Lookup("name").StringValueOK()
+			if !visible(name) {
+				continue
+			}
 			size, _ := doc.Lookup("sizeOnDisk").AsInt64OK()
 			empty, _ := doc.Lookup("empty").BooleanOK()
 			info := merged[name]
@@ -79,11 +85,11 @@ func (c *conn) listDatabases(ctx context.Context, r *request) (bsoncore.Document
 // can be placed afresh.
 func (c *conn) dropDatabase(ctx context.Context, r *request) (bsoncore.Document, error) {
 	reply, err := c.forwardToPrimary(ctx, r, false)
-	if err != nil || mongoerr.FromReply(reply) != nil {
+	if err != nil || !outcome.Read(reply).OK {
 		return reply, err
 	}
-	if err := c.s.cluster.Forget(ctx, string(r.db)); err != nil {
-		c.log.Warn().Err(err).Bytes("db", r.db).Msg("database dropped but its placement was not removed")
+	if err := c.s.cluster.Forget(ctx, string(r.DB)); err != nil {
+		c.log.Warn().Err(err).Bytes("db", r.DB).Msg("database dropped but its placement was not removed")
 	}
 	return reply, nil
 }

@@ -6,21 +6,21 @@ import (
 	"errors"
 
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
+	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/wiremessage"
 
 	"github.com/mongos-lite/mongos-lite/auth"
+	"github.com/mongos-lite/mongos-lite/internal/command"
 	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
 	"github.com/mongos-lite/mongos-lite/internal/sessionid"
-	"github.com/mongos-lite/mongos-lite/internal/wire"
 )
 
-// request is one client command as it flows through the router.
+// request is one client command as it flows through the router: the one parse that
+// authorization, placement, session handling and forwarding all read.
 type request struct {
-	msg  wire.Msg
-	body bsoncore.Document
-	name []byte // the command name: the body's first key
-	db   []byte
-	op   sessionid.OpInfo
-	who  identity
+	command.Command
+	flags wiremessage.MsgFlag
+	op    sessionid.OpInfo
+	who   identity
 }
 
 type handler func(c *conn, ctx context.Context, r *request) (bsoncore.Document, error)
@@ -30,29 +30,31 @@ type handler func(c *conn, ctx context.Context, r *request) (bsoncore.Document, 
 // handlers that dispatch again.
 var handlers map[string]handler
 
-// handshake and authentication commands ignore session fields, as on mongod (reference §1.3).
+// handshake and authentication commands ignore session fields, as on mongod
+// (src/mongo/db/initialize_operation_session_info.cpp).
 var handshake = map[string]bool{"hello": true, "isMaster": true, "ismaster": true,
 	"saslStart": true, "saslContinue": true, "authenticate": true}
 
 func init() {
 	handlers = map[string]handler{
 		"hello": (*conn).hello, "isMaster": (*conn).hello, "ismaster": (*conn).hello,
-		"ping":          (*conn).ping,
-		"buildInfo":     (*conn).buildInfo,
-		"buildinfo":     (*conn).buildInfo,
-		"getParameter":  (*conn).getParameter,
-		"serverStatus":  (*conn).serverStatus,
-		"connPoolStats": (*conn).connPoolStats,
-		"listShards":    (*conn).listShards,
-		"isdbgrid":      (*conn).isdbgrid,
-		"whatsmyuri":    (*conn).whatsmyuri,
-		"getMore":       (*conn).getMore,
-		"killCursors":   (*conn).killCursors,
-		"listDatabases": (*conn).listDatabases,
-		"dropDatabase":  (*conn).dropDatabase,
-		"find":          (*conn).find,
-		"aggregate":     (*conn).aggregate,
-		"bulkWrite":     (*conn).bulkWrite,
+		"ping":            (*conn).ping,
+		"buildInfo":       (*conn).buildInfo,
+		"buildinfo":       (*conn).buildInfo,
+		"getParameter":    (*conn).getParameter,
+		"serverStatus":    (*conn).serverStatus,
+		"connPoolStats":   (*conn).connPoolStats,
+		"listShards":      (*conn).listShards,
+		"isdbgrid":        (*conn).isdbgrid,
+		"whatsmyuri":      (*conn).whatsmyuri,
+		"getMore":         (*conn).getMore,
+		"killCursors":     (*conn).killCursors,
+		"listDatabases":   (*conn).listDatabases,
+		"listCollections": (*conn).listCollections,
+		"dropDatabase":    (*conn).dropDatabase,
+		"find":            (*conn).find,
+		"aggregate":       (*conn).aggregate,
+		"bulkWrite":       (*conn).bulkWrite,
 
 		"startSession":             (*conn).startSession,
 		"refreshSessions":          (*conn).refreshSessions,
@@ -67,6 +69,9 @@ func init() {
 		"saslStart":          (*conn).saslStart,
 		"saslContinue":       (*conn).saslContinue,
 		"authenticate":       (*conn).authenticate,
+		"connectionStatus":   (*conn).connectionStatus,
+		"logout":             (*conn).logout,
+		"listCommands":       (*conn).listCommands,
 	}
 }
 
@@ -86,11 +91,42 @@ func init() {
 	}
 }
 
-// readOnly commands do not place a database that does not exist yet.
-var readOnly = map[string]bool{
-	"find": true, "aggregate": true, "count": true, "distinct": true, "listCollections": true,
-	"listIndexes": true, "dbStats": true, "collStats": true, "explain": true, "validate": true,
-	"drop": true, "dropIndexes": true, "dbHash": true,
+// createsData are the commands that may create data in their database, which is what places a
+// database that has no primary shard yet. Nothing else places one: a read, a drop, a status
+// probe or a write that matches nothing of a database that does not exist goes to the config
+// shard, which has nothing of it either.
+var createsData = map[string]func(r *request) bool{
+	"insert":                  always,
+	"create":                  always,
+	"createIndexes":           always,
+	"mapReduce":               always,
+	"cloneCollectionAsCapped": always,
+	"update":                  upserts,
+	"findAndModify":           upserts,
+}
+
+func always(*request) bool { return true }
+
+// upserts reports whether an update or findAndModify may insert (its statements were checked
+// when it was authorized; an unreadable flag counts as an upsert).
+func upserts(r *request) bool {
+	if string(r.Name) == "findAndModify" {
+		up, err := command.TrueValue(r.Body, "upsert", "findAndModify")
+		return up || err != nil
+	}
+	found := false
+	err := r.EachDoc("updates", func(st bsoncore.Document) error {
+		up, err := command.TrueValue(st, "upsert", "update.updates")
+		found = found || up
+		return err
+	})
+	return found || err != nil
+}
+
+// places reports whether the command places its database when it has none.
+func places(r *request) bool {
+	f, ok := createsData[string(r.Name)]
+	return ok && f(r)
 }
 
 // refused are replica-set administration commands: they concern one shard, and forwarding them
@@ -100,26 +136,39 @@ func refused(name []byte) bool {
 		string(name) == "fsync" || string(name) == "fsyncUnlock"
 }
 
-func (c *conn) dispatch(ctx context.Context, name []byte, r *request) (bsoncore.Document, error) {
-	r.name = name
+func (c *conn) dispatch(ctx context.Context, r *request) (bsoncore.Document, error) {
+	name := r.Name
 	who, err := c.identity()
 	if err != nil {
 		return nil, err
 	}
 	r.who = who
+	if err := r.CheckGeneric(who.can); err != nil {
+		return nil, err
+	}
 	if who.auth {
-		if err := auth.Authorize(who.user, string(r.db), r.body); err != nil {
+		if err := auth.Authorize(who.user, &r.Command); err != nil {
 			return nil, err
 		}
 	}
+	// As mongos, once the command is authorized: a causal chain begun through another router
+	// must not reach a shard ahead of what this router gossips (clock.go).
+	if err := c.s.clock.gossipIn(internedName(name), r.Body, c.clockSender()); err != nil {
+		return nil, err
+	}
 	if !handshake[string(name)] {
-		op, err := sessionid.ParseOpInfo(r.body, who.uid, who.can(auth.ActionImpersonate))
+		op, err := sessionid.ParseOpInfo(r.Body, who.uid, who.can(auth.ActionImpersonate))
 		if err != nil {
 			return nil, err
 		}
 		r.op = op
-		if op.HasLSID && !sessionCommands[string(name)] {
-			if err := c.s.sessions.Vivify(op.LSID, who.owner()); err != nil {
+	}
+	if err := r.CheckDuplicates(); err != nil {
+		return nil, err
+	}
+	if !handshake[string(name)] {
+		if r.op.HasLSID && !sessionCommands[string(name)] {
+			if err := c.s.sessions.Vivify(r.op.LSID, who.owner()); err != nil {
 				return nil, err
 			}
 		}
@@ -131,7 +180,7 @@ func (c *conn) dispatch(ctx context.Context, name []byte, r *request) (bsoncore.
 }
 
 // answer routes the command and rewrites the shard state-change errors in what it produced, as
-// mongos rewrites every reply it sends (statechange.go): one place for shard replies, errors and
+// mongos rewrites every reply it sends (cloak.go): one place for shard replies, errors and
 // broadcasts alike. The router's own fail point acts outside it, so what it injects stays as
 // configured, as on mongos.
 func (c *conn) answer(ctx context.Context, name []byte, r *request) (bsoncore.Document, error) {
@@ -154,5 +203,5 @@ func (c *conn) route(ctx context.Context, name []byte, r *request) (bsoncore.Doc
 		return nil, mongoerr.New(mongoerr.CommandNotFound,
 			"%s is not supported through mongos-lite: run it against the shard's replica set directly", name)
 	}
-	return c.forwardToPrimary(ctx, r, !readOnly[string(name)])
+	return c.forwardToPrimary(ctx, r, places(r))
 }

@@ -5,6 +5,9 @@ import (
 	"errors"
 	"time"
 
+	"github.com/mongos-lite/mongos-lite/internal/bsonview"
+	"github.com/mongos-lite/mongos-lite/internal/outcome"
+
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
 	"github.com/mongos-lite/mongos-lite/internal/failpoint"
@@ -21,11 +24,11 @@ func (c *conn) configureFailPoint(_ context.Context, r *request) (bsoncore.Docum
 	if !c.s.cfg.EnableTestCommands {
 		return nil, noSuchCommand("configureFailPoint")
 	}
-	v, _ := lookup(r.body, "configureFailPoint")
+	v, _ := bsonview.Lookup(r.Body, "configureFailPoint")
 	if name, _ := v.StringValueOK(); name != "failCommand" {
 		return nil, mongoerr.New(mongoerr.BadValue, "Unknown fail point: %s (mongos-lite has failCommand)", v)
 	}
-	count, err := c.s.failCommand.Configure(r.body, failpoint.ParseFailCommand)
+	count, err := c.s.failCommand.Configure(r.Body, failpoint.ParseFailCommand)
 	if err != nil {
 		return nil, err
 	}
@@ -66,7 +69,7 @@ func (c *conn) failCommand(ctx context.Context, name []byte, r *request, run fun
 		return nil, e
 	}
 	reply, err := run()
-	if err != nil || len(d.WriteConcernError) == 0 || mongoerr.FromReply(reply) != nil {
+	if err != nil || len(d.WriteConcernError) == 0 || outcome.ErrOf(reply) != nil {
 		return reply, err
 	}
 	elems := [][]byte{bsoncore.AppendDocumentElement(nil, "writeConcernError", d.WriteConcernError)}

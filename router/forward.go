@@ -2,11 +2,12 @@ package router
 
 import (
 	"context"
+	"github.com/mongos-lite/mongos-lite/internal/bsonview"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
-	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/wiremessage"
 
+	"github.com/mongos-lite/mongos-lite/internal/command"
 	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
 	"github.com/mongos-lite/mongos-lite/internal/wire"
 	"github.com/mongos-lite/mongos-lite/shards"
@@ -15,9 +16,9 @@ import (
 // forwardToPrimary sends the command to its database's primary shard, to the member its read
 // preference selects.
 func (c *conn) forwardToPrimary(ctx context.Context, r *request, create bool) (bsoncore.Document, error) {
-	idx, err := c.s.cluster.PrimaryShard(ctx, r.db, create)
+	idx, err := c.s.cluster.PrimaryShard(ctx, r.DB, create)
 	if err != nil {
-		return nil, shards.ErrorReply(err)
+		return nil, mongoerr.As(err)
 	}
 	return c.forwardTo(ctx, r, idx)
 }
@@ -28,11 +29,11 @@ func (c *conn) forwardTo(ctx context.Context, r *request, idx int) (bsoncore.Doc
 	if r.op.Autocommit {
 		return c.transactionStatement(ctx, r, idx)
 	}
-	rp, err := shards.ReadPrefFrom(r.body)
+	rp, err := readPrefOf(r)
 	if err != nil {
 		return nil, err
 	}
-	labels := labelContext(r.name, r)
+	labels := labelContext(r.Name, r)
 	policy := retryPolicyOf(r, labels)
 	reply, host, err := c.exchange(ctx, idx, rp, "", r)
 	for i := 0; i < maxShardRetries && policy.retry(ctx, labels.RetryableWrite, reply, err); i++ {
@@ -47,87 +48,170 @@ func (c *conn) forwardTo(ctx context.Context, r *request, idx int) (bsoncore.Doc
 		}
 		return nil, err
 	}
-	if reply == nil {
-		return nil, nil
-	}
 	c.trackCursor(reply, idx, host, r)
-	return reply, nil
+	return reply.Body, nil
+}
+
+// readsBySecondary are the commands whose read preference may send them to a secondary. Every
+// other command (writes, DDL, anything the router does not classify) goes to the primary
+// whatever the client asks, as mongos sends writes (batch_write_exec.cpp) and passthrough
+// commands (ReadPreferenceSetting PrimaryOnly).
+var readsBySecondary = map[string]bool{
+	"find": true, "count": true, "distinct": true, "aggregate": true, "listCollections": true,
+	"listIndexes": true, "dbStats": true, "collStats": true, "dataSize": true, "dbHash": true,
+	"explain": true,
+}
+
+// readPrefOf is the read preference the command is routed by: the client's, parsed and checked
+// as mongod checks it, for a read that may run on a secondary; the primary otherwise. An
+// aggregate that writes ($out, $merge) and an explained write go to the primary.
+func readPrefOf(r *request) (shards.ReadPref, error) {
+	rp, err := shards.ReadPrefFrom(r.Body)
+	if err != nil || !readsBySecondary[string(r.Name)] {
+		return shards.Primary(), err
+	}
+	switch string(r.Name) {
+	case "aggregate":
+		if aggregateWrites(r.Body) {
+			return shards.Primary(), nil
+		}
+	case "explain":
+		inner, _ := bsonview.Lookup(r.Body, "explain")
+		doc, _ := inner.DocumentOK()
+		if !readsBySecondary[string(bsonview.FirstKey(doc))] {
+			return shards.Primary(), nil
+		}
+	}
+	return rp, nil
+}
+
+// aggregateWrites reports whether an aggregate ends with $out or $merge.
+func aggregateWrites(body bsoncore.Document) bool {
+	pv, _ := bsonview.Lookup(body, "pipeline")
+	stages, _ := pv.ArrayOK()
+	vals, _ := stages.Values()
+	if len(vals) == 0 {
+		return false
+	}
+	last, _ := vals[len(vals)-1].DocumentOK()
+	name := string(bsonview.FirstKey(last))
+	return name == "$out" || name == "$merge"
 }
 
 // exchange forwards r to shard idx (to host when given, else by rp) and returns the shard's
-// reply body as the member sent it, or nil for a moreToCome request.
-func (c *conn) exchange(ctx context.Context, idx int, rp shards.ReadPref, host string, r *request) (bsoncore.Document, string, error) {
-	c.fwd = c.appendForward(c.fwd[:0], r)
-	shard := c.s.shards[idx]
-	var frame []byte
+// reply with its status (the zero Reply for a moreToCome request). The reply stays valid until
+// the connection's next round trip. The status's cluster time and operation time are taken
+// here, once, for every path that reaches a shard.
+func (c *conn) exchange(ctx context.Context, idx int, rp shards.ReadPref, host string, r *request) (shards.Reply, string, error) {
+	c.fwd = c.appendForward(c.fwd[:0], r, rp)
+	req := shards.Request{Body: c.fwd, Sequences: r.Sequences, MoreToCome: r.flags&wire.MoreToCome != 0}
+	shard := c.s.cluster.Shard(idx)
+	var reply shards.Reply
 	var err error
 	start := time.Now()
 	defer func() { c.shardTime += time.Since(start) }()
 	if host != "" {
-		frame, err = shard.RoundTripHost(ctx, host, c.fwd, c.rep)
+		reply, err = shard.RoundTripHost(ctx, host, req, c.rep)
 	} else {
-		frame, host, err = shard.RoundTrip(ctx, rp, c.fwd, c.rep)
+		reply, host, err = shard.RoundTrip(ctx, rp, req, c.rep)
 	}
-	if frame != nil {
-		c.rep = frame[:0] // the reply stays valid until the next round trip
+	if reply.Body != nil {
+		c.rep = reply.Buffer() // its storage serves the next round trip
 	}
 	if cap(c.fwd) > keepBufferBytes {
 		c.fwd = nil
 	}
 	if err != nil {
-		return nil, host, shards.ErrorReply(err)
+		return shards.Reply{}, host, mongoerr.As(err)
 	}
-	if frame == nil {
-		return nil, host, nil
+	if reply.Body == nil {
+		return reply, host, nil
 	}
-	m, err := wire.ParseMsg(frame)
-	if err != nil {
-		return nil, host, mongoerr.New(mongoerr.ProtocolError, "shard %s (%s) sent a malformed reply: %v", shard.Name(), host, err)
+	if err := c.s.clock.observe(reply.Status.ClusterTime); err != nil {
+		return shards.Reply{}, host, err
 	}
-	c.s.clock.observe(m.Body)
+	c.opTime = max(c.opTime, reply.Status.OperationTime)
 	if r.op.HasLSID {
 		// The refresh job refreshes and ends the session on the shards that saw it.
 		_ = c.s.sessions.MarkSeen(r.op.LSID, idx)
 	}
-	return m.Body, host, nil
+	return reply, host, nil
 }
 
-// appendForward builds the frame sent to a shard: the client's command with the full lsid
-// {id, uid} and the router's $clusterTime in place of the client's; every other byte, document
-// sequences included, passes through.
-func (c *conn) appendForward(dst []byte, r *request) []byte {
-	start := len(dst)
-	dst = wiremessage.AppendHeader(dst, 0, 0, 0, wire.OpMsg)
-	dst = wiremessage.AppendMsgFlags(dst, r.msg.Flags&wire.MoreToCome)
-	dst = wiremessage.AppendMsgSectionType(dst, wiremessage.SingleDocument)
+// appendForward builds the command body sent to a shard: the client's command as authorized,
+// with every generic argument handled as internal/command decides (docs/generic-arguments.md):
+// the command's own fields and the forwarded generic arguments pass as sent; internal arguments
+// are dropped; the router appends its own lsid, cluster time, read preference, client metadata,
+// audit identity and write-blocking bypass. The document sequences go to the shard as the client
+// sent them, beside this body.
+func (c *conn) appendForward(dst []byte, r *request, rp shards.ReadPref) []byte {
 	idx, dst := bsoncore.AppendDocumentStart(dst)
-	eachElement(r.body, func(el bsoncore.Element) bool {
-		switch string(el.KeyBytes()) {
-		case "$clusterTime":
-			return true
-		case "lsid":
-			if r.op.HasLSID {
-				dst = bsoncore.AppendHeader(dst, bsoncore.TypeEmbeddedDocument, "lsid")
-				dst = r.op.LSID.AppendDoc(dst)
-				return true
+	var sent clientArgs
+	bsonview.Each(r.Body, func(el bsoncore.Element) bool {
+		key := el.KeyBytes()
+		switch command.DispositionOf(key) {
+		case command.Own, command.Forward:
+			dst = append(dst, el...)
+		case command.Replace:
+			// Sent only by a client allowed to (CheckGeneric): its own value is the router's.
+			switch string(key) {
+			case "$audit":
+				if r.who.auth {
+					dst, sent.audit = append(dst, el...), true
+				}
+			case "mayBypassWriteBlocking":
+				dst, sent.bypass = append(dst, el...), true
 			}
 		}
-		dst = append(dst, el...)
 		return true
 	})
+	dst = c.appendRouterArgs(dst, r, rp, sent)
+	dst, _ = bsoncore.AppendDocumentEnd(dst, idx)
+	return dst
+}
+
+// clientArgs records the replaceable arguments a client was allowed to send itself.
+type clientArgs struct{ audit, bypass bool }
+
+// appendRouterArgs appends the generic arguments the router sends of its own, as mongos's
+// egress hooks do (client_metadata_propagation_egress_hook.cpp): the full lsid {id, uid}, its
+// cluster time, the read preference it selected the member with (none for the primary), the
+// client's metadata with the router's part, the authenticated user as $audit (with --auth only)
+// and whether the command may bypass user write blocking.
+func (c *conn) appendRouterArgs(dst []byte, r *request, rp shards.ReadPref, sent clientArgs) []byte {
+	if r.op.HasLSID {
+		dst = bsoncore.AppendHeader(dst, bsoncore.TypeEmbeddedDocument, "lsid")
+		dst = r.op.LSID.AppendDoc(dst)
+	}
 	if ct := c.s.clock.load(); ct != nil {
 		dst = bsoncore.AppendDocumentElement(dst, "$clusterTime", ct.doc)
 	}
-	dst, _ = bsoncore.AppendDocumentEnd(dst, idx)
-	for _, s := range r.msg.Sequences {
-		dst = wire.AppendSequence(dst, s)
+	if rp.Mode != shards.ModePrimary {
+		dst = appendReadPrefMode(dst, rp.Mode)
 	}
-	wire.SetLength(dst[start:])
+	if c.clientMeta != nil {
+		dst = append(dst, c.clientMeta...)
+	}
+	if !sent.audit && r.who.user != nil {
+		dst = bsoncore.AppendDocumentElement(dst, "$audit", r.who.user.AuditMetadata())
+	}
+	if !sent.bypass {
+		dst = bsoncore.AppendBooleanElement(dst, "mayBypassWriteBlocking", r.who.mayBypassWriteBlocking())
+	}
+	return dst
+}
+
+// appendReadPrefMode appends $readPreference: {mode}, which is what lets a secondary serve the
+// command; the member needs nothing else of it.
+func appendReadPrefMode(dst []byte, m shards.Mode) []byte {
+	idx, dst := bsoncore.AppendDocumentElementStart(dst, "$readPreference")
+	dst = bsoncore.AppendStringElement(dst, "mode", m.String())
+	dst, _ = bsoncore.AppendDocumentEnd(dst, idx)
 	return dst
 }
 
 func hasLabel(reply bsoncore.Document, label string) bool {
-	v, ok := lookup(reply, "errorLabels")
+	v, ok := bsonview.Lookup(reply, "errorLabels")
 	if !ok {
 		return false
 	}

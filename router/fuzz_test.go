@@ -8,13 +8,16 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
+	"github.com/mongos-lite/mongos-lite/internal/command"
 	"github.com/mongos-lite/mongos-lite/internal/wire"
 )
 
 // FuzzCommand sends arbitrary command bodies, as whole OP_MSG frames, to a router in front of a
 // memshard set. Whatever the body, the router must answer with a well-formed reply carrying
 // ok (an error reply for bad input), closing the connection only where mongod would; it must
-// never panic or hang (a hang fails the client's 30 s deadline).
+// never panic or hang (a hang fails the client's 30 s deadline). And whatever it forwards, no
+// internal field a client sent reaches the shard (internal/command's dropped arguments), nor
+// impersonation metadata, which a router without --auth never sends.
 func FuzzCommand(f *testing.F) {
 	for _, seed := range []bson.D{
 		{{Key: "ping", Value: 1}, {Key: "$db", Value: "admin"}},
@@ -26,10 +29,15 @@ func FuzzCommand(f *testing.F) {
 			{Key: "autocommit", Value: false}, {Key: "startTransaction", Value: true}, {Key: "$db", Value: "test"}},
 		{{Key: "aggregate", Value: 1}, {Key: "pipeline", Value: bson.A{bson.D{{Key: "$listLocalSessions", Value: bson.D{}}}}},
 			{Key: "cursor", Value: bson.D{}}, {Key: "$db", Value: "admin"}},
+		{{Key: "insert", Value: "c"}, {Key: "documents", Value: bson.A{bson.D{}}}, {Key: "shardVersion", Value: bson.A{bson.Timestamp{T: 1}}},
+			{Key: "$audit", Value: bson.D{{Key: "$impersonatedUser", Value: bson.D{{Key: "user", Value: "root"}, {Key: "db", Value: "admin"}}}}},
+			{Key: "$configTime", Value: bson.Timestamp{T: 1}}, {Key: "$db", Value: "test"}},
+		{{Key: "find", Value: "c"}, {Key: "databaseVersion", Value: bson.D{}}, {Key: "$replData", Value: 1}, {Key: "allowImplicitCollectionCreation", Value: true},
+			{Key: "clientOperationKey", Value: bson.Binary{Subtype: 4, Data: make([]byte, 16)}}, {Key: "$db", Value: "test"}},
 	} {
 		f.Add([]byte(marshalBench(f, seed)))
 	}
-	c := startBenchCluster(f, 1, 1, nil)
+	addr, log := trustCluster(f, trustModes[0])
 	// One connection for as long as the router keeps it: dialBench would close it with the
 	// first input's test.
 	var cl *benchClient
@@ -40,14 +48,16 @@ func FuzzCommand(f *testing.F) {
 	})
 	f.Fuzz(func(t *testing.T, body []byte) {
 		if cl == nil {
-			nc, err := net.DialTimeout("tcp", c.srv.Addr(), 5*time.Second)
+			nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
 			if err != nil {
 				t.Fatal(err)
 			}
 			cl = &benchClient{nc: nc, br: bufio.NewReaderSize(nc, 16<<10)}
 		}
 		frame := wire.AppendMsg(nil, 1, 0, 0, body)
+		sent := log.count()
 		reply, err := cl.roundTrip(frame)
+		defer log.checkNoInternalFields(t, sent)
 		if err != nil {
 			_ = cl.nc.Close()
 			cl = nil
@@ -65,4 +75,22 @@ func FuzzCommand(f *testing.F) {
 			t.Fatalf("reply without ok: %v", m.Body)
 		}
 	})
+}
+
+// checkNoInternalFields fails t if a command received after the first `from` carries, at its
+// top level, a field the router drops or impersonation metadata (the router runs without
+// --auth): whatever a client sent, only the router's own generic arguments reach a shard.
+func (l *commandLog) checkNoInternalFields(t *testing.T, from int) {
+	t.Helper()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, r := range l.got[from:] {
+		elems, _ := r.Body.Elements()
+		for _, el := range elems {
+			key := el.Key()
+			if command.DispositionOf([]byte(key)) == command.Drop || key == "$audit" {
+				t.Fatalf("%s reached the shard: %v", key, r.Body)
+			}
+		}
+	}
 }

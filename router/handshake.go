@@ -2,11 +2,13 @@ package router
 
 import (
 	"context"
+	"github.com/mongos-lite/mongos-lite/internal/bsonview"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/wiremessage"
 
+	"github.com/mongos-lite/mongos-lite/internal/command"
 	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
 	"github.com/mongos-lite/mongos-lite/internal/wire"
 )
@@ -20,6 +22,7 @@ const (
 
 // handleQuery answers OP_QUERY, which since 5.1 carries only the legacy handshake.
 func (c *conn) handleQuery(frame []byte) ([]byte, error) {
+	c.opTime = 0
 	q, err := wire.ParseQuery(frame)
 	if err != nil {
 		return nil, err
@@ -33,8 +36,7 @@ func (c *conn) handleQuery(frame []byte) ([]byte, error) {
 	case !c.s.beginOp():
 		err = c.s.quiesceError()
 	default:
-		r := request{body: cmd, db: []byte(q.Database())}
-		body, err = c.hello(context.Background(), &r)
+		body, err = c.legacyHello(cmd, q.Database())
 		c.s.endOp()
 	}
 	idx, reply := wiremessage.AppendHeaderStart(c.out[:0], replyRequestID.Add(1), q.Header.RequestID, wire.OpReply)
@@ -47,24 +49,33 @@ func (c *conn) handleQuery(frame []byte) ([]byte, error) {
 	return c.out, nil
 }
 
-// hello answers hello/isMaster/ismaster as a mongos does (reference §7.1).
+// legacyHello answers a hello sent over OP_QUERY, with the generic-argument checks of OP_MSG.
+func (c *conn) legacyHello(cmd bsoncore.Document, db string) (bsoncore.Document, error) {
+	r := request{Command: command.Command{Name: bsonview.FirstKey(cmd), DB: []byte(db), Body: cmd}}
+	who, err := c.identity()
+	if err != nil {
+		return nil, err
+	}
+	if err := r.CheckGeneric(who.can); err != nil {
+		return nil, err
+	}
+	return c.hello(context.Background(), &r)
+}
+
+// hello answers hello/isMaster/ismaster as a mongos does
+// (src/mongo/s/commands/cluster_hello_cmd.cpp).
 func (c *conn) hello(ctx context.Context, r *request) (bsoncore.Document, error) {
-	legacy := string(firstKey(r.body)) != "hello"
-	if v, ok := lookup(r.body, "client"); ok {
-		if c.sawMetadata {
-			return nil, mongoerr.New(mongoerr.ClientMetadataCannotBeMutated,
-				"The client metadata document may only be sent in the first hello")
-		}
-		c.sawMetadata = true
-		if doc, ok := v.DocumentOK(); ok {
-			c.appName, _ = doc.Lookup("application", "name").StringValueOK()
+	legacy := string(bsonview.FirstKey(r.Body)) != "hello"
+	if v, ok := bsonview.Lookup(r.Body, "client"); ok {
+		if err := c.setClientMetadata(v); err != nil {
+			return nil, err
 		}
 	}
-	if err := c.awaitTopologyChange(r.body); err != nil {
+	if err := c.awaitTopologyChange(r.Body); err != nil {
 		return nil, err
 	}
 	b := bsoncore.NewDocumentBuilder()
-	if v, ok := lookup(r.body, "compression"); ok {
+	if v, ok := bsonview.Lookup(r.Body, "compression"); ok {
 		b.AppendArray("compression", c.negotiateCompression(v))
 	}
 	if legacy {
@@ -74,11 +85,11 @@ func (c *conn) hello(ctx context.Context, r *request) (bsoncore.Document, error)
 	}
 	b.AppendString("msg", "isdbgrid")
 	b.AppendDocument("topologyVersion", c.s.topologyVersion())
-	if v, ok := lookup(r.body, "helloOk"); ok && v.Type == bsoncore.TypeBoolean && v.Boolean() {
+	if v, ok := bsonview.Lookup(r.Body, "helloOk"); ok && v.Type == bsoncore.TypeBoolean && v.Boolean() {
 		b.AppendBoolean("helloOk", true)
 	}
 	minWire, maxWire := c.s.wireVersions()
-	authElems, err := c.helloAuth(r.body)
+	authElems, err := c.helloAuth(r.Body)
 	if err != nil {
 		return nil, err
 	}
@@ -96,12 +107,49 @@ func (c *conn) hello(ctx context.Context, r *request) (bsoncore.Document, error)
 		AppendDouble("ok", 1).Build(), nil
 }
 
+// maxClientMetadata is mongos's kMaxMongoSMetadataDocumentByteLength: the router forwards the
+// document to the shards with every command, with its own part added.
+const maxClientMetadata = 512
+
+// setClientMetadata takes the client metadata of the connection's first hello (client_metadata.cpp)
+// and prepares the $client the router sends the shards: the client's document and
+// {mongos: {host, client, version}}, as mongos's setMongoSMetadata builds it.
+func (c *conn) setClientMetadata(v bsoncore.Value) error {
+	if c.sawMetadata {
+		return mongoerr.New(mongoerr.ClientMetadataCannotBeMutated,
+			"The client metadata document may only be sent in the first hello")
+	}
+	c.sawMetadata = true
+	doc, ok := v.DocumentOK()
+	if !ok {
+		return nil
+	}
+	if len(doc) > maxClientMetadata {
+		return mongoerr.New(mongoerr.ClientMetadataDocumentTooLarge,
+			"The client metadata document must be less then or equal to %d bytes", maxClientMetadata)
+	}
+	c.appName, _ = doc.Lookup("application", "name").StringValueOK()
+	idx, dst := bsoncore.AppendDocumentElementStart(nil, "$client")
+	bsonview.Each(doc, func(el bsoncore.Element) bool {
+		if string(el.KeyBytes()) != "mongos" {
+			dst = append(dst, el...)
+		}
+		return true
+	})
+	dst = bsoncore.AppendDocumentElement(dst, "mongos", bsoncore.NewDocumentBuilder().
+		AppendString("host", c.nc.LocalAddr().String()).
+		AppendString("client", c.nc.RemoteAddr().String()).
+		AppendString("version", Version).Build())
+	c.clientMeta, _ = bsoncore.AppendDocumentEnd(dst, idx)
+	return nil
+}
+
 // awaitTopologyChange implements awaitable hello: a monitor that already knows the current
 // topologyVersion waits up to maxAwaitTimeMS for a change. Only shutdown changes a router's, so
 // it waits out the time unless the router stops.
 func (c *conn) awaitTopologyChange(body bsoncore.Document) error {
-	tv, hasTV := lookup(body, "topologyVersion")
-	mv, hasMax := lookup(body, "maxAwaitTimeMS")
+	tv, hasTV := bsonview.Lookup(body, "topologyVersion")
+	mv, hasMax := bsonview.Lookup(body, "maxAwaitTimeMS")
 	switch {
 	case !hasTV && !hasMax:
 		return nil
@@ -171,7 +219,7 @@ func (c *conn) negotiateCompression(v bsoncore.Value) []byte {
 // wireVersions is the range every shard supports: the highest minimum and the lowest maximum.
 func (s *Server) wireVersions() (int32, int32) {
 	lo, hi := int32(routerMinWireVersion), int32(routerMaxWireVersion)
-	for _, sh := range s.shards {
+	for _, sh := range s.cluster.Shards() {
 		if lo2, hi2, ok := sh.WireVersions(); ok {
 			lo, hi = max(lo, lo2), min(hi, hi2)
 		}
@@ -183,7 +231,7 @@ func (s *Server) wireVersions() (int32, int32) {
 // router keeps alive has already expired on a shard.
 func (s *Server) sessionTimeoutMinutes() int32 {
 	t := int32(s.cfg.LogicalSessionTimeoutMinutes)
-	for _, sh := range s.shards {
+	for _, sh := range s.cluster.Shards() {
 		if m, ok := sh.SessionTimeoutMinutes(); ok {
 			t = min(t, m)
 		}

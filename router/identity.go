@@ -2,6 +2,8 @@ package router
 
 import (
 	"context"
+	"github.com/mongos-lite/mongos-lite/internal/bsonview"
+	"strings"
 
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
@@ -10,9 +12,9 @@ import (
 	"github.com/mongos-lite/mongos-lite/internal/sessionid"
 )
 
-// identity is who runs a command, as the session layer sees it (reference §1.2): without
-// authentication everyone has the no-auth uid and every privilege check passes; with it, the
-// connection's authenticated user.
+// identity is who runs a command, as the session layer sees it
+// (src/mongo/db/logical_session_id_helpers.cpp): without authentication everyone has the no-auth
+// uid and every privilege check passes; with it, the connection's authenticated user.
 type identity struct {
 	auth bool
 	user *auth.User // nil: not authenticated
@@ -43,6 +45,34 @@ func (id identity) canOn(action string, r auth.Resource) bool {
 	return !id.auth || id.user != nil && id.user.Can(action, r)
 }
 
+// mayBypassWriteBlocking is what the router tells a shard of the caller's right to write through
+// setUserWriteBlockMode: the bypassWriteBlockingMode privilege, or everything without
+// authentication, as mongod's AuthorizationSession decides it.
+func (id identity) mayBypassWriteBlocking() bool { return id.can("bypassWriteBlockingMode") }
+
+// mayKillCursor is checkAuthForKillCursors (src/mongo/db/auth/auth_checks.cpp): killAnyCursor on
+// the cluster, the cursor's owner, or killAnyCursor on its namespace (its database for a
+// collectionless cursor such as aggregate: 1's "$cmd.aggregate").
+func (id identity) mayKillCursor(e cursorEntry, db []byte, coll string) error {
+	target := auth.NSResource(string(db), coll)
+	if strings.HasPrefix(coll, "$cmd.") {
+		target = auth.DBResource(string(db))
+	}
+	if e.owner == id.uid || id.can(auth.ActionKillAnyCursor) || id.canOn(auth.ActionKillAnyCursor, target) {
+		return nil
+	}
+	return mongoerr.New(mongoerr.Unauthorized, "not authorized to kill cursor on %s.%s", db, coll)
+}
+
+// identify is a command the router builds for the caller (a session fan-out), with the caller as
+// its $audit, as mongos's egress hooks add it to every request (with --auth; nothing without).
+func (id identity) identify(body bsoncore.Document) bsoncore.Document {
+	if id.user == nil {
+		return body
+	}
+	return withElements(body, bsoncore.AppendDocumentElement(nil, "$audit", id.user.AuditMetadata()))
+}
+
 // owner is the "user@db" a session record names ("" without authentication).
 func (id identity) owner() string {
 	if id.user == nil {
@@ -62,11 +92,11 @@ func (id identity) requireSessions() error {
 
 // saslStart and saslContinue run the connection's SCRAM conversation.
 func (c *conn) saslStart(_ context.Context, r *request) (bsoncore.Document, error) {
-	return c.sasl(func(dst []byte) ([]byte, error) { return c.conv.SaslStart(dst, string(r.db), r.body) })
+	return c.sasl(func(dst []byte) ([]byte, error) { return c.conv.SaslStart(dst, string(r.DB), r.Body) })
 }
 
 func (c *conn) saslContinue(_ context.Context, r *request) (bsoncore.Document, error) {
-	return c.sasl(func(dst []byte) ([]byte, error) { return c.conv.SaslContinue(dst, r.body) })
+	return c.sasl(func(dst []byte) ([]byte, error) { return c.conv.SaslContinue(dst, r.Body) })
 }
 
 func (c *conn) sasl(step func([]byte) ([]byte, error)) (bsoncore.Document, error) {
@@ -99,7 +129,7 @@ func (c *conn) helloAuth(hello bsoncore.Document) ([][]byte, error) {
 	}
 	dst, _ = bsoncore.AppendDocumentEnd(dst, idx)
 	var elems [][]byte
-	eachElement(dst, func(el bsoncore.Element) bool {
+	bsonview.Each(dst, func(el bsoncore.Element) bool {
 		elems = append(elems, el)
 		return true
 	})

@@ -5,24 +5,25 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/mongos-lite/mongos-lite/internal/bsonview"
+
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
 	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
 	"github.com/mongos-lite/mongos-lite/internal/sessionid"
 	"github.com/mongos-lite/mongos-lite/sessionfanout"
-	"github.com/mongos-lite/mongos-lite/shards"
 	"github.com/mongos-lite/mongos-lite/shards/memshard/query"
 )
 
 // aggregate answers $listLocalSessions from the router's cache and $listSessions from every
 // shard; any other pipeline goes to the database's primary shard.
 func (c *conn) aggregate(ctx context.Context, r *request) (bsoncore.Document, error) {
-	pv, _ := lookup(r.body, "pipeline")
+	pv, _ := bsonview.Lookup(r.Body, "pipeline")
 	stages, _ := pv.ArrayOK()
 	first, _ := stages.IndexErr(0)
 	stage, _ := first.DocumentOK()
-	switch string(firstKey(stage)) {
+	switch string(bsonview.FirstKey(stage)) {
 	case "$listLocalSessions":
 		return c.listLocalSessions(r, stage, stages)
 	case "$listSessions":
@@ -32,7 +33,7 @@ func (c *conn) aggregate(ctx context.Context, r *request) (bsoncore.Document, er
 }
 
 func (c *conn) listLocalSessions(r *request, stage bsoncore.Document, stages bsoncore.Array) (bsoncore.Document, error) {
-	if v, _ := lookup(r.body, "aggregate"); v.Type == bsoncore.TypeString {
+	if v, _ := bsonview.Lookup(r.Body, "aggregate"); v.Type == bsoncore.TypeString {
 		return nil, mongoerr.New(mongoerr.InvalidNamespace,
 			"$listLocalSessions must be run against the database with {aggregate: 1}, not a collection")
 	}
@@ -54,30 +55,30 @@ func (c *conn) listLocalSessions(r *request, stage bsoncore.Document, stages bso
 	if err != nil {
 		return nil, err
 	}
-	return cursorReply(string(r.db)+".$cmd.aggregate", docs), nil
+	return cursorReply(string(r.DB)+".$cmd.aggregate", docs), nil
 }
 
 // listSessions reads config.system.sessions on every shard and merges the records, one per _id:
 // a session used on several shards has a record on each.
 func (c *conn) listSessions(ctx context.Context, r *request, stage bsoncore.Document) (bsoncore.Document, error) {
-	if coll, _ := lookup(r.body, "aggregate"); string(r.db) != "config" || coll.StringValue() != "system.sessions" {
+	if coll, _ := bsonview.Lookup(r.Body, "aggregate"); string(r.DB) != "config" || coll.StringValue() != "system.sessions" {
 		return nil, mongoerr.New(mongoerr.InvalidNamespace, "$listSessions may only be run against config.system.sessions")
 	}
 	if _, err := sessionid.ParseListSpec("$listSessions", stage.Lookup("$listSessions"), r.who.uid); err != nil {
 		return nil, err
 	}
 	start := time.Now()
-	results := c.s.broadcastPrimaries(ctx, shardAggregate(r.body))
+	results := c.s.broadcastPrimaries(ctx, shardAggregate(r.Body))
 	c.countShardTime(start)
 	for _, res := range results {
-		if sessionfanout.Failure(res, shards.ErrorReply) != nil {
-			return aggregateReply(results, nil), nil
+		if sessionfanout.Failure(res) != nil {
+			return sessionfanout.Aggregate(results, nil), nil
 		}
 	}
 	seen := map[string]bool{}
 	var docs []bson.Raw
 	for _, res := range results {
-		batch, _ := res.Value.Lookup("cursor", "firstBatch").ArrayOK()
+		batch, _ := res.Value.Body.Lookup("cursor", "firstBatch").ArrayOK()
 		vals, _ := batch.Values()
 		for _, v := range vals {
 			doc, ok := v.DocumentOK()
@@ -98,7 +99,7 @@ func (c *conn) listSessions(ctx context.Context, r *request, stage bsoncore.Docu
 // or cluster-time fields (the fan-out is the router's own command).
 func shardAggregate(body bsoncore.Document) bsoncore.Document {
 	idx, dst := bsoncore.AppendDocumentStart(nil)
-	eachElement(body, func(el bsoncore.Element) bool {
+	bsonview.Each(body, func(el bsoncore.Element) bool {
 		switch string(el.KeyBytes()) {
 		case "lsid", "$clusterTime", "txnNumber", "autocommit", "startTransaction", "$readPreference":
 		case "cursor":

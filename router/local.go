@@ -2,6 +2,7 @@ package router
 
 import (
 	"context"
+	"github.com/mongos-lite/mongos-lite/internal/bsonview"
 	"os"
 	"strings"
 	"time"
@@ -57,8 +58,10 @@ func (c *conn) parameters() map[string]bsoncore.Value {
 		"featureCompatibilityVersion": {Type: bsoncore.TypeEmbeddedDocument,
 			Data: bsoncore.NewDocumentBuilder().AppendString("version", "8.0").Build()},
 		"localLogicalSessionTimeoutMinutes": i32(int32(c.s.cfg.LogicalSessionTimeoutMinutes)),
-		"requireApiVersion":                 {Type: bsoncore.TypeBoolean, Data: []byte{0}},
-		"transactionLifetimeLimitSeconds":   i32(60),
+		"maxAcceptableLogicalClockDriftSecs": {Type: bsoncore.TypeInt64,
+			Data: bsoncore.AppendInt64(nil, c.s.cfg.MaxClockDriftSecs)}, // a long, as mongod's
+		"requireApiVersion":               {Type: bsoncore.TypeBoolean, Data: []byte{0}},
+		"transactionLifetimeLimitSeconds": i32(60),
 	}
 }
 
@@ -66,7 +69,7 @@ func (c *conn) parameters() map[string]bsoncore.Value {
 // none that exists is an error, as on mongod.
 func (c *conn) getParameter(_ context.Context, r *request) (bsoncore.Document, error) {
 	params := c.parameters()
-	v, _ := lookup(r.body, "getParameter")
+	v, _ := bsonview.Lookup(r.Body, "getParameter")
 	all := false
 	if s, ok := v.StringValueOK(); ok && s == "*" {
 		all = true
@@ -76,7 +79,7 @@ func (c *conn) getParameter(_ context.Context, r *request) (bsoncore.Document, e
 	b := bsoncore.NewDocumentBuilder()
 	found := 0
 	for name, val := range params {
-		if _, asked := lookup(r.body, name); all || asked {
+		if _, asked := bsonview.Lookup(r.Body, name); all || asked {
 			b.AppendValue(name, val)
 			found++
 		}
@@ -140,8 +143,8 @@ func (c *conn) connPoolStats(context.Context, *request) (bsoncore.Document, erro
 
 // shardDocs are the config.shards entries: {_id, host: "rs/h1,h2", state: 1}.
 func (s *Server) shardDocs() []bson.Raw {
-	docs := make([]bson.Raw, len(s.shards))
-	for i, sh := range s.shards {
+	docs := make([]bson.Raw, len(s.cluster.Shards()))
+	for i, sh := range s.cluster.Shards() {
 		docs[i] = bson.Raw(bsoncore.NewDocumentBuilder().
 			AppendString("_id", sh.Name()).
 			AppendString("host", sh.SetName()+"/"+strings.Join(sh.Members(), ",")).
@@ -159,8 +162,8 @@ func (c *conn) listShards(context.Context, *request) (bsoncore.Document, error) 
 // find answers config.shards from the router's own registry (there are no config servers) and
 // routes every other find to its database's primary shard.
 func (c *conn) find(ctx context.Context, r *request) (bsoncore.Document, error) {
-	coll, _ := lookup(r.body, "find")
-	if name, _ := stringBytes(coll); string(r.db) != "config" || string(name) != "shards" {
+	coll, _ := bsonview.Lookup(r.Body, "find")
+	if name, _ := bsonview.String(coll); string(r.DB) != "config" || string(name) != "shards" {
 		return c.forwardToPrimary(ctx, r, false)
 	}
 	return cursorReply("config.shards", c.s.shardDocs()), nil

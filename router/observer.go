@@ -53,7 +53,7 @@ type ShardPool struct {
 // ShardPools reads every shard member's connection pool.
 func (s *Server) ShardPools() []ShardPool {
 	var out []ShardPool
-	for _, sh := range s.shards {
+	for _, sh := range s.cluster.Shards() {
 		for _, st := range sh.PoolStats() {
 			out = append(out, ShardPool{Shard: sh.Name(), Stats: st})
 		}
@@ -63,7 +63,7 @@ func (s *Server) ShardPools() []ShardPool {
 
 // Ready reports whether every shard has a primary (readiness probes).
 func (s *Server) Ready() bool {
-	for _, sh := range s.shards {
+	for _, sh := range s.cluster.Shards() {
 		if !sh.HasPrimary() {
 			return false
 		}

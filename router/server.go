@@ -25,10 +25,9 @@ import (
 // Server is one router process: a listener, its connections, and the shared routing state.
 type Server struct {
 	cfg      Config
-	shards   []*shards.Shard
-	cluster  *topology.Cluster
+	cluster  *topology.Cluster[*shards.Shard] // the shards and the routing metadata
 	cursors  *cursorRegistry
-	clock    clusterClock
+	clock    *clusterClock
 	sessions *sessioncache.Cache
 
 	failCommand failpoint.Point // the router's own failCommand (test commands only)
@@ -72,12 +71,15 @@ func New(cfg Config, shardList []*shards.Shard) (*Server, error) {
 	for i, s := range shardList {
 		members[i] = s
 	}
+	if cfg.MaxClockDriftSecs < 0 {
+		return nil, errors.New("router: MaxClockDriftSecs must not be negative")
+	}
 	cfg = cfg.withDefaults()
 	return &Server{
 		cfg:     cfg,
-		shards:  shardList,
-		cluster: topology.New(members),
+		cluster: topology.New(shardList),
 		cursors: newCursorRegistry(),
+		clock:   newClusterClock(cfg),
 		sessions: sessioncache.New(sessioncache.Config{
 			MaxSessions:  cfg.MaxSessions,
 			LocalTimeout: time.Duration(cfg.LogicalSessionTimeoutMinutes) * time.Minute,
@@ -229,5 +231,15 @@ func (s *Server) Close(ctx context.Context) error {
 		return err
 	case <-ctx.Done():
 		return ctx.Err()
+	}
+}
+
+// inShutdown reports whether the router is quiescing or closing.
+func (s *Server) inShutdown() bool {
+	select {
+	case <-s.shutdown:
+		return true
+	default:
+		return false
 	}
 }

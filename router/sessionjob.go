@@ -3,9 +3,6 @@ package router
 import (
 	"context"
 
-	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
-
-	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
 	"github.com/mongos-lite/mongos-lite/internal/sessionid"
 	"github.com/mongos-lite/mongos-lite/router/sessioncache"
 )
@@ -52,14 +49,11 @@ func (s *Server) sessionIO() sessioncache.IO {
 		return func(ctx context.Context, shard int, ids []sessionid.ID) error {
 			ctx, cancel := context.WithTimeout(ctx, s.cfg.KillSessionsPerHostTimeout)
 			defer cancel()
-			reply, err := s.shards[shard].Command(ctx, sessionListCommand(name, ids))
+			reply, err := s.cluster.Shard(shard).Command(ctx, sessionListCommand(name, ids))
 			if err != nil {
 				return err
 			}
-			if e := mongoerr.FromReply(bsoncore.Document(reply)); e != nil {
-				return e
-			}
-			return nil
+			return reply.Err()
 		}
 	}
 	return sessioncache.IO{

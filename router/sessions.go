@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/mongos-lite/mongos-lite/internal/outcome"
+
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
 	"github.com/mongos-lite/mongos-lite/auth"
@@ -14,8 +16,9 @@ import (
 	"github.com/mongos-lite/mongos-lite/shards"
 )
 
-// The session commands (DESIGN "Session commands"). Who may name which uid follows the caller's
-// identity (identity.go): without authentication, anyone may name any uid (reference §1.3).
+// The session commands (docs/architecture.md, "Session fan-out"). Who may name which uid follows
+// the caller's identity (identity.go): without authentication, anyone may name any uid
+// (src/mongo/db/logical_session_id_helpers.cpp).
 
 // sessionCommands manage sessions rather than run in one, so their own lsid is not vivified.
 var sessionCommands = map[string]bool{
@@ -42,7 +45,7 @@ func (c *conn) startSession(_ context.Context, r *request) (bsoncore.Document, e
 // refreshSessions vivifies the ids here and refreshes them on every shard's primary: each shard
 // keeps its own sessions collection, so each must hear of it.
 func (c *conn) refreshSessions(ctx context.Context, r *request) (bsoncore.Document, error) {
-	ids, err := sessionid.ParseList(r.body, r.who.uid, r.who.can(auth.ActionImpersonate))
+	ids, err := sessionid.ParseList(r.Body, r.who.uid, r.who.can(auth.ActionImpersonate))
 	if err != nil {
 		return nil, err
 	}
@@ -52,26 +55,27 @@ func (c *conn) refreshSessions(ctx context.Context, r *request) (bsoncore.Docume
 		}
 	}
 	defer c.countShardTime(time.Now())
-	return c.s.toPrimaries(ctx, sessionListCommand("refreshSessions", ids), nil), nil
+	return c.s.toPrimaries(ctx, r.who.identify(sessionListCommand("refreshSessions", ids))), nil
 }
 
 // endSessions marks the sessions ending here (their router cursors close at the next refresh,
 // as on mongod) and ends them on every shard's primary.
 func (c *conn) endSessions(ctx context.Context, r *request) (bsoncore.Document, error) {
-	ids, err := sessionid.ParseList(r.body, r.who.uid, r.who.can(auth.ActionImpersonate))
+	ids, err := sessionid.ParseList(r.Body, r.who.uid, r.who.can(auth.ActionImpersonate))
 	if err != nil {
 		return nil, err
 	}
 	c.s.sessions.End(ids)
 	defer c.countShardTime(time.Now())
-	return c.s.toPrimaries(ctx, sessionListCommand("endSessions", ids), nil), nil
+	return c.s.toPrimaries(ctx, r.who.identify(sessionListCommand("endSessions", ids))), nil
 }
 
 // killSessions serves killSessions, killAllSessions and killAllSessionsByPattern as mongos does:
-// the router's own cursors of matching sessions go first, then one killAllSessionsByPattern
-// with full lsids/uids goes to every member of every shard (secondaries hold cursors too).
+// the router's own cursors of matching sessions go first, then killAllSessionsByPattern with
+// full lsids/uids goes to every member of every shard (secondaries hold cursors too): one
+// encoding, shared by every member, in bodies of bounded size however many sessions are named.
 func (c *conn) killSessions(ctx context.Context, r *request) (bsoncore.Document, error) {
-	p, err := sessionid.ParseKillAs(r.body, r.who.uid, r.who.auth, r.who.can(auth.ActionKillAnySession))
+	p, err := sessionid.ParseKillAs(r.Body, r.who.uid, r.who.auth, r.who.can(auth.ActionKillAnySession))
 	if err != nil {
 		return nil, err
 	}
@@ -83,7 +87,11 @@ func (c *conn) killSessions(ctx context.Context, r *request) (bsoncore.Document,
 		return nil, nil
 	}
 	defer c.countShardTime(time.Now())
-	return c.s.toEveryMember(ctx, p.AppendKillCommand(nil), killFailed), nil
+	bodies := p.KillCommands(sessionid.MaxKillBatch)
+	for i, b := range bodies {
+		bodies[i] = r.who.identify(b)
+	}
+	return c.s.toEveryMember(ctx, bodies, killFailed), nil
 }
 
 // sessionListCommand is {<name>: [{id, uid}...], $db: "admin"}.
@@ -111,24 +119,36 @@ func (s *Server) fanoutOptions() sessionfanout.Options {
 	}
 }
 
+// shardTarget is one shard's primary in a fan-out; raw names it by the shard's name.
+type shardTarget struct{ shard *shards.Shard }
+
+func (t shardTarget) String() string { return t.shard.Name() }
+
+// memberTarget is one member in a fan-out; raw names it "shard/host:port".
+type memberTarget struct {
+	shard *shards.Shard
+	host  string
+}
+
+func (t memberTarget) String() string { return t.shard.Name() + "/" + t.host }
+
 // toPrimaries runs body on every shard's primary concurrently and folds the replies into one,
 // with a raw entry per shard when any failed.
-func (s *Server) toPrimaries(ctx context.Context, body bsoncore.Document, onFailure *mongoerr.Error) bsoncore.Document {
-	return aggregateReply(s.broadcastPrimaries(ctx, body), onFailure)
+func (s *Server) toPrimaries(ctx context.Context, body bsoncore.Document) bsoncore.Document {
+	return sessionfanout.Aggregate(s.broadcastPrimaries(ctx, body), nil)
 }
 
 // broadcastPrimaries runs body on every shard's primary concurrently; results are in shard order.
-func (s *Server) broadcastPrimaries(ctx context.Context, body bsoncore.Document) []sessionfanout.Result[bsoncore.Document] {
-	targets := make([]string, len(s.shards))
-	byName := make(map[string]*shards.Shard, len(s.shards))
-	for i, sh := range s.shards {
-		targets[i] = sh.Name()
-		byName[sh.Name()] = sh
+func (s *Server) broadcastPrimaries(ctx context.Context, body bsoncore.Document) []sessionfanout.Result[shardTarget, outcome.Reply] {
+	targets := make([]shardTarget, len(s.cluster.Shards()))
+	for i, sh := range s.cluster.Shards() {
+		targets[i] = shardTarget{sh}
 	}
 	defer s.observeFanout(body, len(targets), time.Now())
 	return sessionfanout.Broadcast(ctx, targets, s.fanoutOptions(),
-		func(ctx context.Context, target string) (bsoncore.Document, error) {
-			return byName[target].Command(ctx, body)
+		func(ctx context.Context, t shardTarget) (outcome.Reply, error) {
+			reply, err := t.shard.Command(ctx, body)
+			return reply.Reply, err
 		})
 }
 
@@ -136,39 +156,31 @@ func (s *Server) observeFanout(body bsoncore.Document, targets int, start time.T
 	s.cfg.Observer.FanoutDone(commandName(body), targets, time.Since(start))
 }
 
-// memberTarget names one member in a fan-out and in raw: "shard/host:port".
-type memberTarget struct {
-	shard *shards.Shard
-	host  string
-}
-
-// toEveryMember runs body on every member of every shard concurrently.
-func (s *Server) toEveryMember(ctx context.Context, body bsoncore.Document, onFailure *mongoerr.Error) bsoncore.Document {
-	var targets []string
-	members := map[string]memberTarget{}
-	for _, sh := range s.shards {
+// toEveryMember runs bodies, in order, on every member of every shard concurrently; a member's
+// result is its first failure or its last reply. The bodies are only read, so every member
+// shares them.
+func (s *Server) toEveryMember(ctx context.Context, bodies []bsoncore.Document, onFailure *mongoerr.Error) bsoncore.Document {
+	var targets []memberTarget
+	for _, sh := range s.cluster.Shards() {
 		for _, host := range sh.Members() {
-			name := sh.Name() + "/" + host
-			targets = append(targets, name)
-			members[name] = memberTarget{shard: sh, host: host}
+			targets = append(targets, memberTarget{shard: sh, host: host})
 		}
 	}
 	start := time.Now()
 	results := sessionfanout.Broadcast(ctx, targets, s.fanoutOptions(),
-		func(ctx context.Context, target string) (bsoncore.Document, error) {
-			m := members[target]
-			return m.shard.CommandHost(ctx, m.host, body)
+		func(ctx context.Context, m memberTarget) (outcome.Reply, error) {
+			var reply shards.Reply
+			var err error
+			for _, body := range bodies {
+				reply, err = m.shard.CommandHost(ctx, m.host, body)
+				if err != nil || !reply.Status.OK {
+					break
+				}
+			}
+			return reply.Reply, err
 		})
-	s.observeFanout(body, len(targets), start)
-	return aggregateReply(results, onFailure)
-}
-
-// aggregateReply folds a broadcast's results into one reply.
-func aggregateReply(results []sessionfanout.Result[bsoncore.Document], onFailure *mongoerr.Error) bsoncore.Document {
-	idx, dst := bsoncore.AppendDocumentStart(nil)
-	dst = sessionfanout.AppendAggregate(dst, results, onFailure, shards.ErrorReply)
-	dst, _ = bsoncore.AppendDocumentEnd(dst, idx)
-	return dst
+	s.observeFanout(bodies[0], len(targets), start)
+	return sessionfanout.Aggregate(results, onFailure)
 }
 
 // dropCursors forgets router cursors whose sessions were killed, ended or reaped; the shards

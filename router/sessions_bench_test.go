@@ -10,6 +10,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"runtime"
 	"testing"
 	"time"
 
@@ -141,5 +142,48 @@ func waitMembersKnown(b *testing.B, c *benchCluster, members int) {
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
+	}
+}
+
+// BenchmarkKillSessionsMemory is one killSessions naming 20,000 sessions (a 0.9 MB body, whose
+// killAllSessionsByPattern with full lsids is 2.3 MB) through the router to 1, 4 and 16 members.
+// B/op counts the whole process: the router, and each memshard member reading and parsing its
+// copy; B/member is B/op over the members. The router encodes the kill once and every member's
+// connection writes that same encoding, so what grows with the members is the members' own
+// reading, not the router's copies.
+func BenchmarkKillSessionsMemory(b *testing.B) {
+	const sessions = 20_000
+	ids := make(bson.A, sessions)
+	for i := range ids {
+		id := benchSessionID(uint64(i))
+		ids[i] = bson.D{{Key: "id", Value: bson.Binary{Subtype: 4, Data: id.ID[:]}}}
+	}
+	body := marshalBench(b, bson.D{{Key: "killSessions", Value: ids}, {Key: "$db", Value: "admin"}})
+	kill := wire.AppendMsg(nil, 1, 0, 0, body)
+	for _, shape := range []struct{ shards, members int }{{1, 1}, {1, 4}, {4, 4}} {
+		targets := shape.shards * shape.members
+		b.Run(fmt.Sprintf("targets=%d", targets), func(b *testing.B) {
+			c := startBenchCluster(b, shape.shards, shape.members, nil)
+			cl := dialBench(b, c.srv.Addr())
+			waitMembersKnown(b, c, shape.members)
+			killOnce := func() {
+				reply, err := cl.roundTrip(kill)
+				if err != nil {
+					b.Fatal(err)
+				}
+				checkOK(b, reply)
+			}
+			killOnce() // opens a pooled connection to every member
+			b.ReportAllocs()
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			n := 0
+			for b.Loop() {
+				killOnce()
+				n++
+			}
+			runtime.ReadMemStats(&after)
+			b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc)/float64(n)/float64(targets), "B/member")
+		})
 	}
 }

@@ -18,24 +18,10 @@ import (
 func TestDriverShardUser(t *testing.T) {
 	checkLeaks(t)
 	test := "test"
-	file := auth.File{Roles: []auth.RoleDef{{Role: "router", DB: "admin",
+	users := usersFile(t, []auth.RoleDef{{Role: "router", DB: "admin",
 		Privileges: []auth.PrivilegeSpec{{Resource: auth.ResourceSpec{Cluster: true}, Actions: []string{auth.ActionImpersonate}}},
-		Roles:      []auth.RoleRef{{Role: "readWrite", DB: test}}}}}
-	for _, u := range []struct{ name, role, db string }{{"forwarder", "router", "admin"}, {"writer", "readWrite", test}} {
-		creds, err := auth.NewCredentials(u.name, u.name+"-pw")
-		if err != nil {
-			t.Fatal(err)
-		}
-		file.Users = append(file.Users, auth.UserEntry{User: u.name, DB: "admin", Roles: []auth.RoleRef{{Role: u.role, DB: u.db}}, Credentials: creds})
-	}
-	data, err := yaml.Marshal(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	users, err := auth.ParseUsers(data)
-	if err != nil {
-		t.Fatal(err)
-	}
+		Roles:      []auth.RoleRef{{Role: "readWrite", DB: test}}}},
+		testUser{"forwarder", "router", "admin"}, testUser{"writer", "readWrite", test})
 	for _, tc := range []struct {
 		user string
 		code int32 // 0: served
@@ -54,4 +40,29 @@ func TestDriverShardUser(t *testing.T) {
 			}
 		})
 	}
+}
+
+// testUser is a user name@admin of a test users file, with password name+"-pw" and one role.
+type testUser struct{ name, role, db string }
+
+// usersFile is a users file of these custom roles and users, parsed.
+func usersFile(t *testing.T, roles []auth.RoleDef, us ...testUser) *auth.Users {
+	t.Helper()
+	file := auth.File{Roles: roles}
+	for _, u := range us {
+		creds, err := auth.NewCredentials(u.name, u.name+"-pw")
+		if err != nil {
+			t.Fatal(err)
+		}
+		file.Users = append(file.Users, auth.UserEntry{User: u.name, DB: "admin", Roles: []auth.RoleRef{{Role: u.role, DB: u.db}}, Credentials: creds})
+	}
+	data, err := yaml.Marshal(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	users, err := auth.ParseUsers(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return users
 }

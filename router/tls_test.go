@@ -311,7 +311,7 @@ func TestTLSConfigRefused(t *testing.T) {
 }
 
 // tlsCluster is a memshard set behind a router, both configurable.
-func tlsCluster(t *testing.T, setOpts []memshard.Option, shardCfg func(*shards.Config), routerCfg func(*Config)) (addr string, logs *logBuffer) {
+func tlsCluster(t testing.TB, setOpts []memshard.Option, shardCfg func(*shards.Config), routerCfg func(*Config)) (addr string, logs *logBuffer) {
 	t.Helper()
 	rs, err := memshard.StartReplicaSet("rs0", 1, setOpts...)
 	if err != nil {
@@ -323,6 +323,18 @@ func tlsCluster(t *testing.T, setOpts []memshard.Option, shardCfg func(*shards.C
 	if shardCfg != nil {
 		shardCfg(&sc)
 	}
+	sh := openShard(t, sc)
+	logs = &logBuffer{}
+	cfg := Config{Logger: zerolog.New(logs)}
+	if routerCfg != nil {
+		routerCfg(&cfg)
+	}
+	return serveRouter(t, cfg, sh).Addr(), logs
+}
+
+// openShard opens a shard, closed with the test.
+func openShard(t testing.TB, sc shards.Config) *shards.Shard {
+	t.Helper()
 	sh, err := shards.Open(sc)
 	if err != nil {
 		t.Fatal(err)
@@ -332,12 +344,13 @@ func tlsCluster(t *testing.T, setOpts []memshard.Option, shardCfg func(*shards.C
 		defer cancel()
 		_ = sh.Close(ctx)
 	})
-	logs = &logBuffer{}
-	cfg := Config{Logger: zerolog.New(logs)}
-	if routerCfg != nil {
-		routerCfg(&cfg)
-	}
-	srv, err := New(cfg, []*shards.Shard{sh})
+	return sh
+}
+
+// serveRouter starts a router over the shards; the test closes it and checks that it closed.
+func serveRouter(t testing.TB, cfg Config, shardList ...*shards.Shard) *Server {
+	t.Helper()
+	srv, err := New(cfg, shardList)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -354,7 +367,7 @@ func tlsCluster(t *testing.T, setOpts []memshard.Option, shardCfg func(*shards.C
 		}
 		<-served
 	})
-	return srv.Addr(), logs
+	return srv
 }
 
 // driverInsert connects the official driver (TLS when cfg is set) and inserts in a session. A

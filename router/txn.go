@@ -3,6 +3,8 @@ package router
 import (
 	"context"
 
+	"github.com/mongos-lite/mongos-lite/internal/bsonview"
+
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
 	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
@@ -39,7 +41,7 @@ func (c *conn) transactionStatement(ctx context.Context, r *request, shard int) 
 		c.recordPinnedHost(r, host)
 	}
 	c.trackCursor(reply, t.shard, host, r)
-	return withRecoveryToken(reply, c.s.shards[t.shard].Name()), nil
+	return withRecoveryToken(reply.Body, c.s.cluster.Shard(t.shard).Name()), nil
 }
 
 // pinTransaction starts or continues the session's transaction and checks the statement stays
@@ -54,6 +56,9 @@ func (c *conn) pinTransaction(ctx context.Context, r *request, shard int) (txnTa
 		return txnTarget{shard: shard}, nil
 	}
 	t, ok := c.s.sessions.Txn(id)
+	if err := t.CheckContinue(id, number, false); ok && err != nil {
+		return txnTarget{}, err
+	}
 	if !ok || t.Number != number || t.Participant == sessioncache.NoParticipant {
 		// Not started here (another router, or forgotten): the shard answers for itself.
 		return txnTarget{shard: shard}, nil
@@ -63,7 +68,7 @@ func (c *conn) pinTransaction(ctx context.Context, r *request, shard int) (txnTa
 		return txnTarget{}, mongoerr.New(mongoerr.OperationNotSupportedInTransaction,
 			"transaction %d runs on shard %s, but database %s lives on shard %s; mongos-lite runs each "+
 				"transaction on one shard, so the transaction was aborted",
-			number, c.s.shards[t.Participant].Name(), r.db, c.s.shards[shard].Name())
+			number, c.s.cluster.Shard(t.Participant).Name(), r.DB, c.s.cluster.Shard(shard).Name())
 	}
 	return txnTarget{shard: t.Participant, host: string(t.Recovery)}, nil
 }
@@ -81,7 +86,7 @@ func (c *conn) recordPinnedHost(r *request, host string) {
 // aborts it anyway when it expires).
 func (c *conn) abortOnParticipant(ctx context.Context, r *request, t sessioncache.Txn) {
 	body := abortCommand(r.op.LSID, t.Number)
-	sh := c.s.shards[t.Participant]
+	sh := c.s.cluster.Shard(t.Participant)
 	var err error
 	if host := string(t.Recovery); host != "" {
 		_, err = sh.CommandHost(ctx, host, body)
@@ -98,7 +103,7 @@ func (c *conn) abortOnParticipant(ctx context.Context, r *request, t sessioncach
 // router ran the transaction, else to the shard the client's recoveryToken names (a commit
 // retried through another router).
 func (c *conn) endTransaction(ctx context.Context, r *request) (bsoncore.Document, error) {
-	name := string(firstKey(r.body))
+	name := string(bsonview.FirstKey(r.Body))
 	if !r.op.HasLSID || !r.op.HasTxnNumber || !r.op.Autocommit {
 		return nil, mongoerr.New(mongoerr.InvalidOptions, "%s must be run within a transaction", name)
 	}
@@ -120,23 +125,29 @@ func (c *conn) endTransaction(ctx context.Context, r *request) (bsoncore.Documen
 	if err != nil {
 		return nil, mongoerr.As(err).AddServerLabels(ctxLabels)
 	}
-	if mongoerr.FromReply(reply) == nil {
+	if reply.Status.OK {
 		state := sessioncache.TxnCommitted
 		if name == "abortTransaction" {
 			state = sessioncache.TxnAborted
 		}
 		c.s.sessions.FinishTxn(r.op.LSID, r.op.TxnNumber, state)
 	}
-	return withRecoveryToken(reply, c.s.shards[target.shard].Name()), nil
+	return withRecoveryToken(reply.Body, c.s.cluster.Shard(target.shard).Name()), nil
 }
 
 // endTarget finds where the transaction runs; recovering is true when only the client's
 // recoveryToken says so.
 func (c *conn) endTarget(r *request) (t txnTarget, recovering bool, err error) {
-	if t, ok := c.s.sessions.Txn(r.op.LSID); ok && t.Number == r.op.TxnNumber && t.Participant != sessioncache.NoParticipant {
-		return txnTarget{shard: t.Participant, host: string(t.Recovery)}, false, nil
+	if t, ok := c.s.sessions.Txn(r.op.LSID); ok {
+		commit := string(r.Name) == "commitTransaction" // abort continues, commit may recover
+		if err := t.CheckContinue(r.op.LSID, r.op.TxnNumber, commit); err != nil {
+			return txnTarget{}, false, err
+		}
+		if t.Number == r.op.TxnNumber && t.Participant != sessioncache.NoParticipant {
+			return txnTarget{shard: t.Participant, host: string(t.Recovery)}, false, nil
+		}
 	}
-	if v, ok := lookup(r.body, "recoveryToken"); ok {
+	if v, ok := bsonview.Lookup(r.Body, "recoveryToken"); ok {
 		doc, _ := v.DocumentOK()
 		name, _ := doc.Lookup("recoveryShardId").StringValueOK()
 		if idx := c.s.cluster.Index(name); idx >= 0 {
@@ -154,7 +165,7 @@ func (c *conn) endTarget(r *request) (t txnTarget, recovering bool, err error) {
 // shard finds the decision out: TransactionCommitted means the commit happened; a successful
 // abort means it never did, and the client must retry the whole transaction.
 func (c *conn) recoverCommit(ctx context.Context, r *request, t txnTarget) (bsoncore.Document, error) {
-	sh := c.s.shards[t.shard]
+	sh := c.s.cluster.Shard(t.shard)
 	abort := abortCommand(r.op.LSID, r.op.TxnNumber)
 	reply, err := sh.Command(ctx, abort)
 	for i := 0; i < maxShardRetries && idempotent.retry(ctx, false, reply, err); i++ {
@@ -163,10 +174,12 @@ func (c *conn) recoverCommit(ctx context.Context, r *request, t txnTarget) (bson
 	}
 	labels := mongoerr.LabelContext{InTransaction: true, CommitOrAbort: true}
 	if err != nil {
-		return nil, shards.ErrorReply(err).AddServerLabels(labels)
+		return nil, mongoerr.As(err).AddServerLabels(labels)
 	}
-	c.s.clock.observe(reply)
-	switch e := mongoerr.FromReply(reply); {
+	if err := c.s.clock.observe(reply.Status.ClusterTime); err != nil {
+		return nil, err
+	}
+	switch e := reply.Status.Err(reply.Body); {
 	case e != nil && e.Code == mongoerr.TransactionCommitted:
 		return withRecoveryToken(nil, sh.Name()), nil
 	case e != nil && e.Code != mongoerr.NoSuchTransaction:
@@ -200,7 +213,7 @@ func withRecoveryToken(reply bsoncore.Document, shard string) bsoncore.Document 
 // withElements is reply with extra top-level elements appended.
 func withElements(reply bsoncore.Document, elems ...[]byte) bsoncore.Document {
 	idx, dst := bsoncore.AppendDocumentStart(make([]byte, 0, len(reply)+64))
-	eachElement(reply, func(el bsoncore.Element) bool {
+	bsonview.Each(reply, func(el bsoncore.Element) bool {
 		dst = append(dst, el...)
 		return true
 	})

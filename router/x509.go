@@ -12,7 +12,7 @@ import (
 func (c *conn) authenticate(_ context.Context, r *request) (bsoncore.Document, error) {
 	return c.sasl(func(dst []byte) ([]byte, error) {
 		c.conv.SetPeer(c.tlsState())
-		return c.conv.Authenticate(dst, string(r.db), r.body)
+		return c.conv.Authenticate(dst, string(r.DB), r.Body)
 	})
 }
 

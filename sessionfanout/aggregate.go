@@ -1,78 +1,39 @@
 package sessionfanout
 
 import (
-	"context"
-	"errors"
 	"slices"
 	"strings"
+
+	"github.com/mongos-lite/mongos-lite/internal/outcome"
 
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
 	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
 )
 
-// MapError is the default mapping of a call's error to the MongoDB error reported for its target:
-// a *mongoerr.Error as is, a target's own timeout or any deadline as NetworkTimeout(89), the
-// caller's cancellation as Interrupted(11601), anything else as HostUnreachable(6). Callers that
-// know their transport's error types pass their own mapper and may fall back to this one.
-func MapError(err error) *mongoerr.Error {
-	var te *TimeoutError
-	var me *mongoerr.Error
-	switch {
-	case errors.As(err, &te):
-		return mongoerr.New(mongoerr.NetworkTimeout, "%v", te)
-	case errors.As(err, &me):
-		return me
-	case errors.Is(err, context.DeadlineExceeded):
-		return mongoerr.New(mongoerr.NetworkTimeout, "%v", err)
-	case errors.Is(err, context.Canceled):
-		return mongoerr.New(mongoerr.Interrupted, "%v", err)
-	default:
-		return mongoerr.New(mongoerr.HostUnreachable, "%v", err)
-	}
-}
-
-// Failure returns the error r stands for, or nil when its reply is ok: the mapped Err, a malformed
-// reply, or the command error the reply carries (ok: 0). A nil mapErr means MapError.
-func Failure(r Result[bsoncore.Document], mapErr func(error) *mongoerr.Error) *mongoerr.Error {
-	f, _ := judge(r, mapErr)
-	return f
-}
-
-// judge returns r's failure and whether r.Value is a well-formed reply to embed in raw as is.
-func judge(r Result[bsoncore.Document], mapErr func(error) *mongoerr.Error) (*mongoerr.Error, bool) {
+// Failure returns the error r stands for, or nil when its reply is ok: its call's error
+// (mongoerr.As), or the command error its reply carries.
+func Failure[T Target](r Result[T, outcome.Reply]) *mongoerr.Error {
 	if r.Err != nil {
-		return mapTransport(r.Err, mapErr), false
+		return mongoerr.As(r.Err)
 	}
-	if err := r.Value.Validate(); err != nil {
-		return mongoerr.New(mongoerr.ProtocolError, "invalid reply from %s: %v", r.Target, err), false
-	}
-	return mongoerr.FromReply(r.Value), true
-}
-
-func mapTransport(err error, mapErr func(error) *mongoerr.Error) *mongoerr.Error {
-	if mapErr != nil {
-		if e := mapErr(err); e != nil {
-			return e
-		}
-	}
-	return MapError(err)
+	return r.Value.Status.Err(r.Value.Body)
 }
 
 // Aggregate folds the replies of a broadcast into one reply; see AppendAggregate.
-func Aggregate(results []Result[bsoncore.Document], onFailure *mongoerr.Error, mapErr func(error) *mongoerr.Error) bsoncore.Document {
+func Aggregate[T Target](results []Result[T, outcome.Reply], onFailure *mongoerr.Error) bsoncore.Document {
 	idx, dst := bsoncore.AppendDocumentStart(nil)
-	dst = AppendAggregate(dst, results, onFailure, mapErr)
+	dst = AppendAggregate(dst, results, onFailure)
 	dst, _ = bsoncore.AppendDocumentEnd(dst, idx)
 	return dst
 }
 
 // sizeHint estimates the length of a failure reply's fields, so it is built without regrowing.
-func sizeHint(results []Result[bsoncore.Document]) int {
+func sizeHint[T Target](results []Result[T, outcome.Reply]) int {
 	const status, perError = 128, 96 // status fields; an error document but its message
 	n := status
 	for _, r := range results {
-		n += len(r.Target) + 2 + len(r.Value)
+		n += len(r.Target.String()) + 2 + len(r.Value.Body)
 		if r.Err != nil {
 			n += perError
 		}
@@ -86,12 +47,11 @@ func sizeHint(results []Result[bsoncore.Document]) int {
 // HostUnreachable "Failed to kill sessions on some hosts", as mongos), else of the highest-priority
 // failure (earliest target on a tie), then raw: {<target>: <its reply, or an error document for a
 // transport error or malformed reply>, ...} in target order, which mongos does not send but which
-// tells an operator which target failed. Failures are mapped as Failure does.
-func AppendAggregate(dst []byte, results []Result[bsoncore.Document], onFailure *mongoerr.Error, mapErr func(error) *mongoerr.Error) []byte {
+// tells an operator which target failed. Failures are those Failure returns.
+func AppendAggregate[T Target](dst []byte, results []Result[T, outcome.Reply], onFailure *mongoerr.Error) []byte {
 	failures := make([]*mongoerr.Error, len(results))
-	embed := make([]bool, len(results))
 	for i, r := range results {
-		failures[i], embed[i] = judge(r, mapErr)
+		failures[i] = Failure(r)
 	}
 	top := mongoerr.Highest(failures)
 	if top == nil {
@@ -106,9 +66,9 @@ func AppendAggregate(dst []byte, results []Result[bsoncore.Document], onFailure 
 	idx, dst := bsoncore.AppendDocumentElementStart(dst, "raw")
 	for i, r := range results {
 		// A NUL would end the field name early and corrupt the document.
-		key := strings.ReplaceAll(r.Target, "\x00", "")
-		if embed[i] {
-			dst = bsoncore.AppendDocumentElement(dst, key, r.Value)
+		key := strings.ReplaceAll(r.Target.String(), "\x00", "")
+		if r.Err == nil {
+			dst = bsoncore.AppendDocumentElement(dst, key, r.Value.Body)
 		} else {
 			ei, d := bsoncore.AppendDocumentElementStart(dst, key)
 			d = failures[i].AppendFields(d)

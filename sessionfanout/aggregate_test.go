@@ -3,7 +3,6 @@ package sessionfanout
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -12,6 +11,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
 	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
+	"github.com/mongos-lite/mongos-lite/internal/outcome"
 )
 
 // doc marshals d; the expected documents of the tests are written with the bson package so they
@@ -30,7 +30,9 @@ func errDoc(code mongoerr.Code, msg string) bson.D {
 	return bson.D{{Key: "ok", Value: 0.0}, {Key: "errmsg", Value: msg}, {Key: "code", Value: int32(code)}, {Key: "codeName", Value: code.Name()}}
 }
 
-func withRaw(d bson.D, raw bson.D) bson.D { return append(d, bson.E{Key: "raw", Value: raw}) }
+func withRaw(d bson.D, raw bson.D) bson.D {
+	return append(d, bson.E{Key: "raw", Value: raw})
+}
 
 func TestAggregate(t *testing.T) {
 	okReply := doc(t, bson.D{{Key: "ok", Value: 1.0}, {Key: "operationTime", Value: bson.Timestamp{T: 1, I: 2}}})
@@ -43,50 +45,41 @@ func TestAggregate(t *testing.T) {
 	labelled := doc(t, append(errDoc(mongoerr.NotWritablePrimary, "not primary"),
 		bson.E{Key: "errorLabels", Value: bson.A{mongoerr.LabelRetryableWrite}}))
 	noOK := doc(t, bson.D{{Key: "n", Value: int32(1)}})
-	truncated := okReply[:len(okReply)-3]
 	killFailed := mongoerr.New(mongoerr.HostUnreachable, "Failed to kill sessions on some hosts")
-	mapToShardNotFound := func(err error) *mongoerr.Error {
-		if errors.Is(err, errRefused) {
-			return mongoerr.New(mongoerr.ShardNotFound, "shard gone")
-		}
-		return nil // not ours: the default mapping applies
-	}
-
 	tests := []struct {
 		name      string
-		results   []Result[bsoncore.Document]
+		results   []Result[host, outcome.Reply]
 		onFailure *mongoerr.Error
-		mapErr    func(error) *mongoerr.Error
 		want      bson.D
 	}{
 		{name: "no results", want: bson.D{{Key: "ok", Value: 1.0}}},
 		{
 			name:    "all ok, ok in any numeric or bool form",
-			results: []Result[bsoncore.Document]{{Target: "a", Value: okReply}, {Target: "b", Value: okBool}, {Target: "c", Value: okInt}},
+			results: []Result[host, outcome.Reply]{{Target: "a", Value: outcome.NewReply(okReply)}, {Target: "b", Value: outcome.NewReply(okBool)}, {Target: "c", Value: outcome.NewReply(okInt)}},
 			want:    bson.D{{Key: "ok", Value: 1.0}},
 		},
 		{
 			name:      "all ok with a failure override",
-			results:   []Result[bsoncore.Document]{{Target: "a", Value: okReply}},
+			results:   []Result[host, outcome.Reply]{{Target: "a", Value: outcome.NewReply(okReply)}},
 			onFailure: killFailed,
 			want:      bson.D{{Key: "ok", Value: 1.0}},
 		},
 		{
 			name:    "one reply with ok 0",
-			results: []Result[bsoncore.Document]{{Target: "a", Value: okReply}, {Target: "b", Value: unauthorized}},
+			results: []Result[host, outcome.Reply]{{Target: "a", Value: outcome.NewReply(okReply)}, {Target: "b", Value: outcome.NewReply(unauthorized)}},
 			want: withRaw(errDoc(mongoerr.Unauthorized, "not authorized on admin"),
 				bson.D{{Key: "a", Value: bson.Raw(okReply)}, {Key: "b", Value: bson.Raw(unauthorized)}}),
 		},
 		{
 			name:    "one transport error",
-			results: []Result[bsoncore.Document]{{Target: "a", Err: errRefused}, {Target: "b", Value: okReply}},
+			results: []Result[host, outcome.Reply]{{Target: "a", Err: errRefused}, {Target: "b", Value: outcome.NewReply(okReply)}},
 			want: withRaw(errDoc(mongoerr.HostUnreachable, "connection refused"),
 				bson.D{{Key: "a", Value: errDoc(mongoerr.HostUnreachable, "connection refused")}, {Key: "b", Value: bson.Raw(okReply)}}),
 		},
 		{
 			name: "two failing, higher priority wins",
-			results: []Result[bsoncore.Document]{
-				{Target: "a", Err: errRefused}, {Target: "b", Value: okReply}, {Target: "c", Value: badValue},
+			results: []Result[host, outcome.Reply]{
+				{Target: "a", Err: errRefused}, {Target: "b", Value: outcome.NewReply(okReply)}, {Target: "c", Value: outcome.NewReply(badValue)},
 			},
 			want: withRaw(errDoc(mongoerr.BadValue, "bad pattern"), bson.D{
 				{Key: "a", Value: errDoc(mongoerr.HostUnreachable, "connection refused")}, {Key: "b", Value: bson.Raw(okReply)}, {Key: "c", Value: bson.Raw(badValue)},
@@ -94,13 +87,13 @@ func TestAggregate(t *testing.T) {
 		},
 		{
 			name:    "two failing, equal priority, earlier target wins",
-			results: []Result[bsoncore.Document]{{Target: "a", Value: opFailed}, {Target: "b", Value: unknown}},
+			results: []Result[host, outcome.Reply]{{Target: "a", Value: outcome.NewReply(opFailed)}, {Target: "b", Value: outcome.NewReply(unknown)}},
 			want: withRaw(errDoc(mongoerr.OperationFailed, "first"),
 				bson.D{{Key: "a", Value: bson.Raw(opFailed)}, {Key: "b", Value: bson.Raw(unknown)}}),
 		},
 		{
 			name:    "two transport errors, earlier target wins",
-			results: []Result[bsoncore.Document]{{Target: "b", Err: errReset}, {Target: "a", Err: errRefused}},
+			results: []Result[host, outcome.Reply]{{Target: "b", Err: errReset}, {Target: "a", Err: errRefused}},
 			want: withRaw(errDoc(mongoerr.HostUnreachable, "connection reset by peer"), bson.D{
 				{Key: "b", Value: errDoc(mongoerr.HostUnreachable, "connection reset by peer")},
 				{Key: "a", Value: errDoc(mongoerr.HostUnreachable, "connection refused")},
@@ -108,7 +101,7 @@ func TestAggregate(t *testing.T) {
 		},
 		{
 			name:      "kill failure override replaces the highest error",
-			results:   []Result[bsoncore.Document]{{Target: "h1", Value: unauthorized}, {Target: "h2", Err: errRefused}, {Target: "h3", Value: okReply}},
+			results:   []Result[host, outcome.Reply]{{Target: "h1", Value: outcome.NewReply(unauthorized)}, {Target: "h2", Err: errRefused}, {Target: "h3", Value: outcome.NewReply(okReply)}},
 			onFailure: killFailed,
 			want: withRaw(errDoc(mongoerr.HostUnreachable, "Failed to kill sessions on some hosts"), bson.D{
 				{Key: "h1", Value: bson.Raw(unauthorized)}, {Key: "h2", Value: errDoc(mongoerr.HostUnreachable, "connection refused")}, {Key: "h3", Value: bson.Raw(okReply)},
@@ -116,7 +109,7 @@ func TestAggregate(t *testing.T) {
 		},
 		{
 			name: "target timeout",
-			results: []Result[bsoncore.Document]{
+			results: []Result[host, outcome.Reply]{
 				{Target: "a", Err: &TimeoutError{Target: "a", After: time.Minute, Err: context.DeadlineExceeded}},
 			},
 			want: withRaw(errDoc(mongoerr.NetworkTimeout, "request to a timed out after 60000ms: context deadline exceeded"), bson.D{
@@ -125,60 +118,44 @@ func TestAggregate(t *testing.T) {
 		},
 		{
 			name:    "caller's deadline",
-			results: []Result[bsoncore.Document]{{Target: "a", Err: context.DeadlineExceeded}},
+			results: []Result[host, outcome.Reply]{{Target: "a", Err: context.DeadlineExceeded}},
 			want: withRaw(errDoc(mongoerr.NetworkTimeout, "context deadline exceeded"),
 				bson.D{{Key: "a", Value: errDoc(mongoerr.NetworkTimeout, "context deadline exceeded")}}),
 		},
 		{
 			name:    "caller cancelled",
-			results: []Result[bsoncore.Document]{{Target: "a", Err: fmt.Errorf("dial: %w", context.Canceled)}},
+			results: []Result[host, outcome.Reply]{{Target: "a", Err: fmt.Errorf("dial: %w", context.Canceled)}},
 			want: withRaw(errDoc(mongoerr.Interrupted, "dial: context canceled"),
 				bson.D{{Key: "a", Value: errDoc(mongoerr.Interrupted, "dial: context canceled")}}),
 		},
 		{
 			name:    "transport error that is a mongoerr keeps its code",
-			results: []Result[bsoncore.Document]{{Target: "a", Err: fmt.Errorf("shard a: %w", mongoerr.New(mongoerr.ShutdownInProgress, "shutting down"))}},
+			results: []Result[host, outcome.Reply]{{Target: "a", Err: fmt.Errorf("shard a: %w", mongoerr.New(mongoerr.ShutdownInProgress, "shutting down"))}},
 			want: withRaw(errDoc(mongoerr.ShutdownInProgress, "shutting down"),
 				bson.D{{Key: "a", Value: errDoc(mongoerr.ShutdownInProgress, "shutting down")}}),
 		},
 		{
-			name:    "caller's mapper, with fallback to the default",
-			results: []Result[bsoncore.Document]{{Target: "a", Err: errReset}, {Target: "b", Err: errRefused}},
-			mapErr:  mapToShardNotFound,
-			want: withRaw(errDoc(mongoerr.ShardNotFound, "shard gone"), bson.D{
-				{Key: "a", Value: errDoc(mongoerr.HostUnreachable, "connection reset by peer")}, {Key: "b", Value: errDoc(mongoerr.ShardNotFound, "shard gone")},
-			}),
-		},
-		{
-			name:    "malformed reply is replaced by an error document",
-			results: []Result[bsoncore.Document]{{Target: "a", Value: truncated}, {Target: "b", Value: nil}},
-			want: withRaw(errDoc(mongoerr.ProtocolError, "invalid reply from a: "+truncated.Validate().Error()), bson.D{
-				{Key: "a", Value: errDoc(mongoerr.ProtocolError, "invalid reply from a: "+truncated.Validate().Error())},
-				{Key: "b", Value: errDoc(mongoerr.ProtocolError, "invalid reply from b: "+bsoncore.Document(nil).Validate().Error())},
-			}),
-		},
-		{
 			name:    "reply without ok",
-			results: []Result[bsoncore.Document]{{Target: "a", Value: noOK}},
+			results: []Result[host, outcome.Reply]{{Target: "a", Value: outcome.NewReply(noOK)}},
 			want: withRaw(errDoc(mongoerr.InternalError, "reply has no ok field"),
 				bson.D{{Key: "a", Value: bson.Raw(noOK)}}),
 		},
 		{
 			name:    "a target's labels stay in raw only",
-			results: []Result[bsoncore.Document]{{Target: "a", Value: labelled}},
+			results: []Result[host, outcome.Reply]{{Target: "a", Value: outcome.NewReply(labelled)}},
 			want: withRaw(errDoc(mongoerr.NotWritablePrimary, "not primary"),
 				bson.D{{Key: "a", Value: bson.Raw(labelled)}}),
 		},
 		{
 			name:    "NUL in a target name cannot corrupt the document",
-			results: []Result[bsoncore.Document]{{Target: "a\x00b", Err: errRefused}},
+			results: []Result[host, outcome.Reply]{{Target: "a\x00b", Err: errRefused}},
 			want: withRaw(errDoc(mongoerr.HostUnreachable, "connection refused"),
 				bson.D{{Key: "ab", Value: errDoc(mongoerr.HostUnreachable, "connection refused")}}),
 		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got := Aggregate(tc.results, tc.onFailure, tc.mapErr)
+			got := Aggregate(tc.results, tc.onFailure)
 			want := doc(t, tc.want)
 			if !bytes.Equal(got, want) {
 				t.Errorf("got  %v\nwant %v", bson.Raw(got), bson.Raw(want))
@@ -189,7 +166,7 @@ func TestAggregate(t *testing.T) {
 
 func TestAppendAggregateLeavesDocumentOpen(t *testing.T) {
 	idx, dst := bsoncore.AppendDocumentStart(nil)
-	dst = AppendAggregate(dst, []Result[bsoncore.Document]{{Target: "a", Err: errRefused}}, nil, nil)
+	dst = AppendAggregate(dst, []Result[host, outcome.Reply]{{Target: "a", Err: errRefused}}, nil)
 	dst = bsoncore.AppendInt32Element(dst, "after", 7)
 	dst, err := bsoncore.AppendDocumentEnd(dst, idx)
 	if err != nil {
@@ -205,17 +182,17 @@ func TestAppendAggregateLeavesDocumentOpen(t *testing.T) {
 func TestFailure(t *testing.T) {
 	tests := []struct {
 		name     string
-		r        Result[bsoncore.Document]
+		r        Result[host, outcome.Reply]
 		wantCode mongoerr.Code // 0: no failure
 	}{
-		{name: "ok", r: Result[bsoncore.Document]{Target: "a", Value: doc(t, bson.D{{Key: "ok", Value: 1.0}})}},
-		{name: "ok 0", r: Result[bsoncore.Document]{Target: "a", Value: doc(t, errDoc(mongoerr.BadValue, "x"))}, wantCode: mongoerr.BadValue},
-		{name: "ok 0 without code", r: Result[bsoncore.Document]{Target: "a", Value: doc(t, bson.D{{Key: "ok", Value: 0.0}})}, wantCode: mongoerr.UnknownError},
-		{name: "transport", r: Result[bsoncore.Document]{Target: "a", Err: errRefused}, wantCode: mongoerr.HostUnreachable},
+		{name: "ok", r: Result[host, outcome.Reply]{Target: "a", Value: outcome.NewReply(doc(t, bson.D{{Key: "ok", Value: 1.0}}))}},
+		{name: "ok 0", r: Result[host, outcome.Reply]{Target: "a", Value: outcome.NewReply(doc(t, errDoc(mongoerr.BadValue, "x")))}, wantCode: mongoerr.BadValue},
+		{name: "ok 0 without code", r: Result[host, outcome.Reply]{Target: "a", Value: outcome.NewReply(doc(t, bson.D{{Key: "ok", Value: 0.0}}))}, wantCode: mongoerr.UnknownError},
+		{name: "transport", r: Result[host, outcome.Reply]{Target: "a", Err: errRefused}, wantCode: mongoerr.HostUnreachable},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			f := Failure(tc.r, nil)
+			f := Failure(tc.r)
 			switch {
 			case tc.wantCode == 0 && f != nil:
 				t.Errorf("failure %v, want none", f)
@@ -230,8 +207,8 @@ func TestFailure(t *testing.T) {
 // the reply must still follow target order, so it does not depend on goroutine timing.
 func TestBroadcastThenAggregate(t *testing.T) {
 	noLeaks(t)
-	targets := []string{"a", "b", "c", "d"}
-	replies := map[string]bsoncore.Document{
+	targets := []host{"a", "b", "c", "d"}
+	replies := map[host]bsoncore.Document{
 		"a": doc(t, errDoc(mongoerr.OperationFailed, "a failed")),
 		"b": doc(t, bson.D{{Key: "ok", Value: 1.0}}),
 		"c": doc(t, errDoc(mongoerr.UnknownError, "c failed")),
@@ -242,16 +219,16 @@ func TestBroadcastThenAggregate(t *testing.T) {
 		finished[i] = make(chan struct{})
 	}
 	close(finished[len(targets)])
-	results := Broadcast(context.Background(), targets, Options{}, func(ctx context.Context, target string) (bsoncore.Document, error) {
+	results := Broadcast(context.Background(), targets, Options{}, func(ctx context.Context, target host) (outcome.Reply, error) {
 		i := int(target[0] - 'a')
 		defer close(finished[i])
 		<-finished[i+1]
 		if target == "d" {
-			return nil, errRefused
+			return outcome.Reply{}, errRefused
 		}
-		return replies[target], nil
+		return outcome.NewReply(replies[target]), nil
 	})
-	got := Aggregate(results, nil, nil)
+	got := Aggregate(results, nil)
 	want := doc(t, withRaw(errDoc(mongoerr.OperationFailed, "a failed"), bson.D{
 		{Key: "a", Value: bson.Raw(replies["a"])}, {Key: "b", Value: bson.Raw(replies["b"])}, {Key: "c", Value: bson.Raw(replies["c"])},
 		{Key: "d", Value: errDoc(mongoerr.HostUnreachable, "connection refused")},
@@ -272,21 +249,21 @@ func BenchmarkAggregate(b *testing.B) {
 		{name: "64 ok"},
 		{name: "64 with 8 failing", failed: 8},
 	} {
-		results := make([]Result[bsoncore.Document], 64)
+		results := make([]Result[host, outcome.Reply], 64)
 		for i := range results {
-			results[i] = Result[bsoncore.Document]{Target: fmt.Sprintf("127.0.0.1:%d", 27000+i), Value: reply}
+			results[i] = Result[host, outcome.Reply]{Target: host(fmt.Sprintf("127.0.0.1:%d", 27000+i)), Value: outcome.NewReply(reply)}
 			if tc.failed > 0 && i%tc.failed == 0 {
 				if i%(2*tc.failed) == 0 {
-					results[i].Value = failed
+					results[i].Value = outcome.NewReply(failed)
 				} else {
-					results[i] = Result[bsoncore.Document]{Target: results[i].Target, Err: errRefused}
+					results[i] = Result[host, outcome.Reply]{Target: results[i].Target, Err: errRefused}
 				}
 			}
 		}
 		b.Run(tc.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				if len(Aggregate(results, nil, nil)) == 0 {
+				if len(Aggregate(results, nil)) == 0 {
 					b.Fatal("empty reply")
 				}
 			}

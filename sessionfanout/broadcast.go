@@ -1,10 +1,11 @@
-// Package sessionfanout sends one session command to many targets at once (every shard's primary
-// for refreshSessions/endSessions, every member of every shard for killAllSessionsByPattern) and
-// folds the answers into one MongoDB reply.
+// Package sessionfanout sends one piece of work to many targets at once (every shard's primary
+// for refreshSessions/endSessions and the session cache's refresh job, every member of every
+// shard for killAllSessionsByPattern) and folds their replies into one MongoDB reply.
 //
-// The semantics follow mongos's kill multicaster (reference §4.3): every target is tried, a
-// concurrency cap and a per-target deadline bound the work, and no target is cancelled because
-// another failed; only the caller's context stops them all.
+// The semantics follow mongos's kill multicaster (src/mongo/db/kill_sessions_remote.cpp and
+// src/mongo/s/async_requests_sender.cpp): every target is tried, a concurrency cap and a
+// per-target deadline bound the work, and no target is cancelled because another failed; only
+// the caller's context stops them all.
 package sessionfanout
 
 import (
@@ -17,6 +18,7 @@ import (
 	"github.com/sourcegraph/conc/pool"
 
 	"github.com/mongos-lite/mongos-lite/internal/deadline"
+	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
 )
 
 // Defaults of Options, those of mongos's KillSessionsMaxConcurrency and
@@ -44,10 +46,16 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
+// Target is what a broadcast reaches: a shard, a member. String names it in raw and in errors.
+type Target interface {
+	comparable
+	String() string
+}
+
 // Result is one target's outcome.
-type Result[T any] struct {
-	Target string
-	Value  T
+type Result[T Target, V any] struct {
+	Target T
+	Value  V
 	Err    error
 }
 
@@ -65,6 +73,9 @@ func (e *TimeoutError) Error() string {
 
 func (e *TimeoutError) Unwrap() error { return e.Err }
 
+// MongoCode is NetworkTimeout, which mongos reports for a host that did not answer in time.
+func (e *TimeoutError) MongoCode() mongoerr.Code { return mongoerr.NetworkTimeout }
+
 // Broadcast calls call once per distinct target, at most opts.MaxConcurrency at a time, each under
 // its own context.WithTimeout(ctx, opts.PerTargetTimeout), and returns one Result per distinct
 // target in order of first occurrence. It returns only when every call has returned, so call must
@@ -73,10 +84,10 @@ func (e *TimeoutError) Unwrap() error { return e.Err }
 // One target is called in the caller's goroutine: the common single-shard case pays for no
 // goroutine. A panic in any call is re-raised in the caller as a *panics.Recovered, after every
 // other call has returned.
-func Broadcast[T any](ctx context.Context, targets []string, opts Options, call func(ctx context.Context, target string) (T, error)) []Result[T] {
+func Broadcast[T Target, V any](ctx context.Context, targets []T, opts Options, call func(ctx context.Context, target T) (V, error)) []Result[T, V] {
 	opts = opts.withDefaults()
 	targets = distinct(targets)
-	results := make([]Result[T], len(targets))
+	results := make([]Result[T, V], len(targets))
 	run := func(i int) {
 		results[i] = callOne(ctx, targets[i], opts.PerTargetTimeout, call)
 	}
@@ -98,8 +109,8 @@ func Broadcast[T any](ctx context.Context, targets []string, opts Options, call 
 }
 
 // callOne runs one target's call under its own deadline.
-func callOne[T any](ctx context.Context, target string, timeout time.Duration, call func(context.Context, string) (T, error)) Result[T] {
-	r := Result[T]{Target: target}
+func callOne[T Target, V any](ctx context.Context, target T, timeout time.Duration, call func(context.Context, T) (V, error)) Result[T, V] {
+	r := Result[T, V]{Target: target}
 	if err := ctx.Err(); err != nil {
 		r.Err = err
 		return r
@@ -109,7 +120,7 @@ func callOne[T any](ctx context.Context, target string, timeout time.Duration, c
 	r.Value, r.Err = call(tctx, target)
 	// Name the timeout only when it was this target's own deadline, not the caller's.
 	if r.Err != nil && ctx.Err() == nil && errors.Is(tctx.Err(), context.DeadlineExceeded) {
-		r.Err = &TimeoutError{Target: target, After: timeout, Err: r.Err}
+		r.Err = &TimeoutError{Target: target.String(), After: timeout, Err: r.Err}
 	}
 	return r
 }
@@ -130,12 +141,12 @@ func withTimeout(ctx context.Context, timeout time.Duration) (context.Context, f
 }
 
 // distinct drops repeated targets, keeping first occurrences in order.
-func distinct(targets []string) []string {
+func distinct[T Target](targets []T) []T {
 	if len(targets) < 2 {
 		return targets
 	}
-	seen := make(map[string]struct{}, len(targets))
-	out := make([]string, 0, len(targets))
+	seen := make(map[T]struct{}, len(targets))
+	out := make([]T, 0, len(targets))
 	for _, t := range targets {
 		if _, dup := seen[t]; !dup {
 			seen[t] = struct{}{}

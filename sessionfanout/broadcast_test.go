@@ -16,6 +16,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/mongos-lite/mongos-lite/internal/deadline"
+	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -52,28 +53,39 @@ func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
 	}
 }
 
+// host is a target in the tests.
+type host string
+
+func (h host) String() string { return string(h) }
+
+// hostErr is a transport failure, coded as shards' HostError is.
+type hostErr string
+
+func (e hostErr) Error() string            { return string(e) }
+func (e hostErr) MongoCode() mongoerr.Code { return mongoerr.HostUnreachable }
+
 var (
-	errRefused = errors.New("connection refused")
-	errReset   = errors.New("connection reset by peer")
+	errRefused error = hostErr("connection refused")
+	errReset   error = hostErr("connection reset by peer")
 )
 
 // answer is how a fake target behaves in the table tests.
-type answer func(ctx context.Context, target string) (string, error)
+type answer func(ctx context.Context, target host) (string, error)
 
-func ok(_ context.Context, target string) (string, error) { return "reply from " + target, nil }
+func ok(_ context.Context, target host) (string, error) { return "reply from " + string(target), nil }
 
 func fail(err error) answer {
-	return func(context.Context, string) (string, error) { return "", err }
+	return func(context.Context, host) (string, error) { return "", err }
 }
 
 // fakeTargets counts calls per target and answers as configured (ok by default).
 type fakeTargets struct {
-	answers map[string]answer
+	answers map[host]answer
 	mu      sync.Mutex
-	calls   map[string]int
+	calls   map[host]int
 }
 
-func (f *fakeTargets) call(ctx context.Context, target string) (string, error) {
+func (f *fakeTargets) call(ctx context.Context, target host) (string, error) {
 	f.mu.Lock()
 	f.calls[target]++
 	f.mu.Unlock()
@@ -83,68 +95,68 @@ func (f *fakeTargets) call(ctx context.Context, target string) (string, error) {
 	return ok(ctx, target)
 }
 
-func hosts(n int) []string {
-	out := make([]string, n)
+func hosts(n int) []host {
+	out := make([]host, n)
 	for i := range out {
-		out[i] = "127.0.0.1:" + strconv.Itoa(27000+i)
+		out[i] = host("127.0.0.1:" + strconv.Itoa(27000+i))
 	}
 	return out
 }
 
 func TestBroadcastResults(t *testing.T) {
 	many := hosts(200)
-	okResults := func(targets []string) []Result[string] {
-		out := make([]Result[string], len(targets))
+	okResults := func(targets []host) []Result[host, string] {
+		out := make([]Result[host, string], len(targets))
 		for i, h := range targets {
-			out[i] = Result[string]{Target: h, Value: "reply from " + h}
+			out[i] = Result[host, string]{Target: h, Value: "reply from " + string(h)}
 		}
 		return out
 	}
 	tests := []struct {
 		name    string
-		targets []string
+		targets []host
 		opts    Options
-		answers map[string]answer
-		want    []Result[string]
+		answers map[host]answer
+		want    []Result[host, string]
 	}{
-		{name: "no target", targets: nil, want: []Result[string]{}},
-		{name: "empty targets", targets: []string{}, want: []Result[string]{}},
-		{name: "one target", targets: []string{"a"}, want: okResults([]string{"a"})},
+		{name: "no target", targets: nil, want: []Result[host, string]{}},
+		{name: "empty targets", targets: []host{}, want: []Result[host, string]{}},
+		{name: "one target", targets: []host{"a"}, want: okResults([]host{"a"})},
 		{
 			name:    "one failing",
-			targets: []string{"a", "b", "c"},
-			answers: map[string]answer{"b": fail(errRefused)},
-			want: []Result[string]{
+			targets: []host{"a", "b", "c"},
+			answers: map[host]answer{"b": fail(errRefused)},
+			want: []Result[host, string]{
 				{Target: "a", Value: "reply from a"}, {Target: "b", Err: errRefused}, {Target: "c", Value: "reply from c"},
 			},
 		},
 		{
 			name:    "only target failing",
-			targets: []string{"a"},
-			answers: map[string]answer{"a": fail(errRefused)},
-			want:    []Result[string]{{Target: "a", Err: errRefused}},
+			targets: []host{"a"},
+			answers: map[host]answer{"a": fail(errRefused)},
+			want:    []Result[host, string]{{Target: "a", Err: errRefused}},
 		},
 		{
 			name:    "two failing differently",
-			targets: []string{"a", "b", "c", "d"},
-			answers: map[string]answer{"a": fail(errReset), "d": fail(errRefused)},
-			want: []Result[string]{
+			targets: []host{"a", "b", "c", "d"},
+			answers: map[host]answer{"a": fail(errReset), "d": fail(errRefused)},
+			want: []Result[host, string]{
 				{Target: "a", Err: errReset}, {Target: "b", Value: "reply from b"},
 				{Target: "c", Value: "reply from c"}, {Target: "d", Err: errRefused},
 			},
 		},
 		{
 			name:    "all failing",
-			targets: []string{"a", "b"},
-			answers: map[string]answer{"a": fail(errReset), "b": fail(errRefused)},
-			want:    []Result[string]{{Target: "a", Err: errReset}, {Target: "b", Err: errRefused}},
+			targets: []host{"a", "b"},
+			answers: map[host]answer{"a": fail(errReset), "b": fail(errRefused)},
+			want:    []Result[host, string]{{Target: "a", Err: errReset}, {Target: "b", Err: errRefused}},
 		},
 		{
 			name:    "duplicates called once, first occurrence order",
-			targets: []string{"b", "a", "b", "c", "a", "b"},
-			want:    okResults([]string{"b", "a", "c"}),
+			targets: []host{"b", "a", "b", "c", "a", "b"},
+			want:    okResults([]host{"b", "a", "c"}),
 		},
-		{name: "all duplicates", targets: []string{"a", "a", "a"}, want: okResults([]string{"a"})},
+		{name: "all duplicates", targets: []host{"a", "a", "a"}, want: okResults([]host{"a"})},
 		{name: "many targets under a small cap", targets: many, opts: Options{MaxConcurrency: 7}, want: okResults(many)},
 		{name: "cap of one", targets: many[:10], opts: Options{MaxConcurrency: 1}, want: okResults(many[:10])},
 		{name: "cap above target count", targets: many[:3], opts: Options{MaxConcurrency: 1000}, want: okResults(many[:3])},
@@ -152,7 +164,7 @@ func TestBroadcastResults(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			noLeaks(t)
-			f := &fakeTargets{answers: tc.answers, calls: map[string]int{}}
+			f := &fakeTargets{answers: tc.answers, calls: map[host]int{}}
 			got := Broadcast(context.Background(), tc.targets, tc.opts, f.call)
 			if len(got) != len(tc.want) {
 				t.Fatalf("got %d results %v, want %d", len(got), got, len(tc.want))
@@ -189,7 +201,7 @@ func TestBroadcastOneTargetRunsInCallerGoroutine(t *testing.T) {
 	before := runtime.NumGoroutine()
 	var inCall string
 	var during int
-	got := Broadcast(context.Background(), []string{"a", "a"}, Options{}, func(ctx context.Context, target string) (int, error) {
+	got := Broadcast(context.Background(), []host{"a", "a"}, Options{}, func(ctx context.Context, target host) (int, error) {
 		inCall = goroutineID()
 		during = runtime.NumGoroutine()
 		return 1, nil
@@ -200,7 +212,7 @@ func TestBroadcastOneTargetRunsInCallerGoroutine(t *testing.T) {
 	if during > before { // not !=: a goroutine left by an earlier test may end meanwhile
 		t.Errorf("goroutines during the call = %d, before = %d: one was started", during, before)
 	}
-	if len(got) != 1 || got[0] != (Result[int]{Target: "a", Value: 1}) {
+	if len(got) != 1 || got[0] != (Result[host, int]{Target: "a", Value: 1}) {
 		t.Errorf("results = %+v", got)
 	}
 }
@@ -209,7 +221,7 @@ func TestBroadcastFailureDoesNotCancelSiblings(t *testing.T) {
 	noLeaks(t)
 	failed := make(chan struct{})
 	var siblingCtxErr atomic.Value
-	got := Broadcast(context.Background(), []string{"bad", "good"}, Options{}, func(ctx context.Context, target string) (string, error) {
+	got := Broadcast(context.Background(), []host{"bad", "good"}, Options{}, func(ctx context.Context, target host) (string, error) {
 		if target == "bad" {
 			defer close(failed)
 			return "", errRefused
@@ -230,10 +242,10 @@ func TestBroadcastFailureDoesNotCancelSiblings(t *testing.T) {
 func TestBroadcastSlowTargetTimesOut(t *testing.T) {
 	noLeaks(t)
 	const timeout = 50 * time.Millisecond
-	var got []Result[string]
+	var got []Result[host, string]
 	returnsWithin(t, timeout+2*time.Second, func() {
-		got = Broadcast(context.Background(), []string{"fast1", "slow", "fast2"}, Options{PerTargetTimeout: timeout},
-			func(ctx context.Context, target string) (string, error) {
+		got = Broadcast(context.Background(), []host{"fast1", "slow", "fast2"}, Options{PerTargetTimeout: timeout},
+			func(ctx context.Context, target host) (string, error) {
 				if target == "slow" {
 					<-ctx.Done() // an unresponsive host that honours its deadline
 					return "", ctx.Err()
@@ -273,8 +285,8 @@ func TestBroadcastUnderDeadlineParent(t *testing.T) {
 			parent := deadline.After(tc.parent)
 			defer parent.Release()
 			start := time.Now()
-			got := Broadcast(parent, []string{"a", "b"}, Options{PerTargetTimeout: tc.perTarget},
-				func(ctx context.Context, target string) (string, error) {
+			got := Broadcast(parent, []host{"a", "b"}, Options{PerTargetTimeout: tc.perTarget},
+				func(ctx context.Context, target host) (string, error) {
 					if !deadline.Only(ctx) {
 						return "", errors.New("the target's context is not deadline-only")
 					}
@@ -303,11 +315,11 @@ func TestBroadcastDeadlineStartsWithEachCall(t *testing.T) {
 	const timeout = time.Hour
 	const firstTakes = 20 * time.Millisecond
 	var mu sync.Mutex
-	left := map[string]time.Duration{}
+	left := map[host]time.Duration{}
 	// Cap 1 runs the targets one after another; the first takes a while, so a deadline shared
 	// by all calls would leave the second less than timeout-firstTakes.
-	Broadcast(context.Background(), []string{"first", "second"}, Options{MaxConcurrency: 1, PerTargetTimeout: timeout},
-		func(ctx context.Context, target string) (struct{}, error) {
+	Broadcast(context.Background(), []host{"first", "second"}, Options{MaxConcurrency: 1, PerTargetTimeout: timeout},
+		func(ctx context.Context, target host) (struct{}, error) {
 			dl, _ := ctx.Deadline()
 			mu.Lock()
 			left[target] = time.Until(dl)
@@ -319,7 +331,7 @@ func TestBroadcastDeadlineStartsWithEachCall(t *testing.T) {
 			}
 			return struct{}{}, nil
 		})
-	for _, target := range []string{"first", "second"} {
+	for _, target := range []host{"first", "second"} {
 		if l := left[target]; l > timeout || l <= timeout-firstTakes/2 {
 			t.Errorf("%s started with %v left, want about %v", target, l, timeout)
 		}
@@ -345,7 +357,7 @@ func TestBroadcastConcurrencyCap(t *testing.T) {
 			var releaseOnce sync.Once
 			releaseAll := func() { releaseOnce.Do(func() { close(release) }) }
 			defer releaseAll() // also when the test fails early, so Broadcast still returns
-			call := func(ctx context.Context, target string) (int, error) {
+			call := func(ctx context.Context, target host) (int, error) {
 				calls.Add(1)
 				n := inFlight.Add(1)
 				defer inFlight.Add(-1)
@@ -358,7 +370,7 @@ func TestBroadcastConcurrencyCap(t *testing.T) {
 					return 0, ctx.Err()
 				}
 			}
-			done := make(chan []Result[int], 1)
+			done := make(chan []Result[host, int], 1)
 			go func() {
 				done <- Broadcast(context.Background(), hosts(tc.targets), Options{MaxConcurrency: tc.cap}, call)
 			}()
@@ -407,11 +419,11 @@ func TestBroadcastParentCancel(t *testing.T) {
 				cancel()
 			}
 			var calls atomic.Int64
-			var got []Result[int]
+			var got []Result[host, int]
 			finished := make(chan struct{})
 			go func() {
 				defer close(finished)
-				got = Broadcast(ctx, hosts(tc.targets), Options{MaxConcurrency: tc.cap}, func(ctx context.Context, target string) (int, error) {
+				got = Broadcast(ctx, hosts(tc.targets), Options{MaxConcurrency: tc.cap}, func(ctx context.Context, target host) (int, error) {
 					calls.Add(1)
 					<-ctx.Done()
 					return 0, ctx.Err()
@@ -443,18 +455,18 @@ func TestBroadcastParentCancel(t *testing.T) {
 func TestBroadcastPanicIsReraised(t *testing.T) {
 	tests := []struct {
 		name      string
-		targets   []string
+		targets   []host
 		wantCalls int64 // calls that returned normally before the panic reached the caller
 	}{
-		{name: "one target", targets: []string{"boom"}},
-		{name: "among siblings", targets: []string{"a", "boom", "b", "c"}, wantCalls: 3},
+		{name: "one target", targets: []host{"boom"}},
+		{name: "among siblings", targets: []host{"a", "boom", "b", "c"}, wantCalls: 3},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			noLeaks(t)
 			var returned atomic.Int64
 			panicked := make(chan struct{})
-			call := func(ctx context.Context, target string) (int, error) {
+			call := func(ctx context.Context, target host) (int, error) {
 				if target == "boom" {
 					close(panicked)
 					panic("boom")
@@ -482,7 +494,7 @@ func TestBroadcastPanicIsReraised(t *testing.T) {
 
 func BenchmarkBroadcast(b *testing.B) {
 	const answerAfter = 5 * time.Millisecond
-	call := func(ctx context.Context, target string) (int, error) {
+	call := func(ctx context.Context, target host) (int, error) {
 		timer := time.NewTimer(answerAfter)
 		defer timer.Stop()
 		select {

@@ -14,7 +14,7 @@ import (
 
 // HostError is a failure to reach or talk to a member of a shard: no member to select, a dial or
 // I/O failure, a timeout, or a reply that does not answer the request. Code is what a router
-// answers with (see ErrorCode).
+// answers with (mongoerr.As).
 type HostError struct {
 	Shard string // shard name
 	Set   string // replica set name
@@ -45,36 +45,8 @@ func (e *HostError) Error() string {
 
 func (e *HostError) Unwrap() error { return e.Err }
 
-// ErrorCode is the MongoDB code a router answers with for an error from this package: a
-// HostError's code, a *mongoerr.Error's code, Interrupted for a cancelled context,
-// NetworkTimeout for an expired deadline, InternalError otherwise; 0 for nil.
-func ErrorCode(err error) mongoerr.Code {
-	if err == nil {
-		return 0
-	}
-	var he *HostError
-	if errors.As(err, &he) {
-		return he.Code
-	}
-	var me *mongoerr.Error
-	if errors.As(err, &me) {
-		return me.Code
-	}
-	return classify(err, mongoerr.InternalError)
-}
-
-// ErrorReply turns err into the MongoDB-shaped error a router puts in its reply; for a
-// HostError the message names the shard and the host.
-func ErrorReply(err error) *mongoerr.Error {
-	if err == nil {
-		return nil
-	}
-	var me *mongoerr.Error
-	if errors.As(err, &me) {
-		return me
-	}
-	return &mongoerr.Error{Code: ErrorCode(err), Msg: err.Error()}
-}
+// MongoCode is the code a router answers the failure with (mongoerr.As).
+func (e *HostError) MongoCode() mongoerr.Code { return e.Code }
 
 // classify maps a driver error (checkout, read, write) to a code; other is returned for errors
 // that say nothing about timing or shutdown, i.e. the host could not be reached or talked to.

@@ -43,13 +43,13 @@ func TestErrorCode(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := ErrorCode(tc.err); got != tc.want {
+			if got := codeOf(tc.err); got != tc.want {
 				t.Errorf("ErrorCode = %d, want %d", got, tc.want)
 			}
-			r := ErrorReply(tc.err)
+			r := mongoerr.As(tc.err)
 			if tc.err == nil {
 				if r != nil {
-					t.Errorf("ErrorReply(nil) = %v", r)
+					t.Errorf("mongoerr.As(nil) = %v", r)
 				}
 				return
 			}
@@ -79,15 +79,15 @@ func TestHostErrorMessage(t *testing.T) {
 		if got := tc.err.Error(); got != tc.want {
 			t.Errorf("got  %s\nwant %s", got, tc.want)
 		}
-		if got := ErrorReply(tc.err).Msg; got != tc.want {
+		if got := mongoerr.As(tc.err).Msg; got != tc.want {
 			t.Errorf("ErrorReply message %q", got)
 		}
 	}
 	me := mongoerr.New(mongoerr.BadValue, "bad")
-	if ErrorReply(fmt.Errorf("wrapped: %w", me)) != me {
+	if mongoerr.As(fmt.Errorf("wrapped: %w", me)) != me {
 		t.Error("ErrorReply does not pass a *mongoerr.Error through")
 	}
-	if r := ErrorReply(io.EOF); r.Code != mongoerr.InternalError || r.Msg != "EOF" {
-		t.Errorf("ErrorReply(EOF) = %+v", r)
+	if r := mongoerr.As(io.EOF); r.Code != mongoerr.InternalError || r.Msg != "EOF" {
+		t.Errorf("mongoerr.As(EOF) = %+v", r)
 	}
 }

@@ -217,7 +217,7 @@ func mustDoc(v any) bsoncore.Document {
 	return b
 }
 
-// command builds a request frame for body with the given flags.
-func command(flags wiremessage.MsgFlag, body bson.D) []byte {
-	return wire.AppendMsg(nil, 0, 0, flags, mustDoc(body))
+// command builds a request for body; moreToCome among flags asks for no reply.
+func command(flags wiremessage.MsgFlag, body bson.D) Request {
+	return Request{Body: mustDoc(body), MoreToCome: flags&wire.MoreToCome != 0}
 }

@@ -45,7 +45,7 @@ func run(t *testing.T, s *Shard, rp ReadPref, body bson.D) (bson.Raw, string) {
 	if err != nil {
 		t.Fatalf("%v: %v", body[0].Key, err)
 	}
-	return replyBody(t, msg, reply), host
+	return replyBody(t, reply), host
 }
 
 func wantOK(t *testing.T, reply bson.Raw) {
@@ -144,7 +144,7 @@ func TestMemshardRoundTripHostEachMember(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", host, err)
 		}
-		wantOK(t, replyBody(t, msg, reply))
+		wantOK(t, replyBody(t, reply))
 		if n := rs.Member(i).CommandCount("ping"); n != 1 {
 			t.Errorf("member %d ran ping %d times", i, n)
 		}
@@ -162,7 +162,7 @@ func TestMemshardStoppedMember(t *testing.T) {
 	hosts := rs.Hosts()
 	start := time.Now()
 	_, err := s.RoundTripHost(testCtx(t, 3*time.Second), hosts[down], command(0, ping), nil)
-	if code := ErrorCode(err); code != mongoerr.HostUnreachable && code != mongoerr.NetworkTimeout {
+	if code := codeOf(err); code != mongoerr.HostUnreachable && code != mongoerr.NetworkTimeout {
 		t.Errorf("stopped member: %v (code %d)", err, code)
 	}
 	if d := time.Since(start); d > 4*time.Second {
@@ -195,7 +195,7 @@ func TestMemshardStoppedPrimary(t *testing.T) {
 	start := time.Now()
 	for range 2 {
 		_, _, err := s.RoundTrip(testCtx(t, time.Second), Primary(), command(0, ping), nil)
-		if code := ErrorCode(err); code != mongoerr.FailedToSatisfyReadPreference && code != mongoerr.HostUnreachable {
+		if code := codeOf(err); code != mongoerr.FailedToSatisfyReadPreference && code != mongoerr.HostUnreachable {
 			t.Errorf("primary down: %v (code %d)", err, code)
 		}
 	}
@@ -235,7 +235,7 @@ func TestMemshardMoreToCome(t *testing.T) {
 	s := openSet(t, rs)
 	insert := append(insertDoc(3), bson.E{Key: "writeConcern", Value: bson.D{{Key: "w", Value: 0}}})
 	reply, host, err := s.RoundTrip(testCtx(t, 10*time.Second), Primary(), command(wire.MoreToCome, insert), nil)
-	if err != nil || reply != nil || host != rs.Hosts()[rs.Primary()] {
+	if err != nil || reply.Body != nil || host != rs.Hosts()[rs.Primary()] {
 		t.Fatalf("RoundTrip = %v, %q, %v", reply, host, err)
 	}
 	// The unacknowledged insert is applied asynchronously: poll for it.

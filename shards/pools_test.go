@@ -45,7 +45,7 @@ func TestStoppedMemberClearsItsPool(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantOK(t, replyBody(t, msg, reply))
+	wantOK(t, replyBody(t, reply))
 	if st, _ := poolOf(s, host); st.Open != 1 || st.Cleared != 0 {
 		t.Fatalf("before: %+v", st)
 	}

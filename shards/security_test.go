@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mongos-lite/mongos-lite/internal/outcome"
+
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
@@ -31,8 +33,8 @@ func tryPing(t *testing.T, rs *memshard.ReplicaSet, mutate func(*Config)) error 
 	if err != nil {
 		return err
 	}
-	body := replyBody(t, msg, reply)
-	if e := mongoerr.FromReply(bsoncore.Document(body)); e != nil {
+	body := replyBody(t, reply)
+	if e := outcome.ErrOf(bsoncore.Document(body)); e != nil {
 		return e
 	}
 	return nil
@@ -67,8 +69,8 @@ func TestShardTLS(t *testing.T) {
 			if tc.ok && err != nil {
 				t.Fatalf("insert: %v", err)
 			}
-			if !tc.ok && ErrorCode(err) != mongoerr.FailedToSatisfyReadPreference && ErrorCode(err) != mongoerr.HostUnreachable {
-				t.Fatalf("insert: %v (code %d), want no member reachable", err, ErrorCode(err))
+			if !tc.ok && codeOf(err) != mongoerr.FailedToSatisfyReadPreference && codeOf(err) != mongoerr.HostUnreachable {
+				t.Fatalf("insert: %v (code %d), want no member reachable", err, codeOf(err))
 			}
 		})
 	}
@@ -133,7 +135,7 @@ func TestShardAuthentication(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tryPing(t, rs, func(cfg *Config) { cfg.Auth = tc.cred })
-			if got := ErrorCode(err); got != tc.code {
+			if got := codeOf(err); got != tc.code {
 				t.Fatalf("insert: %v (code %d), want code %d", err, got, tc.code)
 			}
 			if tc.code == mongoerr.HostUnreachable && !strings.Contains(err.Error(), "Authentication failed") {
@@ -170,7 +172,7 @@ func TestShardInternalUserForwardsUIDs(t *testing.T) {
 				t.Fatal(err)
 			}
 			var got mongoerr.Code
-			if e := mongoerr.FromReply(bsoncore.Document(replyBody(t, msg, reply))); e != nil {
+			if e := outcome.ErrOf(bsoncore.Document(replyBody(t, reply))); e != nil {
 				got = e.Code
 			}
 			if got != tc.code {

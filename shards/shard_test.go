@@ -9,12 +9,12 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/event"
-	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver"
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/wiremessage"
 	"go.uber.org/goleak"
 
 	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
+	"github.com/mongos-lite/mongos-lite/internal/outcome"
 	"github.com/mongos-lite/mongos-lite/internal/wire"
 )
 
@@ -50,24 +50,27 @@ func testCtx(t *testing.T, d time.Duration) context.Context {
 
 var ping = bson.D{{Key: "ping", Value: 1}, {Key: "$db", Value: "admin"}}
 
-// replyBody checks that reply is an OP_MSG answering msg and returns its body.
-func replyBody(t *testing.T, msg, reply []byte) bson.Raw {
+// replyBody is a reply's body (RoundTrip has checked that it answers the request).
+func replyBody(t *testing.T, reply Reply) bson.Raw {
 	t.Helper()
-	m, err := wire.ParseMsg(reply)
-	if err != nil {
-		t.Fatalf("reply: %v", err)
+	if reply.Body == nil {
+		t.Fatal("no reply")
 	}
-	req, _ := wire.ParseHeader(msg)
-	if m.Header.ResponseTo != req.RequestID {
-		t.Fatalf("reply responseTo %d, request %d", m.Header.ResponseTo, req.RequestID)
+	return bson.Raw(reply.Body)
+}
+
+// codeOf is the code a router answers err with; 0 for nil.
+func codeOf(err error) mongoerr.Code {
+	if err == nil {
+		return 0
 	}
-	return bson.Raw(m.Body)
+	return mongoerr.As(err).Code
 }
 
 func wantCode(t *testing.T, err error, code mongoerr.Code) *HostError {
 	t.Helper()
-	if got := ErrorCode(err); got != code {
-		t.Fatalf("ErrorCode(%v) = %d (%s), want %d (%s)", err, got, got.Name(), code, code.Name())
+	if got := codeOf(err); got != code {
+		t.Fatalf("codeOf(%v) = %d (%s), want %d (%s)", err, got, got.Name(), code, code.Name())
 	}
 	var he *HostError
 	if !errors.As(err, &he) {
@@ -90,7 +93,7 @@ func TestRoundTripReusesPooledConnection(t *testing.T) {
 		if host != f.addr {
 			t.Errorf("host %q, want %q", host, f.addr)
 		}
-		if ok := replyBody(t, msg, reply).Lookup("ok").Double(); ok != 1 {
+		if ok := replyBody(t, reply).Lookup("ok").Double(); ok != 1 {
 			t.Errorf("ok = %v", ok)
 		}
 	}
@@ -121,7 +124,7 @@ func TestResponseToMismatchClosesConnection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	replyBody(t, msg, reply)
+	replyBody(t, reply)
 	if a, b := <-conns, <-conns; a == b {
 		t.Errorf("the connection with the mismatched reply (%d) was reused", a)
 	}
@@ -144,7 +147,7 @@ func TestMoreToComeRequestKeepsConnection(t *testing.T) {
 	})
 	s := openShard(t, []string{f.addr}, nil)
 	reply, host, err := s.RoundTrip(testCtx(t, 10*time.Second), Primary(), command(wire.MoreToCome, unacknowledgedInsert), nil)
-	if err != nil || reply != nil || host != f.addr {
+	if err != nil || reply.Body != nil || host != f.addr {
 		t.Fatalf("RoundTrip = %v, %q, %v; want nil, %q, nil", reply, host, err, f.addr)
 	}
 	msg := command(0, ping)
@@ -152,7 +155,7 @@ func TestMoreToComeRequestKeepsConnection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	replyBody(t, msg, reply)
+	replyBody(t, reply)
 	if a, b := <-conns, <-conns; a != b {
 		t.Errorf("the ping used connection %d, the w:0 insert %d: the connection was not pooled", b, a)
 	}
@@ -192,28 +195,16 @@ func TestExhaustReplyClosesConnection(t *testing.T) {
 	})
 	s := openShard(t, []string{f.addr}, nil)
 	getMore := bson.D{{Key: "getMore", Value: int64(7)}, {Key: "collection", Value: "c"}, {Key: "$db", Value: "test"}}
-	msg := command(wire.ExhaustAllowed, getMore)
+	msg := command(0, getMore)
 	reply, _, err := s.RoundTrip(testCtx(t, 10*time.Second), Primary(), msg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	replyBody(t, msg, reply)
-	if got := <-flags; got&wire.ExhaustAllowed != 0 {
-		t.Errorf("exhaustAllowed reached the shard (flags %#x)", got)
+	replyBody(t, reply)
+	if got := <-flags; got != 0 {
+		t.Errorf("the request reached the shard with flags %#x, want none", got)
 	}
 	f.waitEnded(t, "getMore")
-}
-
-func TestChecksummedRequest(t *testing.T) {
-	f := startFake(t, false, nil) // the fake's ParseMsg rejects a bad checksum
-	s := openShard(t, []string{f.addr}, nil)
-	msg := wire.AddChecksum(command(wire.ExhaustAllowed, ping))
-	reply, _, err := s.RoundTrip(testCtx(t, 10*time.Second), Primary(), msg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	replyBody(t, msg, reply)
-	f.noEnded(t, "ping")
 }
 
 func TestCompressedReplyIsDecompressed(t *testing.T) {
@@ -231,7 +222,7 @@ func TestCompressedReplyIsDecompressed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ok := replyBody(t, msg, reply).Lookup("ok").Double(); ok != 1 {
+	if ok := replyBody(t, reply).Lookup("ok").Double(); ok != 1 {
 		t.Errorf("ok = %v", ok)
 	}
 }
@@ -289,7 +280,7 @@ func TestStateChangeRepliesReachSDAM(t *testing.T) {
 			if err != nil {
 				t.Fatal(err) // a command error is a reply, not a failure to talk
 			}
-			if got := replyBody(t, msg, reply).Lookup("code").Int32(); got != int32(tc.code) {
+			if got := replyBody(t, reply).Lookup("code").Int32(); got != int32(tc.code) {
 				t.Errorf("reply code %d", got)
 			}
 			// ProcessError runs before RoundTrip returns, so the change is already recorded.
@@ -361,7 +352,7 @@ func TestNoMatchingMember(t *testing.T) {
 	if he.Error() != want || host != "" {
 		t.Errorf("error %q host %q, want %q", he.Error(), host, want)
 	}
-	if r := ErrorReply(err); r.Code != mongoerr.FailedToSatisfyReadPreference || r.Msg != want {
+	if r := mongoerr.As(err); r.Code != mongoerr.FailedToSatisfyReadPreference || r.Msg != want {
 		t.Errorf("ErrorReply = %+v", r)
 	}
 	if s.HasPrimary() {
@@ -382,7 +373,7 @@ func TestRoundTripHost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	replyBody(t, msg, reply)
+	replyBody(t, reply)
 
 	_, err = s.RoundTripHost(testCtx(t, 10*time.Second), "127.0.0.1:1", command(0, ping), nil)
 	if he := wantCode(t, err, mongoerr.HostNotFound); he.Host != "127.0.0.1:1" {
@@ -392,7 +383,7 @@ func TestRoundTripHost(t *testing.T) {
 	f.close() // the member goes down
 	start := time.Now()
 	_, err = s.RoundTripHost(testCtx(t, 2*time.Second), f.addr, command(0, ping), nil)
-	if code := ErrorCode(err); code != mongoerr.HostUnreachable && code != mongoerr.NetworkTimeout {
+	if code := codeOf(err); code != mongoerr.HostUnreachable && code != mongoerr.NetworkTimeout {
 		t.Errorf("down member: %v (code %d)", err, code)
 	}
 	if d := time.Since(start); d > 3*time.Second {
@@ -466,16 +457,14 @@ func TestCloseStopsEverything(t *testing.T) {
 func TestBadRequests(t *testing.T) {
 	f := startFake(t, false, nil)
 	s := openShard(t, []string{f.addr}, nil)
-	query := wire.AppendQuery(nil, 1, "admin.$cmd", -1, mustDoc(ping))
-	short := command(0, ping)[:20]
-	for name, msg := range map[string][]byte{"OP_QUERY": query, "truncated": short, "empty": nil} {
+	for name, msg := range map[string]Request{"no body": {}, "truncated body": {Body: mustDoc(ping)[:4]}} {
 		t.Run(name, func(t *testing.T) {
 			_, _, err := s.RoundTrip(testCtx(t, time.Second), Primary(), msg, nil)
 			var me *mongoerr.Error
 			if !errors.As(err, &me) || me.Code != mongoerr.InternalError {
 				t.Errorf("RoundTrip: %v", err)
 			}
-			if _, err := s.RoundTripHost(testCtx(t, time.Second), f.addr, msg, nil); ErrorCode(err) != mongoerr.InternalError {
+			if _, err := s.RoundTripHost(testCtx(t, time.Second), f.addr, msg, nil); codeOf(err) != mongoerr.InternalError {
 				t.Errorf("RoundTripHost: %v", err)
 			}
 		})
@@ -500,34 +489,7 @@ func TestOpenRejectsBadConfig(t *testing.T) {
 	}
 }
 
-func TestPrepare(t *testing.T) {
-	tests := []struct {
-		name      string
-		msg       []byte
-		moreToCom bool
-	}{
-		{"plain", command(0, ping), false},
-		{"moreToCome", command(wire.MoreToCome, ping), true},
-		{"exhaust", command(wire.ExhaustAllowed, ping), false},
-		{"checksum", wire.AddChecksum(command(wire.ExhaustAllowed, ping)), false},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			if more := prepare(tc.msg, 4242); more != tc.moreToCom {
-				t.Errorf("moreToCome %v", more)
-			}
-			m, err := wire.ParseMsg(tc.msg) // also verifies the checksum
-			if err != nil {
-				t.Fatal(err)
-			}
-			if m.Header.RequestID != 4242 || m.Flags&wire.ExhaustAllowed != 0 {
-				t.Errorf("requestID %d flags %#x", m.Header.RequestID, m.Flags)
-			}
-		})
-	}
-}
-
-func TestStateError(t *testing.T) {
+func TestSDAMError(t *testing.T) {
 	tests := []struct {
 		name string
 		body bson.D
@@ -541,7 +503,7 @@ func TestStateError(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			err := stateError(bsoncore.Document(mustDoc(tc.body)))
+			err := sdamError(outcome.NewReply(mustDoc(tc.body)))
 			var code int32
 			var de driver.Error
 			var wce driver.WriteCommandError

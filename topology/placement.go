@@ -13,14 +13,15 @@ import (
 // placement keeps database → primary shard in config.databases on the first shard, cached here.
 // Several routers agree because the first insert of a database's _id wins and the others read it.
 type placement struct {
-	shards []Shard
+	config Shard    // holds config.databases
+	names  []string // the shards' names, by index
 	mu     sync.RWMutex
 	cache  map[string]int
 	create sync.Mutex // one creation at a time in this router; other routers race through _id
 }
 
-func newPlacement(shards []Shard) *placement {
-	return &placement{shards: shards, cache: make(map[string]int)}
+func newPlacement(config Shard, names []string) *placement {
+	return &placement{config: config, names: names, cache: make(map[string]int)}
 }
 
 // configShard holds the cluster metadata, and admin/config commands go there.
@@ -30,7 +31,7 @@ const configShard = 0
 // is placed on the shard with the fewest databases; without, it reports the config shard and
 // places nothing (a read of a database that does not exist finds nothing anywhere).
 // db is bytes so that the cached path, taken by nearly every command, does not allocate.
-func (c *Cluster) PrimaryShard(ctx context.Context, db []byte, create bool) (int, error) {
+func (c *Cluster[S]) PrimaryShard(ctx context.Context, db []byte, create bool) (int, error) {
 	if len(c.shards) == 1 || isConfigDB(db) {
 		return configShard, nil
 	}
@@ -66,7 +67,7 @@ func (p *placement) resolve(ctx context.Context, db string, create bool) (int, e
 }
 
 // Forget drops db's placement (after dropDatabase): its next write may land anywhere.
-func (c *Cluster) Forget(ctx context.Context, db string) error {
+func (c *Cluster[S]) Forget(ctx context.Context, db string) error {
 	p := c.placement
 	p.mu.Lock()
 	delete(p.cache, db)
@@ -101,8 +102,8 @@ func (p *placement) lookup(ctx context.Context, db string) (int, bool, error) {
 
 func (p *placement) remember(db string, entry bsoncore.Document) (int, error) {
 	name, _ := entry.Lookup("primary").StringValueOK()
-	for i, s := range p.shards {
-		if s.Name() == name {
+	for i, n := range p.names {
+		if n == name {
 			p.mu.Lock()
 			p.cache[db] = i
 			p.mu.Unlock()
@@ -128,12 +129,12 @@ func (p *placement) place(ctx context.Context, db string) (int, error) {
 		return 0, err
 	}
 	best := 0
-	for i := range p.shards {
+	for i := range p.names {
 		if counts[i] < counts[best] {
 			best = i
 		}
 	}
-	entry := bsoncore.NewDocumentBuilder().AppendString("_id", db).AppendString("primary", p.shards[best].Name()).Build()
+	entry := bsoncore.NewDocumentBuilder().AppendString("_id", db).AppendString("primary", p.names[best]).Build()
 	reply, err := p.command(ctx, bsoncore.NewDocumentBuilder().
 		AppendString("insert", "databases").
 		AppendArray("documents", bsoncore.BuildArray(nil, bsoncore.Value{Type: bsoncore.TypeEmbeddedDocument, Data: entry})).
@@ -157,7 +158,7 @@ func (p *placement) place(ctx context.Context, db string) (int, error) {
 
 // counts returns how many databases each shard is primary for.
 func (p *placement) counts(ctx context.Context) ([]int, error) {
-	counts := make([]int, len(p.shards))
+	counts := make([]int, len(p.names))
 	reply, err := p.command(ctx, bsoncore.NewDocumentBuilder().
 		AppendString("aggregate", "databases").
 		AppendArray("pipeline", bsoncore.BuildArray(nil, bsoncore.Value{Type: bsoncore.TypeEmbeddedDocument,
@@ -175,8 +176,8 @@ func (p *placement) counts(ctx context.Context) ([]int, error) {
 		doc, _ := g.DocumentOK()
 		name, _ := doc.Lookup("_id").StringValueOK()
 		n, _ := doc.Lookup("n").AsInt64OK()
-		for i, s := range p.shards {
-			if s.Name() == name {
+		for i, s := range p.names {
+			if s == name {
 				counts[i] = int(n)
 			}
 		}
@@ -185,12 +186,12 @@ func (p *placement) counts(ctx context.Context) ([]int, error) {
 }
 
 func (p *placement) command(ctx context.Context, body bsoncore.Document) (bsoncore.Document, error) {
-	reply, err := p.shards[configShard].Command(ctx, body)
+	reply, err := p.config.Command(ctx, body)
 	if err != nil {
-		return nil, fmt.Errorf("config.databases on shard %s: %w", p.shards[configShard].Name(), err)
+		return nil, fmt.Errorf("config.databases on shard %s: %w", p.config.Name(), err)
 	}
-	if e := mongoerr.FromReply(reply); e != nil {
-		return nil, e
+	if err := reply.Err(); err != nil {
+		return nil, err
 	}
-	return reply, nil
+	return reply.Body, nil
 }

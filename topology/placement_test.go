@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/mongos-lite/mongos-lite/internal/outcome"
+	"github.com/mongos-lite/mongos-lite/shards"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 )
@@ -21,7 +23,7 @@ type fakeConfigShard struct {
 
 func (f *fakeConfigShard) Name() string { return f.name }
 
-func (f *fakeConfigShard) Command(_ context.Context, body bsoncore.Document) (bsoncore.Document, error) {
+func (f *fakeConfigShard) Command(_ context.Context, body bsoncore.Document) (shards.Reply, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.commands++
@@ -60,19 +62,20 @@ func (f *fakeConfigShard) Command(_ context.Context, body bsoncore.Document) (bs
 	case body.Lookup("delete").Type != 0:
 		delete(f.entries, first("deletes").Lookup("q", "_id").StringValue())
 	default:
-		return nil, fmt.Errorf("unexpected command %s", body)
+		return shards.Reply{}, fmt.Errorf("unexpected command %s", body)
 	}
-	return bson.Marshal(reply)
+	raw, err := bson.Marshal(reply)
+	return shards.Reply{Reply: outcome.NewReply(raw)}, err
 }
 
 type namedShard string
 
 func (n namedShard) Name() string { return string(n) }
-func (n namedShard) Command(context.Context, bsoncore.Document) (bsoncore.Document, error) {
-	return nil, fmt.Errorf("shard %s holds no metadata", n)
+func (n namedShard) Command(context.Context, bsoncore.Document) (shards.Reply, error) {
+	return shards.Reply{}, fmt.Errorf("shard %s holds no metadata", n)
 }
 
-func newTestCluster(entries map[string]string) (*Cluster, *fakeConfigShard) {
+func newTestCluster(entries map[string]string) (*Cluster[Shard], *fakeConfigShard) {
 	cfg := &fakeConfigShard{name: "s0", entries: entries}
 	return New([]Shard{cfg, namedShard("s1"), namedShard("s2")}), cfg
 }
@@ -124,10 +127,9 @@ func TestPrimaryShardTable(t *testing.T) {
 
 // Another router placed the database between our lookup and our insert: its choice wins.
 func TestPrimaryShardLosesRaceToOtherRouter(t *testing.T) {
-	c, cfg := newTestCluster(map[string]string{})
+	cfg := &fakeConfigShard{name: "s0", entries: map[string]string{}}
 	racer := &racingShard{fakeConfigShard: cfg, db: "raced", winner: "s2"}
-	c.shards[0] = racer
-	c.placement.shards[0] = racer
+	c := New([]Shard{racer, namedShard("s1"), namedShard("s2")})
 	idx, err := c.PrimaryShard(context.Background(), []byte("raced"), true)
 	if err != nil || idx != 2 {
 		t.Fatalf("got shard %d (err %v); want the other router's choice, 2", idx, err)
@@ -140,7 +142,7 @@ type racingShard struct {
 	db, winner string
 }
 
-func (r *racingShard) Command(ctx context.Context, body bsoncore.Document) (bsoncore.Document, error) {
+func (r *racingShard) Command(ctx context.Context, body bsoncore.Document) (shards.Reply, error) {
 	if _, err := body.LookupErr("insert"); err == nil {
 		r.mu.Lock()
 		r.entries[r.db] = r.winner

@@ -38,7 +38,8 @@ func demoCommand() *cli.Command {
 			cfgs := make([]shards.Config, 0, n)
 			for i := 0; i < n; i++ {
 				name := fmt.Sprintf("rs%d", i)
-				opts := []memshard.Option{memshard.WithLogger(log.With().Str("memshard", name).Logger())}
+				opts := []memshard.Option{memshard.WithLogger(log.With().Str("memshard", name).Logger()),
+					memshard.WithMaxClockDrift(c.Int64("max-acceptable-logical-clock-drift-secs"))}
 				if kf := c.String("keyfile"); kf != "" { // the shards share the router's key file, as a real cluster
 					opts = append(opts, memshard.WithKeyFile(kf))
 				}

@@ -6,6 +6,7 @@ import (
 	"github.com/urfave/cli/v2"
 	"github.com/urfave/cli/v2/altsrc"
 
+	"github.com/mongos-lite/mongos-lite/internal/clustertime"
 	"github.com/mongos-lite/mongos-lite/router"
 	"github.com/mongos-lite/mongos-lite/shards"
 )
@@ -40,6 +41,9 @@ func routerFlags(testCommands bool) []cli.Flag {
 			Usage: "shard members a session command reaches at once (KillSessionsMaxConcurrency, as mongos)"}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "kill-sessions-per-host-timeout-ms", Value: 60_000, EnvVars: env("kill-sessions-per-host-timeout-ms"),
 			Usage: "bound on each member's answer to a session command (KillSessionsPerHostTimeoutMS, as mongos)"}),
+		altsrc.NewInt64Flag(&cli.Int64Flag{Name: "max-acceptable-logical-clock-drift-secs", Value: clustertime.DefaultMaxDriftSecs,
+			EnvVars: env("max-acceptable-logical-clock-drift-secs"),
+			Usage:   "refuse a cluster time more than this many seconds past the wall clock (ClusterTimeFailsRateLimiter, one year as mongod)"}),
 		&cli.StringFlag{Name: "config", Usage: "YAML file whose keys are these flags' names", EnvVars: env("config")},
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "bind", Value: "127.0.0.1", EnvVars: env("bind"),
 			Usage: "address to listen on (loopback by default: exposing a router is a choice)"}),
@@ -87,6 +91,7 @@ func routerConfig(c *cli.Context) router.Config {
 		SessionRefresh:               time.Duration(c.Int("logical-session-refresh-millis")) * time.Millisecond,
 		KillSessionsMaxConcurrency:   c.Int("kill-sessions-max-concurrency"),
 		KillSessionsPerHostTimeout:   time.Duration(c.Int("kill-sessions-per-host-timeout-ms")) * time.Millisecond,
+		MaxClockDriftSecs:            c.Int64("max-acceptable-logical-clock-drift-secs"),
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/urfave/cli/v2/altsrc"
 
 	"github.com/mongos-lite/mongos-lite/auth"
+	"github.com/mongos-lite/mongos-lite/internal/clustertime"
 	"github.com/mongos-lite/mongos-lite/router"
 	"github.com/mongos-lite/mongos-lite/shards"
 )
@@ -42,9 +43,12 @@ func securityFlags() []cli.Flag {
 // security is what the security flags say, with every file read and checked up front.
 type security struct {
 	shardAuth *shards.Credential
-	shardTLS  *tls.Config
-	clientTLS *tls.Config
-	tlsMode   router.TLSMode
+	// clusterTimeKeys come from the key file, which every router of the cluster holds, so that
+	// they accept each other's signed cluster times (docs/architecture.md, "Cluster time").
+	clusterTimeKeys *clustertime.Keys
+	shardTLS        *tls.Config
+	clientTLS       *tls.Config
+	tlsMode         router.TLSMode
 }
 
 func securityFromFlags(c *cli.Context) (security, error) {
@@ -52,6 +56,9 @@ func securityFromFlags(c *cli.Context) (security, error) {
 	var err error
 	if s.shardAuth, err = shardCredential(c); err != nil {
 		return security{}, err
+	}
+	if s.shardAuth != nil && s.shardAuth.Username == shards.InternalUser {
+		s.clusterTimeKeys = clustertime.NewKeys([]byte(s.shardAuth.Password)) // the key file's key
 	}
 	if s.shardTLS, err = shardTLS(c); err != nil {
 		return security{}, err
@@ -63,8 +70,10 @@ func securityFromFlags(c *cli.Context) (security, error) {
 }
 
 // shard and router put the settings into a shard's and a router's configuration.
-func (s security) shard(cfg *shards.Config)  { cfg.Auth, cfg.TLS = s.shardAuth, s.shardTLS }
-func (s security) router(cfg *router.Config) { cfg.TLS, cfg.TLSMode = s.clientTLS, s.tlsMode }
+func (s security) shard(cfg *shards.Config) { cfg.Auth, cfg.TLS = s.shardAuth, s.shardTLS }
+func (s security) router(cfg *router.Config) {
+	cfg.TLS, cfg.TLSMode, cfg.ClusterTimeKeys = s.clientTLS, s.tlsMode, s.clusterTimeKeys
+}
 
 func shardCredential(c *cli.Context) (*shards.Credential, error) {
 	user, keyFile := c.String("shard-username"), c.String("keyfile")

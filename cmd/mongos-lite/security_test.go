@@ -18,6 +18,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/mongos-lite/mongos-lite/auth"
+	"github.com/mongos-lite/mongos-lite/internal/clustertime"
 	"github.com/mongos-lite/mongos-lite/internal/testcerts"
 	"github.com/mongos-lite/mongos-lite/router"
 	"github.com/mongos-lite/mongos-lite/shards"
@@ -143,6 +144,7 @@ func TestSecurityFlagsApplied(t *testing.T) {
 			if (sec.shardAuth == nil) != (tc.auth == nil) || sec.shardAuth != nil && *sec.shardAuth != *tc.auth {
 				t.Errorf("shard credential %+v, want %+v", sec.shardAuth, tc.auth)
 			}
+			checkClusterTimeKeys(t, sec, tc.auth == &internal, f.key)
 			if got := sec.shardTLS != nil; got != tc.shardTLS {
 				t.Fatalf("shard TLS %v, want %v", got, tc.shardTLS)
 			}
@@ -162,6 +164,22 @@ func TestSecurityFlagsApplied(t *testing.T) {
 					sec.clientTLS.ClientAuth, len(sec.clientTLS.Certificates), sec.clientTLS.ClientCAs != nil, tc.clientAuth)
 			}
 		})
+	}
+}
+
+// checkClusterTimeKeys: a key file gives the keys that sign cluster times, the same as every
+// other router given that file derives; nothing else does.
+func checkClusterTimeKeys(t *testing.T, sec security, fromKeyFile bool, key string) {
+	t.Helper()
+	if (sec.clusterTimeKeys != nil) != fromKeyFile {
+		t.Fatalf("cluster time keys %v, want them %v", sec.clusterTimeKeys != nil, fromKeyFile)
+	}
+	if !fromKeyFile {
+		return
+	}
+	ts := bson.Timestamp{T: uint32(time.Now().Unix()), I: 1}
+	if err := clustertime.NewKeys([]byte(key)).Verify(clustertime.Signed{Time: ts, Signature: sec.clusterTimeKeys.Sign(ts)}); err != nil {
+		t.Fatalf("another router with the key file refuses this one's signature: %v", err)
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/urfave/cli/v2"
 	"github.com/urfave/cli/v2/altsrc"
 
+	"github.com/mongos-lite/mongos-lite/internal/clustertime"
 	"github.com/mongos-lite/mongos-lite/router"
 	"github.com/mongos-lite/mongos-lite/shards"
 )
@@ -52,6 +53,9 @@ func serveCommand() *cli.Command {
 // routers > 1 starts that many routers over the same shards on consecutive ports, as a cluster
 // with several mongos. ready, when given, runs once they listen (demo prints its banner there).
 func runRouter(c *cli.Context, log zerolog.Logger, cfgs []shards.Config, routers int, ready func(addrs []string)) error {
+	if c.Int64("max-acceptable-logical-clock-drift-secs") < 1 {
+		return errors.New("--max-acceptable-logical-clock-drift-secs must be at least 1, as on mongod")
+	}
 	sec, err := securityFromFlags(c)
 	if err != nil {
 		return err
@@ -81,6 +85,10 @@ func runRouter(c *cli.Context, log zerolog.Logger, cfgs []shards.Config, routers
 	clientAuthenticator, err := clientAuth(c, log)
 	if err != nil {
 		return err
+	}
+	if clientAuthenticator != nil && sec.clusterTimeKeys == nil {
+		sec.clusterTimeKeys = clustertime.RandomKeys() // shared by this process's routers
+		log.Warn().Msg("--auth without --keyfile: routers in other processes refuse the cluster times this one signs; give every router the same --keyfile")
 	}
 	servers := make([]*router.Server, 0, routers)
 	served := make(chan error, routers)

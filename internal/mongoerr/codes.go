@@ -32,6 +32,7 @@ const (
 	IndexNotFound                      Code = 27
 	ConflictingUpdateOperators         Code = 40
 	CursorNotFound                     Code = 43
+	NoMatchingDocument                 Code = 47
 	NamespaceExists                    Code = 48
 	MaxTimeMSExpired                   Code = 50
 	DollarPrefixedFieldName            Code = 52
@@ -44,7 +45,17 @@ const (
 	PathNotViable                      Code = 28
 	LockTimeout                        Code = 24
 	StaleShardVersion                  Code = 63
+	CannotCreateIndex                  Code = 67
+	IndexOptionsConflict               Code = 85
+	IndexKeySpecsConflict              Code = 86
+	DocumentValidationFailure          Code = 121
 	StaleEpoch                         Code = 150
+	ViewDepthLimitExceeded             Code = 165
+	CommandNotSupportedOnView          Code = 166
+	OptionNotSupportedOnView           Code = 167
+	InvalidPipelineOperator            Code = 168
+	CannotIndexParallelArrays          Code = 171
+	InvalidIndexSpecificationOption    Code = 197
 	SnapshotTooOld                     Code = 239
 	SnapshotUnavailable                Code = 246
 	StaleDbVersion                     Code = 249
@@ -71,11 +82,16 @@ const (
 	CommandFailed                      Code = 125
 	CursorInUse                        Code = 143
 	ClientMetadataMissingField         Code = 183
+	ClientMetadataDocumentTooLarge     Code = 185
 	ClientMetadataCannotBeMutated      Code = 186
 	PrimarySteppedDown                 Code = 189
 	ShardingStateNotInitialized        Code = 203
+	TimeProofMismatch                  Code = 204
 	NoSuchSession                      Code = 206
 	InvalidUUID                        Code = 207
+	ClusterTimeFailsRateLimiter        Code = 209
+	CannotVerifyAndSignLogicalTime     Code = 210
+	KeyNotFound                        Code = 211
 	DuplicateSession                   Code = 213
 	IncompleteTransactionHistory       Code = 217
 	IllegalOpMsgFlag                   Code = 223
@@ -85,10 +101,13 @@ const (
 	NoSuchTransaction                  Code = 251
 	TransactionCommitted               Code = 256
 	TransactionTooLarge                Code = 257
+	InvalidResumeToken                 Code = 260
 	TooManyLogicalSessions             Code = 261
 	ExceededTimeLimit                  Code = 262
 	OperationNotSupportedInTransaction Code = 263
 	PreparedTransactionInProgress      Code = 267
+	ChangeStreamFatalError             Code = 280
+	ChangeStreamHistoryLost            Code = 286
 	ChecksumMismatch                   Code = 288
 	APIStrictError                     Code = 323
 	MechanismUnavailable               Code = 334
@@ -108,18 +127,6 @@ const (
 	IDLUnknownField                    Code = 40415
 	NotARetryableWriteCommand          Code = 50768
 	TxnNumberNotAllowed                Code = 50889
-
-	// Catalog, index and query codes memshard answers with.
-	CannotCreateIndex               Code = 67
-	IndexOptionsConflict            Code = 85
-	IndexKeySpecsConflict           Code = 86
-	DocumentValidationFailure       Code = 121
-	ViewDepthLimitExceeded          Code = 165
-	CommandNotSupportedOnView       Code = 166
-	OptionNotSupportedOnView        Code = 167
-	InvalidPipelineOperator         Code = 168
-	CannotIndexParallelArrays       Code = 171
-	InvalidIndexSpecificationOption Code = 197
 )
 
 var names = map[Code]string{
@@ -144,6 +151,7 @@ var names = map[Code]string{
 	IndexNotFound:              "IndexNotFound",
 	ConflictingUpdateOperators: "ConflictingUpdateOperators",
 	CursorNotFound:             "CursorNotFound",
+	NoMatchingDocument:         "NoMatchingDocument",
 	NamespaceExists:            "NamespaceExists",
 	MaxTimeMSExpired:           "MaxTimeMSExpired",
 	DollarPrefixedFieldName:    "DollarPrefixedFieldName",
@@ -154,6 +162,10 @@ var names = map[Code]string{
 	WriteConcernFailed:         "WriteConcernFailed",
 	ImmutableField:             "ImmutableField",
 	PathNotViable:              "PathNotViable", NotSingleValueField: "NotSingleValueField",
+	CannotCreateIndex:                  "CannotCreateIndex",
+	IndexOptionsConflict:               "IndexOptionsConflict",
+	IndexKeySpecsConflict:              "IndexKeySpecsConflict",
+	DocumentValidationFailure:          "DocumentValidationFailure",
 	FailedToSatisfyReadPreference:      "FailedToSatisfyReadPreference",
 	MaxStalenessOutOfRange:             "MaxStalenessOutOfRange",
 	ShardNotFound:                      "ShardNotFound",
@@ -174,12 +186,23 @@ var names = map[Code]string{
 	NamespaceNotSharded:                "NamespaceNotSharded",
 	CommandFailed:                      "CommandFailed",
 	CursorInUse:                        "CursorInUse",
+	ViewDepthLimitExceeded:             "ViewDepthLimitExceeded",
+	CommandNotSupportedOnView:          "CommandNotSupportedOnView",
+	OptionNotSupportedOnView:           "OptionNotSupportedOnView",
+	InvalidPipelineOperator:            "InvalidPipelineOperator",
+	CannotIndexParallelArrays:          "CannotIndexParallelArrays",
 	ClientMetadataMissingField:         "ClientMetadataMissingField",
+	ClientMetadataDocumentTooLarge:     "ClientMetadataDocumentTooLarge",
 	ClientMetadataCannotBeMutated:      "ClientMetadataCannotBeMutated",
 	PrimarySteppedDown:                 "PrimarySteppedDown",
+	InvalidIndexSpecificationOption:    "InvalidIndexSpecificationOption",
 	ShardingStateNotInitialized:        "ShardingStateNotInitialized",
+	TimeProofMismatch:                  "TimeProofMismatch",
 	NoSuchSession:                      "NoSuchSession",
 	InvalidUUID:                        "InvalidUUID",
+	ClusterTimeFailsRateLimiter:        "ClusterTimeFailsRateLimiter",
+	CannotVerifyAndSignLogicalTime:     "CannotVerifyAndSignLogicalTime",
+	KeyNotFound:                        "KeyNotFound",
 	DuplicateSession:                   "DuplicateSession",
 	IncompleteTransactionHistory:       "IncompleteTransactionHistory",
 	IllegalOpMsgFlag:                   "IllegalOpMsgFlag",
@@ -189,10 +212,13 @@ var names = map[Code]string{
 	NoSuchTransaction:                  "NoSuchTransaction",
 	TransactionCommitted:               "TransactionCommitted",
 	TransactionTooLarge:                "TransactionTooLarge",
+	InvalidResumeToken:                 "InvalidResumeToken",
 	TooManyLogicalSessions:             "TooManyLogicalSessions",
 	ExceededTimeLimit:                  "ExceededTimeLimit",
 	OperationNotSupportedInTransaction: "OperationNotSupportedInTransaction",
 	PreparedTransactionInProgress:      "PreparedTransactionInProgress",
+	ChangeStreamFatalError:             "ChangeStreamFatalError",
+	ChangeStreamHistoryLost:            "ChangeStreamHistoryLost",
 	ChecksumMismatch:                   "ChecksumMismatch",
 	APIStrictError:                     "APIStrictError",
 	MechanismUnavailable:               "MechanismUnavailable",
@@ -209,16 +235,6 @@ var names = map[Code]string{
 	NotPrimaryNoSecondaryOk:            "NotPrimaryNoSecondaryOk",
 	NotPrimaryOrSecondary:              "NotPrimaryOrSecondary",
 	NotARetryableWriteCommand:          "NotARetryableWriteCommand",
-	CannotCreateIndex:                  "CannotCreateIndex",
-	IndexOptionsConflict:               "IndexOptionsConflict",
-	IndexKeySpecsConflict:              "IndexKeySpecsConflict",
-	DocumentValidationFailure:          "DocumentValidationFailure",
-	ViewDepthLimitExceeded:             "ViewDepthLimitExceeded",
-	CommandNotSupportedOnView:          "CommandNotSupportedOnView",
-	OptionNotSupportedOnView:           "OptionNotSupportedOnView",
-	InvalidPipelineOperator:            "InvalidPipelineOperator",
-	CannotIndexParallelArrays:          "CannotIndexParallelArrays",
-	InvalidIndexSpecificationOption:    "InvalidIndexSpecificationOption",
 	// 40413-40415 got names in error_codes.yml only recently; the released servers the
 	// reference tested report Location<code> (§8.1), as for 50889, which has no name.
 }

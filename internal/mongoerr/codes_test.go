@@ -7,7 +7,7 @@ func TestName(t *testing.T) {
 		code Code
 		want string
 	}{
-		// Every code of reference §8.2, with the name of error_codes.yml.
+		// The codes the router answers with, with their names in error_codes.yml.
 		{2, "BadValue"},
 		{6, "HostUnreachable"},
 		{7, "HostNotFound"},
@@ -62,6 +62,11 @@ func TestName(t *testing.T) {
 		{288, "ChecksumMismatch"},
 		{11000, "DuplicateKey"},
 		{13388, "StaleConfig"},
+		{204, "TimeProofMismatch"},
+		{209, "ClusterTimeFailsRateLimiter"},
+		{210, "CannotVerifyAndSignLogicalTime"},
+		{211, "KeyNotFound"},
+		{40484, "Location40484"},
 		// Unknown codes.
 		{0, "Location0"},
 		{-5, "Location-5"},

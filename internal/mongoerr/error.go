@@ -1,8 +1,11 @@
 package mongoerr
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net"
+	"os"
 	"strconv"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -56,14 +59,34 @@ func (e *Error) HasLabel(label string) bool {
 	return false
 }
 
-// As extracts an *Error from err; any other non-nil error becomes InternalError.
+// Coded is an error that knows the code a server answers it with: a shard's HostError, a
+// fan-out target's own timeout.
+type Coded interface {
+	error
+	MongoCode() Code
+}
+
+// As is the MongoDB error a server answers err with, the one mapping of a Go error to a code: an
+// *Error as is; a Coded error with its code and message; a cancelled context Interrupted; an
+// expired deadline or timed-out I/O NetworkTimeout; anything else InternalError.
 func As(err error) *Error {
 	if err == nil {
 		return nil
 	}
+	var coded Coded
+	if errors.As(err, &coded) {
+		return &Error{Code: coded.MongoCode(), Msg: err.Error()}
+	}
 	var me *Error
 	if errors.As(err, &me) {
 		return me
+	}
+	var ne net.Error
+	switch {
+	case errors.Is(err, context.Canceled):
+		return &Error{Code: Interrupted, Msg: err.Error()}
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return &Error{Code: NetworkTimeout, Msg: err.Error()}
 	}
 	return &Error{Code: InternalError, Msg: err.Error()}
 }
@@ -95,61 +118,6 @@ func (e *Error) AppendFields(dst []byte) []byte {
 func (e *Error) Reply() bsoncore.Document {
 	idx, dst := bsoncore.AppendDocumentStart(nil)
 	dst = e.AppendFields(dst)
-	dst, _ = bsoncore.AppendDocumentEnd(dst, idx)
-	return dst
-}
-
-// FromReply returns the command error a reply document carries, or nil when it has ok: 1 (or
-// true). Write errors (writeErrors) are not command errors and are not reported here. Fields
-// beyond the status (writeConcernError, errInfo, keyValue, ...) are kept in Extra so that Reply
-// gives them back. operationTime, $clusterTime and topologyVersion are not: they describe the
-// member that answered, and the router reports its own.
-func FromReply(doc bsoncore.Document) *Error {
-	okv, err := doc.LookupErr("ok")
-	if err != nil {
-		return &Error{Code: InternalError, Msg: "reply has no ok field"}
-	}
-	if ok, isNum := okv.AsFloat64OK(); isNum && ok == 1 {
-		return nil
-	} else if b, isBool := okv.BooleanOK(); isBool && b {
-		return nil
-	}
-	e := &Error{Code: UnknownError}
-	if c, ok := doc.Lookup("code").AsInt64OK(); ok && c == int64(int32(c)) {
-		e.Code = Code(c)
-	}
-	e.Msg, _ = doc.Lookup("errmsg").StringValueOK()
-	if arr, ok := doc.Lookup("errorLabels").ArrayOK(); ok {
-		vals, _ := arr.Values()
-		for _, v := range vals {
-			if s, ok := v.StringValueOK(); ok {
-				e.Labels = append(e.Labels, s)
-			}
-		}
-	}
-	e.Extra = extraFields(doc)
-	return e
-}
-
-// extraFields is doc without the fields AppendFields writes itself and those that describe the
-// answering member; nil when nothing is left.
-func extraFields(doc bsoncore.Document) bsoncore.Document {
-	elems, _ := doc.Elements()
-	var idx int32
-	var dst []byte
-	for _, el := range elems {
-		switch el.Key() {
-		case "ok", "errmsg", "code", "codeName", "errorLabels", "operationTime", "$clusterTime", "topologyVersion":
-			continue
-		}
-		if dst == nil {
-			idx, dst = bsoncore.AppendDocumentStart(nil)
-		}
-		dst = append(dst, el...)
-	}
-	if dst == nil {
-		return nil
-	}
 	dst, _ = bsoncore.AppendDocumentEnd(dst, idx)
 	return dst
 }

@@ -128,66 +128,6 @@ func TestAppendFieldsIntoOpenDocument(t *testing.T) {
 	}
 }
 
-func TestFromReply(t *testing.T) {
-	tests := []struct {
-		name  string
-		reply bsoncore.Document
-		want  *Error
-	}{
-		{"ok 1.0", doc(t, "ok", 1.0), nil},
-		{"ok int32 1", doc(t, "ok", int32(1)), nil},
-		{"ok int64 1", doc(t, "ok", int64(1)), nil},
-		{"ok true", doc(t, "ok", true), nil},
-		{"ok 1 with write errors is not a command error",
-			doc(t, "n", int32(0), "writeErrors", bson.A{bson.D{{Key: "code", Value: int32(11000)}}}, "ok", 1.0), nil},
-		{"missing ok", doc(t, "errmsg", "x"), &Error{Code: InternalError, Msg: "reply has no ok field"}},
-		{"ok 0", doc(t, "ok", 0.0, "errmsg", "no such command: 'foo'", "code", int32(59), "codeName", "CommandNotFound"),
-			&Error{Code: CommandNotFound, Msg: "no such command: 'foo'"}},
-		{"ok false", doc(t, "ok", false, "errmsg", "boom", "code", int32(8)), &Error{Code: UnknownError, Msg: "boom"}},
-		{"ok 2 is not ok", doc(t, "ok", 2.0, "code", int32(2)), &Error{Code: BadValue}},
-		{"ok as string is not ok", doc(t, "ok", "1", "code", int32(2)), &Error{Code: BadValue}},
-		{"no code", doc(t, "ok", 0.0, "errmsg", "x"), &Error{Code: UnknownError, Msg: "x"}},
-		{"code as int64 and double", doc(t, "ok", int32(0), "code", 13.0), &Error{Code: Unauthorized}},
-		{"code beyond int32", doc(t, "ok", 0.0, "code", int64(1)<<40), &Error{Code: UnknownError}},
-		{"code of wrong type", doc(t, "ok", 0.0, "code", "13"), &Error{Code: UnknownError}},
-		{"labels", doc(t, "ok", 0.0, "code", int32(91), "errorLabels", bson.A{"RetryableWriteError", int32(5), "ResumableChangeStreamError"}),
-			&Error{Code: ShutdownInProgress, Labels: []string{"RetryableWriteError", "ResumableChangeStreamError"}}},
-		{"extra kept, member fields dropped",
-			doc(t, "ok", 0.0, "errmsg", "step down", "code", int32(189), "codeName", "PrimarySteppedDown",
-				"topologyVersion", bson.D{{Key: "counter", Value: int64(3)}},
-				"writeConcernError", bson.D{{Key: "code", Value: int32(64)}},
-				"operationTime", bson.Timestamp{T: 1, I: 2},
-				"$clusterTime", bson.D{{Key: "clusterTime", Value: bson.Timestamp{T: 1, I: 2}}}),
-			&Error{Code: PrimarySteppedDown, Msg: "step down",
-				Extra: doc(t, "writeConcernError", bson.D{{Key: "code", Value: int32(64)}})}},
-		{"nothing extra", doc(t, "ok", 0.0, "operationTime", bson.Timestamp{T: 1, I: 2}, "code", int32(2)),
-			&Error{Code: BadValue}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got := FromReply(tt.reply)
-			if !reflect.DeepEqual(got, tt.want) {
-				t.Errorf("FromReply(%s) = %#v, want %#v", tt.reply, got, tt.want)
-			}
-		})
-	}
-}
-
-// What the router builds, a shard's parser must read back unchanged, and vice versa.
-func TestFromReplyRoundTrip(t *testing.T) {
-	errs := []*Error{
-		New(BadValue, "bad"),
-		New(NotWritablePrimary, "not primary").WithLabels(LabelRetryableWrite),
-		{Code: DuplicateKey, Msg: "E11000", Extra: doc(t, "keyPattern", bson.D{{Key: "_id", Value: int32(1)}})},
-		New(Code(51760), "numeric only"),
-	}
-	for _, e := range errs {
-		if got := FromReply(e.Reply()); !reflect.DeepEqual(got, e) {
-			t.Errorf("FromReply(Reply()) = %#v, want %#v", got, e)
-		}
-	}
-}
-
 func TestWithLabels(t *testing.T) {
 	e := New(NoSuchTransaction, "x").WithLabels(LabelTransientTransaction, LabelTransientTransaction)
 	e.WithLabels(LabelUnknownTransactionCommit, LabelTransientTransaction)

@@ -1,8 +1,6 @@
 package sessionid
 
 import (
-	"strconv"
-
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
 	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
@@ -181,9 +179,9 @@ func eachObject(c ctx, arr bsoncore.Array, fn func(c ctx, doc bsoncore.Document)
 		if !ok {
 			return nil
 		}
-		key := e.Key()
-		n, perr := strconv.ParseUint(key, 10, 32)
-		if perr != nil {
+		key := e.KeyBytes()
+		n, valid := arrayIndex(key)
+		if !valid {
 			return mongoerr.New(mongoerr.Code(40422),
 				"BSON array field '%s' has an invalid value '%s' for an array field name.", c.path(), key)
 		}
@@ -191,15 +189,35 @@ func eachObject(c ctx, arr bsoncore.Array, fn func(c ctx, doc bsoncore.Document)
 			return mongoerr.New(mongoerr.Code(40423),
 				"BSON array field '%s' has a non-sequential value '%d' for an array field name, expected value '%d'.", c.path(), n, i)
 		}
-		doc, ok, err := expectDoc(c.child(key), e.Value())
-		if err != nil {
-			return err
-		}
-		if !ok {
-			continue
+		doc, ok := e.Value().DocumentOK()
+		if !ok || e.Value().Type != bsoncore.TypeEmbeddedDocument {
+			// Not a document: the element's own context names it in the error (a key string is
+			// built only here, so that a long array of sessions costs no allocation per element).
+			var err error
+			if doc, ok, err = expectDoc(c.child(e.Key()), e.Value()); err != nil {
+				return err
+			}
+			if !ok {
+				continue
+			}
 		}
 		if err := fn(c, doc); err != nil {
 			return err
 		}
 	}
+}
+
+// arrayIndex reads an array field name, a decimal index below 2^32 as IDL's parser accepts it.
+func arrayIndex(key []byte) (uint64, bool) {
+	if len(key) == 0 || len(key) > 10 {
+		return 0, false
+	}
+	var n uint64
+	for _, b := range key {
+		if b < '0' || b > '9' {
+			return 0, false
+		}
+		n = n*10 + uint64(b-'0')
+	}
+	return n, n <= 1<<32-1
 }

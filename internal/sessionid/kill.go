@@ -56,9 +56,10 @@ func (p *Patterns) addID(id ID) {
 func killAll(impersonation bool) Patterns { return Patterns{All: true, Impersonation: impersonation} }
 
 // ParseKill parses killSessions, killAllSessions or killAllSessionsByPattern (chosen by the body's
-// first key) with the semantics of reference §3.3-3.5. A killSessions uid other than the caller's
-// is accepted only when auth is off (every privilege check passes then); use ParseKillAs when the
-// caller holds killAnySession.
+// first key) with the semantics of mongod's kill_sessions_command.cpp and
+// kill_all_sessions_by_pattern_command.cpp. A killSessions uid other than the caller's is accepted
+// only when auth is off (every privilege check passes then); use ParseKillAs when the caller holds
+// killAnySession.
 func ParseKill(body bsoncore.Document, caller UID, authEnabled bool) (Patterns, error) {
 	return ParseKillAs(body, caller, authEnabled, !authEnabled)
 }
@@ -72,16 +73,14 @@ func ParseKillAs(body bsoncore.Document, caller UID, authEnabled, mayKillAny boo
 	}
 	switch name {
 	case "killSessions":
-		ids, err := ParseList(body, caller, mayKillAny)
+		ids, set, err := parseList(body, caller, mayKillAny)
 		if err != nil {
 			return Patterns{}, err
 		}
 		var p Patterns
 		switch {
 		case len(ids) > 0:
-			for _, id := range ids {
-				p.addID(id)
-			}
+			p.IDs = set
 		case authEnabled:
 			// [] kills the caller's own sessions.
 			p.addUID(caller)
@@ -259,21 +258,25 @@ func parseKillPattern(c ctx, doc bsoncore.Document) (killPattern, error) {
 // parseKillByPattern applies SessionKiller::Matcher: a pattern with uid selects that user's
 // sessions, else one with lsid selects that session, else the pattern kills everything. users and
 // roles are impersonation data for auditing, not filters. [] kills all.
+//
+// It walks the array twice rather than keep every parsed pattern: every parse error comes before
+// the rules that read the patterns, and a client's list costs only the selection it makes.
 func parseKillByPattern(c ctx, arr bsoncore.Array) (Patterns, error) {
-	var kps []killPattern
+	n := 0
 	err := eachObject(c, arr, func(c ctx, doc bsoncore.Document) error {
-		kp, err := parseKillPattern(c, doc)
-		kps = append(kps, kp)
+		n++
+		_, err := parseKillPattern(c, doc)
 		return err
 	})
 	if err != nil {
 		return Patterns{}, err
 	}
-	var p Patterns
-	all := len(kps) == 0
-	for _, kp := range kps {
+	p := Patterns{IDs: make(map[ID]struct{}, n)}
+	all := n == 0
+	err = eachObject(c, arr, func(c ctx, doc bsoncore.Document) error {
+		kp, _ := parseKillPattern(c, doc)
 		if kp.users > 1 {
-			return Patterns{}, mongoerr.New(mongoerr.BadValue, "Too many users in impersonation data")
+			return mongoerr.New(mongoerr.BadValue, "Too many users in impersonation data")
 		}
 		p.Impersonation = p.Impersonation || kp.impersonates
 		switch {
@@ -288,27 +291,67 @@ func parseKillByPattern(c ctx, arr bsoncore.Array) (Patterns, error) {
 		default:
 			all = true
 		}
+		return nil
+	})
+	if err != nil {
+		return Patterns{}, err
 	}
 	if all {
 		return killAll(p.Impersonation), nil
 	}
+	if len(p.IDs) == 0 {
+		p.IDs = nil
+	}
 	return p, nil
 }
 
-// AppendKillCommand appends the whole body {killAllSessionsByPattern: [...], $db: "admin"} that
-// selects exactly p on a mongod: [] for All, else one {uid} pattern per uid and one full
-// {lsid: {id, uid}} pattern per id not already covered by its uid. Users/roles-only patterns are
-// never sent: on a mongod they mean kill-all. Callers should not broadcast when p.None(); if they
-// do, the body holds one pattern for the all-zero lsid, which no session has (no user name hashes
-// to a zero digest), so it kills nothing instead of everything.
-func (p *Patterns) AppendKillCommand(dst []byte) []byte {
-	idx, dst := bsoncore.AppendDocumentStart(dst)
-	aidx, dst := bsoncore.AppendArrayElementStart(dst, "killAllSessionsByPattern")
+// MaxKillBatch bounds the patterns of one kill command a member receives: well under the 16 MB
+// a member accepts in a command, however many sessions a client names.
+const MaxKillBatch = 8 << 20
+
+// KillCommands encodes p as killAllSessionsByPattern bodies {killAllSessionsByPattern: [...],
+// $db: "admin"} that together select exactly p on a mongod: [] for All, else one {uid} pattern
+// per uid and one full {lsid: {id, uid}} pattern per id not already covered by its uid, in a
+// deterministic order, split so that no body's patterns pass maxBytes. Users/roles-only patterns
+// are never sent: on a mongod they mean kill-all. Callers should not broadcast when p.None(); if
+// they do, the body holds one pattern for the all-zero lsid, which no session has (no user name
+// hashes to a zero digest), so it kills nothing instead of everything. The bodies are only read
+// afterwards: one encoding serves every member.
+func (p *Patterns) KillCommands(maxBytes int) []bsoncore.Document {
+	var out []bsoncore.Document
+	var dst []byte
+	var idx, aidx int32
+	n := 0
+	// Each body gets its size up front (a pattern is at most ~100 bytes), so that building the
+	// kill costs the router its encoding and no growth.
+	left := 100*(len(p.UIDs)+len(p.IDs)) + 100
+	open := func() {
+		dst = make([]byte, 0, min(left, maxBytes+200))
+		left -= cap(dst)
+		idx, dst = bsoncore.AppendDocumentStart(dst)
+		aidx, dst = bsoncore.AppendArrayElementStart(dst, "killAllSessionsByPattern")
+		n = 0
+	}
+	closeBody := func() {
+		dst, _ = bsoncore.AppendArrayEnd(dst, aidx)
+		dst = bsoncore.AppendStringElement(dst, "$db", "admin")
+		dst, _ = bsoncore.AppendDocumentEnd(dst, idx)
+		out = append(out, dst)
+	}
+	// next starts a pattern element, in a new body when this one is full.
+	next := func() (int32, []byte) {
+		if n > 0 && len(dst) >= maxBytes {
+			closeBody()
+			open()
+		}
+		k := strconv.Itoa(n)
+		n++
+		return bsoncore.AppendDocumentElementStart(dst, k)
+	}
+	open()
 	if !p.All {
-		n := 0
-		next := func() string { k := strconv.Itoa(n); n++; return k }
 		for _, uid := range sortedKeys(p.UIDs, func(a, b UID) int { return bytes.Compare(a[:], b[:]) }) {
-			pidx, d := bsoncore.AppendDocumentElementStart(dst, next())
+			pidx, d := next()
 			d = bsoncore.AppendBinaryElement(d, "uid", bson.TypeBinaryGeneric, uid[:])
 			dst, _ = bsoncore.AppendDocumentEnd(d, pidx)
 		}
@@ -320,16 +363,14 @@ func (p *Patterns) AppendKillCommand(dst []byte) []byte {
 			if _, covered := p.UIDs[id.UID]; covered {
 				continue
 			}
-			pidx, d := bsoncore.AppendDocumentElementStart(dst, next())
+			pidx, d := next()
 			d = bsoncore.AppendHeader(d, bsoncore.TypeEmbeddedDocument, "lsid")
 			d = id.AppendDoc(d)
 			dst, _ = bsoncore.AppendDocumentEnd(d, pidx)
 		}
 	}
-	dst, _ = bsoncore.AppendArrayEnd(dst, aidx)
-	dst = bsoncore.AppendStringElement(dst, "$db", "admin")
-	dst, _ = bsoncore.AppendDocumentEnd(dst, idx)
-	return dst
+	closeBody()
+	return out
 }
 
 func compareIDs(a, b ID) int {

@@ -1,6 +1,7 @@
 package sessionid
 
 import (
+	"encoding/binary"
 	"fmt"
 	"maps"
 	"testing"
@@ -47,7 +48,7 @@ func TestParseKill(t *testing.T) {
 		code        mongoerr.Code
 		msg         string
 	}{
-		// killSessions (reference §3.3).
+		// killSessions (kill_sessions_command.cpp).
 		{name: "killSessions ids take the caller's uid", authEnabled: true,
 			body: bson.D{e("killSessions", bson.A{bson.D{e("id", uuidBin(testUUID))}, bson.D{e("id", uuidBin(testUUID2))}})},
 			want: Patterns{IDs: ids(ID{testUUID, alice}, ID{testUUID2, alice})}},
@@ -69,7 +70,7 @@ func TestParseKill(t *testing.T) {
 		{name: "killSessions empty UUID", body: bson.D{e("killSessions", bson.A{bson.D{e("id", bin(4, nil))}})},
 			code: mongoerr.InvalidUUID, msg: "uuid must be a 16-byte binary field with UUID (4) subtype"},
 
-		// killAllSessions (reference §3.4).
+		// killAllSessions (kill_all_sessions_command.cpp).
 		{name: "killAllSessions [] kills all", authEnabled: true, body: bson.D{e("killAllSessions", bson.A{})}, want: Patterns{All: true}},
 		{name: "killAllSessions one user", authEnabled: true,
 			body: bson.D{e("killAllSessions", bson.A{bson.D{e("user", "alice"), e("db", "admin")}})}, want: Patterns{UIDs: uids(alice)}},
@@ -97,7 +98,7 @@ func TestParseKill(t *testing.T) {
 		{name: "killAllSessions duplicate user", body: bson.D{e("killAllSessions", bson.A{bson.D{e("user", "u"), e("user", "v")}})},
 			code: mongoerr.IDLDuplicateField, msg: "BSON field '" + all + ".user' is a duplicate field"},
 
-		// killAllSessionsByPattern semantics (reference §3.5).
+		// killAllSessionsByPattern semantics (kill_all_sessions_by_pattern_command.cpp).
 		{name: "byPattern [] kills all", body: bson.D{e("killAllSessionsByPattern", bson.A{})}, want: Patterns{All: true}},
 		{name: "byPattern lsid", body: bson.D{e("killAllSessionsByPattern", bson.A{pat(e("lsid", full(testUUID, bob)))})},
 			want: Patterns{IDs: ids(ID{testUUID, bob})}},
@@ -237,7 +238,7 @@ func TestPatternsMatches(t *testing.T) {
 	}
 }
 
-func TestAppendKillCommand(t *testing.T) {
+func TestKillCommands(t *testing.T) {
 	a1, b1 := ID{testUUID, alice}, ID{testUUID, bob}
 	lsidPat := func(id ID) bson.D {
 		return bson.D{e("lsid", bson.D{e("id", uuidBin(id.ID)), e("uid", uidBin(id.UID))})}
@@ -257,17 +258,18 @@ func TestAppendKillCommand(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := tt.p.AppendKillCommand([]byte("prefix"))
-			if string(got[:6]) != "prefix" {
-				t.Fatalf("prefix lost")
+			cmds := tt.p.KillCommands(MaxKillBatch)
+			if len(cmds) != 1 {
+				t.Fatalf("%d commands, want 1", len(cmds))
 			}
+			got := cmds[0]
 			want := doc(t, bson.D{e("killAllSessionsByPattern", tt.want), e("$db", "admin")})
-			if string(got[6:]) != string(want) {
-				t.Fatalf("got  %v\nwant %v", bsoncore.Document(got[6:]), bsoncore.Document(want))
+			if string(got) != string(want) {
+				t.Fatalf("got  %v\nwant %v", got, bsoncore.Document(want))
 			}
 			// What a mongod would select from it is what p selects (among real sessions: the
 			// all-zero lsid is nobody's).
-			back, err := ParseKill(got[6:], alice, true)
+			back, err := ParseKill(got, alice, true)
 			if err != nil {
 				t.Fatalf("reparse: %v", err)
 			}
@@ -277,6 +279,48 @@ func TestAppendKillCommand(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestKillCommandsSplit: many sessions are split over several bodies, each within the bound,
+// which together select exactly the sessions named, each once.
+func TestKillCommandsSplit(t *testing.T) {
+	var p Patterns
+	for i := range 5000 {
+		var id ID
+		binary.BigEndian.PutUint32(id.ID[:], uint32(i))
+		id.UID = alice
+		if i%2 == 1 {
+			id.UID = bob
+		}
+		p.addID(id)
+	}
+	p.addUID(digest("carol", "admin"))
+	const bound = 20_000
+	cmds := p.KillCommands(bound)
+	if len(cmds) < 10 {
+		t.Fatalf("%d commands for %d patterns of ~80 bytes under %d bytes each", len(cmds), len(p.IDs), bound)
+	}
+	seen := map[ID]bool{}
+	uids := 0
+	for _, c := range cmds {
+		if len(c) > bound+200 {
+			t.Fatalf("a body of %d bytes, bound %d", len(c), bound)
+		}
+		back, err := ParseKill(c, alice, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		uids += len(back.UIDs)
+		for id := range back.IDs {
+			if seen[id] {
+				t.Fatalf("%v sent twice", id)
+			}
+			seen[id] = true
+		}
+	}
+	if len(seen) != len(p.IDs) || uids != 1 {
+		t.Fatalf("%d ids and %d uids sent, want %d and 1", len(seen), uids, len(p.IDs))
 	}
 }
 

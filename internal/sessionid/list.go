@@ -56,43 +56,46 @@ func commandArg(body bsoncore.Document) (name string, array ctx, arr bsoncore.Ar
 	return name, array, arr, nil
 }
 
-// parseLSIDArray parses an array<LogicalSessionFromClient> (uid optional).
-func parseLSIDArray(c ctx, arr bsoncore.Array) ([]rawLSID, error) {
-	var raws []rawLSID
-	err := eachObject(c, arr, func(c ctx, doc bsoncore.Document) error {
-		r, err := parseLSIDDoc(c, doc, false)
-		raws = append(raws, r)
-		return err
-	})
-	return raws, err
-}
-
 // ParseList parses the array argument of endSessions, refreshSessions or killSessions (the body's
 // first element) into full ids, without duplicates, in the order given. Messages are those of
-// reference §3.1-3.3. Ownership as in Parse; a child session id (lsid.txnUUID) is folded into its
-// parent by refreshSessions (as vivify does) and refused by endSessions and killSessions.
+// mongod's end_sessions_command.cpp, refresh_sessions_command.cpp and kill_sessions_command.cpp.
+// Ownership as in Parse; a child session id (lsid.txnUUID) is folded into its parent by
+// refreshSessions (as vivify does) and refused by endSessions and killSessions.
 func ParseList(body bsoncore.Document, caller UID, mayImpersonate bool) ([]ID, error) {
+	ids, _, err := parseList(body, caller, mayImpersonate)
+	return ids, err
+}
+
+// parseList is ParseList, also returning the ids as a set. It walks the array twice rather than
+// keep every parsed element: every parse error comes before any ownership error, as mongod parses
+// the whole array before it builds an id, and a client's list costs the router only its ids.
+func parseList(body bsoncore.Document, caller UID, mayImpersonate bool) ([]ID, map[ID]struct{}, error) {
 	name, array, arr, err := commandArg(body)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	switch name {
 	case "endSessions", "refreshSessions", "killSessions":
 	default:
-		return nil, mongoerr.New(mongoerr.InternalError, "%q does not take a list of session ids", name)
+		return nil, nil, mongoerr.New(mongoerr.InternalError, "%q does not take a list of session ids", name)
 	}
-	raws, err := parseLSIDArray(array, arr)
+	n := 0
+	err = eachObject(array, arr, func(c ctx, doc bsoncore.Document) error {
+		n++
+		_, err := parseLSIDDoc(c, doc, false)
+		return err
+	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	ids := make([]ID, 0, len(raws))
-	dedup := make(map[ID]struct{}, len(raws))
-	// Ownership errors come first: mongod builds every id before the command looks for children.
+	ids := make([]ID, 0, n)
+	set := make(map[ID]struct{}, n)
 	var childErr error
-	for _, r := range raws {
+	err = eachObject(array, arr, func(c ctx, doc bsoncore.Document) error {
+		r, _ := parseLSIDDoc(c, doc, false)
 		id, err := r.owned(caller, mayImpersonate)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if r.hasTxnUUID && childErr == nil {
 			switch name {
@@ -102,13 +105,17 @@ func ParseList(body bsoncore.Document, caller UID, mayImpersonate bool) ([]ID, e
 				childErr = mongoerr.New(mongoerr.InvalidOptions, "Cannot kill a child session")
 			}
 		}
-		if _, dup := dedup[id]; !dup {
-			dedup[id] = struct{}{}
+		if _, dup := set[id]; !dup {
+			set[id] = struct{}{}
 			ids = append(ids, id)
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
 	}
 	if childErr != nil {
-		return nil, childErr
+		return nil, nil, childErr
 	}
-	return ids, nil
+	return ids, set, nil
 }

@@ -8,8 +8,9 @@ import (
 	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
 )
 
-// ListSpec is the argument of $listLocalSessions / $listSessions (reference §5): every user's
-// sessions, or those of the listed uids (the caller's own when none is listed).
+// ListSpec is the argument of $listLocalSessions / $listSessions
+// (src/mongo/db/pipeline/document_source_list_sessions.cpp): every user's sessions, or those of the
+// listed uids (the caller's own when none is listed).
 type ListSpec struct {
 	AllUsers bool
 	UIDs     []UID

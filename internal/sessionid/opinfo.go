@@ -6,7 +6,8 @@ import (
 	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
 )
 
-// OpInfo holds the generic session fields of a command (reference §6).
+// OpInfo holds the generic session fields of a command
+// (src/mongo/db/session/logical_session_id.idl).
 type OpInfo struct {
 	HasLSID          bool
 	LSID             ID
@@ -95,10 +96,11 @@ func parseOpInfoFields(body bsoncore.Document) (rawOpInfo, error) {
 }
 
 // ParseOpInfo parses and checks the session fields of a command body with the rules of mongod's
-// initializeOperationSessionInfo (reference §6.2), in its order. The router is a mongos, so
-// txnNumber is allowed; every client is external, so child sessions and txnRetryCounter are
-// refused. The checks that depend on the command (263/50889 for commands that need no auth) are
-// the caller's: OpInfo says whether autocommit and txnNumber were given.
+// initializeOperationSessionInfo (src/mongo/db/initialize_operation_session_info.cpp), in its
+// order. The router is a mongos, so txnNumber is allowed; every client is external, so child
+// sessions and txnRetryCounter are refused. The checks that depend on the command (263/50889 for
+// commands that need no auth) are the caller's: OpInfo says whether autocommit and txnNumber were
+// given.
 func ParseOpInfo(body bsoncore.Document, caller UID, mayImpersonate bool) (OpInfo, error) {
 	r, err := parseOpInfoFields(body)
 	if err != nil {

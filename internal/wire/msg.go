@@ -53,6 +53,9 @@ func eachDoc(raw []byte, identifier string, fn func(bsoncore.Document)) error {
 		if !ok {
 			return frameErr(mongoerr.InvalidBSON, "malformed document in sequence %q", identifier)
 		}
+		if err := checkLimits(doc); err != nil {
+			return err
+		}
 		if err := doc.Validate(); err != nil {
 			return frameErr(mongoerr.InvalidBSON, "invalid document in sequence %q: %v", identifier, err)
 		}
@@ -136,6 +139,9 @@ func (m *Msg) readBody(src []byte) ([]byte, error) {
 	doc, rest, ok := bsoncore.ReadDocument(src)
 	if !ok {
 		return nil, frameErr(mongoerr.InvalidBSON, "OP_MSG body section is malformed")
+	}
+	if err := checkLimits(doc); err != nil {
+		return nil, err
 	}
 	if err := doc.Validate(); err != nil {
 		return nil, frameErr(mongoerr.InvalidBSON, "OP_MSG body is invalid BSON: %v", err)
@@ -247,12 +253,37 @@ func AppendMsg(dst []byte, requestID, responseTo int32, flags wiremessage.MsgFla
 
 // AppendSequence appends one kind-1 section.
 func AppendSequence(dst []byte, s Sequence) []byte {
+	return append(AppendSequenceHead(dst, s), s.Raw...)
+}
+
+// AppendSequenceHead appends what precedes a sequence's documents in its section: the kind, the
+// size and the identifier.
+func AppendSequenceHead(dst []byte, s Sequence) []byte {
 	dst = wiremessage.AppendMsgSectionType(dst, wiremessage.DocumentSequence)
-	size := 4 + len(s.Identifier) + 1 + len(s.Raw)
-	dst = binary.LittleEndian.AppendUint32(dst, uint32(size))
+	dst = binary.LittleEndian.AppendUint32(dst, uint32(SequenceSize(s)))
 	dst = append(dst, s.Identifier...)
-	dst = append(dst, 0)
-	return append(dst, s.Raw...)
+	return append(dst, 0)
+}
+
+// SequenceSize is the size field of a sequence's section: itself, the identifier and the
+// documents.
+func SequenceSize(s Sequence) int { return 4 + len(s.Identifier) + 1 + len(s.Raw) }
+
+// AppendMsgHead appends what precedes the body of an OP_MSG of length bytes in all: the header,
+// the flags and the body's section kind.
+func AppendMsgHead(dst []byte, length int, requestID int32, flags wiremessage.MsgFlag) []byte {
+	dst = wiremessage.AppendHeader(dst, int32(length), requestID, 0, OpMsg)
+	dst = wiremessage.AppendMsgFlags(dst, flags)
+	return wiremessage.AppendMsgSectionType(dst, wiremessage.SingleDocument)
+}
+
+// MsgLength is the length of an OP_MSG (without checksum) carrying body and seqs.
+func MsgLength(body []byte, seqs []Sequence) int {
+	n := HeaderLen + 4 + 1 + len(body)
+	for _, s := range seqs {
+		n += 1 + SequenceSize(s)
+	}
+	return n
 }
 
 // AddChecksum sets checksumPresent on a whole OP_MSG frame and appends its CRC-32C. The frame

@@ -45,12 +45,15 @@ func ParseQuery(frame []byte) (Query, error) {
 	if q.Query, rem, ok = wiremessage.ReadQueryQuery(rem); !ok {
 		return Query{}, frameErr(mongoerr.InvalidBSON, "OP_QUERY query document is malformed")
 	}
+	if err := checkLimits(q.Query); err != nil {
+		return Query{}, err
+	}
 	if err := q.Query.Validate(); err != nil {
 		return Query{}, frameErr(mongoerr.InvalidBSON, "OP_QUERY query is invalid BSON: %v", err)
 	}
 	if len(rem) > 0 {
 		sel, rest, ok := wiremessage.ReadQueryReturnFieldsSelector(rem)
-		if !ok || len(rest) != 0 || sel.Validate() != nil {
+		if !ok || len(rest) != 0 || checkLimits(sel) != nil || sel.Validate() != nil {
 			return Query{}, frameErr(mongoerr.InvalidBSON, "OP_QUERY returnFieldsSelector is malformed")
 		}
 		q.ReturnFieldsSelector = sel

@@ -1,7 +1,7 @@
-// Package sessioncache is the router's logical session cache (DESIGN "Session commands",
-// reference §4.4): which sessions exist, who owns them, which shards have seen them, their
-// transaction state and router cursors. It stores and selects; the router does all I/O, which the
-// periodic job (Refresh) receives as functions.
+// Package sessioncache is the router's logical session cache (docs/architecture.md, "Session
+// fan-out"; mongod's src/mongo/db/logical_session_cache_impl.cpp): which sessions exist, who owns
+// them, which shards have seen them, their transaction state and router cursors. It stores and
+// selects; the router does all I/O, which the periodic job (Refresh) receives as functions.
 package sessioncache
 
 import (
@@ -14,7 +14,7 @@ import (
 	"github.com/mongos-lite/mongos-lite/internal/sessionid"
 )
 
-// Defaults of mongod/mongos (reference §4.4).
+// Defaults of mongod/mongos (logical_session_cache.idl).
 const (
 	DefaultMaxSessions  = 1_000_000        // maxSessions
 	DefaultLocalTimeout = 30 * time.Minute // localLogicalSessionTimeoutMinutes

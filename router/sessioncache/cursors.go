@@ -54,7 +54,8 @@ func (s *cursorSet) appendTo(dst []int64) []int64 {
 }
 
 // AddCursor records a router cursor opened in the session, so a kill or the end of the session
-// closes it (id 0, "no cursor" in MongoDB, is ignored). NoSuchSession(206) if the session is not cached.
+// closes it (id 0, "no cursor" in MongoDB, is ignored). NoSuchSession(206) if the session is not
+// cached.
 func (c *Cache) AddCursor(id sessionid.ID, cursorID int64) error {
 	if !c.update(id, func(r *record) { r.extra().cursors.add(cursorID) }) {
 		return noSuchSession(id)
@@ -71,9 +72,10 @@ func (c *Cache) RemoveCursor(id sessionid.ID, cursorID int64) {
 	})
 }
 
-// Kill applies a kill command to the cache as mongod does to its sessions (reference §3.6): each
-// matching session's in-progress transaction is aborted and its cursors are handed back for the
-// router to close. The sessions stay usable. It returns the cursor ids to close.
+// Kill applies a kill command to the cache as mongod does to its sessions
+// (src/mongo/db/kill_sessions_local.cpp): each matching session's in-progress transaction is
+// aborted and its cursors are handed back for the router to close. The sessions stay usable. It
+// returns the cursor ids to close.
 func (c *Cache) Kill(p *sessionid.Patterns) []int64 {
 	if !p.All && len(p.UIDs) == 0 {
 		// Exact ids only: look them up instead of scanning.

@@ -1,12 +1,14 @@
 package sessioncache
 
 import (
+	"cmp"
 	"context"
 	"math/bits"
-	"sync"
+	"strconv"
 	"time"
 
 	"github.com/mongos-lite/mongos-lite/internal/sessionid"
+	"github.com/mongos-lite/mongos-lite/sessionfanout"
 )
 
 // ShardFunc sends one command about ids to one shard (refreshSessions or endSessions to its
@@ -40,10 +42,10 @@ type pendingEnd struct {
 
 // Refresh runs one cycle of the job mongos runs every logicalSessionRefreshMillis: it swaps the
 // active set out, refreshes those sessions on the shards that saw them (batches of at most
-// BatchSize ids per call, shards in parallel), puts back whatever a shard failed so nothing is
-// lost, ends ended sessions on their shards and forgets them, reaps sessions idle for longer than
-// LocalTimeout, and closes the router cursors of the forgotten sessions. Stripe locks are never
-// held across I/O. Only one cycle runs at a time.
+// BatchSize ids per call, shards in parallel through sessionfanout.Broadcast), puts back whatever
+// a shard failed so nothing is lost, ends ended sessions on their shards and forgets them, reaps
+// sessions idle for longer than LocalTimeout, and closes the router cursors of the forgotten
+// sessions. Stripe locks are never held across I/O. Only one cycle runs at a time.
 func (c *Cache) Refresh(ctx context.Context, io IO) RefreshResult {
 	c.job.Lock()
 	defer c.job.Unlock()
@@ -58,7 +60,7 @@ func (c *Cache) Refresh(ctx context.Context, io IO) RefreshResult {
 	}
 	c.statM.Unlock()
 
-	snd := newSender(ctx, io, c.cfg.BatchSize)
+	var work [MaxShards]shardWork
 	idleSince := start.Add(-c.cfg.LocalTimeout).UnixNano()
 	var res RefreshResult
 	var cursors []int64
@@ -88,26 +90,24 @@ func (c *Cache) Refresh(ctx context.Context, io IO) RefreshResult {
 					continue
 				}
 				s.m[id] = r
-				snd.add(true, r.shards, id)
+				queue(&work, true, r.shards, id)
 				ending = append(ending, pendingEnd{id, r.shards})
 			case active:
 				r.flags &^= flagActive
 				s.m[id] = r
 				c.active.Add(-1)
 				swapped++
-				snd.add(false, r.shards, id)
+				queue(&work, false, r.shards, id)
 			}
 		}
 		s.mu.Unlock()
-		snd.dispatch(false)
 	}
-	snd.dispatch(true)
-	snd.wait()
+	failed := c.send(ctx, io, &work)
 
-	res.FailedToRefresh = c.putBack(snd.failedRefresh)
+	res.FailedToRefresh = c.putBack(failed.refresh)
 	res.Refreshed = swapped - res.FailedToRefresh
 	for _, pe := range ending {
-		if failed := snd.failedEnd[pe.id]; failed != 0 {
+		if failed := failed.end[pe.id]; failed != 0 {
 			// Retry only the shards that failed, plus any that saw the session meanwhile.
 			c.update(pe.id, func(r *record) { r.shards = failed | r.shards&^pe.sent })
 			res.EndRetained++
@@ -120,7 +120,7 @@ func (c *Cache) Refresh(ctx context.Context, io IO) RefreshResult {
 		io.KillCursors(cursors)
 	}
 	res.CursorsClosed = len(cursors)
-	res.ShardErrors = snd.errs
+	res.ShardErrors = failed.errs
 
 	millis := int(c.cfg.Clock().Sub(start).Milliseconds())
 	c.statM.Lock()
@@ -199,113 +199,86 @@ func (c *Cache) Run(ctx context.Context, every time.Duration, io IO, report func
 	}
 }
 
-// sender batches ids per shard and runs one worker goroutine per shard that has work, so a slow
-// shard delays only itself. It collects what failed.
-type sender struct {
-	ctx  context.Context
-	io   IO
-	size int
+// shardWork is what one cycle sends one shard: the sessions to refresh and to end.
+type shardWork struct{ refresh, end []sessionid.ID }
 
-	bufs    [MaxShards][2][]sessionid.ID // [shard][end?]
-	workers [MaxShards]chan batch
-	wg      sync.WaitGroup
-
-	mu            sync.Mutex // guards what workers report
-	failedRefresh []sessionid.ID
-	failedEnd     map[sessionid.ID]uint64 // ended session -> shards that failed to end it
-	errs          map[int]error
-}
-
-type batch struct {
-	end bool
-	ids []sessionid.ID
-}
-
-func newSender(ctx context.Context, io IO, size int) *sender {
-	return &sender{ctx: ctx, io: io, size: size, failedEnd: map[sessionid.ID]uint64{}}
-}
-
-// add queues id for every shard in shards.
-func (s *sender) add(end bool, shards uint64, id sessionid.ID) {
-	kind := 0
-	if end {
-		kind = 1
-	}
+// queue adds id to the work of every shard in shards.
+func queue(work *[MaxShards]shardWork, end bool, shards uint64, id sessionid.ID) {
 	for shards != 0 {
 		i := bits.TrailingZeros64(shards)
 		shards &= shards - 1
-		s.bufs[i][kind] = append(s.bufs[i][kind], id)
+		if end {
+			work[i].end = append(work[i].end, id)
+		} else {
+			work[i].refresh = append(work[i].refresh, id)
+		}
 	}
 }
 
-// dispatch hands full batches to the workers (all batches when final). It may block on a busy
-// worker, so it is called with no lock held.
-func (s *sender) dispatch(final bool) {
-	for shard := range s.bufs {
-		for kind := range s.bufs[shard] {
-			buf := s.bufs[shard][kind]
-			sent := false
-			for len(buf) >= s.size || final && len(buf) > 0 {
-				n := min(s.size, len(buf))
-				s.send(shard, batch{end: kind == 1, ids: buf[:n:n]})
-				buf, sent = buf[n:], true
+// shardIndex names a shard in the job's broadcast.
+type shardIndex int
+
+func (i shardIndex) String() string { return strconv.Itoa(int(i)) }
+
+// shardFailures is what one shard failed to do, and the first error it gave.
+type shardFailures struct {
+	refresh, end []sessionid.ID
+	err          error
+}
+
+// failures is what every shard failed to do.
+type failures struct {
+	refresh []sessionid.ID
+	end     map[sessionid.ID]uint64 // ended session -> the shards that failed to end it
+	errs    map[int]error
+}
+
+// send runs each shard's work, in batches of BatchSize ids, every shard at once (a slow shard
+// delays only itself), and gathers what failed.
+func (c *Cache) send(ctx context.Context, io IO, work *[MaxShards]shardWork) failures {
+	var targets []shardIndex
+	for i := range work {
+		if len(work[i].refresh)+len(work[i].end) > 0 {
+			targets = append(targets, shardIndex(i))
+		}
+	}
+	// A cycle's work on a shard is bounded by the calls' own deadlines (IO's); the sessions
+	// would expire on the shards after LocalTimeout anyway.
+	opts := sessionfanout.Options{MaxConcurrency: MaxShards, PerTargetTimeout: c.cfg.LocalTimeout}
+	results := sessionfanout.Broadcast(ctx, targets, opts, func(ctx context.Context, shard shardIndex) (shardFailures, error) {
+		var f shardFailures
+		run := func(call ShardFunc, ids []sessionid.ID, failed *[]sessionid.ID) {
+			for len(ids) > 0 && call != nil {
+				n := min(c.cfg.BatchSize, len(ids))
+				if err := call(ctx, int(shard), ids[:n]); err != nil {
+					*failed = append(*failed, ids[:n]...)
+					if f.err == nil {
+						f.err = err
+					}
+				}
+				ids = ids[n:]
 			}
-			if sent {
-				// Continue on fresh memory: the workers own what was sent.
-				s.bufs[shard][kind] = append([]sessionid.ID(nil), buf...)
+		}
+		run(io.Refresh, work[shard].refresh, &f.refresh)
+		run(io.End, work[shard].end, &f.end)
+		return f, nil
+	})
+	out := failures{end: map[sessionid.ID]uint64{}}
+	for _, r := range results {
+		f := r.Value
+		if r.Err != nil { // not called: the job was stopped first
+			f = shardFailures{refresh: work[r.Target].refresh, end: work[r.Target].end}
+		}
+		out.refresh = append(out.refresh, f.refresh...)
+		for _, id := range f.end {
+			out.end[id] |= 1 << int(r.Target)
+		}
+		if err := cmp.Or(r.Err, f.err); err != nil {
+			if out.errs == nil {
+				out.errs = map[int]error{}
 			}
+			out.errs[int(r.Target)] = err
 		}
 	}
-}
-
-func (s *sender) send(shard int, b batch) {
-	if s.workers[shard] == nil {
-		ch := make(chan batch, 1)
-		s.workers[shard] = ch
-		s.wg.Go(func() { s.work(shard, ch) })
-	}
-	s.workers[shard] <- b
-}
-
-func (s *sender) work(shard int, ch <-chan batch) {
-	for b := range ch {
-		f := s.io.Refresh
-		if b.end {
-			f = s.io.End
-		}
-		if f == nil {
-			continue
-		}
-		if err := f(s.ctx, shard, b.ids); err != nil {
-			s.fail(shard, b, err)
-		}
-	}
-}
-
-func (s *sender) fail(shard int, b batch, err error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.errs == nil {
-		s.errs = map[int]error{}
-	}
-	if _, ok := s.errs[shard]; !ok {
-		s.errs[shard] = err
-	}
-	if !b.end {
-		s.failedRefresh = append(s.failedRefresh, b.ids...)
-		return
-	}
-	for _, id := range b.ids {
-		s.failedEnd[id] |= 1 << shard
-	}
-}
-
-// wait closes the workers' queues and waits for them to finish.
-func (s *sender) wait() {
-	for _, ch := range s.workers {
-		if ch != nil {
-			close(ch)
-		}
-	}
-	s.wg.Wait()
+	return out
 }

@@ -1,6 +1,7 @@
 package sessioncache
 
 import (
+	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
 	"github.com/mongos-lite/mongos-lite/internal/sessionid"
 )
 
@@ -77,13 +78,50 @@ func (c *Cache) UpdateTxn(id sessionid.ID, fn func(t *Txn) error) error {
 	return err
 }
 
-// BeginTxn records that transaction number has started on the session, with no participant yet.
-// The router has already applied the rules on txnNumber. NoSuchSession(206) if not cached.
+// BeginTxn records that transaction number has started on the session, with no participant yet,
+// after mongos's rules on the number (transaction_router.cpp beginOrContinueTxn, kStart): lower
+// than the session's latest transaction is TransactionTooOld, the same one again is
+// ConflictingOperationInProgress. NoSuchSession(206) if not cached.
 func (c *Cache) BeginTxn(id sessionid.ID, number int64) error {
 	return c.UpdateTxn(id, func(t *Txn) error {
+		if t.State != TxnNone {
+			if err := t.tooOld(id, number); err != nil {
+				return err
+			}
+			if number == t.Number {
+				return mongoerr.New(mongoerr.ConflictingOperationInProgress,
+					"txnNumber %d for session %s already started", number, id)
+			}
+		}
 		*t = Txn{Number: number, State: TxnInProgress, Participant: NoParticipant}
 		return nil
 	})
+}
+
+// CheckContinue applies mongos's rules to a statement, commit or abort of transaction number
+// (beginOrContinueTxn, kContinue and kCommit): a transaction older than the session's latest is
+// TransactionTooOld; continuing a newer one than this router started is NoSuchTransaction. A
+// session this router has run no transaction in is the shards' to judge.
+func (t Txn) CheckContinue(id sessionid.ID, number int64, commit bool) error {
+	if t.State == TxnNone {
+		return nil
+	}
+	if err := t.tooOld(id, number); err != nil {
+		return err
+	}
+	if number > t.Number && !commit {
+		return mongoerr.New(mongoerr.NoSuchTransaction, "cannot continue txnId %d for session %s with txnId %d",
+			t.Number, id, number).WithLabels(mongoerr.LabelTransientTransaction)
+	}
+	return nil
+}
+
+func (t Txn) tooOld(id sessionid.ID, number int64) error {
+	if number < t.Number {
+		return mongoerr.New(mongoerr.TransactionTooOld, "txnNumber %d is less than last txnNumber %d seen in session %s",
+			number, t.Number, id)
+	}
+	return nil
 }
 
 // SetTxnParticipant pins transaction number to shard. It reports false when that transaction is

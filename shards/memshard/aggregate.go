@@ -42,6 +42,8 @@ func cmdAggregate(r *request) error {
 	var docs []bson.Raw
 	ns := r.ns(coll)
 	switch {
+	case first == "$changeStream":
+		return r.openChangeStream(stages, batchSize)
 	case first == "$listLocalSessions":
 		if isColl {
 			return mongoerr.New(mongoerr.InvalidNamespace, "$listLocalSessions must be run against the database with {aggregate: 1}, not a collection")

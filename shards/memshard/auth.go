@@ -5,6 +5,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
 	"github.com/mongos-lite/mongos-lite/auth"
+	clientcmd "github.com/mongos-lite/mongos-lite/internal/command"
 	"github.com/mongos-lite/mongos-lite/internal/sessionid"
 )
 
@@ -67,8 +68,15 @@ func (r *request) authorize() error {
 	if !r.m.rs.opts.auth.on {
 		return nil
 	}
+	if err := r.checkImpersonation(); err != nil { // impersonation.go
+		return err
+	}
 	u := r.user()
-	if err := auth.Authorize(u, r.db, r.body); err != nil || u == nil {
+	if r.name == "killOp" && r.killsOwnOp() { // killop.go
+		return nil
+	}
+	cmd := clientcmd.Command{Name: []byte(r.name), DB: []byte(r.db), Body: r.body, Sequences: r.seqs}
+	if err := auth.Authorize(u, &cmd); err != nil || u == nil {
 		return err
 	}
 	if _, err := u.UID(); err != nil && (r.cmd.flags&cNoAttach != 0 || hasField(r.body, "lsid")) {
@@ -93,7 +101,7 @@ func (r *request) caller() sessionid.UID {
 }
 
 // mayImpersonate: whether a client-supplied lsid uid other than the caller's is accepted. With
-// auth off every privilege check passes (reference §1.3).
+// auth off every privilege check passes (src/mongo/db/logical_session_id_helpers.cpp).
 func (r *request) mayImpersonate() bool {
 	u := r.user()
 	return !r.m.rs.opts.auth.on || u != nil && u.Can(auth.ActionImpersonate, auth.ClusterResource())

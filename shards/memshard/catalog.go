@@ -9,7 +9,6 @@ import (
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
 	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
-	"github.com/mongos-lite/mongos-lite/shards/memshard/query"
 )
 
 // Catalog commands: collections and databases (indexes: indexcmds.go).
@@ -54,64 +53,6 @@ func sameDoc(a, b bsoncore.Document) bool {
 	return bytes.Equal(a, b)
 }
 
-// cmdCollMod changes a collection's validator (validator, validationLevel, validationAction)
-// or a view's definition (viewOn, pipeline).
-func cmdCollMod(r *request) error {
-	coll, err := r.collName()
-	if err != nil {
-		return err
-	}
-	return r.write(func(s *store) error {
-		c := s.coll(r.db, coll, r.txn)
-		if c == nil {
-			return mongoerr.New(mongoerr.NamespaceNotFound, "ns does not exist: %s", r.ns(coll))
-		}
-		if _, err := r.body.LookupErr("index"); err == nil {
-			return mongoerr.New(mongoerr.BadValue, "memshard does not support collMod of an index")
-		}
-		if c.meta.view != nil {
-			return r.modifyView(c)
-		}
-		for _, k := range []string{"viewOn", "pipeline"} {
-			if _, err := r.body.LookupErr(k); err == nil {
-				return mongoerr.New(mongoerr.InvalidOptions, "option only supported on a view: %s", k)
-			}
-		}
-		v, err := parseValidator(r.body, r.name, c.meta.validator)
-		if err != nil {
-			return err
-		}
-		c.meta.validator = v
-		if v != nil {
-			c.meta.options = v.options(c.meta.options)
-		}
-		return nil
-	})
-}
-
-// modifyView replaces a view's source and pipeline.
-func (r *request) modifyView(c *collection) error {
-	for _, k := range []string{"validator", "validationLevel", "validationAction"} {
-		if _, err := r.body.LookupErr(k); err == nil {
-			return mongoerr.New(mongoerr.OptionNotSupportedOnView, "option not supported on a view: %s", k)
-		}
-	}
-	on, ok := r.body.Lookup("viewOn").StringValueOK()
-	if !ok {
-		return mongoerr.New(mongoerr.InvalidOptions, "must specify both 'viewOn' and 'pipeline' when modifying a view and auth is enabled")
-	}
-	stages, err := r.pipelineArg()
-	if err != nil {
-		return err
-	}
-	if _, err := query.NewPipeline(stages); err != nil {
-		return err
-	}
-	c.meta.view = &viewDef{on: on, pipeline: stages}
-	c.meta.options = bsoncore.NewDocumentBuilder().AppendString("viewOn", on).AppendArray("pipeline", stagesArray(stages)).Build()
-	return nil
-}
-
 func cmdDrop(r *request) error {
 	coll, err := r.collName()
 	if err != nil {
@@ -126,6 +67,7 @@ func cmdDrop(r *request) error {
 		r.out = bsoncore.AppendInt32Element(r.out, "nIndexesWas", int32(len(c.indexes)))
 		r.out = bsoncore.AppendStringElement(r.out, "ns", c.ns())
 		s.stamp()
+		s.logDrop(c)
 		r.wrote(s)
 		return nil
 	})
@@ -133,6 +75,7 @@ func cmdDrop(r *request) error {
 
 func cmdDropDatabase(r *request) error {
 	return r.write(func(s *store) error {
+		s.logDropDatabase(r.db)
 		delete(s.dbs, r.db)
 		r.out = bsoncore.AppendStringElement(r.out, "dropped", r.db)
 		s.stamp()

@@ -20,6 +20,8 @@ type cursor struct {
 	docs    []bson.Raw
 	hasLSID bool
 	lsid    sessionid.ID
+	stream  *changeStream // a change stream's cursor (changestream_cursor.go)
+	origin  cursorOrigin  // what $currentOp shows of it (currentop_cursors.go)
 }
 
 // cursorTable is a member's open cursors.
@@ -65,8 +67,8 @@ func (t *cursorTable) kill(match func(*cursor) bool) {
 	}
 }
 
-// checkOwner applies mongod's cursor session rule (reference §6.2): the operation's session
-// must be the cursor's, both or neither present.
+// checkOwner applies mongod's cursor session rule (src/mongo/db/cursor_manager.cpp): the
+// operation's session must be the cursor's, both or neither present.
 func (c *cursor) checkOwner(op sessionid.OpInfo) error {
 	if c.hasLSID == op.HasLSID && (!c.hasLSID || c.lsid == op.LSID) {
 		return nil
@@ -102,6 +104,7 @@ func (t *cursorTable) next(id int64, ns string, op sessionid.OpInfo, batchSize i
 	n := batchLen(c.docs, batchSize)
 	batch := c.docs[:n]
 	c.docs = c.docs[n:]
+	c.origin.returned(n)
 	if len(c.docs) == 0 {
 		delete(t.m, id)
 		return batch, 0, nil
@@ -128,7 +131,7 @@ func (r *request) replyCursor(ns string, docs []bson.Raw, batchSize int, singleB
 	n := batchLen(docs, batchSize)
 	var id int64
 	if n < len(docs) && !singleBatch {
-		id = r.m.cursors.add(&cursor{ns: ns, docs: docs[n:], hasLSID: r.op.HasLSID, lsid: r.op.LSID})
+		id = r.m.cursors.add(&cursor{ns: ns, docs: docs[n:], hasLSID: r.op.HasLSID, lsid: r.op.LSID, origin: r.cursorOrigin(n)})
 	}
 	var at *bson.Timestamp
 	if r.snapshotRead {
@@ -169,6 +172,9 @@ func cmdGetMore(r *request) error {
 		return err
 	}
 	ns := r.db + "." + coll
+	if cs := r.m.cursors.changeStream(id); cs != nil {
+		return r.changeStreamGetMore(id, cs, ns, batchSize)
+	}
 	batch, id, err := r.m.cursors.next(id, ns, r.op, batchSize)
 	if err != nil {
 		return err

@@ -9,12 +9,14 @@ import (
 	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
 )
 
-// A member has two test fail points (internal/failpoint evaluates modes and activations):
+// A member has three test fail points (internal/failpoint evaluates modes and activations):
 //   - failCommand makes chosen commands fail, block, close the connection or carry a
 //     writeConcernError;
 //   - onPrimaryTransactionalWrite acts on each statement of a retryable write: it closes the
 //     connection after the write (closeConnection, default true) and/or fails it before it
-//     commits (failBeforeCommitExceptionCode). Drivers' retryable-write tests use it.
+//     commits (failBeforeCommitExceptionCode). Drivers' retryable-write tests use it;
+//   - failGetMoreAfterCursorCheckout fails a change stream getMore once it holds its cursor, so
+//     the error carries the change stream labels (drivers' change stream tests use it).
 
 // cmdConfigureFailPoint: {configureFailPoint: name, mode, data}; replies the number of times
 // the previous configuration fired, like mongod's count.
@@ -29,6 +31,8 @@ func cmdConfigureFailPoint(r *request) error {
 		p, parse = &r.m.fail, failpoint.ParseFailCommand
 	case "onPrimaryTransactionalWrite":
 		p, parse = &r.m.txnWriteFail, parseTxnWriteFail
+	case "failGetMoreAfterCursorCheckout":
+		p, parse = &r.m.getMoreFail, parseGetMoreFail
 	default:
 		return mongoerr.New(mongoerr.BadValue, "Unknown fail point: %s", r.body.Index(0).Value())
 	}
@@ -63,6 +67,9 @@ func (r *request) evaluateFailCommand() error {
 		t := time.NewTimer(d.Block)
 		select {
 		case <-t.C:
+		case <-r.interrupted():
+			t.Stop()
+			return errInterrupted()
 		case <-r.c.stop:
 			t.Stop()
 			return errCloseConnection
@@ -100,4 +107,14 @@ func (r *request) retryableStatement(run func() error) error {
 		return errCloseConnection
 	}
 	return nil
+}
+
+// parseGetMoreFail reads failGetMoreAfterCursorCheckout's data: the error a change stream
+// getMore fails with once it holds its cursor, or closeConnection.
+func parseGetMoreFail(data bsoncore.Document) (failpoint.Data, error) {
+	d := failpoint.Data{CloseConnection: failpoint.Truthy(data.Lookup("closeConnection"), false)}
+	if c, ok := data.Lookup("errorCode").AsInt64OK(); ok {
+		d.Code = mongoerr.Code(c)
+	}
+	return d, nil
 }

@@ -121,7 +121,7 @@ func (r *request) findAndModify(s *store, coll string, a *famArgs) ([]byte, erro
 			return nil, err
 		}
 		if modified {
-			s.put(c, target, out, r.txn)
+			s.putUpdate(c, target, out, r.txn, a.update.IsReplacement())
 			r.wrote(s)
 		}
 		if a.returnNew {

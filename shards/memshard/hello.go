@@ -28,7 +28,7 @@ const (
 	maxSessionsDefault = 1_000_000
 )
 
-// Bare assertion codes of awaitable hello (reference §7.1).
+// Bare assertion codes of awaitable hello (src/mongo/db/repl/replication_info.cpp).
 const (
 	codeNegativeCounter  mongoerr.Code = 51758
 	codeNegativeAwait    mongoerr.Code = 51759
@@ -258,6 +258,7 @@ func cmdGetParameter(r *request) error {
 			return bsoncore.AppendInt32Element(d, k, int32(rs.opts.timeoutMinutes))
 		}},
 		{"logicalSessionRefreshMillis", func(d []byte, k string) []byte { return bsoncore.AppendInt32Element(d, k, refreshMillis) }},
+		{"maxAcceptableLogicalClockDriftSecs", func(d []byte, k string) []byte { return bsoncore.AppendInt64Element(d, k, rs.opts.maxDriftSecs) }},
 		{"maxSessions", func(d []byte, k string) []byte { return bsoncore.AppendInt32Element(d, k, maxSessionsDefault) }},
 		{"transactionLifetimeLimitSeconds", func(d []byte, k string) []byte {
 			return bsoncore.AppendInt32Element(d, k, int32(txnLifetime/time.Second))

@@ -45,8 +45,6 @@ type keyGroup struct {
 	docs []*doc
 }
 
-var idKey = bsoncore.NewDocumentBuilder().AppendInt32("_id", 1).Build()
-
 // newIDIndex is the _id index every collection has.
 func newIDIndex() *index {
 	ix, _ := newIndex(idIndexSpec)

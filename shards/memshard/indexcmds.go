@@ -60,6 +60,7 @@ func cmdCreateIndexes(r *request) error {
 			built = append(built, ix)
 		}
 		c.indexes = append(c.indexes, built...)
+		s.logIndexes(opCreateIndexes, c, specsOf(built))
 		r.out = bsoncore.AppendInt32Element(r.out, "numIndexesBefore", int32(before))
 		r.out = bsoncore.AppendInt32Element(r.out, "numIndexesAfter", int32(len(c.indexes)))
 		r.out = bsoncore.AppendBooleanElement(r.out, "createdCollectionAutomatically", created)
@@ -127,6 +128,7 @@ func cmdDropIndexes(r *request) error {
 		switch iv.Type {
 		case bsoncore.TypeString:
 			if iv.StringValue() == "*" {
+				s.logIndexes(opDropIndexes, c, specsOf(c.indexes[1:]))
 				c.indexes = c.indexes[:1]
 				break
 			}
@@ -153,8 +155,20 @@ func cmdDropIndexes(r *request) error {
 				return mongoerr.New(mongoerr.IndexNotFound, "index not found with name [%s]", name)
 			}
 		}
+		for _, name := range names {
+			s.logIndexes(opDropIndexes, c, specsOf([]*index{c.findIndex(name)}))
+		}
 		c.indexes = slices.DeleteFunc(c.indexes, func(ix *index) bool { return slices.Contains(names, ix.name) })
 		r.out = bsoncore.AppendInt32Element(r.out, "nIndexesWas", was)
 		return nil
 	})
+}
+
+// specsOf is the indexes' specifications, as change events report them.
+func specsOf(ixs []*index) []bsoncore.Document {
+	specs := make([]bsoncore.Document, len(ixs))
+	for i, ix := range ixs {
+		specs[i] = ix.spec
+	}
+	return specs
 }

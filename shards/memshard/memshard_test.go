@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mongos-lite/mongos-lite/internal/outcome"
+
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/event"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -119,7 +121,7 @@ func (c *rawClient) run(body bson.D) bson.Raw {
 // mustOK fails the test unless the reply has ok: 1 and returns it.
 func mustOK(t testing.TB, reply bson.Raw) bson.Raw {
 	t.Helper()
-	if e := mongoerr.FromReply(bsoncore.Document(reply)); e != nil {
+	if e := outcome.ErrOf(bsoncore.Document(reply)); e != nil {
 		t.Fatalf("command failed: %v in %s", e, reply)
 	}
 	return reply
@@ -128,7 +130,7 @@ func mustOK(t testing.TB, reply bson.Raw) bson.Raw {
 // wantCode checks a reply's error code (and message when msg is not empty).
 func wantCode(t *testing.T, reply bson.Raw, code mongoerr.Code, msg string) {
 	t.Helper()
-	e := mongoerr.FromReply(bsoncore.Document(reply))
+	e := outcome.ErrOf(bsoncore.Document(reply))
 	if e == nil || e.Code != code || msg != "" && e.Msg != msg {
 		t.Fatalf("got %s, want code %d %q", reply, code, msg)
 	}
@@ -138,7 +140,7 @@ func wantCode(t *testing.T, reply bson.Raw, code mongoerr.Code, msg string) {
 }
 
 func hasLabel(reply bson.Raw, label string) bool {
-	e := mongoerr.FromReply(bsoncore.Document(reply))
+	e := outcome.ErrOf(bsoncore.Document(reply))
 	return e != nil && e.HasLabel(label)
 }
 

@@ -264,7 +264,7 @@ func (r *request) runWriteStage(ws *writeStage, docs []bson.Raw) error {
 // indexes, and a duplicate _id leaves it as it was. Callers hold mu exclusively.
 func (s *store) replaceColl(db, name string, docs []bson.Raw) error {
 	old := s.dbs[db][name]
-	c := &collection{db: db, name: name, byID: map[string]*doc{}}
+	c := &collection{db: db, name: name, byID: map[string]*doc{}, cs: newCollStream()}
 	if old != nil {
 		if old.pending != nil {
 			return &blockedError{old.pending}

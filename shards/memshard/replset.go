@@ -5,8 +5,11 @@
 //
 // It speaks the wire protocol as a mongod 8.0 replica-set member (hello, awaitable and streamed;
 // OP_QUERY handshake; OP_COMPRESSED) and serves CRUD, cursors, the session commands, retryable
-// writes, transactions with snapshot isolation, snapshot reads and the failCommand and
-// onPrimaryTransactionalWrite fail points, with mongod's codes and messages. Where it
+// writes, transactions with snapshot isolation, snapshot reads, change streams over a capped
+// history of the set's changes (changestream.go), $currentOp/currentOp/killOp over the
+// operations in progress (ops.go, currentop.go), dbStats/collStats (statscmd.go) and the
+// failCommand, onPrimaryTransactionalWrite and failGetMoreAfterCursorCheckout fail points, with
+// mongod's codes and messages. Where it
 // deliberately differs: endSessions forgets a session at once and sessions expire lazily
 // (mongod does both at its next refresh); secondary indexes are kept and planned (plan.go), but
 // hashed, text and geo indexes and TTL expiry are catalog entries only; there is no replication
@@ -27,6 +30,7 @@ import (
 	"github.com/rs/zerolog"
 	"go.mongodb.org/mongo-driver/v2/bson"
 
+	"github.com/mongos-lite/mongos-lite/internal/clustertime"
 	"github.com/mongos-lite/mongos-lite/internal/failpoint"
 	"github.com/mongos-lite/mongos-lite/internal/sessionid"
 )
@@ -39,6 +43,9 @@ type setOptions struct {
 	testCommands   bool
 	auth           authOptions
 	tls            tlsOptions
+	oplogSize      int // bytes of change history kept (changestream.go)
+	commandLog     func(Received)
+	maxDriftSecs   int64 // maxAcceptableLogicalClockDriftSecs (clustertime.go)
 }
 
 // Option configures StartReplicaSet.
@@ -104,12 +111,14 @@ type Member struct {
 	cursors      cursorTable
 	fail         failpoint.Point // failCommand
 	txnWriteFail failpoint.Point // onPrimaryTransactionalWrite
+	getMoreFail  failpoint.Point // failGetMoreAfterCursorCheckout
 	counts       sync.Map        // command name -> *atomic.Int64
 }
 
 // StartReplicaSet starts a set of members on 127.0.0.1; member 0 starts as primary.
 func StartReplicaSet(name string, members int, opts ...Option) (*ReplicaSet, error) {
-	o := setOptions{now: time.Now, timeoutMinutes: 30, log: zerolog.Nop(), testCommands: true}
+	o := setOptions{now: time.Now, timeoutMinutes: 30, log: zerolog.Nop(), testCommands: true,
+		maxDriftSecs: clustertime.DefaultMaxDriftSecs}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -122,6 +131,9 @@ func StartReplicaSet(name string, members int, opts ...Option) (*ReplicaSet, err
 	if o.timeoutMinutes < 1 {
 		return nil, fmt.Errorf("memshard: session timeout must be at least one minute")
 	}
+	if o.maxDriftSecs < 1 {
+		return nil, fmt.Errorf("memshard: maxAcceptableLogicalClockDriftSecs must be at least 1")
+	}
 	if err := o.auth.init(o.log); err != nil {
 		return nil, fmt.Errorf("memshard: %w", err)
 	}
@@ -129,7 +141,9 @@ func StartReplicaSet(name string, members int, opts ...Option) (*ReplicaSet, err
 		name: name, opts: o, log: o.log.With().Str("replset", name).Logger(),
 		closing: make(chan struct{}), changed: make(chan struct{}), term: 1,
 	}
+	rs.clock.gossip = newGossip(o)
 	rs.store = newStore(&rs.clock, o.now)
+	rs.store.changes.limit = o.oplogSize
 	rs.txns.init()
 	rs.clock.tick(o.now())
 	for i := 0; i < members; i++ {
@@ -204,6 +218,7 @@ func (rs *ReplicaSet) StopMember(i int) error {
 	m.sessions.clear()
 	m.fail.Off()
 	m.txnWriteFail.Off()
+	m.getMoreFail.Off()
 	rs.mu.Lock()
 	if rs.primary == i {
 		rs.primary = -1
@@ -385,10 +400,12 @@ func (m *Member) countCommand(name string) {
 	v.(*atomic.Int64).Add(1)
 }
 
-// logicalClock is the set's cluster time: writes tick it, gossiped $clusterTime advances it.
+// logicalClock is the set's cluster time: writes tick it, gossiped $clusterTime advances it
+// (clustertime.go).
 type logicalClock struct {
-	mu  sync.Mutex
-	cur bson.Timestamp
+	mu     sync.Mutex
+	cur    bson.Timestamp
+	gossip clustertime.Gossip // set before the members start
 }
 
 func (c *logicalClock) now() bson.Timestamp {

@@ -44,6 +44,8 @@ type conn struct {
 	appName   string // client metadata application.name, for failCommand appName
 
 	auth *auth.Conversation // authentication state (auth.go), made on first use
+
+	client clientState // what $currentOp and killOp see of the connection (ops.go)
 }
 
 func (m *Member) accept(ln net.Listener, stop chan struct{}) {
@@ -157,6 +159,7 @@ func (c *conn) handleMsg(msg wire.Msg, comp wiremessage.CompressorID) error {
 	r := c.newRequest(msg.Body, msg.Sequences)
 	r.db, _ = msg.Body.Lookup("$db").StringValueOK()
 	r.exhaust = msg.Flags&wire.ExhaustAllowed != 0
+	c.record(r)
 	reply, err := c.m.execute(r)
 	if err != nil {
 		return err
@@ -288,13 +291,12 @@ var commands = map[string]command{
 	"find":          {cmdFind, cRead | cTxn | cSnapshot},
 	"count":         {cmdCount, cRead},
 	"distinct":      {cmdDistinct, cRead | cTxn | cSnapshot},
-	"aggregate":     {cmdAggregate, cRead | cTxn | cSnapshot},
+	"aggregate":     {cmdAggregateOrCurrentOp, cRead | cTxn | cSnapshot},
 	"explain":       {cmdExplain, cRead},
 	"getMore":       {cmdGetMore, cTxn},
 	"killCursors":   {cmdKillCursors, cTxn},
 
 	"create":          {cmdCreate, cWrite | cTxn},
-	"collMod":         {cmdCollMod, cWrite},
 	"drop":            {cmdDrop, cWrite},
 	"dropDatabase":    {cmdDropDatabase, cWrite},
 	"listCollections": {cmdListCollections, cRead},
@@ -303,10 +305,16 @@ var commands = map[string]command{
 	"listIndexes":     {cmdListIndexes, cRead},
 	"dropIndexes":     {cmdDropIndexes, cWrite},
 
+	"collMod":          {cmdCollMod, cWrite},
+	"renameCollection": {cmdRenameCollection, cWrite | cAdmin},
+
 	"commitTransaction": {cmdEndTransaction, cWrite | cAdmin | cTxn},
 	"abortTransaction":  {cmdEndTransaction, cWrite | cAdmin | cTxn},
 
 	"configureFailPoint": {cmdConfigureFailPoint, cAdmin | cTest},
+
+	"currentOp": {cmdCurrentOp, cAdmin}, "killOp": {cmdKillOp, cAdmin},
+	"dbStats": {cmdDBStats, 0}, "dbstats": {cmdDBStats, 0}, "collStats": {cmdCollStats, 0}, "collstats": {cmdCollStats, 0},
 }
 
 // execute runs a request and returns the whole reply document; an error means close the
@@ -314,6 +322,8 @@ var commands = map[string]command{
 func (m *Member) execute(r *request) ([]byte, error) {
 	r.name = wire.CommandName(r.body)
 	m.countCommand(r.name)
+	r.beginOp() // in progress until its reply is built (ops.go)
+	defer r.endOp()
 	idx, out := bsoncore.AppendDocumentStart(make([]byte, 0, 512))
 	r.out = out
 	err := m.dispatch(r)
@@ -335,13 +345,13 @@ func (m *Member) dispatch(r *request) error {
 		return mongoerr.New(mongoerr.CommandNotFound, "no such command: '%s'", r.name)
 	}
 	r.cmd = cmd
-	if t, i, ok := r.body.Lookup("$clusterTime", "clusterTime").TimestampOK(); ok {
-		m.rs.clock.advance(bson.Timestamp{T: t, I: i})
-	}
 	if cmd.flags&cAdmin != 0 && r.db != "admin" {
 		return mongoerr.New(mongoerr.Unauthorized, "%s may only be run against the admin database.", r.name)
 	}
 	if err := r.authorize(); err != nil {
+		return err
+	}
+	if err := r.gossipIn(); err != nil {
 		return err
 	}
 	if cmd.flags&cNoAuth != 0 {
@@ -431,8 +441,6 @@ func (m *Member) checkState(r *request) error {
 
 func (m *Member) isPrimary() bool { return m.rs.topology().primary == m.idx }
 
-var zeroSignature [20]byte
-
 // finish closes the reply: ok (or the error), labels, and the cluster time fields.
 func (m *Member) finish(r *request, idx int32, err error) []byte {
 	dst := r.out
@@ -464,7 +472,7 @@ func (m *Member) finish(r *request, idx int32, err error) []byte {
 	if op.IsZero() {
 		op = ct
 	}
-	dst = appendClusterTime(dst, ct)
+	dst = r.appendClusterTime(dst, ct)
 	dst = bsoncore.AppendTimestampElement(dst, "operationTime", op.T, op.I)
 	dst, _ = bsoncore.AppendDocumentEnd(dst, idx)
 	return dst
@@ -478,17 +486,6 @@ func isStateChange(c mongoerr.Code) bool {
 		return true
 	}
 	return false
-}
-
-func appendClusterTime(dst []byte, ts bson.Timestamp) []byte {
-	idx, dst := bsoncore.AppendDocumentElementStart(dst, "$clusterTime")
-	dst = bsoncore.AppendTimestampElement(dst, "clusterTime", ts.T, ts.I)
-	sidx, dst := bsoncore.AppendDocumentElementStart(dst, "signature")
-	dst = bsoncore.AppendBinaryElement(dst, "hash", 0, zeroSignature[:])
-	dst = bsoncore.AppendInt64Element(dst, "keyId", 0)
-	dst, _ = bsoncore.AppendDocumentEnd(dst, sidx)
-	dst, _ = bsoncore.AppendDocumentEnd(dst, idx)
-	return dst
 }
 
 func appendStrings(dst []byte, key string, vals []string) []byte {

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mongos-lite/mongos-lite/internal/outcome"
+
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/wiremessage"
@@ -237,7 +239,7 @@ func TestMalformedFrameClosesConnection(t *testing.T) {
 				if err != nil {
 					t.Fatalf("want an error reply before the close, got %v", err)
 				}
-				if e := mongoerr.FromReply(msg.Body); e == nil {
+				if e := outcome.ErrOf(msg.Body); e == nil {
 					t.Fatalf("want an error reply, got %s", bson.Raw(msg.Body))
 				}
 				_, err = c.recv(5 * time.Second)

@@ -103,7 +103,8 @@ func cmdStartSession(r *request) error {
 	return nil
 }
 
-// cmdEndSessions forgets the sessions; their cursors keep working (reference §3.1).
+// cmdEndSessions forgets the sessions; their cursors keep working
+// (src/mongo/db/commands/end_sessions_command.cpp).
 func cmdEndSessions(r *request) error {
 	ids, err := sessionid.ParseList(r.body, r.caller(), r.mayImpersonate())
 	if err != nil {
@@ -126,7 +127,7 @@ func cmdRefreshSessions(r *request) error {
 
 // cmdKillSessions serves killSessions, killAllSessions and killAllSessionsByPattern: it aborts
 // the selected sessions' transactions on this member and kills their cursors; the sessions
-// themselves stay usable (reference §3.6).
+// themselves stay usable (src/mongo/db/kill_sessions_local.cpp).
 func cmdKillSessions(r *request) error {
 	p, err := sessionid.ParseKill(r.body, r.caller(), r.m.rs.opts.auth.on)
 	if err != nil {

@@ -30,6 +30,7 @@ type store struct {
 	snapshotUntil time.Time // snapshot reads keep history until then
 	historyFrom   uint64    // the oldest version from which history is complete
 	history       []slot
+	changes       changeLog // what change streams read (changestream.go)
 }
 
 type slot struct {
@@ -46,6 +47,7 @@ type collection struct {
 	meta     collMeta        // options, view, validator (collmeta.go)
 	pending  *txn            // the open transaction that created it: nobody else sees it yet
 	records  int64           // the last record id given out (find's showRecordId)
+	cs       collStream      // UUID and pre-/post-image recording, for change streams (changestream.go)
 }
 
 // doc is one _id's slot. raw is the committed document (nil: none) written at version ver. A
@@ -67,7 +69,9 @@ type version struct {
 }
 
 func newStore(clock *logicalClock, now func() time.Time) *store {
-	return &store{clock: clock, now: now, dbs: map[string]map[string]*collection{}}
+	s := &store{clock: clock, now: now, dbs: map[string]map[string]*collection{}}
+	s.changes.init(now())
+	return s
 }
 
 func (c *collection) ns() string { return c.db + "." + c.name }
@@ -96,10 +100,12 @@ func (s *store) ensureColl(db, name string, t *txn) (*collection, error) {
 	if s.dbs[db] == nil {
 		s.dbs[db] = map[string]*collection{}
 	}
-	c := &collection{db: db, name: name, byID: map[string]*doc{}, indexes: []*index{newIDIndex()}, pending: t}
+	c := &collection{db: db, name: name, byID: map[string]*doc{}, indexes: []*index{newIDIndex()}, pending: t, cs: newCollStream()}
 	s.dbs[db][name] = c
 	if t != nil {
 		t.created = append(t.created, c)
+	} else {
+		s.logCreate(c)
 	}
 	return c, nil
 }
@@ -196,13 +202,19 @@ func (s *store) writable(d *doc, t *txn, now time.Time) error {
 }
 
 // put writes raw (nil: delete) to d, committed at once or buffered in t; callers checked writable.
-func (s *store) put(c *collection, d *doc, raw bson.Raw, t *txn) {
+func (s *store) put(c *collection, d *doc, raw bson.Raw, t *txn) { s.putUpdate(c, d, raw, t, false) }
+
+// putUpdate is put for an update statement, which change streams report as a replace when the
+// update was a replacement document.
+func (s *store) putUpdate(c *collection, d *doc, raw bson.Raw, t *txn, replacement bool) {
 	if t != nil {
+		s.logWrite(c, visible(d, t), raw, replacement, t)
 		d.lock = t
 		t.writes[d] = txnWrite{coll: c, raw: raw}
 		return
 	}
 	s.stamp()
+	s.logWrite(c, d.raw, raw, replacement, nil)
 	s.commitDoc(c, d, raw)
 }
 

@@ -42,9 +42,12 @@ type txn struct {
 	snapshot uint64 // the cluster time it started at: what it reads; later outside writes conflict
 	expires  time.Time
 	writes   map[*doc]txnWrite
-	created  []*collection // collections it created, invisible to others until commit
+	created  []*collection  // collections it created, invisible to others until commit
+	changes  []*changeEvent // its writes' change events in statement order (changestream.go)
+	lsid     sessionid.ID
 	phase    txnPhase
 	done     chan struct{} // closed when it ends
+	activity txnActivity   // what $currentOp reports of it (currentop_txn.go)
 }
 
 func (t *txn) expired(now time.Time) bool { return t.phase == txnInProgress && now.After(t.expires) }
@@ -79,6 +82,7 @@ func (s *store) abort(t *txn) {
 func (s *store) commit(t *txn) {
 	s.open--
 	s.stamp()
+	s.logTxn(t)
 	for d, w := range t.writes {
 		s.commitDoc(w.coll, d, w.raw)
 	}
@@ -89,7 +93,7 @@ func (s *store) commit(t *txn) {
 }
 
 func (s *store) end(t *txn, phase txnPhase) {
-	t.phase, t.writes, t.created = phase, nil, nil
+	t.phase, t.writes, t.created, t.changes = phase, nil, nil, nil
 	close(t.done)
 	s.forgetHistory()
 }
@@ -153,7 +157,8 @@ func (tt *txnTable) abortOwnedBy(s *store, m *Member) {
 	})
 }
 
-// kill aborts the unprepared transactions of the sessions p selects that run on m (reference §3.6).
+// kill aborts the unprepared transactions of the sessions p selects that run on m
+// (src/mongo/db/kill_sessions_local.cpp).
 func (tt *txnTable) kill(s *store, m *Member, p *sessionid.Patterns) {
 	tt.each(s, p.Matches, func(st *sessionTxn) {
 		if st.txn != nil && st.txn.owner == m {
@@ -184,6 +189,7 @@ func (r *request) runWithTxnNumber(cmd command) error {
 	st := rs.txns.get(r.op.LSID, rs.now())
 	st.checkout.Lock()
 	defer st.checkout.Unlock()
+	r.sessionCheckedOut()
 	if !r.op.Autocommit {
 		if err := r.beginRetryable(st); err != nil {
 			return err
@@ -254,6 +260,7 @@ func (r *request) beginOrContinue(st *sessionTxn) (*txn, error) {
 			s.abort(st.txn)
 		}
 		t := s.begin(r.m, n, now.Add(txnLifetime))
+		t.lsid = r.op.LSID
 		st.number, st.txn, st.stmts = n, t, nil
 		return t, nil
 	case n > st.number || st.txn == nil:
@@ -381,6 +388,8 @@ func (r *request) waitFor(t *txn) error {
 	select {
 	case <-t.done:
 	case <-timer.C:
+	case <-r.interrupted():
+		return errInterrupted()
 	case <-deadline:
 		return mongoerr.New(mongoerr.MaxTimeMSExpired, "operation exceeded time limit")
 	case <-r.c.stop:

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mongos-lite/mongos-lite/internal/outcome"
+
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -473,7 +475,7 @@ func TestSnapshotReads(t *testing.T) {
 	}
 	read := func(at *bson.Timestamp) (bson.Raw, int32) {
 		reply := c.run(bson.D{{Key: "find", Value: "s"}, {Key: "readConcern", Value: snapshot(at)}, {Key: "$db", Value: "test"}})
-		if e := mongoerr.FromReply(bsoncore.Document(reply)); e != nil {
+		if e := outcome.ErrOf(bsoncore.Document(reply)); e != nil {
 			return reply, 0
 		}
 		return reply, reply.Lookup("cursor", "firstBatch", "0", "x").Int32()

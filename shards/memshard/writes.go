@@ -205,7 +205,7 @@ func (r *request) applyUpdate(db, coll string, u *updateStmt) (stmtResult, error
 		}
 		for i, d := range targets {
 			if news[i] != nil {
-				s.put(c, d, news[i], r.txn)
+				s.putUpdate(c, d, news[i], r.txn, u.update.IsReplacement())
 				res.nModified++
 			}
 		}

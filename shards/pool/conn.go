@@ -12,6 +12,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver"
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/description"
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/mnet"
+	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/wiremessage"
 
 	"github.com/mongos-lite/mongos-lite/internal/deadline"
 	"github.com/mongos-lite/mongos-lite/internal/wire"
@@ -42,6 +43,7 @@ type Conn struct {
 	// next caller's I/O.
 	interrupted chan struct{}
 	oidcGen     uint64
+	wbuf        []byte // requests are framed here (writeMsg)
 }
 
 func newConn(p *Pool, nc net.Conn) *Conn {
@@ -65,12 +67,22 @@ func (c *Conn) handshake(ctx context.Context, h driver.Handshaker) error {
 	return h.FinishHandshake(ctx, mc)
 }
 
-// RoundTrip writes the request frame msg and reads the one reply frame, into dst's storage
-// when it is large enough. Any error leaves the connection unusable: Discard it.
-func (c *Conn) RoundTrip(ctx context.Context, msg, dst []byte) ([]byte, error) {
+// Msg is an OP_MSG request for the connection to frame and write. Its body and sequences are
+// written as they are and never modified, so the same ones may go to many members at once (one
+// encoding of a kill command for every member of every shard).
+type Msg struct {
+	RequestID int32
+	Flags     wiremessage.MsgFlag
+	Body      []byte
+	Sequences []wire.Sequence
+}
+
+// RoundTrip writes m and reads the one reply frame, into dst's storage when it is large enough.
+// Any error leaves the connection unusable: Discard it.
+func (c *Conn) RoundTrip(ctx context.Context, m Msg, dst []byte) ([]byte, error) {
 	var reply []byte
 	err := c.guard(ctx, func() error {
-		if _, err := c.nc.Write(msg); err != nil {
+		if err := c.writeMsg(m); err != nil {
 			return err
 		}
 		var err error
@@ -81,9 +93,46 @@ func (c *Conn) RoundTrip(ctx context.Context, msg, dst []byte) ([]byte, error) {
 }
 
 // Send writes a request that gets no reply (moreToCome).
-func (c *Conn) Send(ctx context.Context, msg []byte) error {
+func (c *Conn) Send(ctx context.Context, m Msg) error {
+	return c.guard(ctx, func() error { return c.writeMsg(m) })
+}
+
+// smallMsg is the size up to which a request is framed in the connection's buffer and written
+// with one system call; a larger one is written from where its parts lie (writev), never copied.
+const smallMsg = 64 << 10
+
+func (c *Conn) writeMsg(m Msg) error {
+	n := wire.MsgLength(m.Body, m.Sequences)
+	b := wire.AppendMsgHead(c.wbuf[:0], n, m.RequestID, m.Flags)
+	if n <= smallMsg {
+		b = append(b, m.Body...)
+		for _, s := range m.Sequences {
+			b = wire.AppendSequence(b, s)
+		}
+		c.wbuf = b
+		_, err := c.nc.Write(b)
+		return err
+	}
+	head := len(b)
+	for _, s := range m.Sequences {
+		b = wire.AppendSequenceHead(b, s)
+	}
+	c.wbuf = b
+	parts := make(net.Buffers, 0, 2+2*len(m.Sequences))
+	parts = append(parts, b[:head], m.Body)
+	for _, s := range m.Sequences {
+		end := head + 1 + 4 + len(s.Identifier) + 1
+		parts = append(parts, b[head:end], s.Raw)
+		head = end
+	}
+	_, err := parts.WriteTo(c.nc)
+	return err
+}
+
+// write writes a whole frame (the handshake's requests).
+func (c *Conn) write(ctx context.Context, frame []byte) error {
 	return c.guard(ctx, func() error {
-		_, err := c.nc.Write(msg)
+		_, err := c.nc.Write(frame)
 		return err
 	})
 }
@@ -125,7 +174,7 @@ func (c *Conn) Read(ctx context.Context) ([]byte, error) {
 }
 
 // Write implements mnet.ReadWriteCloser.
-func (c *Conn) Write(ctx context.Context, msg []byte) error { return c.Send(ctx, msg) }
+func (c *Conn) Write(ctx context.Context, msg []byte) error { return c.write(ctx, msg) }
 
 // Close implements mnet.ReadWriteCloser and does nothing: the driver "closes" the connection
 // after each handshake command, as it returns its own to its pool. The pool closes its

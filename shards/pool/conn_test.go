@@ -1,11 +1,13 @@
 package pool
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
 	"net"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -177,5 +179,47 @@ func TestDescriber(t *testing.T) {
 	p.Clear()
 	if !d.Stale() {
 		t.Fatal("describer is not stale after Clear")
+	}
+}
+
+// TestLargeRequestWrittenInParts: a request larger than the connection's framing buffer is
+// written from where its body and sequences lie, and arrives whole: the member inserts every
+// document of a 2 MB sequence, and the same body and sequence go out again unchanged.
+func TestLargeRequestWrittenInParts(t *testing.T) {
+	rs := startSet(t)
+	p := newPool(t, Config{Addr: rs.Hosts()[0]})
+	c := mustGet(t, p)
+	defer p.Put(c)
+	const docs = 2000
+	seq := wire.Sequence{Identifier: "documents"}
+	for i := range docs {
+		raw, err := bson.Marshal(bson.D{{Key: "_id", Value: i}, {Key: "pad", Value: strings.Repeat("x", 1000)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		seq.Raw = append(seq.Raw, raw...)
+	}
+	msg, _ := command(t, 0, bson.D{{Key: "insert", Value: "big"}, {Key: "$db", Value: "test"}})
+	msg.Sequences = []wire.Sequence{seq}
+	if n := wire.MsgLength(msg.Body, msg.Sequences); n <= smallMsg {
+		t.Fatalf("the request is %d bytes, not above the %d-byte buffer", n, smallMsg)
+	}
+	body, raw := append([]byte(nil), msg.Body...), append([]byte(nil), seq.Raw...)
+	for round, want := range []int32{docs, 0} { // the second insert finds every _id taken
+		msg.RequestID = requestIDs.Add(1)
+		reply, err := c.RoundTrip(testCtx(t), msg, nil)
+		if err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		got, err := replyBody(reply, msg.RequestID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n, _ := got.Lookup("n").AsInt32OK(); n != want {
+			t.Fatalf("round %d: n = %d, want %d: %v", round, n, want, got)
+		}
+	}
+	if !bytes.Equal(body, msg.Body) || !bytes.Equal(raw, seq.Raw) {
+		t.Fatal("writing the request changed its body or sequence")
 	}
 }

@@ -65,17 +65,17 @@ func testCtx(t *testing.T) context.Context {
 var requestIDs atomic.Int32
 
 // command builds an OP_MSG request with a fresh request id.
-func command(t testing.TB, flags wiremessage.MsgFlag, body bson.D) (msg []byte, reqID int32) {
+func command(t testing.TB, flags wiremessage.MsgFlag, body bson.D) (msg Msg, reqID int32) {
 	t.Helper()
 	raw, err := bson.Marshal(body)
 	if err != nil {
 		t.Fatal(err)
 	}
 	reqID = requestIDs.Add(1)
-	return wire.AppendMsg(nil, reqID, 0, flags, raw), reqID
+	return Msg{RequestID: reqID, Flags: flags, Body: raw}, reqID
 }
 
-func ping(t testing.TB) (msg []byte, reqID int32) {
+func ping(t testing.TB) (msg Msg, reqID int32) {
 	return command(t, 0, bson.D{{Key: "ping", Value: 1}, {Key: "$db", Value: "admin"}})
 }
 

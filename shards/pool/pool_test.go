@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/mongos-lite/mongos-lite/internal/deadline"
-	"github.com/mongos-lite/mongos-lite/internal/wire"
 )
 
 // getResult is what a Get run in a goroutine returns.
@@ -292,7 +291,7 @@ func TestMaxSizeUnderLoad(t *testing.T) {
 			dst := make([]byte, 0, 512)
 			for range rounds {
 				reqID := requestIDs.Add(1) // distinct across callers: a crossed reply shows
-				wire.SetRequestID(msg, reqID)
+				msg.RequestID = reqID
 				c, err := p.Get(ctx)
 				if err != nil {
 					t.Errorf("Get: %v", err)
