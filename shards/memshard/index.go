@@ -192,8 +192,8 @@ func (c *collection) checkWrites(t *txn, writes []pendingWrite) error {
 		}
 	}
 	for _, ix := range c.indexes {
-		if ix.isID() || !ix.btree() {
-			continue
+		if ix.isID() || !ix.btree() || !ix.unique && len(ix.paths) == 1 {
+			continue // only a compound key can meet parallel arrays
 		}
 		batch := map[string]bool{}
 		for _, w := range writes {
