@@ -17,6 +17,7 @@ import (
 	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
 	"github.com/mongos-lite/mongos-lite/internal/sessionid"
 	"github.com/mongos-lite/mongos-lite/internal/wire"
+	"github.com/mongos-lite/mongos-lite/shards/memshard/query"
 )
 
 const (
@@ -230,6 +231,8 @@ type request struct {
 	stream    bool             // hello: reply with moreToCome and keep streaming
 	awaitFrom *topologyVersion // hello streaming: wait for a change after this version
 	sent      topologyVersion  // hello: the version the reply reported
+
+	env *query.Env // the command's query environment (queryenv.go), once built
 
 	fpLabels []string          // fail point errorLabels (used as given, even empty)
 	wce      bsoncore.Document // fail point writeConcernError

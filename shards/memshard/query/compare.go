@@ -76,7 +76,13 @@ func typeRank(t bson.Type) int {
 // (decimals through a double approximation); strings compare bytewise; documents field by
 // field (type, name, value); arrays element by element. It returns -1, 0 or 1 and does not
 // allocate for scalars.
-func Compare(a, b bson.RawValue) int {
+func Compare(a, b bson.RawValue) int { return compare(a, b, nil) }
+
+// Compare orders two values as the package's Compare does, but strings (also inside documents
+// and arrays) by the collation.
+func (c *Collation) Compare(a, b bson.RawValue) int { return compare(a, b, c) }
+
+func compare(a, b bson.RawValue, coll *Collation) int {
 	ra, rb := typeRank(a.Type), typeRank(b.Type)
 	if ra != rb {
 		return cmp3(ra < rb, ra > rb)
@@ -90,7 +96,13 @@ func Compare(a, b bson.RawValue) int {
 		if okA && okB {
 			return compareNumbers(na, nb)
 		}
-	case rankString, rankJavaScript:
+	case rankString:
+		sa, okA := strBytes(a)
+		sb, okB := strBytes(b)
+		if okA && okB {
+			return coll.compareStrings(sa, sb)
+		}
+	case rankJavaScript:
 		sa, okA := strBytes(a)
 		sb, okB := strBytes(b)
 		if okA && okB {
@@ -100,7 +112,7 @@ func Compare(a, b bson.RawValue) int {
 		da, okA := subDoc(a)
 		db, okB := subDoc(b)
 		if okA && okB {
-			return compareDocs(da, db)
+			return compareDocs(da, db, coll)
 		}
 	case rankBinary:
 		if len(a.Value) >= 5 && len(b.Value) >= 5 {
@@ -145,7 +157,7 @@ func Compare(a, b bson.RawValue) int {
 	return bytes.Compare(a.Value, b.Value)
 }
 
-func compareDocs(a, b []byte) int {
+func compareDocs(a, b []byte, coll *Collation) int {
 	ia, ib := newIter(a), newIter(b)
 	for {
 		ka, va, okA := ia.next()
@@ -159,7 +171,7 @@ func compareDocs(a, b []byte) int {
 		if c := bytes.Compare(ka, kb); c != 0 {
 			return c
 		}
-		if c := Compare(va, vb); c != 0 {
+		if c := compare(va, vb, coll); c != 0 {
 			return c
 		}
 	}

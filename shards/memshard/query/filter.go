@@ -11,28 +11,43 @@ import (
 
 // Filter is a compiled query filter.
 type Filter struct {
-	root matcher // nil matches every document
-	id   bson.RawValue
-	isID bool
+	root   matcher // nil matches every document
+	id     bson.RawValue
+	isID   bool
+	failed *error // where $expr records the first error it meets (nil: no $expr)
 }
 
-// NewFilter compiles a query filter: implicit equality, $eq $ne $gt $gte $lt $lte $in $nin
-// $exists $size $all $elemMatch $regex $not, and top-level $and $or $nor $comment, over dotted
-// paths with MongoDB's array semantics. A nil or empty filter matches every document.
-func NewFilter(filter bson.Raw) (*Filter, error) {
+// filterParser compiles one filter in a command's Env.
+type filterParser struct {
+	env    *Env
+	failed *error
+}
+
+func (fp *filterParser) coll() *Collation { return fp.env.collation() }
+
+// NewFilter compiles a query filter without variables, by the simple collation.
+func NewFilter(filter bson.Raw) (*Filter, error) { return (*Env)(nil).Filter(filter) }
+
+// Filter compiles a query filter: implicit equality, $eq $ne $gt $gte $lt $lte $in $nin
+// $exists $type $mod $size $all $elemMatch $regex $not, and top-level $and $or $nor $expr
+// $comment, over dotted paths with MongoDB's array semantics, comparing strings by env's
+// collation. A nil or empty filter matches every document.
+func (env *Env) Filter(filter bson.Raw) (*Filter, error) {
 	if len(filter) == 0 {
 		return &Filter{}, nil
 	}
 	if !validDoc(filter) {
 		return nil, errorf(mongoerr.InvalidBSON, "filter is not a valid BSON document")
 	}
-	m, err := parseFilter(filter)
+	fp := &filterParser{env: env}
+	m, err := fp.parseFilter(filter)
 	if err != nil {
 		return nil, err
 	}
-	f := &Filter{root: m}
+	f := &Filter{root: m, failed: fp.failed}
 	if fm, ok := m.(*fieldM); ok && len(fm.path) == 1 && fm.path[0] == "_id" {
-		if eq, ok := fm.p.(*eqP); ok && eq.v.Type != bson.TypeEmbeddedDocument && eq.v.Type != bson.TypeArray {
+		if eq, ok := fm.p.(*eqP); ok && eq.v.Type != bson.TypeEmbeddedDocument && eq.v.Type != bson.TypeArray &&
+			(eq.coll == nil || eq.v.Type != bson.TypeString && eq.v.Type != bson.TypeSymbol) {
 			f.id, f.isID = eq.v, true
 		}
 	}
@@ -40,37 +55,24 @@ func NewFilter(filter bson.Raw) (*Filter, error) {
 }
 
 // Match reports whether doc satisfies the filter. It does not allocate for equality filters.
+// An $expr that fails to evaluate does not match; Err reports the failure.
 func (f *Filter) Match(doc bson.Raw) bool {
 	return f.root == nil || f.root.matches(doc)
+}
+
+// Err is the first error an $expr of the filter met while matching, which the command that
+// ran the filter must fail with, as mongod does.
+func (f *Filter) Err() error {
+	if f.failed == nil {
+		return nil
+	}
+	return *f.failed
 }
 
 // IDEquality returns v when the filter is exactly {_id: v} or {_id: {$eq: v}} with v neither a
 // document nor an array (nor a regex, which is a pattern match), so the caller can use its _id
 // index; the caller must still treat numerically equal values alike (see IndexKey).
 func (f *Filter) IDEquality() (bson.RawValue, bool) { return f.id, f.isID }
-
-// UsesIDIndex reports whether mongod's planner would scan the _id index for the filter: it
-// bounds _id by equality, range or $in at the top level or in the top-level conjunction.
-func (f *Filter) UsesIDIndex() bool { return boundsID(f.root) }
-
-func boundsID(m matcher) bool {
-	switch m := m.(type) {
-	case andM:
-		for _, c := range m {
-			if boundsID(c) {
-				return true
-			}
-		}
-	case *fieldM:
-		if len(m.path) == 1 && m.path[0] == "_id" {
-			switch m.p.(type) {
-			case *eqP, *cmpP, *inP:
-				return true
-			}
-		}
-	}
-	return false
-}
 
 type matcher interface {
 	matches(doc []byte) bool
@@ -112,7 +114,7 @@ func (m *fieldM) matches(doc []byte) bool {
 	return walkDoc(doc, m.path, m.expand, m.p)
 }
 
-func parseFilter(doc []byte) (matcher, error) {
+func (fp *filterParser) parseFilter(doc []byte) (matcher, error) {
 	var ms andM
 	it := newIter(doc)
 	for k, v, ok := it.next(); ok; k, v, ok = it.next() {
@@ -120,9 +122,9 @@ func parseFilter(doc []byte) (matcher, error) {
 		var m matcher
 		var err error
 		if strings.HasPrefix(key, "$") {
-			m, err = parseTopLevel(key, v)
+			m, err = fp.parseTopLevel(key, v)
 		} else {
-			m, err = parseField(key, v)
+			m, err = fp.parseField(key, v)
 		}
 		if err != nil {
 			return nil, err
@@ -137,7 +139,7 @@ func parseFilter(doc []byte) (matcher, error) {
 	return ms, nil
 }
 
-func parseTopLevel(name string, v bson.RawValue) (matcher, error) {
+func (fp *filterParser) parseTopLevel(name string, v bson.RawValue) (matcher, error) {
 	switch name {
 	case "$and", "$or", "$nor":
 		if v.Type != bson.TypeArray {
@@ -148,7 +150,7 @@ func parseTopLevel(name string, v bson.RawValue) (matcher, error) {
 			if !isDoc(e) {
 				return nil, errorf(mongoerr.BadValue, "$or/$and/$nor entries need to be full objects")
 			}
-			m, err := parseFilter(e.Value)
+			m, err := fp.parseFilter(e.Value)
 			if err != nil {
 				return nil, err
 			}
@@ -167,16 +169,18 @@ func parseTopLevel(name string, v bson.RawValue) (matcher, error) {
 	case "$comment":
 		return nil, nil
 	case "$ref", "$id", "$db": // DBRef fields queried at the top level are plain equalities
-		return parseField(name, v)
-	case "$expr", "$where", "$text", "$jsonSchema", "$alwaysTrue", "$alwaysFalse", "$sampleRate":
+		return fp.parseField(name, v)
+	case "$expr":
+		return fp.parseExprMatch(v)
+	case "$where", "$text", "$jsonSchema", "$alwaysTrue", "$alwaysFalse", "$sampleRate":
 		return nil, unsupported("query operator " + name)
 	}
 	return nil, errorf(mongoerr.BadValue, "unknown top level operator: %s", name)
 }
 
-func parseField(path string, v bson.RawValue) (matcher, error) {
+func (fp *filterParser) parseField(path string, v bson.RawValue) (matcher, error) {
 	if isOperatorDoc(v) {
-		ops, err := parseOps(path, v.Value)
+		ops, err := fp.parseOps(path, v.Value)
 		if err != nil {
 			return nil, err
 		}
@@ -189,7 +193,7 @@ func parseField(path string, v bson.RawValue) (matcher, error) {
 		}
 		return &fieldM{path: splitPath(path), expand: true, p: re}, nil
 	}
-	return &fieldM{path: splitPath(path), expand: true, p: &eqP{v}}, nil
+	return &fieldM{path: splitPath(path), expand: true, p: &eqP{v, fp.coll()}}, nil
 }
 
 // fieldOp is one parsed operator of a field's operator document. Either p is set, or sub holds
@@ -240,11 +244,11 @@ func opsPred(ops []fieldOp) pred {
 	return ps
 }
 
-func parseOps(path string, doc []byte) ([]fieldOp, error) {
+func (fp *filterParser) parseOps(path string, doc []byte) ([]fieldOp, error) {
 	var ops []fieldOp
 	it := newIter(doc)
 	for k, v, ok := it.next(); ok; k, v, ok = it.next() {
-		op, skip, err := parseOp(path, string(k), v, doc)
+		op, skip, err := fp.parseOp(path, string(k), v, doc)
 		if err != nil {
 			return nil, err
 		}
@@ -255,25 +259,25 @@ func parseOps(path string, doc []byte) ([]fieldOp, error) {
 	return ops, nil
 }
 
-func parseOp(path, name string, v bson.RawValue, doc []byte) (op fieldOp, skip bool, err error) {
+func (fp *filterParser) parseOp(path, name string, v bson.RawValue, doc []byte) (op fieldOp, skip bool, err error) {
 	switch name {
 	case "$eq":
-		return fieldOp{p: &eqP{v}, expand: true}, false, nil
+		return fieldOp{p: &eqP{v, fp.coll()}, expand: true}, false, nil
 	case "$ne":
 		if v.Type == bson.TypeRegex {
 			return op, false, errorf(mongoerr.BadValue, "Can't have regex as arg to $ne.")
 		}
-		return fieldOp{p: &eqP{v}, expand: true, not: true}, false, nil
+		return fieldOp{p: &eqP{v, fp.coll()}, expand: true, not: true}, false, nil
 	case "$gt", "$gte", "$lt", "$lte":
 		if v.Type == bson.TypeRegex {
 			return op, false, errorf(mongoerr.BadValue, "Can't have RegEx as arg to predicate over field '%s'.", path)
 		}
-		return fieldOp{p: &cmpP{op: name, v: v}, expand: true}, false, nil
+		return fieldOp{p: &cmpP{op: name, v: v, coll: fp.coll()}, expand: true}, false, nil
 	case "$in", "$nin":
 		if v.Type != bson.TypeArray {
 			return op, false, errorf(mongoerr.BadValue, "%s needs an array", name)
 		}
-		in, err := parseIn(v)
+		in, err := fp.parseIn(v)
 		return fieldOp{p: in, expand: true, not: name == "$nin"}, false, err
 	case "$exists":
 		return fieldOp{p: existsP{}, not: !trueValue(v)}, false, nil
@@ -281,12 +285,12 @@ func parseOp(path, name string, v bson.RawValue, doc []byte) (op fieldOp, skip b
 		n, err := parseSize(v)
 		return fieldOp{p: sizeP{n}}, false, err
 	case "$all":
-		return parseAll(path, v)
+		return fp.parseAll(path, v)
 	case "$elemMatch":
-		p, err := parseElemMatch(v)
+		p, err := fp.parseElemMatch(v)
 		return fieldOp{p: p}, false, err
 	case "$not":
-		return parseNot(path, v)
+		return fp.parseNot(path, v)
 	case "$regex":
 		re, err := regexFromDoc(doc)
 		return fieldOp{p: re, expand: true}, false, err
@@ -297,15 +301,21 @@ func parseOp(path, name string, v bson.RawValue, doc []byte) (op fieldOp, skip b
 		return op, true, nil
 	case "$where":
 		return op, false, errorf(mongoerr.BadValue, "$where cannot be applied to a field")
-	case "$type", "$mod", "$bitsAllSet", "$bitsAllClear", "$bitsAnySet", "$bitsAnyClear",
+	case "$type":
+		p, err := parseType(v)
+		return fieldOp{p: p, expand: true}, false, err
+	case "$mod":
+		p, err := parseMod(v)
+		return fieldOp{p: p, expand: true}, false, err
+	case "$bitsAllSet", "$bitsAllClear", "$bitsAnySet", "$bitsAnyClear",
 		"$geoWithin", "$geoIntersects", "$near", "$nearSphere", "$within":
 		return op, false, unsupported("query operator " + name)
 	}
 	return op, false, errorf(mongoerr.BadValue, "unknown operator: %s", name)
 }
 
-func parseIn(arr bson.RawValue) (*inP, error) {
-	in := &inP{}
+func (fp *filterParser) parseIn(arr bson.RawValue) (*inP, error) {
+	in := &inP{coll: fp.coll()}
 	for _, e := range values(arr) {
 		switch {
 		case isOperatorDoc(e):
@@ -343,7 +353,7 @@ func parseSize(v bson.RawValue) (int, error) {
 	return size, nil
 }
 
-func parseAll(path string, v bson.RawValue) (fieldOp, bool, error) {
+func (fp *filterParser) parseAll(path string, v bson.RawValue) (fieldOp, bool, error) {
 	if v.Type != bson.TypeArray {
 		return fieldOp{}, false, errorf(mongoerr.BadValue, "$all needs an array")
 	}
@@ -359,7 +369,7 @@ func parseAll(path string, v bson.RawValue) (fieldOp, bool, error) {
 			if !ok {
 				return fieldOp{}, false, errorf(mongoerr.BadValue, "$all/$elemMatch has to be consistent")
 			}
-			p, err := parseElemMatch(operand)
+			p, err := fp.parseElemMatch(operand)
 			if err != nil {
 				return fieldOp{}, false, err
 			}
@@ -376,7 +386,7 @@ func parseAll(path string, v bson.RawValue) (fieldOp, bool, error) {
 		case isOperatorDoc(e):
 			return fieldOp{}, false, errorf(mongoerr.BadValue, "no $ expressions in $all")
 		default:
-			sub = append(sub, fieldOp{p: &eqP{e}, expand: true})
+			sub = append(sub, fieldOp{p: &eqP{e, fp.coll()}, expand: true})
 		}
 	}
 	return fieldOp{sub: sub}, false, nil
@@ -392,7 +402,7 @@ func elemMatchOperand(e bson.RawValue) (bson.RawValue, bool) {
 	return v, ok && string(k) == "$elemMatch"
 }
 
-func parseElemMatch(v bson.RawValue) (pred, error) {
+func (fp *filterParser) parseElemMatch(v bson.RawValue) (pred, error) {
 	if !isDoc(v) {
 		return nil, errorf(mongoerr.BadValue, "$elemMatch needs an Object")
 	}
@@ -402,21 +412,21 @@ func parseElemMatch(v bson.RawValue) (pred, error) {
 		switch string(first) {
 		case "$and", "$or", "$nor", "$where", "$expr", "$comment", "$text", "$jsonSchema":
 		default: // value form: operators applied to each element
-			ops, err := parseOps("", v.Value)
+			ops, err := fp.parseOps("", v.Value)
 			if err != nil {
 				return nil, err
 			}
 			return elemValP{opsPred(ops)}, nil
 		}
 	}
-	m, err := parseFilter(v.Value)
+	m, err := fp.parseFilter(v.Value)
 	if err != nil {
 		return nil, err
 	}
 	return elemObjP{m}, nil
 }
 
-func parseNot(path string, v bson.RawValue) (fieldOp, bool, error) {
+func (fp *filterParser) parseNot(path string, v bson.RawValue) (fieldOp, bool, error) {
 	switch {
 	case v.Type == bson.TypeRegex:
 		re, err := regexFromValue(v)
@@ -427,7 +437,7 @@ func parseNot(path string, v bson.RawValue) (fieldOp, bool, error) {
 	if body, _ := docBody(v.Value); len(body) == 0 {
 		return fieldOp{}, false, errorf(mongoerr.BadValue, "$not cannot be empty")
 	}
-	sub, err := parseOps(path, v.Value)
+	sub, err := fp.parseOps(path, v.Value)
 	return fieldOp{not: true, sub: sub}, false, err
 }
 
@@ -502,14 +512,19 @@ func newRegex(pattern, options string) (*regexP, error) {
 // pred tests one value a path reached (missing is the zero RawValue).
 type pred = visitor
 
-type eqP struct{ v bson.RawValue }
+type eqP struct {
+	v    bson.RawValue
+	coll *Collation
+}
 type cmpP struct {
-	op string
-	v  bson.RawValue
+	op   string
+	v    bson.RawValue
+	coll *Collation
 }
 type inP struct {
 	vals []bson.RawValue
 	res  []*regexP
+	coll *Collation
 }
 type existsP struct{}
 type sizeP struct{ n int }
@@ -523,14 +538,14 @@ type andP []pred
 type notP struct{ p pred }
 type noneP struct{}
 
-func (p *eqP) visit(x bson.RawValue) bool { return equalMatch(p.v, x) }
+func (p *eqP) visit(x bson.RawValue) bool { return equalMatch(p.v, x, p.coll) }
 
 // equalMatch is query equality: null also matches a missing field.
-func equalMatch(want, x bson.RawValue) bool {
+func equalMatch(want, x bson.RawValue, coll *Collation) bool {
 	if want.Type == bson.TypeNull {
 		return x.Type == bson.TypeNull || x.Type == 0
 	}
-	return x.Type != 0 && Compare(x, want) == 0
+	return x.Type != 0 && coll.Compare(x, want) == 0
 }
 
 func (p *cmpP) visit(x bson.RawValue) bool {
@@ -552,7 +567,7 @@ func (p *cmpP) visit(x bson.RawValue) bool {
 			return xn && vn && (p.op == "$gte" || p.op == "$lte") // NaN only equals NaN
 		}
 	}
-	return p.holds(Compare(x, p.v))
+	return p.holds(p.coll.Compare(x, p.v))
 }
 
 func (p *cmpP) holds(c int) bool {
@@ -569,7 +584,7 @@ func (p *cmpP) holds(c int) bool {
 
 func (p *inP) visit(x bson.RawValue) bool {
 	for _, v := range p.vals {
-		if equalMatch(v, x) {
+		if equalMatch(v, x, p.coll) {
 			return true
 		}
 	}

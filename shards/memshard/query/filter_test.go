@@ -184,8 +184,12 @@ func TestFilterErrors(t *testing.T) {
 		{`{"a": {"$regex": "x", "$options": "q"}}`, 51108, "invalid flag in regex options: q"},
 		{`{"a": {"$regex": "("}}`, 51091, ""},
 		{`{"a": {"$where": "x"}}`, mongoerr.BadValue, "$where cannot be applied to a field"},
-		{`{"$expr": {"$eq": ["$a", 1]}}`, mongoerr.BadValue, "memshard does not support query operator $expr"},
-		{`{"a": {"$type": "string"}}`, mongoerr.BadValue, "memshard does not support query operator $type"},
+		{`{"$expr": {"$eq": ["$a", "$$x"]}}`, 17276, "Use of undefined variable: x"},
+		{`{"$expr": {"$foo": 1}}`, 168, "Unrecognized expression '$foo'"},
+		{`{"a": {"$type": "strung"}}`, mongoerr.BadValue, "Unknown type name alias: strung"},
+		{`{"a": {"$type": 100}}`, mongoerr.BadValue, "Invalid numerical type code: 100"},
+		{`{"a": {"$mod": [0, 1]}}`, mongoerr.BadValue, "divisor cannot be 0"},
+		{`{"a": {"$bitsAllSet": 1}}`, mongoerr.BadValue, "memshard does not support query operator $bitsAllSet"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.filter, func(t *testing.T) {
@@ -272,30 +276,4 @@ func TestFilterDepthLimit(t *testing.T) {
 	}
 	_, err := NewFilter(deep)
 	wantCode(t, err, mongoerr.InvalidBSON, "")
-}
-
-func TestUsesIDIndex(t *testing.T) {
-	for _, tt := range []struct {
-		filter string
-		want   bool
-	}{
-		{`{}`, false},
-		{`{"_id": 1}`, true},
-		{`{"_id": {"$gt": 1, "$lt": 5}}`, true},
-		{`{"_id": {"$in": [1, 2]}, "x": 1}`, true},
-		{`{"x": 1, "_id": {"$lte": 3}}`, true},
-		{`{"_id": {"$ne": 1}}`, false},
-		{`{"_id": {"$nin": [1]}}`, false},
-		{`{"$or": [{"_id": 1}, {"_id": 2}]}`, false},
-		{`{"a._id": 1}`, false},
-		{`{"x": 1}`, false},
-	} {
-		f, err := NewFilter(doc(t, tt.filter))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := f.UsesIDIndex(); got != tt.want {
-			t.Errorf("%s: UsesIDIndex = %v, want %v", tt.filter, got, tt.want)
-		}
-	}
 }

@@ -12,6 +12,7 @@ import (
 // groupStage is $group: documents grouped by the _id expression, one output document per group
 // (in order of first appearance) with the accumulated fields.
 type groupStage struct {
+	env  *Env
 	id   expr
 	accs []accSpec
 }
@@ -26,23 +27,24 @@ var accumulators = map[string]bool{
 	"$first": true, "$last": true, "$push": true, "$addToSet": true,
 }
 
-func parseGroup(v bson.RawValue) (stage, error) {
+func (env *Env) parseGroup(v bson.RawValue) (stage, error) {
 	if !isDoc(v) {
 		return nil, errorf(15947, "a group's fields must be specified in an object")
 	}
-	g := &groupStage{}
+	g := &groupStage{env: env}
+	p := &exprParser{env: env}
 	it := newIter(v.Value)
 	for k, f, ok := it.next(); ok; k, f, ok = it.next() {
 		name := string(k)
 		if name == "_id" {
-			e, err := parseExpr(f)
+			e, err := p.parse(f)
 			if err != nil {
 				return nil, err
 			}
 			g.id = e
 			continue
 		}
-		acc, err := parseAccumulator(name, f)
+		acc, err := p.parseAccumulator(name, f)
 		if err != nil {
 			return nil, err
 		}
@@ -54,7 +56,7 @@ func parseGroup(v bson.RawValue) (stage, error) {
 	return g, nil
 }
 
-func parseAccumulator(name string, f bson.RawValue) (accSpec, error) {
+func (p *exprParser) parseAccumulator(name string, f bson.RawValue) (accSpec, error) {
 	switch {
 	case strings.Contains(name, "."):
 		return accSpec{}, errorf(40235, "The field name '%s' cannot contain '.'", name)
@@ -80,7 +82,7 @@ func parseAccumulator(name string, f bson.RawValue) (accSpec, error) {
 		}
 		return accSpec{name: name, op: "$sum", arg: constExpr{int32Value(1)}}, nil
 	}
-	e, err := parseExpr(arg)
+	e, err := p.parse(arg)
 	if err != nil {
 		return accSpec{}, err
 	}
@@ -95,24 +97,31 @@ type group struct {
 func (g *groupStage) run(docs []bson.Raw) ([]bson.Raw, error) {
 	index := map[string]*group{}
 	var order []*group
+	coll := g.env.collation()
 	for _, d := range docs {
-		id, ok := g.id.eval(d)
-		if !ok {
+		id, err := evalDoc(g.id, d, g.env)
+		if err != nil {
+			return nil, err
+		}
+		if id.Type == 0 {
 			id = nullValue
 		}
-		key := IndexKey(id)
+		key := coll.IndexKey(id)
 		grp := index[key]
 		if grp == nil {
 			grp = &group{id: id}
 			for _, a := range g.accs {
-				grp.accs = append(grp.accs, newAccumulator(a.op))
+				grp.accs = append(grp.accs, newAccumulator(a.op, coll))
 			}
 			index[key] = grp
 			order = append(order, grp)
 		}
 		for i, a := range g.accs {
-			v, ok := a.arg.eval(d)
-			grp.accs[i].add(v, ok)
+			v, err := evalDoc(a.arg, d, g.env)
+			if err != nil {
+				return nil, err
+			}
+			grp.accs[i].add(v, v.Type != 0)
 		}
 	}
 	out := make([]bson.Raw, 0, len(order))
@@ -133,16 +142,16 @@ type accumulator interface {
 	result() bson.RawValue
 }
 
-func newAccumulator(op string) accumulator {
+func newAccumulator(op string, coll *Collation) accumulator {
 	switch op {
 	case "$sum":
 		return &sumAcc{}
 	case "$avg":
 		return &sumAcc{avg: true}
 	case "$min":
-		return &extremeAcc{sign: -1}
+		return &extremeAcc{sign: -1, coll: coll}
 	case "$max":
-		return &extremeAcc{sign: 1}
+		return &extremeAcc{sign: 1, coll: coll}
 	case "$first":
 		return &firstLastAcc{}
 	case "$last":
@@ -150,7 +159,7 @@ func newAccumulator(op string) accumulator {
 	case "$push":
 		return &pushAcc{}
 	}
-	return &pushAcc{set: map[string]bool{}} // $addToSet
+	return &pushAcc{set: map[string]bool{}, coll: coll} // $addToSet
 }
 
 // sumAcc sums numbers (others are ignored) with the server's result types: int32 while every
@@ -216,6 +225,7 @@ func (a *sumAcc) floatResult(f float64) bson.RawValue {
 // extremeAcc is $min (sign -1) or $max (sign 1); missing and null values are ignored.
 type extremeAcc struct {
 	sign int
+	coll *Collation
 	best bson.RawValue
 }
 
@@ -223,7 +233,7 @@ func (a *extremeAcc) add(v bson.RawValue, present bool) {
 	if !present || v.Type == bson.TypeNull || v.Type == bson.TypeUndefined {
 		return
 	}
-	if a.best.Type == 0 || Compare(v, a.best)*a.sign > 0 {
+	if a.best.Type == 0 || a.coll.Compare(v, a.best)*a.sign > 0 {
 		a.best = v
 	}
 }
@@ -263,6 +273,7 @@ func (a *firstLastAcc) result() bson.RawValue {
 type pushAcc struct {
 	vals []bson.RawValue
 	set  map[string]bool
+	coll *Collation
 }
 
 func (a *pushAcc) add(v bson.RawValue, present bool) {
@@ -270,7 +281,7 @@ func (a *pushAcc) add(v bson.RawValue, present bool) {
 		return
 	}
 	if a.set != nil {
-		k := IndexKey(v)
+		k := a.coll.IndexKey(v)
 		if a.set[k] {
 			return
 		}

@@ -3,6 +3,7 @@ package query
 import (
 	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
 
+	"slices"
 	"strconv"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -194,4 +195,20 @@ func idOf(root *mdoc) string {
 		return formatElem("_id", root.elems[i].value())
 	}
 	return "no id"
+}
+
+// removePath deletes the field at path, if it is there; an array element becomes null, as
+// $unset leaves it.
+func removePath(root *mdoc, path []string) {
+	d, _ := navigate(root, path, false)
+	if d == nil {
+		return
+	}
+	if i := d.index(path[len(path)-1]); i >= 0 {
+		if d.array {
+			d.elems[i].set(nullValue)
+		} else {
+			d.elems = slices.Delete(d.elems, i, i+1)
+		}
+	}
 }

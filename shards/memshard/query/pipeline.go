@@ -20,16 +20,20 @@ type stage interface {
 // "Unrecognized pipeline stage name". ($listLocalSessions and $listSessions are memshard's own.)
 var unsupportedStages = map[string]bool{
 	"$lookup": true, "$facet": true, "$bucket": true, "$bucketAuto": true, "$sample": true,
-	"$replaceRoot": true, "$replaceWith": true, "$out": true, "$merge": true, "$geoNear": true,
-	"$graphLookup": true, "$sortByCount": true, "$redact": true, "$collStats": true,
+	"$out": true, "$merge": true, "$geoNear": true,
+	"$graphLookup": true, "$sortByCount": true, "$redact": true,
 	"$indexStats": true, "$currentOp": true, "$changeStream": true, "$unionWith": true,
-	"$densify": true, "$fill": true, "$setWindowFields": true, "$documents": true,
+	"$densify": true, "$fill": true, "$setWindowFields": true,
 	"$listLocalSessions": true, "$listSessions": true, "$planCacheStats": true,
 }
 
-// NewPipeline compiles the stages $match $project $addFields/$set $unset $sort $skip $limit
-// $group $count $unwind. An unknown stage name fails as on the server (40324).
-func NewPipeline(stages []bson.Raw) (*Pipeline, error) {
+// NewPipeline compiles a pipeline without variables, by the simple collation.
+func NewPipeline(stages []bson.Raw) (*Pipeline, error) { return (*Env)(nil).Pipeline(stages) }
+
+// Pipeline compiles the stages $match $project $addFields/$set $unset $replaceRoot
+// $replaceWith $sort $skip $limit $group $count $unwind in env. An unknown stage name fails as
+// on the server (40324).
+func (env *Env) Pipeline(stages []bson.Raw) (*Pipeline, error) {
 	p := &Pipeline{}
 	for _, spec := range stages {
 		if !validDoc(spec) {
@@ -40,7 +44,7 @@ func NewPipeline(stages []bson.Raw) (*Pipeline, error) {
 		if _, _, more := it.next(); !ok || more {
 			return nil, errorf(40323, "A pipeline stage specification object must contain exactly one field.")
 		}
-		s, err := parseStage(string(k), v)
+		s, err := env.parseStage(string(k), v)
 		if err != nil {
 			return nil, err
 		}
@@ -60,22 +64,24 @@ func (p *Pipeline) Run(docs []bson.Raw) ([]bson.Raw, error) {
 	return docs, nil
 }
 
-func parseStage(name string, v bson.RawValue) (stage, error) {
+func (env *Env) parseStage(name string, v bson.RawValue) (stage, error) {
 	switch name {
 	case "$match":
 		if !isDoc(v) {
 			return nil, errorf(15959, "the match filter must be an expression in an object")
 		}
-		f, err := NewFilter(v.Value)
+		f, err := env.Filter(v.Value)
 		return matchStage{f}, err
 	case "$project":
-		p, err := parseProjectStage(v)
+		p, err := env.parseProjectStage(v)
 		return projectStage{p}, causedBy(name, err)
 	case "$unset":
 		p, err := parseUnset(v)
 		return projectStage{p}, causedBy(name, err)
 	case "$addFields", "$set":
-		return parseAddFields(name, v)
+		return env.parseAddFields(name, v)
+	case "$replaceRoot", "$replaceWith":
+		return env.parseReplaceRoot(name, v)
 	case "$sort":
 		if !isDoc(v) {
 			return nil, errorf(15973, "the $sort key specification must be an object")
@@ -83,7 +89,7 @@ func parseStage(name string, v bson.RawValue) (stage, error) {
 		if body, _ := docBody(v.Value); len(body) == 0 {
 			return nil, errorf(15976, "$sort stage must have at least one sort key")
 		}
-		s, err := NewSort(v.Value)
+		s, err := env.Sort(v.Value)
 		return sortStage{s}, err
 	case "$skip":
 		n, ok := integer(v)
@@ -106,7 +112,9 @@ func parseStage(name string, v bson.RawValue) (stage, error) {
 	case "$count":
 		return parseCount(v)
 	case "$group":
-		return parseGroup(v)
+		return env.parseGroup(v)
+	case "$collStats", "$documents":
+		return nil, errorf(40602, "%s is only valid as the first stage in a pipeline", name)
 	case "$unwind":
 		return parseUnwind(v)
 	}
@@ -134,7 +142,7 @@ func (s matchStage) run(docs []bson.Raw) ([]bson.Raw, error) {
 			out = append(out, d)
 		}
 	}
-	return out, nil
+	return out, s.f.Err()
 }
 
 type projectStage struct{ p *Projection }
@@ -142,19 +150,22 @@ type projectStage struct{ p *Projection }
 func (s projectStage) run(docs []bson.Raw) ([]bson.Raw, error) {
 	out := make([]bson.Raw, len(docs))
 	for i, d := range docs {
-		out[i] = s.p.Apply(d)
+		var err error
+		if out[i], err = s.p.Apply(d); err != nil {
+			return nil, err
+		}
 	}
 	return out, nil
 }
 
-func parseProjectStage(v bson.RawValue) (*Projection, error) {
+func (env *Env) parseProjectStage(v bson.RawValue) (*Projection, error) {
 	if !isDoc(v) {
 		return nil, errorf(15969, "$project specification must be an object")
 	}
 	if body, _ := docBody(v.Value); len(body) == 0 {
 		return nil, errorf(51272, "projection specification must have at least one field")
 	}
-	return parseProjection(v.Value)
+	return env.parseProjection(v.Value)
 }
 
 // parseUnset builds the exclusion projection of {$unset: "a"} or {$unset: ["a", "b.c"]}.
@@ -242,15 +253,16 @@ func (name countStage) run(docs []bson.Raw) ([]bson.Raw, error) {
 // addFieldsStage sets computed fields, replacing existing ones in place and appending new ones;
 // every expression sees the input document.
 type addFieldsStage struct {
+	env   *Env
 	paths [][]string
 	exprs []expr
 }
 
-func parseAddFields(name string, v bson.RawValue) (stage, error) {
+func (env *Env) parseAddFields(name string, v bson.RawValue) (stage, error) {
 	if !isDoc(v) {
 		return nil, errorf(40272, "%s specification stage must be an object, got %s", name, typeName(v.Type))
 	}
-	s := &addFieldsStage{}
+	s := &addFieldsStage{env: env}
 	if err := s.parse(nil, v.Value); err != nil {
 		return nil, causedBy(name, err)
 	}
@@ -273,7 +285,7 @@ func (s *addFieldsStage) parse(prefix []string, spec []byte) error {
 			}
 			continue
 		}
-		e, err := parseExpr(v)
+		e, err := (&exprParser{env: s.env}).parse(v)
 		if err != nil {
 			return err
 		}
@@ -287,8 +299,12 @@ func (s *addFieldsStage) run(docs []bson.Raw) ([]bson.Raw, error) {
 	for i, d := range docs {
 		root := decodeDoc(d, false)
 		for j, e := range s.exprs {
-			v, ok := e.eval(d)
-			if !ok {
+			v, err := evalDoc(e, d, s.env)
+			if err != nil {
+				return nil, err
+			}
+			if v.Type == 0 { // $$REMOVE, or a missing path: the field goes
+				removePath(root, s.paths[j])
 				continue
 			}
 			if err := setPath(root, s.paths[j], v); err != nil {
@@ -417,4 +433,85 @@ func (s *unwindStage) emit(d bson.Raw, e, idx bson.RawValue) (bson.Raw, error) {
 		}
 	}
 	return root.appendTo(nil), nil
+}
+
+// replaceRootStage is $replaceRoot ({newRoot: e}) or $replaceWith (e): each document becomes
+// the document e evaluates to.
+type replaceRootStage struct {
+	e   expr
+	env *Env
+}
+
+func (env *Env) parseReplaceRoot(name string, v bson.RawValue) (stage, error) {
+	spec := v
+	if name == "$replaceRoot" {
+		if !isDoc(v) {
+			return nil, errorf(40229, "expected an object as specification for $replaceRoot stage, got %s", typeName(v.Type))
+		}
+		spec = missing
+		it := newIter(v.Value)
+		for k, f, ok := it.next(); ok; k, f, ok = it.next() {
+			if string(k) != "newRoot" {
+				return nil, errorf(40230, "unrecognized option to $replaceRoot stage: %s, only valid option is 'newRoot'.", k)
+			}
+			spec = f
+		}
+		if spec.Type == 0 {
+			return nil, errorf(40231, "no newRoot specified for the $replaceRoot stage")
+		}
+	}
+	e, err := (&exprParser{env: env}).parse(spec)
+	if err != nil {
+		return nil, err
+	}
+	return replaceRootStage{e: e, env: env}, nil
+}
+
+func (s replaceRootStage) run(docs []bson.Raw) ([]bson.Raw, error) {
+	out := make([]bson.Raw, len(docs))
+	for i, d := range docs {
+		v, err := evalDoc(s.e, d, s.env)
+		if err != nil {
+			return nil, err
+		}
+		if !isDoc(v) {
+			return nil, errorf(40228, "'replacement document' must evaluate to an object, but resulting value was: %s. Type of resulting value: '%s'. Input document: %s",
+				formatOrMissing(v), typeNameOrMissing(v), formatValue(docValue(d)))
+		}
+		out[i] = v.Value
+	}
+	return out, nil
+}
+
+func formatOrMissing(v bson.RawValue) string {
+	if v.Type == 0 {
+		return "MISSING"
+	}
+	return formatValue(v)
+}
+
+// Documents evaluates the value of a $documents stage (an expression without a document that
+// must give an array of documents), as document_source_documents.cpp's unwind and
+// replaceRoot do.
+func (env *Env) Documents(v bson.RawValue) ([]bson.Raw, error) {
+	e, err := (&exprParser{env: env}).parse(v)
+	if err != nil {
+		return nil, err
+	}
+	arr, err := evalDoc(e, emptyDoc, env)
+	if err != nil {
+		return nil, err
+	}
+	if arr.Type != bson.TypeArray {
+		return nil, errorf(5858203, "error during $documents stage :: caused by :: expected an array, got %s", typeNameOrMissing(arr))
+	}
+	var out []bson.Raw
+	for _, d := range values(arr) {
+		if !isDoc(d) {
+			return nil, errorf(40228, "'replacement document' must evaluate to an object, but resulting value was: %s. Type of resulting value: '%s'.",
+				formatValue(d), typeName(d.Type))
+		}
+		out = append(out, d.Value)
+	}
+	return out, nil
 }

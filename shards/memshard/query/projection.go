@@ -13,6 +13,7 @@ import (
 type Projection struct {
 	root      *projNode // nil: the empty projection returns documents unchanged
 	inclusion bool
+	env       *Env
 }
 
 type projNode struct{ fields []*projField }
@@ -29,7 +30,10 @@ type projField struct {
 // NewProjection compiles a find projection: inclusion ({a: 1, "b.c": 1}, computed fields
 // {x: "$a"} or literals) or exclusion ({a: 0}); _id is included unless {_id: 0}. Mixing
 // inclusion and exclusion is rejected as the server does. An empty spec keeps documents whole.
-func NewProjection(spec bson.Raw) (*Projection, error) {
+func NewProjection(spec bson.Raw) (*Projection, error) { return (*Env)(nil).Projection(spec) }
+
+// Projection compiles a find projection whose expressions see env's variables.
+func (env *Env) Projection(spec bson.Raw) (*Projection, error) {
 	if len(spec) == 0 {
 		return &Projection{}, nil
 	}
@@ -39,7 +43,7 @@ func NewProjection(spec bson.Raw) (*Projection, error) {
 	if body, _ := docBody(spec); len(body) == 0 {
 		return &Projection{}, nil
 	}
-	return parseProjection(spec)
+	return env.parseProjection(spec)
 }
 
 // projParser tracks the projection's mode while fields are added.
@@ -47,10 +51,11 @@ type projParser struct {
 	mode  int // 0 undecided, 1 inclusion, -1 exclusion
 	idSet bool
 	idVal int
+	exprs *exprParser
 }
 
-func parseProjection(spec []byte) (*Projection, error) {
-	var pp projParser
+func (env *Env) parseProjection(spec []byte) (*Projection, error) {
+	pp := projParser{exprs: &exprParser{env: env}}
 	root := &projNode{}
 	if err := pp.parseLevel(root, "", spec); err != nil {
 		return nil, err
@@ -59,7 +64,7 @@ func parseProjection(spec []byte) (*Projection, error) {
 	if inclusion && !pp.idSet {
 		root.fields = append([]*projField{{name: "_id", flag: 1}}, root.fields...)
 	}
-	return &Projection{root: root, inclusion: inclusion}, nil
+	return &Projection{root: root, inclusion: inclusion, env: env}, nil
 }
 
 func (pp *projParser) parseLevel(n *projNode, prefix string, spec []byte) error {
@@ -128,7 +133,7 @@ func (pp *projParser) add(n *projNode, prefix, path, key string, v bson.RawValue
 			return unsupported("projection operator " + string(k))
 		}
 	}
-	e, err := parseExpr(v)
+	e, err := pp.exprs.parse(v)
 	if err != nil {
 		return err
 	}
@@ -181,20 +186,20 @@ func (n *projNode) computes() bool {
 }
 
 // Apply returns the projected document, a new one unless the projection is empty (then doc
-// itself); doc is never modified.
-func (p *Projection) Apply(doc bson.Raw) bson.Raw {
+// itself); doc is never modified. It fails only when a computed field's expression does.
+func (p *Projection) Apply(doc bson.Raw) (bson.Raw, error) {
 	switch {
 	case p.root == nil:
-		return doc
+		return doc, nil
 	case p.inclusion:
-		return include(doc, p.root, doc)
+		return include(doc, p.root, &evalCtx{root: doc, env: p.env})
 	}
-	return exclude(doc, p.root)
+	return exclude(doc, p.root), nil
 }
 
 // include keeps the flagged fields in document order, then appends computed fields in spec
 // order, as the server's inclusion projection does.
-func include(d []byte, n *projNode, root []byte) []byte {
+func include(d []byte, n *projNode, c *evalCtx) ([]byte, error) {
 	idx, dst := bsoncore.AppendDocumentStart(nil)
 	seen := make([]bool, len(n.fields))
 	it := newIter(d)
@@ -207,39 +212,56 @@ func include(d []byte, n *projNode, root []byte) []byte {
 		case f.flag == 1:
 			dst = appendValue(dst, string(k), v)
 		case f.sub != nil && (v.Type == bson.TypeEmbeddedDocument || v.Type == bson.TypeArray):
-			dst = appendValue(dst, string(k), includeValue(v, f.sub, root))
+			sub, err := includeValue(v, f.sub, c)
+			if err != nil {
+				return nil, err
+			}
+			dst = appendValue(dst, string(k), sub)
 			seen[i] = true
 		}
 	}
 	for i, f := range n.fields {
 		switch {
 		case f.expr != nil:
-			if v, ok := f.expr.eval(root); ok {
+			v, err := f.expr.eval(c)
+			if err != nil {
+				return nil, err
+			}
+			if v.Type != 0 {
 				dst = appendValue(dst, f.name, v)
 			}
 		case f.sub != nil && !seen[i] && f.sub.computes():
-			dst = appendValue(dst, f.name, docValue(include(emptyDoc, f.sub, root)))
+			sub, err := include(emptyDoc, f.sub, c)
+			if err != nil {
+				return nil, err
+			}
+			dst = appendValue(dst, f.name, docValue(sub))
 		}
 	}
 	dst, _ = bsoncore.AppendDocumentEnd(dst, idx)
-	return dst
+	return dst, nil
 }
 
 var emptyDoc = []byte{5, 0, 0, 0, 0}
 
 // includeValue projects a sub-document, or each document of an array (dropping scalars).
-func includeValue(v bson.RawValue, n *projNode, root []byte) bson.RawValue {
+func includeValue(v bson.RawValue, n *projNode, c *evalCtx) (bson.RawValue, error) {
 	if v.Type == bson.TypeEmbeddedDocument {
 		d, _ := subDoc(v)
-		return docValue(include(d, n, root))
+		sub, err := include(d, n, c)
+		return docValue(sub), err
 	}
 	var out []bson.RawValue
 	for _, e := range values(v) {
 		if e.Type == bson.TypeEmbeddedDocument || e.Type == bson.TypeArray {
-			out = append(out, includeValue(e, n, root))
+			sub, err := includeValue(e, n, c)
+			if err != nil {
+				return missing, err
+			}
+			out = append(out, sub)
 		}
 	}
-	return arrayValue(out)
+	return arrayValue(out), nil
 }
 
 func exclude(d []byte, n *projNode) []byte {

@@ -47,7 +47,11 @@ func TestProjectionApply(t *testing.T) {
 			if err != nil {
 				t.Fatalf("NewProjection(%s): %v", tt.spec, err)
 			}
-			sameDoc(t, p.Apply(doc(t, tt.doc)), tt.want)
+			out, err := p.Apply(doc(t, tt.doc))
+			if err != nil {
+				t.Fatal(err)
+			}
+			sameDoc(t, out, tt.want)
 		})
 	}
 }
@@ -70,8 +74,9 @@ func TestProjectionErrors(t *testing.T) {
 		{`{"a.$": 1}`, mongoerr.BadValue, "memshard does not support positional projection"},
 		{`{"a": {"$slice": 1}}`, mongoerr.BadValue, "memshard does not support projection operator $slice"},
 		{`{"x": "$"}`, 16872, "'$' by itself is not a valid FieldPath"},
-		{`{"x": "$$NOW"}`, 17276, "Use of undefined variable: NOW"},
-		{`{"x": {"$add": [1, 2]}}`, mongoerr.BadValue, "memshard does not support expression $add"},
+		{`{"x": "$$NOPE"}`, 17276, "Use of undefined variable: NOPE"},
+		{`{"x": {"$nope": [1, 2]}}`, 168, "Unrecognized expression '$nope'"},
+		{`{"x": {"$eq": [1]}}`, 16020, "Expression $eq takes exactly 2 arguments. 1 were passed in."},
 		{`{"a..b": 1}`, 15998, ""},
 	}
 	for _, tt := range tests {
@@ -92,8 +97,8 @@ func TestProjectionMalformedDocNeverPanics(t *testing.T) {
 		for i := range good {
 			bad := append([]byte(nil), good...)
 			bad[i] ^= 0xff
-			p.Apply(bad)
-			p.Apply(bad[:i])
+			_, _ = p.Apply(bad)
+			_, _ = p.Apply(bad[:i])
 		}
 	}
 }

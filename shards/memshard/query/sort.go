@@ -9,22 +9,29 @@ import (
 )
 
 // Sort is a compiled sort specification.
-type Sort struct{ keys []sortKey }
+type Sort struct {
+	keys []sortKey
+	coll *Collation
+}
 
 type sortKey struct {
 	path []string
 	desc bool
 }
 
-// NewSort compiles {a: 1, "b.c": -1}. An empty spec leaves the order unchanged.
-func NewSort(spec bson.Raw) (*Sort, error) {
+// NewSort compiles a sort by the simple collation.
+func NewSort(spec bson.Raw) (*Sort, error) { return (*Env)(nil).Sort(spec) }
+
+// Sort compiles {a: 1, "b.c": -1}, ordering strings by env's collation. An empty spec leaves
+// the order unchanged.
+func (env *Env) Sort(spec bson.Raw) (*Sort, error) {
 	if len(spec) == 0 {
 		return &Sort{}, nil
 	}
 	if !validDoc(spec) {
 		return nil, errorf(mongoerr.InvalidBSON, "sort is not a valid BSON document")
 	}
-	s := &Sort{}
+	s := &Sort{coll: env.collation()}
 	it := newIter(spec)
 	for k, v, ok := it.next(); ok; k, v, ok = it.next() {
 		path := splitPath(string(k))
@@ -76,7 +83,7 @@ func SortBy[T any](s *Sort, items []T, docOf func(T) []byte) {
 func (s *Sort) sortKeys(doc []byte) []bson.RawValue {
 	keys := make([]bson.RawValue, len(s.keys))
 	for i, k := range s.keys {
-		v := &sortKeyVisitor{desc: k.desc}
+		v := &sortKeyVisitor{desc: k.desc, coll: s.coll}
 		walkDoc(doc, k.path, false, v)
 		keys[i] = v.best
 		if !v.has {
@@ -88,7 +95,7 @@ func (s *Sort) sortKeys(doc []byte) []bson.RawValue {
 
 func (s *Sort) compareKeys(a, b []bson.RawValue) int {
 	for i, k := range s.keys {
-		c := Compare(a[i], b[i])
+		c := s.coll.Compare(a[i], b[i])
 		if k.desc {
 			c = -c
 		}
@@ -102,6 +109,7 @@ func (s *Sort) compareKeys(a, b []bson.RawValue) int {
 // sortKeyVisitor keeps the smallest (or largest, descending) value a path reaches.
 type sortKeyVisitor struct {
 	desc bool
+	coll *Collation
 	best bson.RawValue
 	has  bool
 }
@@ -125,7 +133,7 @@ func (v *sortKeyVisitor) visit(x bson.RawValue) bool {
 }
 
 func (v *sortKeyVisitor) offer(x bson.RawValue) {
-	if c := Compare(x, v.best); !v.has || (c < 0 && !v.desc) || (c > 0 && v.desc) {
+	if c := v.coll.Compare(x, v.best); !v.has || (c < 0 && !v.desc) || (c > 0 && v.desc) {
 		v.best, v.has = x, true
 	}
 }

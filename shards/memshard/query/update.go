@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -12,10 +13,12 @@ import (
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 )
 
-// Update is a compiled update: a replacement document or update operators.
+// Update is a compiled update: a replacement document, update operators, or a pipeline.
 type Update struct {
 	replacement bson.Raw // set for a replacement update
 	ops         []*updateOp
+	pipeline    *Pipeline          // set for a pipeline-style update
+	filters     map[string]*Filter // arrayFilters by identifier
 }
 
 // updateOp is one field of one modifier, e.g. the "a.b" of {$inc: {"a.b": 1}}.
@@ -32,17 +35,25 @@ type updateOp struct {
 	pull     func(bson.RawValue) bool // $pull, $pullAll: which elements go
 	to       []string                 // $rename destination
 	pop      int                      // $pop: 1 last, -1 first
+	coll     *Collation               // what $addToSet, $pull, $min, $max and $push's $sort compare by
+	dynamic  bool                     // the path holds $[] or $[identifier]
+	matched  bool                     // the path holds $, the position the query matched
 }
 
-const pipelineUnsupported = "pipeline-style updates not supported by memshard"
+// NewUpdate compiles an update without variables or arrayFilters, by the simple collation.
+func NewUpdate(u bson.RawValue) (*Update, error) { return (*Env)(nil).Update(u, nil) }
 
-// NewUpdate compiles the u of an update statement: an operator document ($set $unset $inc $mul
-// $min $max $push $addToSet $pop $pull $pullAll $rename $currentDate $setOnInsert) or a
-// replacement document. Pipeline updates (arrays) are not supported.
-func NewUpdate(u bson.RawValue) (*Update, error) {
+// Update compiles the u of an update statement: an operator document ($set $unset $inc $mul
+// $min $max $push $addToSet $pop $pull $pullAll $rename $currentDate $setOnInsert, with $, $[]
+// and $[identifier] path elements), a replacement document, or a pipeline
+// ($addFields/$set $project $unset $replaceRoot $replaceWith) whose expressions see env.
+func (env *Env) Update(u bson.RawValue, arrayFilters []bson.Raw) (*Update, error) {
 	switch u.Type {
 	case bson.TypeArray:
-		return nil, errorf(mongoerr.FailedToParse, pipelineUnsupported)
+		if len(arrayFilters) > 0 {
+			return nil, errorf(mongoerr.FailedToParse, "arrayFilters may not be specified for pipeline-style updates")
+		}
+		return env.pipelineUpdate(u)
 	case bson.TypeEmbeddedDocument:
 	default:
 		return nil, errorf(mongoerr.FailedToParse, "Update argument must be either an object or an array")
@@ -50,17 +61,28 @@ func NewUpdate(u bson.RawValue) (*Update, error) {
 	if !validDoc(u.Value) {
 		return nil, errorf(mongoerr.InvalidBSON, "update is not a valid BSON document")
 	}
+	filters, err := env.arrayFilters(arrayFilters)
+	if err != nil {
+		return nil, err
+	}
 	it := newIter(u.Value)
 	first, _, _ := it.next()
 	if !strings.HasPrefix(string(first), "$") {
-		return newReplacement(u.Value)
-	}
-	up := &Update{}
-	it = newIter(u.Value)
-	for k, v, ok := it.next(); ok; k, v, ok = it.next() {
-		if err := up.parseModifier(string(k), v); err != nil {
+		up, err := newReplacement(u.Value)
+		if err != nil {
 			return nil, err
 		}
+		return up, checkFiltersUsed(filters, nil, u)
+	}
+	up := &Update{filters: filters}
+	it = newIter(u.Value)
+	for k, v, ok := it.next(); ok; k, v, ok = it.next() {
+		if err := up.parseModifier(string(k), v, env); err != nil {
+			return nil, err
+		}
+	}
+	if err := checkFiltersUsed(filters, up.ops, u); err != nil {
+		return nil, err
 	}
 	if err := checkConflicts(up.ops); err != nil {
 		return nil, err
@@ -95,7 +117,7 @@ var modifiers = map[string]bool{
 	"$rename": true, "$currentDate": true, "$setOnInsert": true, "$bit": true,
 }
 
-func (u *Update) parseModifier(mod string, v bson.RawValue) error {
+func (u *Update) parseModifier(mod string, v bson.RawValue, env *Env) error {
 	if !modifiers[mod] {
 		return errorf(mongoerr.FailedToParse, "Unknown modifier: %s. Expected a valid update modifier or "+
 			"pipeline-style update specified as an array", mod)
@@ -113,8 +135,12 @@ func (u *Update) parseModifier(mod string, v bson.RawValue) error {
 		if err != nil {
 			return err
 		}
-		op := &updateOp{mod: mod, dotted: string(k), path: path, arg: arg}
-		if err := op.parseArg(); err != nil {
+		op := &updateOp{mod: mod, dotted: string(k), path: path, arg: arg, coll: env.collation(), dynamic: isDynamic(path),
+			matched: slices.Contains(path, "$")}
+		if err := u.checkPositional(op); err != nil {
+			return err
+		}
+		if err := op.parseArg(env); err != nil {
 			return err
 		}
 		u.ops = append(u.ops, op)
@@ -134,8 +160,14 @@ func updatePath(dotted string) ([]string, error) {
 		switch {
 		case p == "":
 			return nil, errorf(mongoerr.EmptyFieldName, "The update path '%s' contains an empty field name, which is not allowed.", dotted)
-		case p == "$" || strings.HasPrefix(p, "$["):
-			return nil, unsupported("positional update operators")
+		case p == "$":
+			if err := checkMatchedPosition(path, dotted); err != nil {
+				return nil, err
+			}
+		case strings.HasPrefix(p, "$["):
+			if err := checkPositionalElement(p, dotted); err != nil {
+				return nil, err
+			}
 		case p[0] == '$':
 			return nil, dollarField(p, dotted)
 		}
@@ -143,7 +175,7 @@ func updatePath(dotted string) ([]string, error) {
 	return path, nil
 }
 
-func (op *updateOp) parseArg() error {
+func (op *updateOp) parseArg(env *Env) error {
 	switch op.mod {
 	case "$inc", "$mul":
 		if !isNumber(op.arg) {
@@ -175,10 +207,10 @@ func (op *updateOp) parseArg() error {
 		}
 		gone := values(op.arg)
 		op.pull = func(e bson.RawValue) bool {
-			return slices.ContainsFunc(gone, func(g bson.RawValue) bool { return Compare(e, g) == 0 })
+			return slices.ContainsFunc(gone, func(g bson.RawValue) bool { return op.coll.Compare(e, g) == 0 })
 		}
 	case "$pull":
-		return op.parsePull()
+		return op.parsePull(env)
 	case "$rename":
 		return op.parseRename()
 	case "$currentDate":
@@ -193,6 +225,25 @@ func (op *updateOp) parseArg() error {
 		}
 		return errorf(mongoerr.BadValue, "%s is not valid type for $currentDate. Please use a boolean ('true') "+
 			"or a $type expression ({$type: 'timestamp/date'}).", typeName(op.arg.Type))
+	}
+	return nil
+}
+
+// at is op with its positional $ replaced by pos.
+func (op *updateOp) at(pos int) *updateOp {
+	cp := *op
+	cp.path = slices.Clone(op.path)
+	cp.path[slices.Index(cp.path, "$")] = strconv.Itoa(pos)
+	return &cp
+}
+
+// checkMatchedPosition allows one positional $ per path, not first (update_object_node.cpp).
+func checkMatchedPosition(path []string, dotted string) error {
+	switch {
+	case path[0] == "$":
+		return errorf(mongoerr.BadValue, "Cannot have positional (i.e. '$') element in the first position in path '%s'", dotted)
+	case len(slices.DeleteFunc(slices.Clone(path), func(p string) bool { return p != "$" })) > 1:
+		return errorf(mongoerr.BadValue, "Too many positional (i.e. '$') elements found in path '%s'", dotted)
 	}
 	return nil
 }
@@ -239,7 +290,7 @@ func (op *updateOp) parsePush() error {
 				op.position = &n
 			}
 		case "$sort":
-			s, err := newPushSort(v)
+			s, err := newPushSort(v, op.coll)
 			if err != nil {
 				return err
 			}
@@ -265,17 +316,18 @@ func integer(v bson.RawValue) (int64, bool) {
 	return int64(n.f), true
 }
 
-func (op *updateOp) parsePull() error {
+func (op *updateOp) parsePull(env *Env) error {
+	fp := &filterParser{env: env}
 	switch {
 	case isOperatorDoc(op.arg):
-		ops, err := parseOps("", op.arg.Value)
+		ops, err := fp.parseOps("", op.arg.Value)
 		if err != nil {
 			return err
 		}
 		p := opsPred(ops)
 		op.pull = p.visit
 	case isDoc(op.arg):
-		m, err := parseFilter(op.arg.Value)
+		m, err := fp.parseFilter(op.arg.Value)
 		if err != nil {
 			return err
 		}
@@ -288,7 +340,7 @@ func (op *updateOp) parsePull() error {
 		op.pull = re.visit
 	default:
 		want := op.arg
-		op.pull = func(e bson.RawValue) bool { return Compare(e, want) == 0 }
+		op.pull = func(e bson.RawValue) bool { return op.coll.Compare(e, want) == 0 }
 	}
 	return nil
 }
@@ -301,6 +353,9 @@ func (op *updateOp) parseRename() error {
 	to, err := updatePath(string(s))
 	if err != nil {
 		return err
+	}
+	if isDynamic(to) || slices.Contains(to, "$") {
+		return errorf(mongoerr.BadValue, "The destination field for $rename may not be dynamic: %s", s)
 	}
 	switch {
 	case string(s) == op.dotted:
@@ -366,18 +421,34 @@ func comparePaths(a, b []string) int {
 
 // Apply updates doc and returns the new document and whether it differs from doc. A
 // replacement keeps doc's _id; changing _id fails with ImmutableField.
-func (u *Update) Apply(doc bson.Raw) (bson.Raw, bool, error) {
-	var out bson.Raw
-	var err error
-	if u.replacement != nil {
-		out, err = replace(doc, u.replacement)
-	} else {
-		out, err = u.applyOps(doc, false)
+func (u *Update) Apply(doc bson.Raw) (bson.Raw, bool, error) { return u.ApplyMatched(doc, nil) }
+
+// ApplyMatched is Apply for a document the filter f matched: a positional $ in the update's
+// paths stands for the position of the array element f matched.
+func (u *Update) ApplyMatched(doc bson.Raw, f *Filter) (bson.Raw, bool, error) {
+	pos := -1
+	if f != nil && slices.ContainsFunc(u.ops, func(op *updateOp) bool { return op.matched }) {
+		if p, ok := f.Position(doc); ok {
+			pos = p
+		}
 	}
+	out, err := u.applyTo(doc, false, pos)
 	if err != nil {
 		return nil, false, err
 	}
 	return out, !bytes.Equal(out, doc), nil
+}
+
+// applyTo applies the update to doc, a document found or (insert) the seed of an upsert; pos
+// is the position a positional $ stands for (-1: none).
+func (u *Update) applyTo(doc []byte, insert bool, pos int) (bson.Raw, error) {
+	switch {
+	case u.replacement != nil:
+		return replace(doc, u.replacement)
+	case u.pipeline != nil:
+		return u.applyPipeline(doc)
+	}
+	return u.applyOps(doc, insert, pos)
 }
 
 // replace builds the replacement with the original _id first.
@@ -393,14 +464,34 @@ func replace(orig, repl []byte) (bson.Raw, error) {
 	return withIDFirst(id, repl), nil
 }
 
-func (u *Update) applyOps(doc []byte, insert bool) (bson.Raw, error) {
+func (u *Update) applyOps(doc []byte, insert bool, pos int) (bson.Raw, error) {
 	root := decodeDoc(doc, false)
 	for _, op := range u.ops {
 		if op.mod == "$setOnInsert" && !insert {
 			continue
 		}
-		if err := op.apply(root); err != nil {
+		if op.matched {
+			if pos < 0 {
+				return nil, errorf(mongoerr.BadValue, "The positional operator did not find the match needed from the query.")
+			}
+			op = op.at(pos)
+		}
+		if !op.dynamic {
+			if err := op.apply(root); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		paths, err := u.expand(root, op)
+		if err != nil {
 			return nil, err
+		}
+		for _, p := range paths {
+			at := *op
+			at.path = p
+			if err := at.apply(root); err != nil {
+				return nil, err
+			}
 		}
 	}
 	out := root.appendTo(nil)
@@ -426,17 +517,7 @@ func (op *updateOp) apply(root *mdoc) error {
 	case "$currentDate":
 		return setPath(root, op.path, currentDate(op.arg))
 	case "$unset":
-		d, _ := navigate(root, op.path, false)
-		if d == nil {
-			return nil
-		}
-		if i := d.index(op.path[len(op.path)-1]); i >= 0 {
-			if d.array {
-				d.elems[i].set(nullValue) // unsetting an array element leaves a null in its place
-			} else {
-				d.elems = slices.Delete(d.elems, i, i+1)
-			}
-		}
+		removePath(root, op.path)
 		return nil
 	case "$rename":
 		return op.rename(root)
@@ -465,7 +546,7 @@ func (op *updateOp) create(root, d *mdoc) error {
 	case "$push":
 		v = arrayValue(op.pushInto(nil))
 	case "$addToSet":
-		v = arrayValue(addToSet(nil, op.each))
+		v = arrayValue(addToSet(nil, op.each, op.coll))
 	}
 	_, err := d.add(op.path[len(op.path)-1], v, parentName(op.path))
 	return err
@@ -487,7 +568,7 @@ func (op *updateOp) modify(root *mdoc, e *melem) error {
 		}
 		e.set(v)
 	case "$min", "$max":
-		if c := Compare(op.arg, cur); (c < 0 && op.mod == "$min") || (c > 0 && op.mod == "$max") {
+		if c := op.coll.Compare(op.arg, cur); (c < 0 && op.mod == "$min") || (c > 0 && op.mod == "$max") {
 			e.set(op.arg)
 		}
 	case "$push":
@@ -501,7 +582,7 @@ func (op *updateOp) modify(root *mdoc, e *melem) error {
 			return errorf(mongoerr.BadValue, "Cannot apply $addToSet to non-array field. Field named '%s' has non-array type %s",
 				op.path[len(op.path)-1], typeName(cur.Type))
 		}
-		e.set(arrayValue(addToSet(values(cur), op.each)))
+		e.set(arrayValue(addToSet(values(cur), op.each, op.coll)))
 	case "$pop":
 		if cur.Type != bson.TypeArray {
 			return errorf(mongoerr.TypeMismatch, "Path '%s' contains an element of non-array type '%s'", op.dotted, typeName(cur.Type))
@@ -554,9 +635,9 @@ func (op *updateOp) pushInto(vals []bson.RawValue) []bson.RawValue {
 	return vals
 }
 
-func addToSet(vals, add []bson.RawValue) []bson.RawValue {
+func addToSet(vals, add []bson.RawValue, coll *Collation) []bson.RawValue {
 	for _, a := range add {
-		if !slices.ContainsFunc(vals, func(v bson.RawValue) bool { return Compare(v, a) == 0 }) {
+		if !slices.ContainsFunc(vals, func(v bson.RawValue) bool { return coll.Compare(v, a) == 0 }) {
 			vals = append(vals, a)
 		}
 	}
@@ -647,14 +728,15 @@ func arith(a, b bson.RawValue, mul bool) (bson.RawValue, bool) {
 
 // pushSort is $push's $sort: whole elements by 1/-1, or documents by a sort pattern.
 type pushSort struct {
-	dir int
-	by  *Sort
+	dir  int
+	by   *Sort
+	coll *Collation
 }
 
-func newPushSort(v bson.RawValue) (*pushSort, error) {
+func newPushSort(v bson.RawValue, coll *Collation) (*pushSort, error) {
 	if n, ok := numberOf(v); ok {
 		if f := n.float(); f == 1 || f == -1 {
-			return &pushSort{dir: int(f)}, nil
+			return &pushSort{dir: int(f), coll: coll}, nil
 		}
 		return nil, errorf(mongoerr.BadValue, "The $sort element value must be either 1 or -1")
 	}
@@ -668,12 +750,13 @@ func newPushSort(v bson.RawValue) (*pushSort, error) {
 	if err != nil {
 		return nil, errorf(mongoerr.BadValue, "The $sort element value must be either 1 or -1")
 	}
-	return &pushSort{by: s}, nil
+	s.coll = coll
+	return &pushSort{by: s, coll: coll}, nil
 }
 
 func (ps *pushSort) sort(vals []bson.RawValue) {
 	if ps.by == nil {
-		slices.SortStableFunc(vals, func(a, b bson.RawValue) int { return ps.dir * Compare(a, b) })
+		slices.SortStableFunc(vals, func(a, b bson.RawValue) int { return ps.dir * ps.coll.Compare(a, b) })
 		return
 	}
 	SortBy(ps.by, vals, func(v bson.RawValue) []byte {
@@ -713,14 +796,7 @@ func (u *Update) Upsert(filter bson.Raw) (bson.Raw, error) {
 			return nil, err
 		}
 	}
-	seed := root.appendTo(nil)
-	var out bson.Raw
-	var err error
-	if u.replacement != nil {
-		out, err = replace(seed, u.replacement)
-	} else {
-		out, err = u.applyOps(seed, true)
-	}
+	out, err := u.applyTo(root.appendTo(nil), true, -1)
 	if err != nil {
 		return nil, err
 	}
@@ -738,12 +814,35 @@ func IDFirst(doc []byte) (bson.Raw, error) {
 	switch id.Type {
 	case bson.TypeArray, bson.TypeRegex, bson.TypeUndefined:
 		return nil, errorf(mongoerr.InvalidIdField, "The '_id' value cannot be of type %s", typeName(id.Type))
+	case bson.TypeEmbeddedDocument:
+		if err := checkIDFields(id.Value); err != nil {
+			return nil, err
+		}
 	}
 	it := newIter(doc)
 	if k, _, _ := it.next(); ok && string(k) == "_id" {
 		return bytes.Clone(doc), nil
 	}
 	return withIDFirst(id, doc), nil
+}
+
+// checkIDFields refuses '$'-prefixed field names in an _id document, at any depth, as
+// storage_validation.cpp does (DBRef fields are allowed).
+func checkIDFields(doc []byte) error {
+	it := newIter(doc)
+	for k, v, ok := it.next(); ok; k, v, ok = it.next() {
+		switch key := string(k); {
+		case key == "$ref" || key == "$id" || key == "$db":
+		case strings.HasPrefix(key, "$"):
+			return errorf(mongoerr.DollarPrefixedFieldName, "_id fields may not contain '$'-prefixed fields: %s is not valid for storage.", key)
+		}
+		if isDoc(v) {
+			if err := checkIDFields(v.Value); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // withIDFirst is doc with _id set to id as its first field.

@@ -125,7 +125,7 @@ func TestUpdateParseErrors(t *testing.T) {
 		code   mongoerr.Code
 		msg    string
 	}{
-		{`[{"$set": {"a": 1}}]`, mongoerr.FailedToParse, pipelineUnsupported},
+		{`[{"$match": {"a": 1}}]`, mongoerr.InvalidOptions, "$match is not allowed to be used within an update"},
 		{`5`, mongoerr.FailedToParse, "Update argument must be either an object or an array"},
 		{`{"$set": {"a": 1}, "b": 2}`, mongoerr.FailedToParse, "Unknown modifier: b. Expected a valid update modifier or pipeline-style update specified as an array"},
 		{`{"$foo": {"a": 1}}`, mongoerr.FailedToParse, "Unknown modifier: $foo. Expected a valid update modifier or pipeline-style update specified as an array"},
@@ -140,8 +140,11 @@ func TestUpdateParseErrors(t *testing.T) {
 		{`{"$set": {"a": 1}, "$rename": {"b": "a"}}`, mongoerr.ConflictingUpdateOperators, "Updating the path 'a' would create a conflict at 'a'"},
 		{`{"$set": {"a..b": 1}}`, mongoerr.EmptyFieldName, "The update path 'a..b' contains an empty field name, which is not allowed."},
 		{`{"$set": {"": 1}}`, mongoerr.EmptyFieldName, "An empty update path is not valid."},
-		{`{"$set": {"a.$": 1}}`, mongoerr.BadValue, "memshard does not support positional update operators"},
-		{`{"$set": {"a.$[]": 1}}`, mongoerr.BadValue, "memshard does not support positional update operators"},
+		{`{"$set": {"a.$.b.$": 1}}`, mongoerr.BadValue, "Too many positional (i.e. '$') elements found in path 'a.$.b.$'"},
+		{`{"$set": {"$": 1}}`, mongoerr.BadValue, "Cannot have positional (i.e. '$') element in the first position in path '$'"},
+		{`{"$rename": {"a.$": "b"}}`, mongoerr.BadValue, "The source field for $rename may not be dynamic: a.$"},
+		{`{"$set": {"a.$[i]": 1}}`, mongoerr.BadValue, "No array filter found for identifier 'i' in path 'a.$[i]'"},
+		{`{"$set": {"$[]": 1}}`, mongoerr.BadValue, "Cannot have array filter identifier (i.e. '$[<id>]') element in the first position in path '$[]'"},
 		{`{"$set": {"$x": 1}}`, mongoerr.DollarPrefixedFieldName, ""},
 		{`{"$bit": {"a": {"and": 1}}}`, mongoerr.BadValue, "memshard does not support update operator $bit"},
 		{`{"$push": {"a": {"$each": 1}}}`, mongoerr.BadValue, "The argument to $each in $push must be an array but it was of type: int"},

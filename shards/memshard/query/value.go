@@ -371,9 +371,13 @@ func trueValue(v bson.RawValue) bool {
 // IndexKey returns a key such that IndexKey(a) == IndexKey(b) exactly when Compare(a, b) == 0
 // (decimal128 values are approximated by doubles): 1, int64(1) and 1.0 share a key. memshard
 // can key its _id index with it, and $group keys its groups with it.
-func IndexKey(v bson.RawValue) string { return string(appendKey(nil, v)) }
+func IndexKey(v bson.RawValue) string { return string(appendKey(nil, v, nil)) }
 
-func appendKey(dst []byte, v bson.RawValue) []byte {
+// IndexKey is the package's IndexKey with strings keyed by the collation, so that values the
+// collation calls equal share a key.
+func (c *Collation) IndexKey(v bson.RawValue) string { return string(appendKey(nil, v, c)) }
+
+func appendKey(dst []byte, v bson.RawValue, coll *Collation) []byte {
 	dst = append(dst, byte(typeRank(v.Type)))
 	switch v.Type {
 	case bson.TypeInt32, bson.TypeInt64, bson.TypeDouble, bson.TypeDecimal128:
@@ -390,6 +394,7 @@ func appendKey(dst []byte, v bson.RawValue) []byte {
 		return binary.BigEndian.AppendUint64(append(dst, 'f'), math.Float64bits(n.f))
 	case bson.TypeString, bson.TypeSymbol:
 		s, _ := strBytes(v)
+		s = coll.stringKey(s)
 		return append(binary.BigEndian.AppendUint32(dst, uint32(len(s))), s...)
 	case bson.TypeEmbeddedDocument, bson.TypeArray:
 		d, _ := subDoc(v)
@@ -397,7 +402,7 @@ func appendKey(dst []byte, v bson.RawValue) []byte {
 		for k, e, ok := it.next(); ok; k, e, ok = it.next() {
 			dst = append(dst, 1)
 			dst = append(append(dst, k...), 0)
-			dst = appendKey(dst, e)
+			dst = appendKey(dst, e, coll)
 		}
 		return append(dst, 0)
 	case 0, bson.TypeNull, bson.TypeUndefined, bson.TypeMinKey, bson.TypeMaxKey:
@@ -517,3 +522,6 @@ func validValue(v bson.RawValue, depth int) bool {
 	}
 	return typeRank(v.Type) != rankUnknown
 }
+
+// Format renders a value the way mongod's messages print BSON (shell-like).
+func Format(v bson.RawValue) string { return formatValue(v) }
