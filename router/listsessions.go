@@ -10,8 +10,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
 	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
+	"github.com/mongos-lite/mongos-lite/internal/query"
 	"github.com/mongos-lite/mongos-lite/internal/sessionid"
-	"github.com/mongos-lite/mongos-lite/shards/memshard/query"
 )
 
 // aggregate answers $listLocalSessions from the router's cache and $listSessions from every

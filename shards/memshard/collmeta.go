@@ -8,7 +8,7 @@ import (
 
 	"github.com/mongos-lite/mongos-lite/internal/failpoint"
 	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
-	"github.com/mongos-lite/mongos-lite/shards/memshard/query"
+	"github.com/mongos-lite/mongos-lite/internal/query"
 )
 
 // What create and collMod set on a collection: its options as listCollections shows them, a

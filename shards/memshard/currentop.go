@@ -6,7 +6,7 @@ import (
 
 	clientcmd "github.com/mongos-lite/mongos-lite/internal/command"
 	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
-	"github.com/mongos-lite/mongos-lite/shards/memshard/query"
+	"github.com/mongos-lite/mongos-lite/internal/query"
 )
 
 // The $currentOp stage (src/mongo/db/pipeline/document_source_current_op.cpp) and the currentOp

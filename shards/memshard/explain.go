@@ -9,8 +9,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
 	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
+	"github.com/mongos-lite/mongos-lite/internal/query"
 	"github.com/mongos-lite/mongos-lite/internal/wire"
-	"github.com/mongos-lite/mongos-lite/shards/memshard/query"
 )
 
 // explain for find, aggregate, count and distinct: the plan memshard's planner picked (plan.go)

@@ -10,7 +10,7 @@ import (
 
 	"github.com/mongos-lite/mongos-lite/internal/failpoint"
 	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
-	"github.com/mongos-lite/mongos-lite/shards/memshard/query"
+	"github.com/mongos-lite/mongos-lite/internal/query"
 )
 
 // Index specifications as createIndexes validates them (index_key_validate.cpp) and as

@@ -15,9 +15,9 @@ import (
 
 	"github.com/mongos-lite/mongos-lite/auth"
 	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
+	"github.com/mongos-lite/mongos-lite/internal/query"
 	"github.com/mongos-lite/mongos-lite/internal/sessionid"
 	"github.com/mongos-lite/mongos-lite/internal/wire"
-	"github.com/mongos-lite/mongos-lite/shards/memshard/query"
 )
 
 const (

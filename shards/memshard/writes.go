@@ -6,7 +6,7 @@ import (
 
 	"github.com/mongos-lite/mongos-lite/internal/failpoint"
 	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
-	"github.com/mongos-lite/mongos-lite/shards/memshard/query"
+	"github.com/mongos-lite/mongos-lite/internal/query"
 )
 
 // The write statements: insert, update and delete.

@@ -1,4 +1,6 @@
-// Package query is memshard's in-memory document engine: BSON comparison order, collations,
+// Package query is MongoDB's document semantics over raw BSON, shared by memshard (its whole
+// engine) and the router (the stages after a first stage it answers itself, and the comparison
+// order and sort keys that merging shards' results needs): BSON comparison order, collations,
 // query filters, projections, updates (operator, replacement and pipeline-style, with array
 // filters) and upserts, sorts, a small aggregation pipeline and expression language, and the
 // index keys and bounds memshard's planner uses, over raw BSON documents, with MongoDB's
