@@ -51,6 +51,8 @@ func init() {
 		"whatsmyuri":      (*conn).whatsmyuri,
 		"getMore":         (*conn).getMore,
 		"killCursors":     (*conn).killCursors,
+		"currentOp":       (*conn).currentOpCommand,
+		"killOp":          (*conn).killOp,
 		"listDatabases":   (*conn).listDatabases,
 		"listCollections": (*conn).listCollections,
 		"dropDatabase":    (*conn).dropDatabase,
@@ -175,6 +177,8 @@ func (c *conn) dispatch(ctx context.Context, r *request) (bsoncore.Document, err
 			}
 		}
 	}
+	c.beginOpReport(r)
+	defer c.endOpReport()
 	if c.s.cfg.EnableTestCommands && string(name) != "configureFailPoint" {
 		return c.failCommand(ctx, name, r, func() (bsoncore.Document, error) { return c.answer(ctx, name, r) })
 	}

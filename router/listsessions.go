@@ -5,6 +5,7 @@ import (
 	"strconv"
 
 	"github.com/mongos-lite/mongos-lite/internal/bsonview"
+	"github.com/mongos-lite/mongos-lite/internal/currentop"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
@@ -26,6 +27,9 @@ func (c *conn) aggregate(ctx context.Context, r *request) (bsoncore.Document, er
 		return c.listLocalSessions(r, stage, stages)
 	case "$listSessions":
 		return c.listSessions(ctx, r, stage)
+	case currentop.Stage:
+		vals, _ := stages.Values()
+		return c.currentOpAggregate(ctx, r, stage, vals)
 	}
 	return c.forwardToPrimary(ctx, r, false)
 }
@@ -74,7 +78,7 @@ func (c *conn) listSessions(ctx context.Context, r *request, stage bsoncore.Docu
 	if _, err := sessionid.ParseListSpec("$listSessions", stage.Lookup("$listSessions"), r.who.uid); err != nil {
 		return nil, err
 	}
-	perShard, failed := c.s.gatherEveryShard(ctx, c.fanoutBody(r))
+	perShard, failed := c.s.gather(ctx, c.fanoutBody(r), c.s.primaryTargets())
 	if failed != nil {
 		return failed, nil
 	}
