@@ -75,6 +75,7 @@ func init() {
 		"listShards": onCluster("listShards"), "getLog": onCluster("getLog"), "hostInfo": onCluster("hostInfo"),
 		"top": onCluster("top"), "killOp": onCluster("killop"), "currentOp": currentOpNeeds,
 		"isdbgrid": none, "getCmdLineOpts": onCluster("getCmdLineOpts"),
+		"checkMetadataConsistency": checkMetadataConsistencyNeeds,
 		// Session commands: any authenticated user for their own sessions; whose sessions they
 		// reach is the caller's uid (internal/sessionid), except the kill-all forms.
 		"startSession": none, "endSessions": none, "refreshSessions": none, "killSessions": none,
@@ -357,6 +358,15 @@ func listDatabasesNeeds(r request) ([]need, error) {
 		return []need{{[]string{"listDatabases"}, ClusterResource()}}, nil
 	}
 	return nil, nil
+}
+
+// checkMetadataConsistencyNeeds: the action on the cluster (run on admin), the database, or the
+// collection it names.
+func checkMetadataConsistencyNeeds(r request) ([]need, error) {
+	if r.db == "admin" {
+		return onCluster("checkMetadataConsistency")(r)
+	}
+	return onNS("checkMetadataConsistency")(r)
 }
 
 func currentOpNeeds(r request) ([]need, error) {

@@ -191,7 +191,7 @@ func (c *conn) killOp(ctx context.Context, r *request) (bsoncore.Document, error
 	if len(text) < 3 || !strings.Contains(text, ":") || shardName == "" || opText == "" {
 		return nil, mongoerr.New(28625, `The op argument to killOp must be of the format shardid:opid but found "%s"`, text)
 	}
-	idx := c.s.shardIndex(shardName)
+	idx := c.s.cluster.Index(shardName)
 	if idx < 0 {
 		return nil, mongoerr.New(mongoerr.ShardNotFound, "Shard %s not found", shardName)
 	}
@@ -206,14 +206,4 @@ func (c *conn) killOp(ctx context.Context, r *request) (bsoncore.Document, error
 	_, _, _ = c.exchange(ctx, idx, shards.Primary(), "", &sub)
 	return bsoncore.NewDocumentBuilder().AppendString("shard", shardName).AppendInt32("shardid", int32(opid)).
 		AppendDouble("ok", 1).Build(), nil
-}
-
-// shardIndex is the position of the shard named name, -1 when there is none.
-func (s *Server) shardIndex(name string) int {
-	for i, sh := range s.cluster.Shards() {
-		if sh.Name() == name {
-			return i
-		}
-	}
-	return -1
 }

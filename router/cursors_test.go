@@ -367,3 +367,18 @@ func TestGetMoreBadInput(t *testing.T) {
 		}
 	}
 }
+
+// TestClusterChangeStreamRefused: a whole-cluster change stream is refused with a reason, never
+// answered with one shard's stream; a collection's stream opens.
+func TestClusterChangeStreamRefused(t *testing.T) {
+	checkLeaks(t)
+	f := newCursorFixture(t, trustModes[0], 0, nil)
+	rc := dialRaw(t, f.srv.Addr(), "")
+	for _, all := range []any{true, 1, 2.5} {
+		reply := rc.cmd(t, cmd{{Key: "aggregate", Value: 1}, {Key: "pipeline", Value: bson.A{bson.D{{Key: "$changeStream",
+			Value: bson.D{{Key: "allChangesForCluster", Value: all}}}}}}, {Key: "cursor", Value: bson.D{}}, {Key: "$db", Value: "admin"}})
+		wantError(t, reply, mongoerr.CommandNotSupported, "does not merge change streams across shards")
+	}
+	mustOpen(t, rc, cmd{{Key: "aggregate", Value: "c"}, {Key: "pipeline", Value: bson.A{bson.D{{Key: "$changeStream", Value: bson.D{}}}}},
+		{Key: "cursor", Value: bson.D{}}, {Key: "$db", Value: "test"}})
+}
