@@ -115,6 +115,7 @@ func (c *conn) serverStatus(context.Context, *request) (bsoncore.Document, error
 		AppendDocument("metrics", bsoncore.NewDocumentBuilder().
 			AppendDocument("cursor", appendCursorMetrics(nil, c.s.cursors.Stats())).Build()).
 		AppendDocument("logicalSessionRecordCache", c.s.sessions.Stats().AppendDoc(nil)).
+		AppendDocument("transactions", c.s.TxnStats().AppendDoc(nil)).
 		AppendDouble("ok", 1).Build(), nil
 }
 

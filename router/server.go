@@ -30,6 +30,7 @@ type Server struct {
 	cursors  *clustercursor.Manager
 	clock    *clusterClock
 	sessions *sessioncache.Cache
+	txns     *txnCounters
 
 	// The router's own fail points (test commands only): failCommand, and
 	// failGetMoreAfterCursorCheckout, which fails a getMore once it holds its router cursor.
@@ -83,9 +84,11 @@ func New(cfg Config, shardList []*shards.Shard) (*Server, error) {
 	}
 	cfg = cfg.withDefaults()
 	cluster := topology.New(shardList)
+	txns := &txnCounters{}
 	sessions := sessioncache.New(sessioncache.Config{
 		MaxSessions:  cfg.MaxSessions,
 		LocalTimeout: time.Duration(cfg.LogicalSessionTimeoutMinutes) * time.Minute,
+		TxnEnded:     txns.ended,
 	})
 	jobCtx, jobStop := context.WithCancel(context.Background())
 	return &Server{
@@ -94,6 +97,7 @@ func New(cfg Config, shardList []*shards.Shard) (*Server, error) {
 		cursors:  newCursorManager(cfg, cluster, sessions),
 		clock:    newClusterClock(cfg),
 		sessions: sessions,
+		txns:     txns,
 		jobCtx:   jobCtx,
 		jobStop:  jobStop,
 		connLogSampler: &zerolog.BurstSampler{Burst: 20, Period: time.Second,

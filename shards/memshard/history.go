@@ -41,10 +41,11 @@ func (s *store) keeping() bool {
 }
 
 // keep makes sure history is kept from now on, before a transaction or snapshot read starts.
+// History is complete from the last committed write: nothing changed after it.
 func (s *store) keep() {
 	if !s.keeping() {
 		s.forgetHistory()
-		s.historyFrom = pack(s.clock.now())
+		s.historyFrom = s.seq
 	}
 }
 
@@ -91,8 +92,16 @@ func (s *store) snapshotView(at bson.Timestamp) (*txn, bson.Timestamp, error) {
 	if at.IsZero() {
 		at = s.clock.now()
 	}
-	if pack(at) < s.historyFrom {
-		return nil, at, mongoerr.New(mongoerr.SnapshotTooOld, "Read timestamp Timestamp(%d, %d) is older than the oldest available timestamp.", at.T, at.I)
+	if err := s.kept(at); err != nil {
+		return nil, at, err
 	}
 	return &txn{snapshot: pack(at)}, at, nil
+}
+
+// kept refuses a read at a time older than the history kept, with mongod's SnapshotTooOld.
+func (s *store) kept(at bson.Timestamp) error {
+	if pack(at) < s.historyFrom {
+		return mongoerr.New(mongoerr.SnapshotTooOld, "Read timestamp Timestamp(%d, %d) is older than the oldest available timestamp.", at.T, at.I)
+	}
+	return nil
 }

@@ -52,12 +52,21 @@ type txn struct {
 
 func (t *txn) expired(now time.Time) bool { return t.phase == txnInProgress && now.After(t.expires) }
 
-// begin opens a transaction on the current snapshot; callers hold store.mu exclusively.
-func (s *store) begin(owner *Member, number int64, expires time.Time) *txn {
+// begin opens a transaction on the current snapshot, or on the one at atClusterTime when at is
+// set (a router's choice for every shard of a transaction, transaction_router.cpp), which must
+// still be kept; callers hold store.mu exclusively.
+func (s *store) begin(owner *Member, number int64, expires time.Time, at bson.Timestamp) (*txn, error) {
 	s.keep()
+	snapshot := pack(s.clock.now())
+	if !at.IsZero() {
+		if err := s.kept(at); err != nil {
+			return nil, err
+		}
+		snapshot = pack(at)
+	}
 	s.open++
-	return &txn{number: number, owner: owner, snapshot: pack(s.clock.now()), expires: expires,
-		writes: map[*doc]txnWrite{}, done: make(chan struct{})}
+	return &txn{number: number, owner: owner, snapshot: snapshot, expires: expires,
+		writes: map[*doc]txnWrite{}, done: make(chan struct{})}, nil
 }
 
 // abort discards t's writes and collections; callers hold store.mu exclusively.
@@ -259,7 +268,10 @@ func (r *request) beginOrContinue(st *sessionTxn) (*txn, error) {
 		if st.txn != nil {
 			s.abort(st.txn)
 		}
-		t := s.begin(r.m, n, now.Add(txnLifetime))
+		t, err := s.begin(r.m, n, now.Add(txnLifetime), r.readAt)
+		if err != nil {
+			return nil, err
+		}
 		t.lsid = r.op.LSID
 		st.number, st.txn, st.stmts = n, t, nil
 		return t, nil

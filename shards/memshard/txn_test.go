@@ -510,3 +510,51 @@ func TestSnapshotReads(t *testing.T) {
 	wantCode(t, c.run(bson.D{{Key: "find", Value: "s"}, {Key: "readConcern", Value: bson.D{{Key: "atClusterTime", Value: then}}}, {Key: "$db", Value: "test"}}),
 		mongoerr.InvalidOptions, "atClusterTime field can be set only if level is equal to snapshot")
 }
+
+// A transaction started with readConcern {level: snapshot, atClusterTime} reads as of that time,
+// as a router has every shard of a transaction read: older writes are seen, later ones are not
+// and conflict with its own; a time whose history is gone is SnapshotTooOld.
+func TestTransactionAtClusterTime(t *testing.T) {
+	rs := startSet(t, 1)
+	c := dialRaw(t, rs.Hosts()[0])
+	insert := bson.D{{Key: "insert", Value: "a"}, {Key: "documents", Value: bson.A{bson.D{{Key: "_id", Value: 1}, {Key: "x", Value: 1}}}}, {Key: "$db", Value: "test"}}
+	mustOK(t, c.run(insert))
+	ping := bson.D{{Key: "ping", Value: 1}, {Key: "$db", Value: "admin"}}
+	at := checkClusterTime(t, mustOK(t, c.run(ping)))
+	// Gossip moves the clock on without a write, as a router's does.
+	mustOK(t, c.run(append(ping, bson.E{Key: "$clusterTime", Value: clusterTimeDoc(bson.Timestamp{T: at.T + 5, I: 1})})))
+	bump := func() {
+		mustOK(t, c.run(bson.D{{Key: "update", Value: "a"}, {Key: "updates", Value: bson.A{bson.D{{Key: "q", Value: bson.D{}},
+			{Key: "u", Value: bson.D{{Key: "$inc", Value: bson.D{{Key: "x", Value: 1}}}}}}}}, {Key: "$db", Value: "test"}}))
+	}
+	snapshotAt := bson.E{Key: "readConcern", Value: bson.D{{Key: "level", Value: "snapshot"}, {Key: "atClusterTime", Value: at}}}
+	readX := func(id sessionid.ID, start bool) bson.Raw {
+		extra := []bson.E{inTxn}
+		if start {
+			extra = append(extra, startTxn, snapshotAt)
+		}
+		return c.run(cmd(bson.D{{Key: "find", Value: "a"}}, id, 1, extra...))
+	}
+
+	// Nothing was written since at: the transaction starts there although no history is kept
+	// and the clock has moved on.
+	early := newLSID()
+	if x := mustOK(t, readX(early, true)).Lookup("cursor", "firstBatch", "0", "x").Int32(); x != 1 {
+		t.Fatalf("x = %d at %v, want 1", x, at)
+	}
+	bump() // kept: the open transaction needs the old version
+	if x := mustOK(t, readX(early, false)).Lookup("cursor", "firstBatch", "0", "x").Int32(); x != 1 {
+		t.Fatalf("x = %d after a later write, want the snapshot's 1", x)
+	}
+	late := newLSID()
+	if x := mustOK(t, readX(late, true)).Lookup("cursor", "firstBatch", "0", "x").Int32(); x != 1 {
+		t.Fatalf("a second transaction at %v sees x = %d, want 1", at, x)
+	}
+	wantCode(t, c.run(cmd(bson.D{{Key: "update", Value: "a"}, {Key: "updates", Value: bson.A{bson.D{{Key: "q", Value: bson.D{}},
+		{Key: "u", Value: bson.D{{Key: "$set", Value: bson.D{{Key: "y", Value: 1}}}}}}}}}, late, 1, inTxn)), mongoerr.WriteConflict, "")
+	mustOK(t, c.run(txnCmd("commitTransaction", early, 1)))
+
+	// No transaction or snapshot read keeps history now: a write after at makes it too old.
+	bump()
+	wantCode(t, readX(newLSID(), true), mongoerr.SnapshotTooOld, "")
+}
