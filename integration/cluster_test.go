@@ -42,6 +42,9 @@ type clusterOptions struct {
 	// memshard only: options of every set, and how the router authenticates to them
 	setOptions []memshard.Option
 	shardAuth  *shards.Credential
+	// twinShard adds a second shard over the first set (memshard only): two shards whose
+	// members share signing keys, for tests of cluster-time gossip between shards.
+	twinShard bool
 }
 
 func startCluster(t *testing.T, o clusterOptions) *cluster {
@@ -78,6 +81,14 @@ func startCluster(t *testing.T, o clusterOptions) *cluster {
 		}
 		c.shards = append(c.shards, sh)
 	}
+	if o.twinShard {
+		twin, err := shards.Open(shards.Config{Name: c.sets[0].shard + "b", SetName: c.sets[0].Name(), Hosts: c.sets[0].Hosts(),
+			Auth: cred, ServerSelectionTimeout: o.selectionTimeout, Logger: zerolog.Nop()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.shards = append(c.shards, twin)
+	}
 	cfg := router.Config{Logger: zerolog.Nop()}
 	if o.configure != nil {
 		o.configure(&cfg)
@@ -93,6 +104,32 @@ func startCluster(t *testing.T, o clusterOptions) *cluster {
 	go func() { _ = srv.Serve() }()
 	c.uri = "mongodb://" + srv.Addr() + "/"
 	return c
+}
+
+// anotherRouter starts a second router in front of the cluster's shards, configured by
+// configure (nil: defaults), closed with the test.
+func (c *cluster) anotherRouter(t *testing.T, configure func(*router.Config)) *router.Server {
+	t.Helper()
+	cfg := router.Config{Logger: zerolog.Nop()}
+	if configure != nil {
+		configure(&cfg)
+	}
+	srv, err := router.New(cfg, c.shards)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan struct{})
+	go func() { _ = srv.Serve(); close(served) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Close(ctx)
+		<-served
+	})
+	return srv
 }
 
 func (c *cluster) startMemshards(t *testing.T, o clusterOptions) {

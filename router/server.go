@@ -31,6 +31,8 @@ type Server struct {
 	clock    *clusterClock
 	sessions *sessioncache.Cache
 	txns     *txnCounters
+	// clockFollowers: whether each shard's clock follows the router's (clockfollow.go)
+	clockFollowers *clockFollowers
 
 	// The router's own fail points (test commands only): failCommand, and
 	// failGetMoreAfterCursorCheckout, which fails a getMore once it holds its router cursor.
@@ -92,14 +94,15 @@ func New(cfg Config, shardList []*shards.Shard) (*Server, error) {
 	})
 	jobCtx, jobStop := context.WithCancel(context.Background())
 	return &Server{
-		cfg:      cfg,
-		cluster:  cluster,
-		cursors:  newCursorManager(cfg, cluster, sessions),
-		clock:    newClusterClock(cfg),
-		sessions: sessions,
-		txns:     txns,
-		jobCtx:   jobCtx,
-		jobStop:  jobStop,
+		cfg:            cfg,
+		cluster:        cluster,
+		cursors:        newCursorManager(cfg, cluster, sessions),
+		clock:          newClusterClock(cfg),
+		sessions:       sessions,
+		txns:           txns,
+		clockFollowers: newClockFollowers(len(shardList)),
+		jobCtx:         jobCtx,
+		jobStop:        jobStop,
 		connLogSampler: &zerolog.BurstSampler{Burst: 20, Period: time.Second,
 			NextSampler: &zerolog.BasicSampler{N: 100}},
 		processID: bson.NewObjectID(),

@@ -173,7 +173,7 @@ func (c *conn) enlist(ctx context.Context, r *request, targets []int) (*txnState
 	var refused *sessioncache.EnlistError
 	switch {
 	case errors.As(err, &refused):
-		e := c.refusal(r, refused)
+		e := c.refusal(ctx, r, refused)
 		c.abortTxn(ctx, r, e.Code.Name())
 		return nil, e
 	case errors.Is(err, errTxnEnded):
@@ -218,7 +218,7 @@ func (c *conn) endedError(r *request) error {
 }
 
 // refusal is the error of a statement the transaction may not run.
-func (c *conn) refusal(r *request, e *sessioncache.EnlistError) *mongoerr.Error {
+func (c *conn) refusal(ctx context.Context, r *request, e *sessioncache.EnlistError) *mongoerr.Error {
 	name := func(i int) string { return c.s.cluster.Shard(i).Name() }
 	if e.Reason == sessioncache.SecondWriter {
 		return mongoerr.New(mongoerr.OperationNotSupportedInTransaction,
@@ -228,9 +228,10 @@ func (c *conn) refusal(r *request, e *sessioncache.EnlistError) *mongoerr.Error 
 			r.op.TxnNumber, name(e.Shard), name(e.Writer))
 	}
 	why := "the router knew no cluster time when the transaction started"
-	if user, follow := c.s.shardsFollowClock(); !follow {
-		why = "a shard takes the router's cluster time only from the key file's __system user (--keyfile) or " +
-			"without authentication, and the router authenticates to the shards as " + user
+	if user, follow := c.s.shardsFollowClock(ctx); !follow {
+		why = "a shard takes the router's cluster time only without authentication or from a user holding " +
+			"advanceClusterTime, as the key file's __system does (--keyfile), and the router authenticates to the " +
+			"shards as " + user + ", who does not hold it"
 	}
 	return mongoerr.New(mongoerr.OperationNotSupportedInTransaction,
 		"transaction %d reads a snapshot and cannot add shard %s: every shard of a snapshot transaction reads at one "+
@@ -375,7 +376,7 @@ func (c *conn) txnOptions(ctx context.Context, r *request, first int) sessioncac
 	opts.Snapshot = true
 	at, hasAt := timestampField(rc, "atClusterTime")
 	after, hasAfter := timestampField(rc, "afterClusterTime")
-	_, follow := c.s.shardsFollowClock()
+	_, follow := c.s.shardsFollowClock(ctx)
 	switch {
 	case hasAt && !hasAfter:
 		opts.AtClusterTime = at
@@ -415,16 +416,3 @@ func (c *conn) clusterTimeFrom(ctx context.Context, shard int) bson.Timestamp {
 	return bson.Timestamp{}
 }
 
-// shardsFollowClock reports whether every shard's clock takes the router's gossip: mongod moves
-// its clock to a $clusterTime only when it is signed with its own keys or sent by a client that
-// holds advanceClusterTime (vector_clock.cpp, logical_time_validator.cpp), which is everyone on
-// a shard without authentication and, among users, the key file's __system. Otherwise user is
-// the one the router authenticates as.
-func (s *Server) shardsFollowClock() (user string, follow bool) {
-	for _, sh := range s.cluster.Shards() {
-		if u := sh.AuthUser(); u != "" && u != shards.InternalUser+"@"+shards.InternalSource {
-			return u, false
-		}
-	}
-	return "", true
-}

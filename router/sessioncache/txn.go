@@ -326,9 +326,10 @@ func (c *Cache) StartCommit(id sessionid.ID, number int64, commitType string, no
 	return t, first, ok
 }
 
-// FinishTxn moves transaction number to end.State (TxnCommitted or TxnAborted); only the move
-// out of TxnInProgress is reported to TxnEnded. It reports false when number is not the
-// session's latest transaction.
+// FinishTxn moves transaction number out of TxnInProgress to end.State (TxnCommitted or
+// TxnAborted), telling TxnEnded. A transaction that ended already changes only to TxnCommitted:
+// a commit the shards confirmed wins over an abort the router believed in (a kill that did not
+// reach the shards). It reports false when number is not the session's latest transaction.
 func (c *Cache) FinishTxn(id sessionid.ID, number int64, end TxnEnd) bool {
 	ok := false
 	c.update(id, func(r *record) {
@@ -338,9 +339,9 @@ func (c *Cache) FinishTxn(id sessionid.ID, number int64, end TxnEnd) bool {
 		ok = true
 		if r.ext.txn.State == TxnInProgress {
 			c.endTxn(&r.ext.txn, end)
-			return
+		} else if end.State == TxnCommitted {
+			r.ext.txn.State = TxnCommitted
 		}
-		r.ext.txn.State = end.State
 	})
 	return ok
 }

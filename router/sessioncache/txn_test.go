@@ -83,8 +83,18 @@ func TestTxnLifecycle(t *testing.T) {
 	if ends, nums := log.take(); !reflect.DeepEqual(ends, []TxnEnd{{State: TxnCommitted}}) || nums[0] != 6 {
 		t.Fatalf("commit: ends %+v of %v, want one", ends, nums)
 	}
+	c.FinishTxn(id, 6, TxnEnd{State: TxnAborted, Cause: "abort"})
 	if got, _ := c.Txn(id); got.State != TxnCommitted {
-		t.Fatalf("after commit %v", got.State)
+		t.Fatalf("an abort after the commit made it %v", got.State)
+	}
+	wantCode(t, c.BeginTxn(id, 7, TxnOptions{}), 0)
+	c.Kill(&sessionid.Patterns{All: true})
+	c.FinishTxn(id, 7, TxnEnd{State: TxnCommitted}) // the shards committed what the router thought killed
+	if got, _ := c.Txn(id); got.State != TxnCommitted {
+		t.Fatalf("a confirmed commit after a kill: %v", got.State)
+	}
+	if ends, _ := log.take(); !reflect.DeepEqual(ends, []TxnEnd{{State: TxnAborted, Cause: Interrupted}}) {
+		t.Fatalf("kill then commit: ends %+v, want the kill's only", ends)
 	}
 
 	// UpdateTxn keeps a change only when fn succeeds.
@@ -92,7 +102,7 @@ func TestTxnLifecycle(t *testing.T) {
 	if err := c.UpdateTxn(id, func(t *Txn) error { t.Number = 1; return errOld }); !errors.Is(err, errOld) {
 		t.Fatalf("UpdateTxn error %v", err)
 	}
-	if got, _ := c.Txn(id); got.Number != 6 {
+	if got, _ := c.Txn(id); got.Number != 7 {
 		t.Fatalf("a failed update changed the txn: %+v", got)
 	}
 	wantCode(t, c.UpdateTxn(unknown, func(*Txn) error { return nil }), mongoerr.NoSuchSession)

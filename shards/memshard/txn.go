@@ -63,6 +63,9 @@ func (s *store) begin(owner *Member, number int64, expires time.Time, at bson.Ti
 			return nil, err
 		}
 		snapshot = pack(at)
+		// Keep history for the next ones, as mongod keeps minSnapshotHistoryWindowInSeconds: a
+		// shard joining a transaction later reads at a time that may be before later writes.
+		s.snapshotUntil = s.now().Add(snapshotWindow)
 	}
 	s.open++
 	return &txn{number: number, owner: owner, snapshot: snapshot, expires: expires,

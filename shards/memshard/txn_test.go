@@ -513,9 +513,11 @@ func TestSnapshotReads(t *testing.T) {
 
 // A transaction started with readConcern {level: snapshot, atClusterTime} reads as of that time,
 // as a router has every shard of a transaction read: older writes are seen, later ones are not
-// and conflict with its own; a time whose history is gone is SnapshotTooOld.
+// and conflict with its own; history stays for the snapshot window after such a transaction
+// started, and a time whose history is gone is SnapshotTooOld.
 func TestTransactionAtClusterTime(t *testing.T) {
-	rs := startSet(t, 1)
+	clock := newFakeClock()
+	rs := startSet(t, 1, WithClock(clock.Now))
 	c := dialRaw(t, rs.Hosts()[0])
 	insert := bson.D{{Key: "insert", Value: "a"}, {Key: "documents", Value: bson.A{bson.D{{Key: "_id", Value: 1}, {Key: "x", Value: 1}}}}, {Key: "$db", Value: "test"}}
 	mustOK(t, c.run(insert))
@@ -554,7 +556,16 @@ func TestTransactionAtClusterTime(t *testing.T) {
 		{Key: "u", Value: bson.D{{Key: "$set", Value: bson.D{{Key: "y", Value: 1}}}}}}}}}, late, 1, inTxn)), mongoerr.WriteConflict, "")
 	mustOK(t, c.run(txnCmd("commitTransaction", early, 1)))
 
-	// No transaction or snapshot read keeps history now: a write after at makes it too old.
+	// No transaction is open, but the window of the last one keeps history.
+	bump()
+	again := newLSID()
+	if x := mustOK(t, readX(again, true)).Lookup("cursor", "firstBatch", "0", "x").Int32(); x != 1 {
+		t.Fatalf("within the window x = %d at %v, want 1", x, at)
+	}
+	mustOK(t, c.run(txnCmd("commitTransaction", again, 1)))
+
+	// Past it nothing keeps history: a write after at makes it too old.
+	clock.Advance(snapshotWindow + time.Second)
 	bump()
 	wantCode(t, readX(newLSID(), true), mongoerr.SnapshotTooOld, "")
 }
