@@ -415,4 +415,3 @@ func (c *conn) clusterTimeFrom(ctx context.Context, shard int) bson.Timestamp {
 	}
 	return bson.Timestamp{}
 }
-
