@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/event"
@@ -19,6 +20,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/mongos-lite/mongos-lite/auth"
+	"github.com/mongos-lite/mongos-lite/router"
 	"github.com/mongos-lite/mongos-lite/shards"
 	"github.com/mongos-lite/mongos-lite/shards/memshard"
 )
@@ -693,4 +695,53 @@ func shardUser(t *testing.T, actions ...string) *auth.Users {
 		t.Fatal(err)
 	}
 	return users
+}
+
+// TestSessionCleanupAbortsEveryParticipant: killing a session, or ending it (at the router's next
+// session refresh, as its cursors close), aborts its transaction on every shard it ran on.
+// Reaping an idle session goes the same way (sessioncache's TestTxnEndsWithItsSession).
+func TestSessionCleanupAbortsEveryParticipant(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		end   bson.D // run by another client on the session's id
+		cause string
+	}{
+		{"killSessions", bson.D{{Key: "killSessions", Value: bson.A{}}}, "Interrupted"},
+		{"endSessions", bson.D{{Key: "endSessions", Value: bson.A{}}}, "Interrupted"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := startCluster(t, clusterOptions{configure: func(cfg *router.Config) { cfg.SessionRefresh = 50 * time.Millisecond }})
+			cl := c.client(t)
+			ctx := ctxT(t)
+			dbs, on := spreadDatabases(t, c, cl, 2)
+			before := txnStatus(t, cl)
+			sess, sctx := inTransaction(t, cl, cl.Database(dbs[1]).Collection("c"), "doomed")
+			if err := cl.Database(dbs[0]).Collection("c").FindOne(sctx, bson.D{}).Err(); err != nil {
+				t.Fatal(err)
+			}
+			id := sessionUUID(t, sess)
+			for _, shard := range on {
+				if n := openTxnsOn(t, c, shard, id); n != 1 {
+					t.Fatalf("shard %d holds %d open transactions before the %s", shard, n, tc.name)
+				}
+			}
+			cmd := append(bson.D{}, tc.end...)
+			cmd[0].Value = bson.A{bson.D{{Key: "id", Value: id}}}
+			if err := c.client(t).Database("admin").RunCommand(ctx, cmd).Err(); err != nil {
+				t.Fatal(err)
+			}
+			for _, shard := range on {
+				for openTxnsOn(t, c, shard, id) != 0 {
+					if ctx.Err() != nil {
+						t.Fatalf("shard %d still holds the transaction after %s", shard, tc.name)
+					}
+					time.Sleep(20 * time.Millisecond) // the next refresh ends it
+				}
+			}
+			if n, _ := cl.Database(dbs[1]).Collection("c").CountDocuments(ctx, bson.D{{Key: "_id", Value: "doomed"}}); n != 0 {
+				t.Fatal("the transaction's insert is visible")
+			}
+			wantCounters(t, before, txnStatus(t, cl), map[string]int64{"totalAborted": 1, "abortCause." + tc.cause: 1, "currentOpen": 0})
+		})
+	}
 }
