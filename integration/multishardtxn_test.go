@@ -240,44 +240,80 @@ func TestMultiShardTransaction(t *testing.T) {
 	})
 }
 
+// txnFixture is a cluster with a database on each of two shards, and a session whose
+// transaction has read the first one (dbs[0], on shard on[0]).
+type txnFixture struct {
+	c       *cluster
+	cl      *mongo.Client
+	ctx     context.Context
+	dbs     []string
+	on      []int
+	sess    *mongo.Session
+	sctx    context.Context
+	before  bson.Raw // serverStatus.transactions before the transaction
+	session bson.Binary
+}
+
+func startTwoShardTxn(t *testing.T, o clusterOptions, clientOpts ...*options.ClientOptions) *txnFixture {
+	t.Helper()
+	f := &txnFixture{c: startCluster(t, o), ctx: ctxT(t)}
+	f.cl = f.c.client(t, clientOpts...)
+	f.dbs, f.on = spreadDatabases(t, f.c, f.cl, 2)
+	f.before = txnStatus(t, f.cl)
+	f.sess = startSession(t, f.cl)
+	if err := f.sess.StartTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	f.sctx = mongo.NewSessionContext(f.ctx, f.sess)
+	f.session = sessionUUID(t, f.sess)
+	if err := f.coll(0).FindOne(f.sctx, bson.D{}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func (f *txnFixture) coll(i int) *mongo.Collection { return f.cl.Database(f.dbs[i]).Collection("c") }
+
+// wantOpen checks how many of the session's transactions each shard holds open.
+func (f *txnFixture) wantOpen(t *testing.T, n int, why string) {
+	t.Helper()
+	for _, shard := range f.on {
+		if got := openTxnsOn(t, f.c, shard, f.session); got != n {
+			t.Fatalf("%s: shard %d holds %d open transactions of the session, want %d", why, shard, got, n)
+		}
+	}
+}
+
 // TestSecondWriterAbortsEverywhere: a statement that would write on a second shard is refused
 // with a clear error, and the transaction is aborted on every participant.
 func TestSecondWriterAbortsEverywhere(t *testing.T) {
-	c := startCluster(t, clusterOptions{})
-	cl := c.client(t)
-	ctx := ctxT(t)
-	dbs, on := spreadDatabases(t, c, cl, 2)
-	first, second := cl.Database(dbs[0]).Collection("c"), cl.Database(dbs[1]).Collection("c")
-	before := txnStatus(t, cl)
-	sess, sctx := inTransaction(t, cl, first, "first-write")
-	if err := second.FindOne(sctx, bson.D{}).Err(); err != nil {
+	f := startTwoShardTxn(t, clusterOptions{})
+	if _, err := f.coll(0).InsertOne(f.sctx, bson.D{{Key: "_id", Value: "first-write"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.coll(1).FindOne(f.sctx, bson.D{}).Err(); err != nil {
 		t.Fatalf("a read on the second shard: %v", err)
 	}
-	_, err := second.InsertOne(sctx, bson.D{{Key: "_id", Value: "second-write"}})
+	_, err := f.coll(1).InsertOne(f.sctx, bson.D{{Key: "_id", Value: "second-write"}})
 	var ce mongo.CommandError
 	if !errors.As(err, &ce) || ce.Code != 263 || ce.HasErrorLabel("TransientTransactionError") {
 		t.Fatalf("second writer: %v, want OperationNotSupportedInTransaction without TransientTransactionError", err)
 	}
-	for _, want := range []string{"two-phase commit", "plain replica sets", "prepareTransaction", c.sets[on[0]].shard, c.sets[on[1]].shard} {
+	for _, want := range []string{"two-phase commit", "plain replica sets", "prepareTransaction", f.c.sets[f.on[0]].shard, f.c.sets[f.on[1]].shard} {
 		if !strings.Contains(ce.Message, want) {
 			t.Errorf("message %q does not mention %q", ce.Message, want)
 		}
 	}
-	id := sessionUUID(t, sess)
-	for _, shard := range on {
-		if n := openTxnsOn(t, c, shard, id); n != 0 {
-			t.Fatalf("shard %d still holds the transaction", shard)
-		}
-	}
-	if err := sess.CommitTransaction(ctx); !errors.As(err, &ce) || ce.Code != 251 {
+	f.wantOpen(t, 0, "after the refusal")
+	if err := f.sess.CommitTransaction(f.ctx); !errors.As(err, &ce) || ce.Code != 251 {
 		t.Fatalf("commit after the refusal: %v, want NoSuchTransaction", err)
 	}
-	for i, coll := range []*mongo.Collection{first, second} {
-		if n, _ := coll.CountDocuments(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$ne", Value: "seed"}}}}); n != 0 {
+	for i := range f.dbs {
+		if n, _ := f.coll(i).CountDocuments(f.ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$ne", Value: "seed"}}}}); n != 0 {
 			t.Fatalf("database %d holds %d documents of the aborted transaction", i, n)
 		}
 	}
-	wantCounters(t, before, txnStatus(t, cl), map[string]int64{
+	wantCounters(t, f.before, txnStatus(t, f.cl), map[string]int64{
 		"totalAborted": 1, "abortCause.OperationNotSupportedInTransaction": 1, "currentOpen": 0,
 	})
 }
@@ -285,37 +321,23 @@ func TestSecondWriterAbortsEverywhere(t *testing.T) {
 // TestReaderCommitFailureAbortsWriter: the readers commit before the writer, and a reader that
 // fails to commit aborts the transaction everywhere: the writer never commits.
 func TestReaderCommitFailureAbortsWriter(t *testing.T) {
-	c := startCluster(t, clusterOptions{})
-	cl := c.client(t)
-	ctx := ctxT(t)
-	dbs, on := spreadDatabases(t, c, cl, 2)
-	sess := startSession(t, cl)
-	if err := sess.StartTransaction(); err != nil {
+	f := startTwoShardTxn(t, clusterOptions{})
+	if _, err := f.coll(1).InsertOne(f.sctx, bson.D{{Key: "_id", Value: "never"}}); err != nil {
 		t.Fatal(err)
 	}
-	sctx := mongo.NewSessionContext(ctx, sess)
-	if err := cl.Database(dbs[0]).Collection("c").FindOne(sctx, bson.D{}).Err(); err != nil {
-		t.Fatal(err)
-	}
-	writer := cl.Database(dbs[1]).Collection("c")
-	if _, err := writer.InsertOne(sctx, bson.D{{Key: "_id", Value: "never"}}); err != nil {
-		t.Fatal(err)
-	}
-	reader := connectShard(t, c.sets[on[0]].URI())
-	if err := reader.Database("admin").RunCommand(ctx, bson.D{{Key: "configureFailPoint", Value: "failCommand"},
+	reader := connectShard(t, f.c.sets[f.on[0]].URI())
+	if err := reader.Database("admin").RunCommand(f.ctx, bson.D{{Key: "configureFailPoint", Value: "failCommand"},
 		{Key: "mode", Value: bson.D{{Key: "times", Value: 1}}},
 		{Key: "data", Value: bson.D{{Key: "failCommands", Value: bson.A{"commitTransaction"}}, {Key: "errorCode", Value: 50}}}}).Err(); err != nil {
 		t.Fatal(err)
 	}
-	err := sess.CommitTransaction(ctx)
+	err := f.sess.CommitTransaction(f.ctx)
 	var ce mongo.CommandError
 	if !errors.As(err, &ce) || ce.Code != 50 {
 		t.Fatalf("commit with a failing reader: %v, want the reader's MaxTimeMSExpired", err)
 	}
-	if n := openTxnsOn(t, c, on[1], sessionUUID(t, sess)); n != 0 {
-		t.Fatal("the writer still holds the transaction")
-	}
-	if n, _ := writer.CountDocuments(ctx, bson.D{{Key: "_id", Value: "never"}}); n != 0 {
+	f.wantOpen(t, 0, "after the reader failed to commit")
+	if n, _ := f.coll(1).CountDocuments(f.ctx, bson.D{{Key: "_id", Value: "never"}}); n != 0 {
 		t.Fatal("the writer committed although a reader failed to")
 	}
 }
@@ -323,90 +345,50 @@ func TestReaderCommitFailureAbortsWriter(t *testing.T) {
 // TestReadOnlyTransactionOnTwoShards: a transaction that only read commits on every participant,
 // and has no recovery shard.
 func TestReadOnlyTransactionOnTwoShards(t *testing.T) {
-	c := startCluster(t, clusterOptions{})
 	var seen replies
-	cl := c.client(t, seen.monitor())
-	ctx := ctxT(t)
-	dbs, on := spreadDatabases(t, c, cl, 2)
-	before := txnStatus(t, cl)
-	sess := startSession(t, cl)
-	if err := sess.StartTransaction(); err != nil {
+	f := startTwoShardTxn(t, clusterOptions{}, seen.monitor())
+	if err := f.coll(1).FindOne(f.sctx, bson.D{}).Err(); err != nil {
 		t.Fatal(err)
 	}
-	sctx := mongo.NewSessionContext(ctx, sess)
-	for _, db := range dbs {
-		if err := cl.Database(db).Collection("c").FindOne(sctx, bson.D{}).Err(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := sess.CommitTransaction(ctx); err != nil {
+	if err := f.sess.CommitTransaction(f.ctx); err != nil {
 		t.Fatal(err)
 	}
 	if token := seen.last("commitTransaction").Lookup("recoveryToken"); len(token.Document()) != 5 {
 		t.Fatalf("a read-only transaction's recoveryToken %v, want {}", token)
 	}
-	for _, shard := range on {
-		if n := openTxnsOn(t, c, shard, sessionUUID(t, sess)); n != 0 {
-			t.Fatalf("shard %d still holds the committed transaction", shard)
-		}
-	}
-	wantCounters(t, before, txnStatus(t, cl), map[string]int64{
+	f.wantOpen(t, 0, "after the commit")
+	wantCounters(t, f.before, txnStatus(t, f.cl), map[string]int64{
 		"commitTypes.readOnly.initiated": 1, "commitTypes.readOnly.successful": 1, "totalParticipantsAtCommit": 2,
 	})
 }
 
 // TestAbortReachesEveryParticipant: abortTransaction goes to every shard the transaction ran on.
 func TestAbortReachesEveryParticipant(t *testing.T) {
-	c := startCluster(t, clusterOptions{})
-	cl := c.client(t)
-	ctx := ctxT(t)
-	dbs, on := spreadDatabases(t, c, cl, 2)
-	before := txnStatus(t, cl)
-	sess, sctx := inTransaction(t, cl, cl.Database(dbs[1]).Collection("c"), "aborted")
-	if err := cl.Database(dbs[0]).Collection("c").FindOne(sctx, bson.D{}).Err(); err != nil {
+	f := startTwoShardTxn(t, clusterOptions{})
+	if _, err := f.coll(1).InsertOne(f.sctx, bson.D{{Key: "_id", Value: "aborted"}}); err != nil {
 		t.Fatal(err)
 	}
-	id := sessionUUID(t, sess)
-	if openTxnsOn(t, c, on[0], id) != 1 || openTxnsOn(t, c, on[1], id) != 1 {
-		t.Fatal("the transaction is not open on both shards")
-	}
-	if err := sess.AbortTransaction(ctx); err != nil {
+	f.wantOpen(t, 1, "before the abort")
+	if err := f.sess.AbortTransaction(f.ctx); err != nil {
 		t.Fatal(err)
 	}
-	for _, shard := range on {
-		if n := openTxnsOn(t, c, shard, id); n != 0 {
-			t.Fatalf("shard %d still holds the aborted transaction", shard)
-		}
-	}
-	if n, _ := cl.Database(dbs[1]).Collection("c").CountDocuments(ctx, bson.D{{Key: "_id", Value: "aborted"}}); n != 0 {
+	f.wantOpen(t, 0, "after the abort")
+	if n, _ := f.coll(1).CountDocuments(f.ctx, bson.D{{Key: "_id", Value: "aborted"}}); n != 0 {
 		t.Fatal("the aborted insert is visible")
 	}
-	wantCounters(t, before, txnStatus(t, cl), map[string]int64{"totalAborted": 1, "abortCause.abort": 1})
+	wantCounters(t, f.before, txnStatus(t, f.cl), map[string]int64{"totalAborted": 1, "abortCause.abort": 1})
 }
 
 // TestFailedStatementAbortsEveryParticipant: a statement that fails on one shard aborts the
 // transaction on the others too, as mongos aborts after a failed command.
 func TestFailedStatementAbortsEveryParticipant(t *testing.T) {
-	c := startCluster(t, clusterOptions{})
-	cl := c.client(t)
-	ctx := ctxT(t)
-	dbs, on := spreadDatabases(t, c, cl, 2)
-	sess := startSession(t, cl)
-	if err := sess.StartTransaction(); err != nil {
-		t.Fatal(err)
-	}
-	sctx := mongo.NewSessionContext(ctx, sess)
-	if err := cl.Database(dbs[0]).Collection("c").FindOne(sctx, bson.D{}).Err(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := cl.Database(dbs[1]).Collection("c").InsertOne(sctx, bson.D{{Key: "_id", Value: "seed"}}); !mongo.IsDuplicateKeyError(err) {
+	f := startTwoShardTxn(t, clusterOptions{})
+	if _, err := f.coll(1).InsertOne(f.sctx, bson.D{{Key: "_id", Value: "seed"}}); !mongo.IsDuplicateKeyError(err) {
 		t.Fatalf("duplicate insert: %v", err)
 	}
-	if n := openTxnsOn(t, c, on[0], sessionUUID(t, sess)); n != 0 {
-		t.Fatal("the reading shard still holds the transaction after the other shard's statement failed")
-	}
+	f.wantOpen(t, 0, "after a statement failed on one shard")
 	var ce mongo.CommandError
-	if err := sess.CommitTransaction(ctx); !errors.As(err, &ce) || ce.Code != 251 {
+	if err := f.sess.CommitTransaction(f.ctx); !errors.As(err, &ce) || ce.Code != 251 {
 		t.Fatalf("commit after a failed statement: %v, want NoSuchTransaction", err)
 	}
 }
@@ -415,33 +397,20 @@ func TestFailedStatementAbortsEveryParticipant(t *testing.T) {
 // and wrote on another answers the writer's decision again, as mongos answers a retried
 // single-write-shard commit, and commits nothing twice.
 func TestCommitRetriesAreIdempotent(t *testing.T) {
-	c := startCluster(t, clusterOptions{})
-	cl := c.client(t)
-	ctx := ctxT(t)
-	dbs, _ := spreadDatabases(t, c, cl, 2)
-	before := txnStatus(t, cl)
-	writer := cl.Database(dbs[1]).Collection("c")
-	sess := startSession(t, cl)
-	if err := sess.StartTransaction(); err != nil {
-		t.Fatal(err)
-	}
-	sctx := mongo.NewSessionContext(ctx, sess)
-	if err := cl.Database(dbs[0]).Collection("c").FindOne(sctx, bson.D{}).Err(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := writer.UpdateOne(sctx, bson.D{{Key: "_id", Value: "seed"}}, bson.D{{Key: "$inc", Value: bson.D{{Key: "v", Value: 1}}}}); err != nil {
+	f := startTwoShardTxn(t, clusterOptions{})
+	if _, err := f.coll(1).UpdateOne(f.sctx, bson.D{{Key: "_id", Value: "seed"}}, bson.D{{Key: "$inc", Value: bson.D{{Key: "v", Value: 1}}}}); err != nil {
 		t.Fatal(err)
 	}
 	for attempt := range 3 {
-		if err := sess.CommitTransaction(ctx); err != nil {
+		if err := f.sess.CommitTransaction(f.ctx); err != nil {
 			t.Fatalf("commit attempt %d: %v", attempt, err)
 		}
 	}
 	var doc struct{ V int32 }
-	if err := writer.FindOne(ctx, bson.D{{Key: "_id", Value: "seed"}}).Decode(&doc); err != nil || doc.V != 2 {
+	if err := f.coll(1).FindOne(f.ctx, bson.D{{Key: "_id", Value: "seed"}}).Decode(&doc); err != nil || doc.V != 2 {
 		t.Fatalf("v = %d (%v) after three commits of one increment, want 2", doc.V, err)
 	}
-	wantCounters(t, before, txnStatus(t, cl), map[string]int64{
+	wantCounters(t, f.before, txnStatus(t, f.cl), map[string]int64{
 		"totalCommitted": 1, "commitTypes.singleWriteShard.initiated": 1, "commitTypes.singleWriteShard.successful": 1,
 	})
 }
@@ -701,47 +670,29 @@ func shardUser(t *testing.T, actions ...string) *auth.Users {
 // session refresh, as its cursors close), aborts its transaction on every shard it ran on.
 // Reaping an idle session goes the same way (sessioncache's TestTxnEndsWithItsSession).
 func TestSessionCleanupAbortsEveryParticipant(t *testing.T) {
-	for _, tc := range []struct {
-		name  string
-		end   bson.D // run by another client on the session's id
-		cause string
-	}{
-		{"killSessions", bson.D{{Key: "killSessions", Value: bson.A{}}}, "Interrupted"},
-		{"endSessions", bson.D{{Key: "endSessions", Value: bson.A{}}}, "Interrupted"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			c := startCluster(t, clusterOptions{configure: func(cfg *router.Config) { cfg.SessionRefresh = 50 * time.Millisecond }})
-			cl := c.client(t)
-			ctx := ctxT(t)
-			dbs, on := spreadDatabases(t, c, cl, 2)
-			before := txnStatus(t, cl)
-			sess, sctx := inTransaction(t, cl, cl.Database(dbs[1]).Collection("c"), "doomed")
-			if err := cl.Database(dbs[0]).Collection("c").FindOne(sctx, bson.D{}).Err(); err != nil {
+	for _, name := range []string{"killSessions", "endSessions"} {
+		t.Run(name, func(t *testing.T) {
+			f := startTwoShardTxn(t, clusterOptions{configure: func(cfg *router.Config) { cfg.SessionRefresh = 50 * time.Millisecond }})
+			if _, err := f.coll(1).InsertOne(f.sctx, bson.D{{Key: "_id", Value: "doomed"}}); err != nil {
 				t.Fatal(err)
 			}
-			id := sessionUUID(t, sess)
-			for _, shard := range on {
-				if n := openTxnsOn(t, c, shard, id); n != 1 {
-					t.Fatalf("shard %d holds %d open transactions before the %s", shard, n, tc.name)
-				}
-			}
-			cmd := append(bson.D{}, tc.end...)
-			cmd[0].Value = bson.A{bson.D{{Key: "id", Value: id}}}
-			if err := c.client(t).Database("admin").RunCommand(ctx, cmd).Err(); err != nil {
+			f.wantOpen(t, 1, "before "+name)
+			cmd := bson.D{{Key: name, Value: bson.A{bson.D{{Key: "id", Value: f.session}}}}}
+			if err := f.c.client(t).Database("admin").RunCommand(f.ctx, cmd).Err(); err != nil {
 				t.Fatal(err)
 			}
-			for _, shard := range on {
-				for openTxnsOn(t, c, shard, id) != 0 {
-					if ctx.Err() != nil {
-						t.Fatalf("shard %d still holds the transaction after %s", shard, tc.name)
+			for _, shard := range f.on {
+				for openTxnsOn(t, f.c, shard, f.session) != 0 {
+					if f.ctx.Err() != nil {
+						t.Fatalf("shard %d still holds the transaction after %s", shard, name)
 					}
 					time.Sleep(20 * time.Millisecond) // the next refresh ends it
 				}
 			}
-			if n, _ := cl.Database(dbs[1]).Collection("c").CountDocuments(ctx, bson.D{{Key: "_id", Value: "doomed"}}); n != 0 {
+			if n, _ := f.coll(1).CountDocuments(f.ctx, bson.D{{Key: "_id", Value: "doomed"}}); n != 0 {
 				t.Fatal("the transaction's insert is visible")
 			}
-			wantCounters(t, before, txnStatus(t, cl), map[string]int64{"totalAborted": 1, "abortCause." + tc.cause: 1, "currentOpen": 0})
+			wantCounters(t, f.before, txnStatus(t, f.cl), map[string]int64{"totalAborted": 1, "abortCause.Interrupted": 1, "currentOpen": 0})
 		})
 	}
 }

@@ -50,8 +50,11 @@ func (s *Server) shardsFollowClock(ctx context.Context) (user string, follow boo
 		if at := f.refusedAt[i].Load(); at != 0 && time.Since(time.Unix(0, at)) < recheckClockAfter {
 			return u, false
 		}
-		if !mayAdvanceClock(ctx, sh) {
-			f.refusedAt[i].Store(time.Now().UnixNano())
+		may, asked := mayAdvanceClock(ctx, sh)
+		if !may {
+			if asked { // a shard that could not be asked is asked again next time
+				f.refusedAt[i].Store(time.Now().UnixNano())
+			}
 			return u, false
 		}
 		f.follows[i].Store(true)
@@ -64,11 +67,11 @@ var connectionStatusCommand = bsoncore.NewDocumentBuilder().AppendInt32("connect
 	AppendBoolean("showPrivileges", true).AppendString("$db", "admin").Build()
 
 // mayAdvanceClock reports whether the router's user on sh holds advanceClusterTime on the
-// cluster, or every action on every resource.
-func mayAdvanceClock(ctx context.Context, sh *shards.Shard) bool {
+// cluster, or every action on every resource; asked is false when sh could not answer.
+func mayAdvanceClock(ctx context.Context, sh *shards.Shard) (may, asked bool) {
 	reply, err := sh.Command(ctx, connectionStatusCommand)
 	if err != nil || !reply.Status.OK {
-		return false
+		return false, false
 	}
 	info, _ := bsonview.Lookup(reply.Body, "authInfo")
 	doc, _ := info.DocumentOK()
@@ -85,8 +88,8 @@ func mayAdvanceClock(ctx context.Context, sh *shards.Shard) bool {
 		cluster, _ := res.Lookup("cluster").BooleanOK()
 		anyResource, _ := res.Lookup("anyResource").BooleanOK()
 		if cluster && (has("advanceClusterTime") || has("anyAction")) || anyResource && has("anyAction") {
-			return true
+			return true, true
 		}
 	}
-	return false
+	return false, true
 }
