@@ -28,6 +28,10 @@ func (c *conn) aggregate(ctx context.Context, r *request) (bsoncore.Document, er
 		return c.listLocalSessions(r, stage, stages)
 	case "$listSessions":
 		return c.listSessions(ctx, r, stage)
+	case "$collStats":
+		return c.collStatsStage(ctx, r, stages)
+	case "$shardedDataDistribution":
+		return c.shardedDataDistribution(ctx, r, stages)
 	}
 	return c.forwardToPrimary(ctx, r, false)
 }

@@ -40,6 +40,10 @@ type Server struct {
 	jobStop context.CancelFunc
 	jobDone chan struct{}
 
+	reg      registration // config.mongos and the cluster metadata (registration.go)
+	started  time.Time
+	counters counters // serverStatus's opcounters and network (serverstatus.go)
+
 	// topologyVersion: processId is fixed for the process; the counter moves only when shutdown
 	// starts (quiesce), which is when awaiting hellos must be answered.
 	processID bson.ObjectID
@@ -87,6 +91,7 @@ func New(cfg Config, shardList []*shards.Shard) (*Server, error) {
 		connLogSampler: &zerolog.BurstSampler{Burst: 20, Period: time.Second,
 			NextSampler: &zerolog.BasicSampler{N: 100}},
 		processID: bson.NewObjectID(),
+		started:   time.Now(),
 		shutdown:  make(chan struct{}),
 		closing:   make(chan struct{}),
 		conns:     make(map[*conn]struct{}),
@@ -113,6 +118,7 @@ func (s *Server) Addr() string { return s.ln.Addr().String() }
 // and so does the periodic session job.
 func (s *Server) Serve() error {
 	s.startSessionJob()
+	s.startRegistration()
 	for {
 		nc, err := s.ln.Accept()
 		if err != nil {
@@ -224,6 +230,7 @@ func (s *Server) Close(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 	s.stopSessionJob()
+	s.stopRegistration()
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
 	select {

@@ -74,13 +74,9 @@ func (c *Cluster[S]) byName() []int {
 // onlyShardedCollectionsInConfigFilter reads the same: not dropped, not unsplittable); nil when
 // it is not.
 func (p *placement) shardedCollection(ctx context.Context, ns string) (bsoncore.Document, error) {
-	notTrue := bsoncore.NewDocumentBuilder().AppendBoolean("$ne", true).Build()
 	reply, err := p.command(ctx, bsoncore.NewDocumentBuilder().
 		AppendString("find", "collections").
-		AppendDocument("filter", bsoncore.NewDocumentBuilder().
-			AppendString("_id", ns).
-			AppendDocument("dropped", notTrue).
-			AppendDocument("unsplittable", notTrue).Build()).
+		AppendDocument("filter", shardedFilter(ns)).
 		AppendInt32("limit", 1).
 		AppendString("$db", "config").Build())
 	if err != nil {
@@ -93,6 +89,16 @@ func (p *placement) shardedCollection(ctx context.Context, ns string) (bsoncore.
 	}
 	doc, _ := first.DocumentOK()
 	return doc, nil
+}
+
+// shardedFilter matches the sharded entries of config.collections (ns's only, unless empty).
+func shardedFilter(ns string) bsoncore.Document {
+	notTrue := bsoncore.NewDocumentBuilder().AppendBoolean("$ne", true).Build()
+	b := bsoncore.NewDocumentBuilder()
+	if ns != "" {
+		b.AppendString("_id", ns)
+	}
+	return b.AppendDocument("dropped", notTrue).AppendDocument("unsplittable", notTrue).Build()
 }
 
 // chunksOf is the filter of a collection's chunks: by uuid for an entry written since 5.0 (it
@@ -130,4 +136,29 @@ func (p *placement) chunkCounts(ctx context.Context, match bsoncore.Document) (m
 		counts[name] = int(n)
 	}
 	return counts, nil
+}
+
+// ShardedCollections lists the namespaces config.collections holds as sharded (neither dropped
+// nor unsplittable), in order.
+func (c *Cluster[S]) ShardedCollections(ctx context.Context) ([]string, error) {
+	reply, err := c.placement.command(ctx, bsoncore.NewDocumentBuilder().
+		AppendString("find", "collections").
+		AppendDocument("filter", shardedFilter("")).
+		AppendDocument("sort", bsoncore.NewDocumentBuilder().AppendInt32("_id", 1).Build()).
+		AppendDocument("projection", bsoncore.NewDocumentBuilder().AppendInt32("_id", 1).Build()).
+		AppendInt32("batchSize", 1<<20).
+		AppendString("$db", "config").Build())
+	if err != nil {
+		return nil, err
+	}
+	batch, _ := reply.Lookup("cursor", "firstBatch").ArrayOK()
+	vals, _ := batch.Values()
+	names := make([]string, 0, len(vals))
+	for _, v := range vals {
+		doc, _ := v.DocumentOK()
+		if ns, ok := doc.Lookup("_id").StringValueOK(); ok {
+			names = append(names, ns)
+		}
+	}
+	return names, nil
 }
