@@ -179,7 +179,9 @@ func nsOf(db string, v bsoncore.Value) Resource {
 }
 
 func onConfigSettings(action string) requirement {
-	return func(request) ([]need, error) { return []need{{[]string{action}, NSResource("config", "settings")}}, nil }
+	return func(request) ([]need, error) {
+		return []need{{[]string{action}, NSResource("config", "settings")}}, nil
+	}
 }
 
 // dataSizeNeeds: find on the namespace the command names in full, "db.coll" (a value that names

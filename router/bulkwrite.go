@@ -2,8 +2,9 @@ package router
 
 import (
 	"context"
-	"github.com/mongos-lite/mongos-lite/internal/bsonview"
 	"strings"
+
+	"github.com/mongos-lite/mongos-lite/internal/bsonview"
 
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 

@@ -38,6 +38,10 @@ type Config struct {
 	// sessions on the shards, ends ended ones and reaps idle ones (default 5 minutes, as mongos).
 	SessionRefresh time.Duration
 
+	// CursorTimeout is cursorTimeoutMillis: a router cursor outside any session that stays idle
+	// this long is closed, and the shard cursors behind it killed (default 10 minutes, as mongos).
+	CursorTimeout time.Duration
+
 	// KillSessionsMaxConcurrency and KillSessionsPerHostTimeout bound a session command's
 	// fan-out (defaults 100 and 60 s, mongos's KillSessionsMaxConcurrency and
 	// KillSessionsPerHostTimeoutMS).
@@ -112,6 +116,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.SessionRefresh == 0 {
 		c.SessionRefresh = 5 * time.Minute
+	}
+	if c.CursorTimeout == 0 {
+		c.CursorTimeout = 10 * time.Minute
 	}
 	if c.KillSessionsMaxConcurrency == 0 {
 		c.KillSessionsMaxConcurrency = 100

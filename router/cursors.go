@@ -1,135 +1,396 @@
 package router
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"strconv"
-	"sync"
-
-	"github.com/mongos-lite/mongos-lite/internal/bsonview"
 
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
+	"github.com/mongos-lite/mongos-lite/internal/bsonview"
+	"github.com/mongos-lite/mongos-lite/internal/command"
 	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
 	"github.com/mongos-lite/mongos-lite/internal/sessionid"
+	"github.com/mongos-lite/mongos-lite/router/clustercursor"
 	"github.com/mongos-lite/mongos-lite/shards"
 )
 
-// cursorEntry records where a shard cursor lives, so getMore and killCursors reach the exact
-// member that owns it (a secondary's cursor exists only on that secondary).
-//
-// Cursor ids are the shards' own: mongod draws them at random from 63 bits, so ids from
-// different shards do not collide in practice, and passing them through spares rewriting every
-// batch.
-type cursorEntry struct {
-	shard   int
-	host    string
-	ns      string // the cursor's namespace, as the shard named it
-	lsid    sessionid.ID
-	hasLSID bool
-	// owner is the uid of the user who opened the cursor. The shards see every cursor as the
-	// router's (its internal user), so the router checks ownership itself, as mongos does.
-	owner sessionid.UID
-	// keep, when set, filters every batch: the names a user may see (visible.go).
-	keep func(bsoncore.Document) bool
+// newCursorManager holds the router's cursors (docs/architecture.md, "Cursors"): the shard
+// cursors behind reaped, ended and killed ones are killed, each member under the per-host
+// timeout of the session kills, and a session forgets the cursors that are gone.
+func newCursorManager(cfg Config, cluster interface{ Shard(int) *shards.Shard }, sessions interface {
+	RemoveCursor(sessionid.ID, int64)
+}) *clustercursor.Manager {
+	return clustercursor.New(clustercursor.Config{
+		Timeout: cfg.CursorTimeout,
+		KillRemotes: func(ns string, remotes []clustercursor.Remote) {
+			ctx, cancel := context.WithTimeout(context.Background(), cfg.KillSessionsPerHostTimeout)
+			defer cancel()
+			db, coll, _ := splitNS(ns)
+			for _, rm := range remotes {
+				// Best effort, as mongos's: a shard that cannot be reached reaps its cursor itself.
+				_, _ = cluster.Shard(rm.Shard).CommandHost(ctx, rm.Host, killCursorsCommand(db, coll, rm.ID))
+			}
+		},
+		Forget: sessions.RemoveCursor,
+	})
 }
 
-type cursorRegistry struct {
-	mu      sync.Mutex
-	cursors map[int64]cursorEntry
-}
-
-func newCursorRegistry() *cursorRegistry {
-	return &cursorRegistry{cursors: make(map[int64]cursorEntry)}
-}
-
-func (r *cursorRegistry) add(id int64, e cursorEntry) {
-	r.mu.Lock()
-	r.cursors[id] = e
-	r.mu.Unlock()
-}
-
-func (r *cursorRegistry) get(id int64) (cursorEntry, bool) {
-	r.mu.Lock()
-	e, ok := r.cursors[id]
-	r.mu.Unlock()
-	return e, ok
-}
-
-// setFilter makes every later batch of cursor id pass through keep.
-func (r *cursorRegistry) setFilter(id int64, keep func(bsoncore.Document) bool) {
-	r.mu.Lock()
-	if e, ok := r.cursors[id]; ok {
-		e.keep = keep
-		r.cursors[id] = e
+func splitNS(ns string) (db, coll string, ok bool) {
+	i := bytes.IndexByte([]byte(ns), '.')
+	if i < 0 {
+		return ns, "", false
 	}
-	r.mu.Unlock()
+	return ns[:i], ns[i+1:], true
 }
 
-// remove forgets a cursor and returns what it was, so its session can forget it too.
-func (r *cursorRegistry) remove(id int64) (cursorEntry, bool) {
-	r.mu.Lock()
-	e, ok := r.cursors[id]
-	delete(r.cursors, id)
-	r.mu.Unlock()
-	return e, ok
+func killCursorsCommand(db, coll string, ids ...int64) bsoncore.Document {
+	return bsoncore.NewDocumentBuilder().
+		AppendString("killCursors", coll).
+		AppendArray("cursors", int64Array(ids)).
+		AppendString("$db", db).Build()
 }
 
-// open counts registered cursors (serverStatus).
-func (r *cursorRegistry) open() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.cursors)
+// binding is what a cursor opened by r belongs to.
+func binding(r *request) clustercursor.Binding {
+	return clustercursor.BindingOf(r.op, r.who.uid)
 }
 
-// trackCursor registers the cursor a reply opened.
-func (c *conn) trackCursor(reply shards.Reply, shard int, host string, r *request) {
-	if cur := reply.Status.Cursor; cur.ID != 0 {
-		id := cur.ID
-		c.s.cursors.add(id, cursorEntry{shard: shard, host: host, ns: string(cur.NS), lsid: r.op.LSID, hasLSID: r.op.HasLSID, owner: r.who.uid})
-		if r.op.HasLSID {
-			// Killing, ending or reaping the session drops the cursor from the registry.
-			_ = c.s.sessions.AddCursor(r.op.LSID, id)
-		}
+// storeCursor gives the cursor a shard's reply opened an id of the router's own, maps it to the
+// member and shard cursor behind it, and puts that id in the reply (store_possible_cursor.cpp).
+// r.keep, when set, filters this batch and every later one.
+func (c *conn) storeCursor(reply shards.Reply, shard int, host string, r *request) (bsoncore.Document, error) {
+	body, cur := reply.Body, reply.Status.Cursor
+	if !cur.Present || !reply.Status.OK {
+		return body, nil
 	}
-}
-
-func cursorNotFound(id int64) error {
-	return mongoerr.New(mongoerr.CursorNotFound, "cursor id %d not found", id)
-}
-
-// getMore goes to the member that owns the cursor; the registry forgets exhausted cursors.
-func (c *conn) getMore(ctx context.Context, r *request) (bsoncore.Document, error) {
-	v, _ := bsonview.Lookup(r.Body, "getMore")
-	id, ok := v.Int64OK()
-	if !ok {
-		return nil, mongoerr.WrongType("getMore.getMore", v.Type, "long")
+	if r.keep != nil {
+		body = filterBatch(body, "firstBatch", r.keep)
 	}
-	e, ok := c.s.cursors.get(id)
-	if !ok {
-		return nil, cursorNotFound(id)
+	if cur.ID == 0 {
+		return body, nil
 	}
-	if e.owner != r.who.uid {
-		return nil, mongoerr.New(mongoerr.Unauthorized, "cursor id %d was not created by the authenticated user", id)
-	}
-	reply, _, err := c.exchange(ctx, e.shard, shards.Primary(), e.host, r)
+	id, err := c.s.cursors.Register(clustercursor.Spec{
+		NS:           string(cur.NS),
+		Binding:      binding(r),
+		Remotes:      []clustercursor.Remote{{Shard: shard, Host: host, ID: cur.ID}},
+		Keep:         r.keep,
+		NoTimeout:    noCursorTimeout(r),
+		ChangeStream: isChangeStream(r),
+		Originating:  bytes.Clone(r.Body),
+	})
 	if err != nil {
 		return nil, err
 	}
-	if st := reply.Status; st.Cursor.Present && st.Cursor.ID == 0 || st.Code == mongoerr.CursorNotFound {
-		c.s.forgetCursor(id)
-	}
-	if e.keep != nil {
-		return filterBatch(reply.Body, "nextBatch", e.keep), nil
-	}
-	return reply.Body, nil
+	c.addSessionCursor(r, id)
+	return withCursorID(body, id), nil
 }
 
-// killCursors splits the ids by owning member, kills each group there, and merges the answers,
-// as mongos's killCursors does (kill_cursors_common.h, cluster_cursor_manager.cpp): a cursor of
-// another namespace than the one named is not found, whoever asks; killing another user's cursor
-// needs killAnyCursor (auth_checks.cpp checkAuthForKillCursors); the router forgets a cursor only
-// when its shard killed it or no longer has it.
-func (c *conn) killCursors(ctx context.Context, r *request) (bsoncore.Document, error) {
+// addSessionCursor ties cursor id to r's session: killing, ending or reaping the session closes
+// it.
+func (c *conn) addSessionCursor(r *request, id int64) {
+	if r.op.HasLSID {
+		_ = c.s.sessions.AddCursor(r.op.LSID, id)
+	}
+}
+
+// noCursorTimeout is find's noCursorTimeout: the cursor is never reaped.
+func noCursorTimeout(r *request) bool {
+	if string(r.Name) != "find" {
+		return false
+	}
+	v, _ := command.TrueValue(r.Body, "noCursorTimeout", "find")
+	return v
+}
+
+// isChangeStream reports an aggregate whose first stage is $changeStream.
+func isChangeStream(r *request) bool {
+	if string(r.Name) != "aggregate" {
+		return false
+	}
+	pv, _ := bsonview.Lookup(r.Body, "pipeline")
+	stages, _ := pv.ArrayOK()
+	first, _ := stages.IndexErr(0)
+	stage, _ := first.DocumentOK()
+	return string(bsonview.FirstKey(stage)) == "$changeStream"
+}
+
+// withCursorID is a cursor reply with cursor.id set to id: in place when the shard wrote a long,
+// as mongod does.
+func withCursorID(body bsoncore.Document, id int64) bsoncore.Document {
+	cur, _ := bsonview.Lookup(body, "cursor")
+	doc, _ := cur.DocumentOK()
+	if v, ok := bsonview.Lookup(doc, "id"); ok && v.Type == bsoncore.TypeInt64 && len(v.Data) == 8 {
+		binary.LittleEndian.PutUint64(v.Data, uint64(id))
+		return body
+	}
+	return replaceInCursor(body, func(dst []byte, el bsoncore.Element) []byte {
+		if string(el.KeyBytes()) == "id" {
+			return bsoncore.AppendInt64Element(dst, "id", id)
+		}
+		return append(dst, el...)
+	})
+}
+
+// replaceInCursor rebuilds a reply, passing every element of its cursor document through edit.
+func replaceInCursor(reply bsoncore.Document, edit func(dst []byte, el bsoncore.Element) []byte) bsoncore.Document {
+	idx, dst := bsoncore.AppendDocumentStart(make([]byte, 0, len(reply)))
+	bsonview.Each(reply, func(el bsoncore.Element) bool {
+		cur, ok := el.Value().DocumentOK()
+		if string(el.KeyBytes()) != "cursor" || !ok {
+			dst = append(dst, el...)
+			return true
+		}
+		cidx, d := bsoncore.AppendDocumentElementStart(dst, "cursor")
+		bsonview.Each(cur, func(cel bsoncore.Element) bool {
+			d = edit(d, cel)
+			return true
+		})
+		dst, _ = bsoncore.AppendDocumentEnd(d, cidx)
+		return true
+	})
+	dst, _ = bsoncore.AppendDocumentEnd(dst, idx)
+	return dst
+}
+
+// filterBatch is a cursor reply with only the documents of cursor.<batch> that keep accepts.
+func filterBatch(reply bsoncore.Document, batch string, keep func(bsoncore.Document) bool) bsoncore.Document {
+	return replaceInCursor(reply, func(d []byte, cel bsoncore.Element) []byte {
+		arr, ok := cel.Value().ArrayOK()
+		if string(cel.KeyBytes()) != batch || !ok {
+			return append(d, cel...)
+		}
+		aidx, a := bsoncore.AppendArrayElementStart(d, batch)
+		n := 0
+		bsonview.Each(bsoncore.Document(arr), func(item bsoncore.Element) bool {
+			if doc, ok := item.Value().DocumentOK(); ok && keep(doc) {
+				a = bsoncore.AppendDocumentElement(a, strconv.Itoa(n), doc)
+				n++
+			}
+			return true
+		})
+		d, _ = bsoncore.AppendArrayEnd(a, aidx)
+		return d
+	})
+}
+
+// getMoreRequest is a getMore's cursor id, namespace and batch size.
+type getMoreRequest struct {
+	id        int64
+	ns        string
+	batchSize int64 // 0: as many as fit
+}
+
+func parseGetMore(r *request) (getMoreRequest, error) {
+	v, _ := bsonview.Lookup(r.Body, "getMore")
+	id, ok := v.Int64OK()
+	if !ok {
+		return getMoreRequest{}, mongoerr.WrongType("getMore.getMore", v.Type, "long")
+	}
+	coll, ok := bsonview.Lookup(r.Body, "collection")
+	if !ok {
+		return getMoreRequest{}, mongoerr.New(40414, "BSON field 'getMore.collection' is missing but a required field")
+	}
+	if coll.Type != bsoncore.TypeString {
+		return getMoreRequest{}, mongoerr.WrongType("getMore.collection", coll.Type, "string")
+	}
+	if coll.StringValue() == "" {
+		return getMoreRequest{}, mongoerr.New(mongoerr.InvalidNamespace, "Collection names cannot be empty")
+	}
+	g := getMoreRequest{id: id, ns: string(r.DB) + "." + coll.StringValue()}
+	if bs, ok := bsonview.Lookup(r.Body, "batchSize"); ok {
+		n, ok := bs.AsInt64OK()
+		if !ok {
+			return getMoreRequest{}, mongoerr.WrongType("getMore.batchSize", bs.Type, "long")
+		}
+		if n < 0 {
+			return getMoreRequest{}, mongoerr.New(mongoerr.BadValue, "BatchSize value must be non-negative, but received: %d", n)
+		}
+		g.batchSize = n
+	}
+	return g, nil
+}
+
+// getMore checks the router cursor out (clustercursor.Manager.CheckOut: owner, session,
+// transaction, namespace) and continues it: from the router's own queue, or on the member that
+// holds the shard cursor, under the shard's id, with the router's id put back in the reply.
+func (c *conn) getMore(ctx context.Context, r *request) (bsoncore.Document, error) {
+	g, err := parseGetMore(r)
+	if err != nil {
+		return nil, err
+	}
+	cur, err := c.s.cursors.CheckOut(g.id, g.ns, binding(r))
+	if err != nil {
+		return nil, err
+	}
+	if d, ok := c.s.failGetMore.Fire("getMore", c.appName); ok {
+		c.s.cursors.Return(cur, clustercursor.Abandoned, 0)
+		if d.CloseConnection {
+			return nil, errCloseConnection
+		}
+		return nil, cursorError(cur, d.GetMoreError())
+	}
+	if len(cur.Remotes) == 0 {
+		return c.nextQueued(cur, g)
+	}
+	remote := cur.Remotes[0]
+	sub := *r
+	sub.Body = withGetMoreID(r.Body, remote.ID)
+	reply, _, err := c.exchange(ctx, remote.Shard, shards.Primary(), remote.Host, &sub)
+	state := clustercursor.Abandoned
+	switch st := reply.Status; {
+	case err != nil:
+	case st.Code == mongoerr.CursorNotFound:
+		state = clustercursor.Exhausted
+	case !st.OK:
+	case st.Cursor.ID == 0:
+		state = clustercursor.Exhausted
+	default:
+		state = clustercursor.Open
+	}
+	if c.s.cursors.Return(cur, state, countBatch(reply.Body, "nextBatch")) {
+		return nil, clustercursor.Killed()
+	}
+	if err != nil {
+		return nil, cursorError(cur, err)
+	}
+	if !reply.Status.OK {
+		return reply.Body, nil
+	}
+	body := reply.Body
+	if state == clustercursor.Open {
+		body = withCursorID(body, g.id)
+	}
+	if cur.Keep != nil {
+		body = filterBatch(body, "nextBatch", cur.Keep)
+	}
+	return body, nil
+}
+
+// cursorError is an error of the router's own on a getMore of cur: a change stream's carries the
+// change stream labels, as mongos gives them (a shard's error carries the shard's).
+func cursorError(cur *clustercursor.Cursor, err error) error {
+	e := mongoerr.As(err)
+	if cur.ChangeStream {
+		e.AddChangeStreamLabels()
+	}
+	return e
+}
+
+// withGetMoreID is a getMore for the shard cursor id.
+func withGetMoreID(body bsoncore.Document, id int64) bsoncore.Document {
+	out := bytes.Clone(body)
+	v, _ := bsonview.Lookup(out, "getMore") // parseGetMore checked it is a long
+	binary.LittleEndian.PutUint64(v.Data, uint64(id))
+	return out
+}
+
+// countBatch is the number of documents in a cursor reply's batch.
+func countBatch(body bsoncore.Document, batch string) int {
+	n := 0
+	eachInBatch(body, batch, func(bsoncore.Document) { n++ })
+	return n
+}
+
+// batchBytes is how much of a reply a batch may fill: 16 MB, less room for the reply's other
+// fields, as mongod's FindCommon::BSONArrayResponseSizeTracker leaves it.
+const batchBytes = 16*1024*1024 - 16*1024
+
+// takeBatch is the first documents of queue that batchSize (0: no count limit) and the reply
+// size allow, at least one; and what is left.
+func takeBatch(queue []bsoncore.Document, batchSize int64) (batch, rest []bsoncore.Document) {
+	size := 0
+	n := 0
+	for n < len(queue) && (batchSize == 0 || int64(n) < batchSize) {
+		size += len(queue[n])
+		if n > 0 && size > batchBytes {
+			break
+		}
+		n++
+	}
+	return queue[:n], queue[n:]
+}
+
+// nextQueued is a getMore on a cursor whose documents the router holds.
+func (c *conn) nextQueued(cur *clustercursor.Cursor, g getMoreRequest) (bsoncore.Document, error) {
+	batch, rest := takeBatch(cur.Queue, g.batchSize)
+	cur.Queue = rest
+	state, id := clustercursor.Open, g.id
+	if len(rest) == 0 {
+		state, id = clustercursor.Exhausted, 0
+	}
+	if c.s.cursors.Return(cur, state, len(batch)) {
+		return nil, clustercursor.Killed()
+	}
+	return cursorBatchReply(cur.NS, "nextBatch", id, batch), nil
+}
+
+// queuedCursor answers a cursor command with documents the router produced itself: the first
+// batch (the command's cursor.batchSize, else 101 as mongos), and a router cursor for the rest.
+func (c *conn) queuedCursor(r *request, ns string, docs []bsoncore.Document) (bsoncore.Document, error) {
+	batchSize, err := firstBatchSize(r)
+	if err != nil {
+		return nil, err
+	}
+	batch, rest := docs[:0], docs
+	if batchSize > 0 {
+		batch, rest = takeBatch(docs, batchSize)
+	}
+	var id int64
+	if len(rest) > 0 {
+		id, err = c.s.cursors.RegisterQueued(clustercursor.Spec{NS: ns, Binding: binding(r),
+			Originating: bytes.Clone(r.Body)}, rest)
+		if err != nil {
+			return nil, err
+		}
+		c.addSessionCursor(r, id)
+	}
+	return cursorBatchReply(ns, "firstBatch", id, batch), nil
+}
+
+// defaultBatchSize is the first batch's size when the command names none (find's and
+// aggregate's 101).
+const defaultBatchSize = 101
+
+// firstBatchSize is the command's cursor.batchSize (or find's batchSize), 101 when absent; 0 is
+// an empty first batch.
+func firstBatchSize(r *request) (int64, error) {
+	v, ok := bsonview.Lookup(r.Body, "batchSize")
+	if cur, isDoc := bsonview.Lookup(r.Body, "cursor"); isDoc {
+		doc, _ := cur.DocumentOK()
+		v, ok = bsonview.Lookup(doc, "batchSize")
+	}
+	if !ok {
+		return defaultBatchSize, nil
+	}
+	n, isNum := v.AsInt64OK()
+	if !isNum || n < 0 {
+		return 0, mongoerr.New(mongoerr.BadValue, "batchSize must be a non-negative number")
+	}
+	return n, nil
+}
+
+// cursorBatchReply is {cursor: {<batch>: docs, id, ns}, ok: 1}.
+func cursorBatchReply(ns, batch string, id int64, docs []bsoncore.Document) bsoncore.Document {
+	idx, arr := bsoncore.AppendArrayStart(nil)
+	for i, d := range docs {
+		arr = bsoncore.AppendDocumentElement(arr, strconv.Itoa(i), d)
+	}
+	arr, _ = bsoncore.AppendArrayEnd(arr, idx)
+	return bsoncore.NewDocumentBuilder().
+		AppendDocument("cursor", bsoncore.NewDocumentBuilder().
+			AppendArray(batch, arr).
+			AppendInt64("id", id).
+			AppendString("ns", ns).Build()).
+		AppendDouble("ok", 1).Build()
+}
+
+// killCursors kills router cursors, with mongos's answer (kill_cursors_common.h): an id this
+// router does not hold, or holds under another namespace, is not found, whoever asks; killing
+// another user's cursor needs killAnyCursor (auth_checks.cpp checkAuthForKillCursors); the shard
+// cursors behind a killed one are killed with it.
+func (c *conn) killCursors(_ context.Context, r *request) (bsoncore.Document, error) {
 	coll, ok := bsonview.Lookup(r.Body, "killCursors")
 	if !ok || coll.Type != bsoncore.TypeString {
 		return nil, mongoerr.WrongType("killCursors.killCursors", coll.Type, "string")
@@ -141,81 +402,49 @@ func (c *conn) killCursors(ctx context.Context, r *request) (bsoncore.Document, 
 		return nil, mongoerr.WrongType("killCursors.cursors", v.Type, "array")
 	}
 	vals, _ := arr.Values()
-	type group struct {
-		shard int
-		ids   []int64
-	}
-	groups := map[string]*group{}
-	var order []string
-	var notFound []int64
+	var held, notFound []int64
 	for _, cv := range vals {
 		id, ok := cv.Int64OK()
 		if !ok {
 			return nil, mongoerr.New(mongoerr.TypeMismatch,
 				"BSON field 'killCursors.cursors' contains an element of type '%s', expected type 'long'", mongoerr.TypeName(cv.Type))
 		}
-		e, ok := c.s.cursors.get(id)
-		if !ok || e.ns != ns {
+		owner, ok := c.s.cursors.Owner(id, ns)
+		if !ok {
 			notFound = append(notFound, id)
 			continue
 		}
-		if err := r.who.mayKillCursor(e, r.DB, coll.StringValue()); err != nil {
+		if err := r.who.mayKillCursor(owner, r.DB, coll.StringValue()); err != nil {
 			return nil, err
 		}
-		g := groups[e.host]
-		if g == nil {
-			g = &group{shard: e.shard}
-			groups[e.host] = g
-			order = append(order, e.host)
-		}
-		g.ids = append(g.ids, id)
+		held = append(held, id)
 	}
-	merged := map[string][]int64{"cursorsNotFound": notFound}
-	for _, host := range order {
-		g := groups[host]
-		sub := *r
-		sub.Body = killCursorsBody(r.Body, g.ids)
-		reply, _, err := c.exchange(ctx, g.shard, shards.Primary(), host, &sub)
-		if err != nil {
-			// The member is gone, and its cursors with it.
-			for _, id := range g.ids {
-				c.s.forgetCursor(id)
-			}
-			merged["cursorsUnknown"] = append(merged["cursorsUnknown"], g.ids...)
-			continue
-		}
-		for _, field := range []string{"cursorsKilled", "cursorsNotFound", "cursorsAlive", "cursorsUnknown"} {
-			ids, _ := reply.Body.Lookup(field).ArrayOK()
-			idVals, _ := ids.Values()
-			for _, iv := range idVals {
-				id := iv.AsInt64()
-				if field == "cursorsKilled" || field == "cursorsNotFound" {
-					c.s.forgetCursor(id) // alive and unknown ones (another session's) live on
-				}
-				merged[field] = append(merged[field], id)
-			}
-		}
+	killed := c.s.cursors.Kill(held, true)
+	if len(killed) < len(held) {
+		// Another operation killed some between the check and the kill.
+		notFound = append(notFound, missing(held, killed)...)
 	}
-	b := bsoncore.NewDocumentBuilder()
-	for _, field := range []string{"cursorsKilled", "cursorsNotFound", "cursorsAlive", "cursorsUnknown"} {
-		b.AppendArray(field, int64Array(merged[field]))
-	}
-	return b.AppendDouble("ok", 1).Build(), nil
+	return bsoncore.NewDocumentBuilder().
+		AppendArray("cursorsKilled", int64Array(killed)).
+		AppendArray("cursorsNotFound", int64Array(notFound)).
+		AppendArray("cursorsAlive", int64Array(nil)).
+		AppendArray("cursorsUnknown", int64Array(nil)).
+		AppendDouble("ok", 1).Build(), nil
 }
 
-// killCursorsBody is the client's killCursors command restricted to ids.
-func killCursorsBody(body bsoncore.Document, ids []int64) bsoncore.Document {
-	idx, dst := bsoncore.AppendDocumentStart(nil)
-	bsonview.Each(body, func(el bsoncore.Element) bool {
-		if string(el.KeyBytes()) == "cursors" {
-			dst = bsoncore.AppendArrayElement(dst, "cursors", int64Array(ids))
-		} else {
-			dst = append(dst, el...)
+// missing is the ids of all that are not in some.
+func missing(all, some []int64) []int64 {
+	in := make(map[int64]bool, len(some))
+	for _, id := range some {
+		in[id] = true
+	}
+	var out []int64
+	for _, id := range all {
+		if !in[id] {
+			out = append(out, id)
 		}
-		return true
-	})
-	dst, _ = bsoncore.AppendDocumentEnd(dst, idx)
-	return dst
+	}
+	return out
 }
 
 func int64Array(ids []int64) []byte {
@@ -227,9 +456,8 @@ func int64Array(ids []int64) []byte {
 	return arr
 }
 
-// forgetCursor drops an exhausted or killed cursor from the registry and from its session.
-func (s *Server) forgetCursor(id int64) {
-	if e, ok := s.cursors.remove(id); ok && e.hasLSID {
-		s.sessions.RemoveCursor(e.lsid, id)
-	}
+// startCursorReaper reaps idle router cursors every clustercursor.ReapEvery, in a goroutine the
+// server owns until Close.
+func (s *Server) startCursorReaper() {
+	s.background(func(ctx context.Context) { s.cursors.Run(ctx, clustercursor.ReapEvery) })
 }

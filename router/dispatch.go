@@ -21,6 +21,8 @@ type request struct {
 	flags wiremessage.MsgFlag
 	op    sessionid.OpInfo
 	who   identity
+	// keep, when set, filters every batch of the cursor the command opens (visible.go).
+	keep func(bsoncore.Document) bool
 }
 
 type handler func(c *conn, ctx context.Context, r *request) (bsoncore.Document, error)

@@ -25,10 +25,16 @@ func (c *conn) configureFailPoint(_ context.Context, r *request) (bsoncore.Docum
 		return nil, noSuchCommand("configureFailPoint")
 	}
 	v, _ := bsonview.Lookup(r.Body, "configureFailPoint")
-	if name, _ := v.StringValueOK(); name != "failCommand" {
-		return nil, mongoerr.New(mongoerr.BadValue, "Unknown fail point: %s (mongos-lite has failCommand)", v)
+	p, parse := &c.s.failCommand, failpoint.ParseFailCommand
+	switch name, _ := v.StringValueOK(); name {
+	case "failCommand":
+	case "failGetMoreAfterCursorCheckout":
+		p, parse = &c.s.failGetMore, failpoint.ParseGetMoreAfterCheckout
+	default:
+		return nil, mongoerr.New(mongoerr.BadValue,
+			"Unknown fail point: %s (mongos-lite has failCommand and failGetMoreAfterCursorCheckout)", v)
 	}
-	count, err := c.s.failCommand.Configure(r.Body, failpoint.ParseFailCommand)
+	count, err := p.Configure(r.Body, parse)
 	if err != nil {
 		return nil, err
 	}

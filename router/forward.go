@@ -2,8 +2,9 @@ package router
 
 import (
 	"context"
-	"github.com/mongos-lite/mongos-lite/internal/bsonview"
 	"time"
+
+	"github.com/mongos-lite/mongos-lite/internal/bsonview"
 
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
@@ -48,8 +49,7 @@ func (c *conn) forwardTo(ctx context.Context, r *request, idx int) (bsoncore.Doc
 		}
 		return nil, err
 	}
-	c.trackCursor(reply, idx, host, r)
-	return reply.Body, nil
+	return c.storeCursor(reply, idx, host, r)
 }
 
 // readsBySecondary are the commands whose read preference may send them to a secondary. Every

@@ -2,8 +2,9 @@ package router
 
 import (
 	"context"
-	"github.com/mongos-lite/mongos-lite/internal/bsonview"
 	"time"
+
+	"github.com/mongos-lite/mongos-lite/internal/bsonview"
 
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/wiremessage"

@@ -2,8 +2,9 @@ package router
 
 import (
 	"context"
-	"github.com/mongos-lite/mongos-lite/internal/bsonview"
 	"strings"
+
+	"github.com/mongos-lite/mongos-lite/internal/bsonview"
 
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
@@ -53,12 +54,12 @@ func (id identity) mayBypassWriteBlocking() bool { return id.can("bypassWriteBlo
 // mayKillCursor is checkAuthForKillCursors (src/mongo/db/auth/auth_checks.cpp): killAnyCursor on
 // the cluster, the cursor's owner, or killAnyCursor on its namespace (its database for a
 // collectionless cursor such as aggregate: 1's "$cmd.aggregate").
-func (id identity) mayKillCursor(e cursorEntry, db []byte, coll string) error {
+func (id identity) mayKillCursor(owner sessionid.UID, db []byte, coll string) error {
 	target := auth.NSResource(string(db), coll)
 	if strings.HasPrefix(coll, "$cmd.") {
 		target = auth.DBResource(string(db))
 	}
-	if e.owner == id.uid || id.can(auth.ActionKillAnyCursor) || id.canOn(auth.ActionKillAnyCursor, target) {
+	if owner == id.uid || id.can(auth.ActionKillAnyCursor) || id.canOn(auth.ActionKillAnyCursor, target) {
 		return nil
 	}
 	return mongoerr.New(mongoerr.Unauthorized, "not authorized to kill cursor on %s.%s", db, coll)

@@ -3,7 +3,6 @@ package router
 import (
 	"context"
 	"strconv"
-	"time"
 
 	"github.com/mongos-lite/mongos-lite/internal/bsonview"
 
@@ -12,7 +11,6 @@ import (
 
 	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
 	"github.com/mongos-lite/mongos-lite/internal/sessionid"
-	"github.com/mongos-lite/mongos-lite/sessionfanout"
 	"github.com/mongos-lite/mongos-lite/shards/memshard/query"
 )
 
@@ -59,7 +57,16 @@ func (c *conn) listLocalSessions(r *request, stage bsoncore.Document, stages bso
 	if err != nil {
 		return nil, err
 	}
-	return cursorReply(string(r.DB)+".$cmd.aggregate", docs), nil
+	return c.queuedCursor(r, string(r.DB)+".$cmd.aggregate", rawDocs(docs))
+}
+
+// rawDocs is docs as bsoncore documents.
+func rawDocs(docs []bson.Raw) []bsoncore.Document {
+	out := make([]bsoncore.Document, len(docs))
+	for i, d := range docs {
+		out[i] = bsoncore.Document(d)
+	}
+	return out
 }
 
 // listSessions reads config.system.sessions on every shard and merges the records, one per _id:
@@ -71,51 +78,22 @@ func (c *conn) listSessions(ctx context.Context, r *request, stage bsoncore.Docu
 	if _, err := sessionid.ParseListSpec("$listSessions", stage.Lookup("$listSessions"), r.who.uid); err != nil {
 		return nil, err
 	}
-	start := time.Now()
-	results := c.s.broadcastPrimaries(ctx, shardAggregate(r.Body))
-	c.countShardTime(start)
-	for _, res := range results {
-		if sessionfanout.Failure(res) != nil {
-			return sessionfanout.Aggregate(results, nil), nil
-		}
+	perShard, failed := c.s.gatherEveryShard(ctx, c.fanoutBody(r))
+	if failed != nil {
+		return failed, nil
 	}
 	seen := map[string]bool{}
-	var docs []bson.Raw
-	for _, res := range results {
-		batch, _ := res.Value.Body.Lookup("cursor", "firstBatch").ArrayOK()
-		vals, _ := batch.Values()
-		for _, v := range vals {
-			doc, ok := v.DocumentOK()
-			if !ok {
-				continue
-			}
+	var docs []bsoncore.Document
+	for _, shardDocs := range perShard {
+		for _, doc := range shardDocs {
 			key := string(doc.Lookup("_id").Data)
 			if !seen[key] {
 				seen[key] = true
-				docs = append(docs, bson.Raw(doc))
+				docs = append(docs, doc)
 			}
 		}
 	}
-	return cursorReply("config.system.sessions", docs), nil
-}
-
-// shardAggregate is the client's aggregate with every result in the first batch and no session
-// or cluster-time fields (the fan-out is the router's own command).
-func shardAggregate(body bsoncore.Document) bsoncore.Document {
-	idx, dst := bsoncore.AppendDocumentStart(nil)
-	bsonview.Each(body, func(el bsoncore.Element) bool {
-		switch string(el.KeyBytes()) {
-		case "lsid", "$clusterTime", "txnNumber", "autocommit", "startTransaction", "$readPreference":
-		case "cursor":
-			dst = bsoncore.AppendDocumentElement(dst, "cursor",
-				bsoncore.NewDocumentBuilder().AppendInt32("batchSize", 1<<30).Build())
-		default:
-			dst = append(dst, el...)
-		}
-		return true
-	})
-	dst, _ = bsoncore.AppendDocumentEnd(dst, idx)
-	return dst
+	return c.queuedCursor(r, "config.system.sessions", docs)
 }
 
 // runStages applies the stages after the first to locally produced documents.

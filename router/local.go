@@ -2,9 +2,11 @@ package router
 
 import (
 	"context"
-	"github.com/mongos-lite/mongos-lite/internal/bsonview"
 	"os"
 	"time"
+
+	"github.com/mongos-lite/mongos-lite/internal/bsonview"
+	"github.com/mongos-lite/mongos-lite/router/clustercursor"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
@@ -87,6 +89,21 @@ func (c *conn) getParameter(_ context.Context, r *request) (bsoncore.Document, e
 		return nil, mongoerr.New(mongoerr.InvalidOptions, "no option found to get")
 	}
 	return b.AppendDouble("ok", 1).Build(), nil
+}
+
+// appendCursorMetrics is serverStatus's metrics.cursor, as mongos reports it.
+func appendCursorMetrics(dst []byte, st clustercursor.Stats) bsoncore.Document {
+	idx, dst := bsoncore.AppendDocumentStart(dst)
+	dst = bsoncore.AppendInt64Element(dst, "timedOut", st.TimedOut)
+	oidx, dst := bsoncore.AppendDocumentElementStart(dst, "open")
+	dst = bsoncore.AppendInt64Element(dst, "multiTarget", int64(st.MultiTarget))
+	dst = bsoncore.AppendInt64Element(dst, "singleTarget", int64(st.SingleTarget))
+	dst = bsoncore.AppendInt64Element(dst, "queuedData", int64(st.QueuedData))
+	dst = bsoncore.AppendInt64Element(dst, "pinned", int64(st.Pinned))
+	dst = bsoncore.AppendInt64Element(dst, "total", int64(st.Open()))
+	dst, _ = bsoncore.AppendDocumentEnd(dst, oidx)
+	dst, _ = bsoncore.AppendDocumentEnd(dst, idx)
+	return dst
 }
 
 // connPoolStats reports the router's connections to the shard members, in mongos's shape:

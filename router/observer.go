@@ -40,7 +40,7 @@ func (s *Server) Stats() Stats {
 	s.mu.Lock()
 	conns := len(s.conns)
 	s.mu.Unlock()
-	return Stats{Connections: conns, ActiveSessions: s.sessions.ActiveCount(), OpenCursors: s.cursors.open(),
+	return Stats{Connections: conns, ActiveSessions: s.sessions.ActiveCount(), OpenCursors: s.cursors.Stats().Open(),
 		InFlight: int(s.inFlight.Load() - s.awaiting.Load())}
 }
 

@@ -17,9 +17,6 @@ import (
 // sharding_uptime_reporter.cpp), and the metadata every mongos finds on its config servers
 // (config.version, the balancer settings), written once by whichever router comes first.
 type registration struct {
-	stop context.CancelFunc
-	done chan struct{}
-
 	metadataMu    sync.Mutex
 	metadataReady atomic.Bool
 }
@@ -28,17 +25,7 @@ type registration struct {
 // until Close. A router that stops pinging stays listed with its last ping, as a mongos does:
 // sh.status() tells the active ones by their recent ping.
 func (s *Server) startRegistration() {
-	ctx, cancel := context.WithCancel(context.Background())
-	s.mu.Lock()
-	if s.reg.stop != nil || s.closed {
-		s.mu.Unlock()
-		cancel()
-		return
-	}
-	s.reg.stop, s.reg.done = cancel, make(chan struct{})
-	s.mu.Unlock()
-	go func() {
-		defer close(s.reg.done)
+	s.background(func(ctx context.Context) {
 		t := time.NewTicker(s.cfg.PingInterval)
 		defer t.Stop()
 		for {
@@ -49,17 +36,7 @@ func (s *Server) startRegistration() {
 			case <-t.C:
 			}
 		}
-	}()
-}
-
-func (s *Server) stopRegistration() {
-	s.mu.Lock()
-	stop, done := s.reg.stop, s.reg.done
-	s.mu.Unlock()
-	if stop != nil {
-		stop()
-		<-done
-	}
+	})
 }
 
 // ping writes the router's config.mongos entry (and the cluster metadata, until it is there),

@@ -1,8 +1,9 @@
 package router
 
 import (
-	"github.com/mongos-lite/mongos-lite/internal/bsonview"
 	"sync/atomic"
+
+	"github.com/mongos-lite/mongos-lite/internal/bsonview"
 
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/wiremessage"

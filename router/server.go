@@ -17,6 +17,7 @@ import (
 	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
 
 	"github.com/mongos-lite/mongos-lite/internal/failpoint"
+	"github.com/mongos-lite/mongos-lite/router/clustercursor"
 	"github.com/mongos-lite/mongos-lite/router/sessioncache"
 	"github.com/mongos-lite/mongos-lite/shards"
 	"github.com/mongos-lite/mongos-lite/topology"
@@ -26,19 +27,24 @@ import (
 type Server struct {
 	cfg      Config
 	cluster  *topology.Cluster[*shards.Shard] // the shards and the routing metadata
-	cursors  *cursorRegistry
+	cursors  *clustercursor.Manager
 	clock    *clusterClock
 	sessions *sessioncache.Cache
 
-	failCommand failpoint.Point // the router's own failCommand (test commands only)
+	// The router's own fail points (test commands only): failCommand, and
+	// failGetMoreAfterCursorCheckout, which fails a getMore once it holds its router cursor.
+	failCommand failpoint.Point
+	failGetMore failpoint.Point
 
 	// connLogSampler is shared by every connection's logger: a storm of bad clients logs a burst
 	// per second, then one line in 100, instead of a line each.
 	connLogSampler zerolog.Sampler
 
-	// jobStop ends the periodic session job; jobDone closes when it has returned.
+	// The background jobs (the session refresh, the cursor reaper) run under jobCtx until Close
+	// cancels it and waits for them.
+	jobCtx  context.Context
 	jobStop context.CancelFunc
-	jobDone chan struct{}
+	jobs    sync.WaitGroup
 
 	reg      registration // config.mongos and the cluster metadata (registration.go)
 	started  time.Time
@@ -79,15 +85,20 @@ func New(cfg Config, shardList []*shards.Shard) (*Server, error) {
 		return nil, errors.New("router: MaxClockDriftSecs must not be negative")
 	}
 	cfg = cfg.withDefaults()
+	cluster := topology.New(shardList)
+	sessions := sessioncache.New(sessioncache.Config{
+		MaxSessions:  cfg.MaxSessions,
+		LocalTimeout: time.Duration(cfg.LogicalSessionTimeoutMinutes) * time.Minute,
+	})
+	jobCtx, jobStop := context.WithCancel(context.Background())
 	return &Server{
-		cfg:     cfg,
-		cluster: topology.New(shardList),
-		cursors: newCursorRegistry(),
-		clock:   newClusterClock(cfg),
-		sessions: sessioncache.New(sessioncache.Config{
-			MaxSessions:  cfg.MaxSessions,
-			LocalTimeout: time.Duration(cfg.LogicalSessionTimeoutMinutes) * time.Minute,
-		}),
+		cfg:      cfg,
+		cluster:  cluster,
+		cursors:  newCursorManager(cfg, cluster, sessions),
+		clock:    newClusterClock(cfg),
+		sessions: sessions,
+		jobCtx:   jobCtx,
+		jobStop:  jobStop,
 		connLogSampler: &zerolog.BurstSampler{Burst: 20, Period: time.Second,
 			NextSampler: &zerolog.BasicSampler{N: 100}},
 		processID: bson.NewObjectID(),
@@ -115,9 +126,10 @@ func (s *Server) Listen() error {
 func (s *Server) Addr() string { return s.ln.Addr().String() }
 
 // Serve accepts connections until Close; each connection gets one goroutine owned by the server,
-// and so does the periodic session job.
+// and so do the periodic session job and the cursor reaper.
 func (s *Server) Serve() error {
 	s.startSessionJob()
+	s.startCursorReaper()
 	s.startRegistration()
 	for {
 		nc, err := s.ln.Accept()
@@ -229,16 +241,35 @@ func (s *Server) Close(ctx context.Context) error {
 		c.close()
 	}
 	s.mu.Unlock()
-	s.stopSessionJob()
-	s.stopRegistration()
+	s.jobStop()
 	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
+	go func() {
+		s.wg.Wait()
+		s.jobs.Wait()
+		s.cursors.Close() // as mongos at shutdown: every cursor and the shard cursors behind it
+		close(done)
+	}()
 	select {
 	case <-done:
 		return err
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// background runs fn in a goroutine the server owns: Close cancels fn's context and waits for
+// it.
+func (s *Server) background(fn func(ctx context.Context)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return
+	}
+	s.jobs.Add(1)
+	go func() {
+		defer s.jobs.Done()
+		fn(s.jobCtx)
+	}()
 }
 
 // inShutdown reports whether the router is quiescing or closing.

@@ -139,9 +139,7 @@ func (c *conn) serverStatus(_ context.Context, r *request) (bsoncore.Document, e
 		}},
 		{"metrics", func() bsoncore.Document {
 			return bsoncore.NewDocumentBuilder().
-				AppendDocument("cursor", bsoncore.NewDocumentBuilder().
-					AppendDocument("open", bsoncore.NewDocumentBuilder().
-						AppendInt64("total", int64(s.cursors.open())).Build()).Build()).Build()
+				AppendDocument("cursor", appendCursorMetrics(nil, s.cursors.Stats())).Build()
 		}},
 		{"network", s.networkStatus},
 		{"opcounters", s.opcountersStatus},

@@ -10,17 +10,7 @@ import (
 // startSessionJob runs the session cache's periodic refresh (logicalSessionRefreshMillis) in a
 // goroutine the server owns until Close.
 func (s *Server) startSessionJob() {
-	ctx, cancel := context.WithCancel(context.Background())
-	s.mu.Lock()
-	if s.jobStop != nil || s.closed {
-		s.mu.Unlock()
-		cancel()
-		return
-	}
-	s.jobStop, s.jobDone = cancel, make(chan struct{})
-	s.mu.Unlock()
-	go func() {
-		defer close(s.jobDone)
+	s.background(func(ctx context.Context) {
 		s.sessions.Run(ctx, s.cfg.SessionRefresh, s.sessionIO(), func(r sessioncache.RefreshResult) {
 			ev := s.cfg.Logger.Debug()
 			if len(r.ShardErrors) > 0 {
@@ -30,17 +20,7 @@ func (s *Server) startSessionJob() {
 				Int("ended", r.Ended).Int("reaped", r.Reaped).Int("cursorsClosed", r.CursorsClosed).
 				Msg("session refresh")
 		})
-	}()
-}
-
-func (s *Server) stopSessionJob() {
-	s.mu.Lock()
-	stop, done := s.jobStop, s.jobDone
-	s.mu.Unlock()
-	if stop != nil {
-		stop()
-		<-done
-	}
+	})
 }
 
 // sessionIO is the router's half of the refresh job: refresh and end on one shard's primary.

@@ -183,10 +183,8 @@ func (s *Server) toEveryMember(ctx context.Context, bodies []bsoncore.Document, 
 	return sessionfanout.Aggregate(results, onFailure)
 }
 
-// dropCursors forgets router cursors whose sessions were killed, ended or reaped; the shards
-// kill their own halves through the session commands.
+// dropCursors closes the router cursors of sessions that were killed, ended or reaped, and the
+// shard cursors behind them, as mongos's killCursorsWithMatchingSessions does.
 func (s *Server) dropCursors(ids []int64) {
-	for _, id := range ids {
-		_, _ = s.cursors.remove(id)
-	}
+	s.cursors.Kill(ids, true)
 }

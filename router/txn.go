@@ -40,8 +40,11 @@ func (c *conn) transactionStatement(ctx context.Context, r *request, shard int) 
 	if t.host == "" {
 		c.recordPinnedHost(r, host)
 	}
-	c.trackCursor(reply, t.shard, host, r)
-	return withRecoveryToken(reply.Body, c.s.cluster.Shard(t.shard).Name()), nil
+	body, err := c.storeCursor(reply, t.shard, host, r)
+	if err != nil {
+		return nil, err
+	}
+	return withRecoveryToken(body, c.s.cluster.Shard(t.shard).Name()), nil
 }
 
 // pinTransaction starts or continues the session's transaction and checks the statement stays

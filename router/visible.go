@@ -2,10 +2,8 @@ package router
 
 import (
 	"context"
-	"strconv"
 
 	"github.com/mongos-lite/mongos-lite/internal/bsonview"
-	"github.com/mongos-lite/mongos-lite/internal/outcome"
 
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
@@ -56,47 +54,6 @@ func (c *conn) listCollections(ctx context.Context, r *request) (bsoncore.Docume
 	if err != nil {
 		return nil, err
 	}
-	reply, err := c.forwardToPrimary(ctx, r, false)
-	if err != nil || keep == nil {
-		return reply, err
-	}
-	if id := outcome.Read(reply).Cursor.ID; id != 0 {
-		c.s.cursors.setFilter(id, keep)
-	}
-	return filterBatch(reply, "firstBatch", keep), nil
-}
-
-// filterBatch is a cursor reply with only the documents of cursor.<batch> that keep accepts.
-func filterBatch(reply bsoncore.Document, batch string, keep func(bsoncore.Document) bool) bsoncore.Document {
-	idx, dst := bsoncore.AppendDocumentStart(make([]byte, 0, len(reply)))
-	bsonview.Each(reply, func(el bsoncore.Element) bool {
-		cur, ok := el.Value().DocumentOK()
-		if string(el.KeyBytes()) != "cursor" || !ok {
-			dst = append(dst, el...)
-			return true
-		}
-		cidx, d := bsoncore.AppendDocumentElementStart(dst, "cursor")
-		bsonview.Each(cur, func(cel bsoncore.Element) bool {
-			arr, ok := cel.Value().ArrayOK()
-			if string(cel.KeyBytes()) != batch || !ok {
-				d = append(d, cel...)
-				return true
-			}
-			aidx, a := bsoncore.AppendArrayElementStart(d, batch)
-			n := 0
-			bsonview.Each(bsoncore.Document(arr), func(item bsoncore.Element) bool {
-				if doc, ok := item.Value().DocumentOK(); ok && keep(doc) {
-					a = bsoncore.AppendDocumentElement(a, strconv.Itoa(n), doc)
-					n++
-				}
-				return true
-			})
-			d, _ = bsoncore.AppendArrayEnd(a, aidx)
-			return true
-		})
-		dst, _ = bsoncore.AppendDocumentEnd(d, cidx)
-		return true
-	})
-	dst, _ = bsoncore.AppendDocumentEnd(dst, idx)
-	return dst
+	r.keep = keep
+	return c.forwardToPrimary(ctx, r, false)
 }

@@ -12,16 +12,16 @@ import (
 // mongosOptions are the flags that mean what a mongos option means, by that option's path in
 // mongos's configuration file; getCmdLineOpts reports them there.
 var mongosOptions = map[string]string{
-	"bind":                                    "net.bindIp",
-	"port":                                    "net.port",
-	"max-conns":                               "net.maxIncomingConnections",
-	"keyfile":                                 "security.keyFile",
-	"config":                                  "config",
-	"local-logical-session-timeout-minutes":   "setParameter.localLogicalSessionTimeoutMinutes",
-	"logical-session-refresh-millis":          "setParameter.logicalSessionRefreshMillis",
-	"max-sessions":                            "setParameter.maxSessions",
-	"kill-sessions-max-concurrency":           "setParameter.KillSessionsMaxConcurrency",
-	"kill-sessions-per-host-timeout-ms":       "setParameter.KillSessionsPerHostTimeoutMS",
+	"bind":                                  "net.bindIp",
+	"port":                                  "net.port",
+	"max-conns":                             "net.maxIncomingConnections",
+	"keyfile":                               "security.keyFile",
+	"config":                                "config",
+	"local-logical-session-timeout-minutes": "setParameter.localLogicalSessionTimeoutMinutes",
+	"logical-session-refresh-millis":        "setParameter.logicalSessionRefreshMillis",
+	"max-sessions":                          "setParameter.maxSessions",
+	"kill-sessions-max-concurrency":         "setParameter.KillSessionsMaxConcurrency",
+	"kill-sessions-per-host-timeout-ms":     "setParameter.KillSessionsPerHostTimeoutMS",
 	"max-acceptable-logical-clock-drift-secs": "setParameter.maxAcceptableLogicalClockDriftSecs",
 	"enable-test-commands":                    "setParameter.enableTestCommands",
 }

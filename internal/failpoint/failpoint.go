@@ -163,6 +163,24 @@ func ParseFailCommand(data bsoncore.Document) (Data, error) {
 	return d, nil
 }
 
+// ParseGetMoreAfterCheckout reads failGetMoreAfterCursorCheckout's data: a getMore that holds
+// its cursor fails with errorCode (InternalError when absent) or closes the connection; appName
+// filters as failCommand's does.
+func ParseGetMoreAfterCheckout(data bsoncore.Document) (Data, error) {
+	d := Data{Commands: map[string]bool{"getMore": true}, Code: mongoerr.InternalError,
+		CloseConnection: Truthy(data.Lookup("closeConnection"), false)}
+	if c, ok := data.Lookup("errorCode").AsInt64OK(); ok {
+		d.Code = mongoerr.Code(c)
+	}
+	d.AppName, _ = data.Lookup("appName").StringValueOK()
+	return d, nil
+}
+
+// GetMoreError is the error failGetMoreAfterCursorCheckout injects (cluster_find.cpp).
+func (d Data) GetMoreError() *mongoerr.Error {
+	return mongoerr.New(d.Code, "Hit the 'failGetMoreAfterCursorCheckout' failpoint")
+}
+
 // Truthy reads a boolean-ish field as the server does (bool, or a number ≠ 0); def when absent.
 func Truthy(v bsoncore.Value, def bool) bool {
 	if b, ok := v.BooleanOK(); ok {

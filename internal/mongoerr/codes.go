@@ -87,6 +87,7 @@ const (
 	IllegalOpMsgFlag                   Code = 223
 	TransactionTooOld                  Code = 225
 	TooManyDocumentSequences           Code = 233
+	RetryChangeStream                  Code = 234
 	CursorKilled                       Code = 237
 	NoSuchTransaction                  Code = 251
 	TransactionCommitted               Code = 256
@@ -188,6 +189,7 @@ var names = map[Code]string{
 	IllegalOpMsgFlag:                   "IllegalOpMsgFlag",
 	TransactionTooOld:                  "TransactionTooOld",
 	TooManyDocumentSequences:           "TooManyDocumentSequences",
+	RetryChangeStream:                  "RetryChangeStream",
 	CursorKilled:                       "CursorKilled",
 	NoSuchTransaction:                  "NoSuchTransaction",
 	TransactionCommitted:               "TransactionCommitted",

@@ -51,3 +51,26 @@ func WriteConcernErrorLabels(c Code, ctx LabelContext) []string {
 	}
 	return nil
 }
+
+// resumableChangeStreamCodes are the errors after which drivers may resume a change stream
+// (error_labels.cpp isResumableChangeStreamError).
+var resumableChangeStreamCodes = map[Code]bool{
+	HostUnreachable: true, HostNotFound: true, NetworkTimeout: true, ShutdownInProgress: true,
+	PrimarySteppedDown: true, ExceededTimeLimit: true, SocketException: true,
+	NotWritablePrimary: true, InterruptedAtShutdown: true, InterruptedDueToReplStateChange: true,
+	NotPrimaryNoSecondaryOk: true, NotPrimaryOrSecondary: true, StaleShardVersion: true,
+	StaleEpoch: true, StaleConfig: true, RetryChangeStream: true, FailedToSatisfyReadPreference: true,
+}
+
+// AddChangeStreamLabels labels the error of a change stream command as mongod and mongos do:
+// ResumableChangeStreamError when a driver may resume, NonResumableChangeStreamError when the
+// stream cannot go on. It returns e.
+func (e *Error) AddChangeStreamLabels() *Error {
+	switch {
+	case resumableChangeStreamCodes[e.Code]:
+		e.WithLabels("ResumableChangeStreamError")
+	case e.Code == ChangeStreamFatalError || e.Code == ChangeStreamHistoryLost:
+		e.WithLabels("NonResumableChangeStreamError")
+	}
+	return e
+}

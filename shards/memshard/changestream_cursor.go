@@ -543,7 +543,7 @@ func (r *request) changeStreamGetMore(id int64, c *cursor, ns string, batchSize 
 		if d.CloseConnection {
 			return errCloseConnection
 		}
-		return changeStreamError(mongoerr.New(d.Code, "Failing command via 'failGetMoreAfterCursorCheckout' failpoint"))
+		return changeStreamError(d.GetMoreError())
 	}
 	wait := defaultAwait
 	if ms, ok := r.body.Lookup("maxTimeMS").AsInt64OK(); ok && ms > 0 {
@@ -586,27 +586,9 @@ func (r *request) changeStreamGetMore(id int64, c *cursor, ns string, batchSize 
 	}
 }
 
-// resumableCodes are the errors after which drivers may resume a change stream: mongod labels
-// them ResumableChangeStreamError on change stream commands (error_labels.cpp).
-var resumableCodes = map[mongoerr.Code]bool{
-	mongoerr.HostUnreachable: true, mongoerr.HostNotFound: true, mongoerr.NetworkTimeout: true,
-	mongoerr.ShutdownInProgress: true, mongoerr.PrimarySteppedDown: true, mongoerr.ExceededTimeLimit: true,
-	mongoerr.SocketException: true, mongoerr.NotWritablePrimary: true, mongoerr.InterruptedAtShutdown: true,
-	mongoerr.InterruptedDueToReplStateChange: true, mongoerr.NotPrimaryNoSecondaryOk: true,
-	mongoerr.NotPrimaryOrSecondary: true, mongoerr.StaleShardVersion: true, mongoerr.StaleEpoch: true,
-	mongoerr.StaleConfig: true, 234 /* RetryChangeStream */ : true, 133 /* FailedToSatisfyReadPreference */ : true,
-}
-
 // changeStreamError labels a change stream command's error as mongod does.
 func changeStreamError(err error) error {
-	e := mongoerr.As(err)
-	switch {
-	case resumableCodes[e.Code]:
-		e.WithLabels("ResumableChangeStreamError")
-	case e.Code == mongoerr.ChangeStreamFatalError || e.Code == mongoerr.ChangeStreamHistoryLost:
-		e.WithLabels("NonResumableChangeStreamError")
-	}
-	return e
+	return mongoerr.As(err).AddChangeStreamLabels()
 }
 
 // appendStreamCursor is the cursor document of a change stream batch.

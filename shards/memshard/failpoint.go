@@ -32,7 +32,7 @@ func cmdConfigureFailPoint(r *request) error {
 	case "onPrimaryTransactionalWrite":
 		p, parse = &r.m.txnWriteFail, parseTxnWriteFail
 	case "failGetMoreAfterCursorCheckout":
-		p, parse = &r.m.getMoreFail, parseGetMoreFail
+		p, parse = &r.m.getMoreFail, failpoint.ParseGetMoreAfterCheckout
 	default:
 		return mongoerr.New(mongoerr.BadValue, "Unknown fail point: %s", r.body.Index(0).Value())
 	}
@@ -107,14 +107,4 @@ func (r *request) retryableStatement(run func() error) error {
 		return errCloseConnection
 	}
 	return nil
-}
-
-// parseGetMoreFail reads failGetMoreAfterCursorCheckout's data: the error a change stream
-// getMore fails with once it holds its cursor, or closeConnection.
-func parseGetMoreFail(data bsoncore.Document) (failpoint.Data, error) {
-	d := failpoint.Data{CloseConnection: failpoint.Truthy(data.Lookup("closeConnection"), false)}
-	if c, ok := data.Lookup("errorCode").AsInt64OK(); ok {
-		d.Code = mongoerr.Code(c)
-	}
-	return d, nil
 }
