@@ -12,10 +12,41 @@ import (
 )
 
 // The config database as mongosh's sh.status() reads it (docs/commands.md). config.shards is the
-// router's own list; config.databases, config.collections, config.chunks, config.version,
-// config.settings and config.mongos are real collections on the config shard, which reads of
-// the config database reach as any read does; config.changelog, config.actionlog, config.locks
-// and config.tags exist on no shard and read as empty, as on a mongos whose balancer never ran.
+// router's own list; config.databases, config.collections, config.chunks, config.tags,
+// config.version, config.settings and config.mongos are real collections on the config shard,
+// which reads of the config database reach as any read does. config.changelog,
+// config.actionlog and config.locks are where a mongos's config servers log chunk migrations
+// and splits, balancer rounds and distributed locks: nothing mongos-lite ever does, so the
+// router answers them as empty, as a mongos whose balancer never ran. (A set that once was a
+// shard or a config server may still hold collections of those names: they are not this
+// cluster's.)
+
+// emptyViews are the config collections the router answers as empty.
+var emptyViews = map[string]bool{"changelog": true, "actionlog": true, "locks": true}
+
+// onEmptyInput are the aggregation stages that produce nothing from no documents; a pipeline of
+// only these reads an empty view as empty.
+var onEmptyInput = map[string]bool{"$match": true, "$project": true, "$addFields": true, "$set": true,
+	"$unset": true, "$group": true, "$sort": true, "$skip": true, "$limit": true, "$count": true,
+	"$unwind": true, "$replaceRoot": true, "$replaceWith": true, "$sortByCount": true}
+
+// emptyView answers an aggregate of an empty view (ok false for any other aggregate).
+func (c *conn) emptyView(r *request, stages bsoncore.Array) (bsoncore.Document, bool, error) {
+	coll, _ := r.Lookup("aggregate")
+	name, _ := coll.StringValueOK()
+	if string(r.DB) != "config" || !emptyViews[name] {
+		return nil, false, nil
+	}
+	vals, _ := stages.Values()
+	for _, v := range vals {
+		stage, _ := v.DocumentOK()
+		if !onEmptyInput[string(bsonview.FirstKey(stage))] {
+			return nil, false, nil
+		}
+	}
+	reply, err := c.queuedCursor(r, "config."+name, nil)
+	return reply, true, err
+}
 
 // find answers config.shards from the router's own registry (there are no config servers),
 // filtered, sorted, skipped, limited and projected as the find asks. Other finds go to their
@@ -27,8 +58,11 @@ func (c *conn) find(ctx context.Context, r *request) (bsoncore.Document, error) 
 	if string(r.DB) != "config" {
 		return c.forwardToPrimary(ctx, r, false)
 	}
-	if string(name) == "shards" {
+	switch {
+	case string(name) == "shards":
 		return c.findShards(r)
+	case emptyViews[string(name)]:
+		return c.queuedCursor(r, "config."+string(name), nil)
 	}
 	if err := c.s.ensureMetadata(ctx); err != nil {
 		c.log.Debug().Err(err).Msg("cluster metadata not written yet")
@@ -56,7 +90,7 @@ func (c *conn) findShards(r *request) (bsoncore.Document, error) {
 	if err != nil {
 		return nil, err
 	}
-	return cursorReply("config.shards", docs), nil
+	return c.queuedCursor(r, "config.shards", rawDocs(docs))
 }
 
 // emptyOption reports a find option that asks for nothing: an empty document, or a skip or
@@ -115,7 +149,7 @@ func (c *conn) shardedDataDistribution(ctx context.Context, r *request, stages b
 	if docs, err = runStages(docs, all[1:]); err != nil {
 		return nil, err
 	}
-	return cursorReply("admin.$cmd.aggregate", docs), nil
+	return c.queuedCursor(r, "admin.$cmd.aggregate", rawDocs(docs))
 }
 
 // distributionOf is one collection's $shardedDataDistribution document from its shards'

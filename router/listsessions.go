@@ -31,6 +31,9 @@ func (c *conn) aggregate(ctx context.Context, r *request) (bsoncore.Document, er
 	case "$shardedDataDistribution":
 		return c.shardedDataDistribution(ctx, r, stages)
 	}
+	if reply, ok, err := c.emptyView(r, stages); ok {
+		return reply, err
+	}
 	return c.forwardToPrimary(ctx, r, false)
 }
 

@@ -472,7 +472,7 @@ func (c *conn) collStatsStage(ctx context.Context, r *request, stages bsoncore.A
 	if docs, err = runStages(docs, all[1:]); err != nil {
 		return nil, err
 	}
-	return cursorReply(string(r.DB)+"."+name, docs), nil
+	return c.queuedCursor(r, string(r.DB)+"."+name, rawDocs(docs))
 }
 
 // aggregateOf is the client's aggregate with the one stage for its pipeline, and every result in

@@ -77,21 +77,27 @@ func parseCurrentOpSpec(v bsoncore.Value, r *request) (currentOpSpec, error) {
 }
 
 // cmdAggregateOrCurrentOp is aggregate, where a pipeline that starts with $currentOp reads this
-// member's operations; every other pipeline is cmdAggregate's.
+// member's operations and one that starts with $collStats its statistics of the collection
+// (collstatsstage.go); every other pipeline is cmdAggregate's.
 func cmdAggregateOrCurrentOp(r *request) error {
 	specs, err := r.docsArg("pipeline")
 	if err != nil || r.boolArg("explain", false) {
 		return cmdAggregate(r)
 	}
 	for i, s := range specs {
-		if i > 0 && stageName(s) == currentOpStage {
-			return mongoerr.New(40602, "$currentOp is only valid as the first stage in a pipeline.")
+		if name := stageName(s); i > 0 && (name == currentOpStage || name == collStatsStage) {
+			return mongoerr.New(40602, "%s is only valid as the first stage in a pipeline.", name)
 		}
 	}
-	if len(specs) == 0 || stageName(specs[0]) != currentOpStage {
+	switch {
+	case len(specs) == 0:
 		return cmdAggregate(r)
+	case stageName(specs[0]) == currentOpStage:
+		return r.aggregateCurrentOp(specs)
+	case stageName(specs[0]) == collStatsStage:
+		return r.aggregateCollStats(specs)
 	}
-	return r.aggregateCurrentOp(specs)
+	return cmdAggregate(r)
 }
 
 // stageName is the name of a pipeline stage ("" for an empty document).
