@@ -10,6 +10,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
+	"github.com/mongos-lite/mongos-lite/auth"
 	"github.com/mongos-lite/mongos-lite/internal/bsonview"
 	"github.com/mongos-lite/mongos-lite/internal/command"
 	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
@@ -443,7 +444,7 @@ func (c *conn) collStatsStage(ctx context.Context, r *request, stages bsoncore.A
 	all, _ := stages.Values()
 	stage, _ := all[0].DocumentOK()
 	if spec := stage.Index(0).Value(); spec.Type != bsoncore.TypeEmbeddedDocument {
-		return nil, mongoerr.New(40166, "$collStats must take a nested object but found: $collStats: %s", spec)
+		return nil, mongoerr.New(40166, "$collStats must take a nested object but found: %s", auth.ElementText("$collStats", spec))
 	}
 	if r.op.Autocommit {
 		return nil, mongoerr.New(mongoerr.OperationNotSupportedInTransaction,

@@ -7,6 +7,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
+	"github.com/mongos-lite/mongos-lite/auth"
 	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
 	"github.com/mongos-lite/mongos-lite/shards/memshard/query"
 )
@@ -26,7 +27,8 @@ func (r *request) aggregateCollStats(specs []bsoncore.Document) error {
 	}
 	spec, ok := specs[0].Index(0).Value().DocumentOK()
 	if !ok {
-		return mongoerr.New(40166, "$collStats must take a nested object but found: %s", specs[0].Index(0))
+		return mongoerr.New(40166, "$collStats must take a nested object but found: %s",
+			auth.ElementText(collStatsStage, specs[0].Index(0).Value()))
 	}
 	if r.txn != nil {
 		return mongoerr.New(mongoerr.OperationNotSupportedInTransaction,
