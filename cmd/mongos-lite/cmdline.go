@@ -54,7 +54,7 @@ func optionValue(v any) any {
 		return x.String()
 	case uint64:
 		return int64(x)
-	case interface{ Value() []string }:
+	case cli.StringSlice:
 		return x.Value()
 	}
 	return v
