@@ -78,9 +78,17 @@ func startCluster(t *testing.T, o clusterOptions) *cluster {
 		}
 		c.shards = append(c.shards, sh)
 	}
+	c.router, c.uri = c.serveRouter(t, o.configure)
+	return c
+}
+
+// serveRouter starts a router over the cluster's shards, configured by configure (may be nil),
+// and returns it with its URI. The test's cleanup closes it before the shards close.
+func (c *cluster) serveRouter(t *testing.T, configure func(*router.Config)) (*router.Server, string) {
+	t.Helper()
 	cfg := router.Config{Logger: zerolog.Nop()}
-	if o.configure != nil {
-		o.configure(&cfg)
+	if configure != nil {
+		configure(&cfg)
 	}
 	srv, err := router.New(cfg, c.shards)
 	if err != nil {
@@ -89,10 +97,15 @@ func startCluster(t *testing.T, o clusterOptions) *cluster {
 	if err := srv.Listen(); err != nil {
 		t.Fatal(err)
 	}
-	c.router = srv
-	go func() { _ = srv.Serve() }()
-	c.uri = "mongodb://" + srv.Addr() + "/"
-	return c
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve() }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = srv.Close(ctx)
+		<-served
+	})
+	return srv, "mongodb://" + srv.Addr() + "/"
 }
 
 func (c *cluster) startMemshards(t *testing.T, o clusterOptions) {

@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -17,32 +16,6 @@ import (
 
 // The config database as mongosh's sh.status() reads it, read with the driver (docs/commands.md,
 // "The config database").
-
-// secondRouter starts another router over the cluster's shards, as a second mongos, and returns
-// it with its URI; the test's cleanup closes it.
-func (c *cluster) secondRouter(t *testing.T, configure func(*router.Config)) (*router.Server, string) {
-	t.Helper()
-	cfg := router.Config{Logger: zerolog.Nop()}
-	if configure != nil {
-		configure(&cfg)
-	}
-	srv, err := router.New(cfg, c.shards)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve() }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = srv.Close(ctx)
-		<-served
-	})
-	return srv, "mongodb://" + srv.Addr() + "/"
-}
 
 func findAll(t *testing.T, coll *mongo.Collection, filter any, opts ...options.Lister[options.FindOptions]) []bson.Raw {
 	t.Helper()
@@ -61,7 +34,7 @@ func findAll(t *testing.T, coll *mongo.Collection, filter any, opts ...options.L
 // same for every router, however many race to write it.
 func TestConfigVersionOneForTheCluster(t *testing.T) {
 	c := startCluster(t, clusterOptions{members: 1})
-	_, uri2 := c.secondRouter(t, nil)
+	_, uri2 := c.serveRouter(t, nil)
 	var ids []bson.ObjectID
 	for _, cl := range []*mongo.Client{c.client(t), connect(t, uri2)} {
 		docs := findAll(t, cl.Database("config").Collection("version"), bson.D{})
@@ -108,7 +81,7 @@ func TestConfigShardsFindApplied(t *testing.T) {
 // shape, pinged while it runs; one that stopped keeps its last ping, as on mongos.
 func TestConfigMongosRegistration(t *testing.T) {
 	c := startCluster(t, clusterOptions{members: 1})
-	second, _ := c.secondRouter(t, func(cfg *router.Config) { cfg.PingInterval = 20 * time.Millisecond })
+	second, _ := c.serveRouter(t, func(cfg *router.Config) { cfg.PingInterval = 20 * time.Millisecond })
 	mongosColl := c.client(t).Database("config").Collection("mongos")
 	type entry struct {
 		ID      string    `bson:"_id"`

@@ -76,7 +76,7 @@ func wantPrinted(t *testing.T, out string, parts ...string) {
 func TestMongoshShStatus(t *testing.T) {
 	requireMongosh(t)
 	c := startCluster(t, clusterOptions{members: 1})
-	c.secondRouter(t, nil)
+	c.serveRouter(t, nil)
 	p := c.spread(t, "shown", "c", 3, 4)
 	c.simulateSharded(t, "shown", "c", []int{2, 1})
 	out := mongosh(t, c.uri, "sh.status()")

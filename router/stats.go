@@ -106,9 +106,14 @@ func numberDouble(doc bsoncore.Document, key string) float64 {
 // withoutReplyFields is a shard's reply without the generic reply fields mongos never passes
 // on (filterCommandReplyForPassthrough): its cluster time, operation time and the like.
 func withoutReplyFields(body bsoncore.Document) bsoncore.Document {
+	return keepFields(body, command.FromShard)
+}
+
+// keepFields is doc with only the top-level fields whose key keep accepts.
+func keepFields(doc bsoncore.Document, keep func(key []byte) bool) bsoncore.Document {
 	idx, dst := bsoncore.AppendDocumentStart(nil)
-	bsonview.Each(body, func(el bsoncore.Element) bool {
-		if command.FromShard(el.KeyBytes()) {
+	bsonview.Each(doc, func(el bsoncore.Element) bool {
+		if keep(el.KeyBytes()) {
 			dst = append(dst, el...)
 		}
 		return true
@@ -271,7 +276,7 @@ func (c *conn) collStats(ctx context.Context, r *request) (bsoncore.Document, er
 		return nil, mongoerr.As(err)
 	}
 	sub := *r
-	sub.Body = withoutField(r.Body, "scale")
+	sub.Body = keepFields(r.Body, func(key []byte) bool { return string(key) != "scale" })
 	answers := c.askShards(ctx, &sub, where.Shards)
 	if err := firstError(answers); err != nil {
 		return nil, err
@@ -413,19 +418,6 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
-}
-
-// withoutField is doc without its top-level field key.
-func withoutField(doc bsoncore.Document, key string) bsoncore.Document {
-	idx, dst := bsoncore.AppendDocumentStart(nil)
-	bsonview.Each(doc, func(el bsoncore.Element) bool {
-		if el.Key() != key {
-			dst = append(dst, el...)
-		}
-		return true
-	})
-	dst, _ = bsoncore.AppendDocumentEnd(dst, idx)
-	return dst
 }
 
 // --- $collStats ---

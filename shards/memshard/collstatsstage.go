@@ -42,20 +42,25 @@ func (r *request) aggregateCollStats(specs []bsoncore.Document) error {
 	if err != nil {
 		return err
 	}
+	docs, err := runLater(specs, []bson.Raw{doc})
+	if err != nil {
+		return err
+	}
+	r.replyCursor(r.ns(coll), docs, batchSize, false)
+	return nil
+}
+
+// runLater runs the stages after a pipeline's first over the documents the first produced.
+func runLater(specs []bsoncore.Document, docs []bson.Raw) ([]bson.Raw, error) {
 	rest := make([]bson.Raw, len(specs)-1)
 	for i, d := range specs[1:] {
 		rest[i] = bson.Raw(d)
 	}
 	p, err := query.NewPipeline(rest)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	docs, err := p.Run([]bson.Raw{doc})
-	if err != nil {
-		return err
-	}
-	r.replyCursor(r.ns(coll), docs, batchSize, false)
-	return nil
+	return p.Run(docs)
 }
 
 // collStatsDoc builds the stage's one document, in the order mongod appends its sections.

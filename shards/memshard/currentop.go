@@ -121,15 +121,7 @@ func (r *request) aggregateCurrentOp(specs []bsoncore.Document) error {
 	if err != nil {
 		return err
 	}
-	rest := make([]bson.Raw, len(specs)-1)
-	for i, d := range specs[1:] {
-		rest[i] = bson.Raw(d)
-	}
-	p, err := query.NewPipeline(rest)
-	if err != nil {
-		return err
-	}
-	docs, err := p.Run(r.currentOps(spec))
+	docs, err := runLater(specs, r.currentOps(spec))
 	if err != nil {
 		return err
 	}
