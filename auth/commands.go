@@ -85,6 +85,7 @@ func init() {
 		// (cluster_control_balancer_cmd.cpp).
 		"balancerStatus": onConfigSettings("find"),
 		"balancerStart":  onConfigSettings("update"), "balancerStop": onConfigSettings("update"),
+		"checkMetadataConsistency": checkMetadataConsistencyNeeds,
 		// Session commands: any authenticated user for their own sessions; whose sessions they
 		// reach is the caller's uid (internal/sessionid), except the kill-all forms.
 		"startSession": none, "endSessions": none, "refreshSessions": none, "killSessions": none,
@@ -383,6 +384,15 @@ func listDatabasesNeeds(r request) ([]need, error) {
 		return []need{{[]string{"listDatabases"}, ClusterResource()}}, nil
 	}
 	return nil, nil
+}
+
+// checkMetadataConsistencyNeeds: the action on the cluster (run on admin), the database, or the
+// collection it names.
+func checkMetadataConsistencyNeeds(r request) ([]need, error) {
+	if r.db == "admin" {
+		return onCluster("checkMetadataConsistency")(r)
+	}
+	return onNS("checkMetadataConsistency")(r)
 }
 
 func currentOpNeeds(r request) ([]need, error) {

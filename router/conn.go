@@ -53,6 +53,8 @@ type conn struct {
 	clientMeta  []byte                     // the $client element the shards get (handshake.go)
 	appName     string
 	closeOnce   sync.Once
+
+	op opState // the command in progress, as $currentOp and killOp see it (routerops.go)
 }
 
 func (s *Server) newConn(nc net.Conn) *conn {

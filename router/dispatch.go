@@ -40,23 +40,26 @@ var handshake = map[string]bool{"hello": true, "isMaster": true, "ismaster": tru
 func init() {
 	handlers = map[string]handler{
 		"hello": (*conn).hello, "isMaster": (*conn).hello, "ismaster": (*conn).hello,
-		"ping":            (*conn).ping,
-		"buildInfo":       (*conn).buildInfo,
-		"buildinfo":       (*conn).buildInfo,
-		"getParameter":    (*conn).getParameter,
-		"serverStatus":    (*conn).serverStatus,
-		"connPoolStats":   (*conn).connPoolStats,
-		"listShards":      (*conn).listShards,
-		"isdbgrid":        (*conn).isdbgrid,
-		"whatsmyuri":      (*conn).whatsmyuri,
-		"getMore":         (*conn).getMore,
-		"killCursors":     (*conn).killCursors,
-		"listDatabases":   (*conn).listDatabases,
-		"listCollections": (*conn).listCollections,
-		"dropDatabase":    (*conn).dropDatabase,
-		"find":            (*conn).find,
-		"aggregate":       (*conn).aggregate,
-		"bulkWrite":       (*conn).bulkWrite,
+		"ping":                     (*conn).ping,
+		"buildInfo":                (*conn).buildInfo,
+		"buildinfo":                (*conn).buildInfo,
+		"getParameter":             (*conn).getParameter,
+		"serverStatus":             (*conn).serverStatus,
+		"connPoolStats":            (*conn).connPoolStats,
+		"listShards":               (*conn).listShards,
+		"isdbgrid":                 (*conn).isdbgrid,
+		"whatsmyuri":               (*conn).whatsmyuri,
+		"getMore":                  (*conn).getMore,
+		"killCursors":              (*conn).killCursors,
+		"currentOp":                (*conn).currentOpCommand,
+		"killOp":                   (*conn).killOp,
+		"checkMetadataConsistency": (*conn).checkMetadataConsistency,
+		"listDatabases":            (*conn).listDatabases,
+		"listCollections":          (*conn).listCollections,
+		"dropDatabase":             (*conn).dropDatabase,
+		"find":                     (*conn).find,
+		"aggregate":                (*conn).aggregate,
+		"bulkWrite":                (*conn).bulkWrite,
 
 		"startSession":             (*conn).startSession,
 		"refreshSessions":          (*conn).refreshSessions,
@@ -189,6 +192,8 @@ func (c *conn) dispatch(ctx context.Context, r *request) (bsoncore.Document, err
 			}
 		}
 	}
+	c.beginOpReport(r)
+	defer c.endOpReport()
 	if c.s.cfg.EnableTestCommands && string(name) != "configureFailPoint" {
 		return c.failCommand(ctx, name, r, func() (bsoncore.Document, error) { return c.answer(ctx, name, r) })
 	}

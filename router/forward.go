@@ -103,6 +103,9 @@ func aggregateWrites(body bsoncore.Document) bool {
 // the connection's next round trip. The status's cluster time and operation time are taken
 // here, once, for every path that reaches a shard.
 func (c *conn) exchange(ctx context.Context, idx int, rp shards.ReadPref, host string, r *request) (shards.Reply, string, error) {
+	if err := c.interrupted(); err != nil {
+		return shards.Reply{}, host, err
+	}
 	c.fwd = c.appendForward(c.fwd[:0], r, rp)
 	req := shards.Request{Body: c.fwd, Sequences: r.Sequences, MoreToCome: r.flags&wire.MoreToCome != 0}
 	shard := c.s.cluster.Shard(idx)

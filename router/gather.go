@@ -22,24 +22,54 @@ func (c *conn) fanoutBody(r *request) bsoncore.Document {
 	return c.appendForward(nil, &sub, shards.Primary())
 }
 
-// gatherEveryShard runs body, a cursor command, on every shard's primary at once and reads each
-// shard's cursor to its end on the member that opened it. It serves the commands that answer for
-// the whole cluster with results the router holds in memory ($currentOp, $listSessions,
-// checkMetadataConsistency). docs[i] are shard i's documents; failed is the folded error reply
-// (sessionfanout.Aggregate) when a shard failed, nil otherwise.
-func (s *Server) gatherEveryShard(ctx context.Context, body bsoncore.Document) (docs [][]bsoncore.Document, failed bsoncore.Document) {
-	shardList := s.cluster.Shards()
-	targets := make([]indexedShard, len(shardList))
-	for i, sh := range shardList {
-		targets[i] = indexedShard{i, sh}
+// gatherTarget is a member of a shard (its primary when host is empty) that a gather reads;
+// raw names it by the shard's name and the host.
+type gatherTarget struct {
+	i     int // its place in the gather's target list
+	shard *shards.Shard
+	host  string
+}
+
+func (t gatherTarget) String() string {
+	if t.host == "" {
+		return t.shard.Name()
 	}
-	docs = make([][]bsoncore.Document, len(shardList))
+	return t.shard.Name() + "/" + t.host
+}
+
+// primaryTargets are the shards' primaries.
+func (s *Server) primaryTargets() []gatherTarget {
+	var targets []gatherTarget
+	for _, sh := range s.cluster.Shards() {
+		targets = append(targets, gatherTarget{i: len(targets), shard: sh})
+	}
+	return targets
+}
+
+// memberTargets are every member of every shard.
+func (s *Server) memberTargets() []gatherTarget {
+	var targets []gatherTarget
+	for _, sh := range s.cluster.Shards() {
+		for _, host := range sh.Members() {
+			targets = append(targets, gatherTarget{i: len(targets), shard: sh, host: host})
+		}
+	}
+	return targets
+}
+
+// gather runs body, a cursor command, on every target at once and reads each target's cursor to
+// its end on the member that opened it. It serves the commands that answer for the whole
+// cluster with results the router holds in memory ($currentOp, $listSessions,
+// checkMetadataConsistency). docs[i] are targets[i]'s documents; failed is the folded error
+// reply (sessionfanout.Aggregate) when a target failed, nil otherwise.
+func (s *Server) gather(ctx context.Context, body bsoncore.Document, targets []gatherTarget) (docs [][]bsoncore.Document, failed bsoncore.Document) {
+	docs = make([][]bsoncore.Document, len(targets))
 	defer s.observeFanout(body, len(targets), time.Now())
 	results := sessionfanout.Broadcast(ctx, targets, s.fanoutOptions(),
-		func(ctx context.Context, t indexedShard) (outcome.Reply, error) {
+		func(ctx context.Context, t gatherTarget) (outcome.Reply, error) {
 			var reply outcome.Reply
 			var err error
-			docs[t.i], reply, err = drainCursor(ctx, t.shard, body)
+			docs[t.i], reply, err = drainCursor(ctx, t.shard, t.host, body)
 			return reply, err
 		})
 	for _, res := range results {
@@ -50,18 +80,16 @@ func (s *Server) gatherEveryShard(ctx context.Context, body bsoncore.Document) (
 	return docs, nil
 }
 
-// indexedShard is a shard and its place in the shard list; raw names it by the shard's name.
-type indexedShard struct {
-	i     int
-	shard *shards.Shard
-}
-
-func (t indexedShard) String() string { return t.shard.Name() }
-
-// drainCursor runs a cursor command on sh's primary and getMores the cursor to its end. reply is
-// the last reply: a failed one when the cursor could not be read to its end.
-func drainCursor(ctx context.Context, sh *shards.Shard, body bsoncore.Document) (docs []bsoncore.Document, reply outcome.Reply, err error) {
-	first, host, err := sh.RoundTrip(ctx, shards.Primary(), shards.Request{Body: body}, nil)
+// drainCursor runs a cursor command on a member of sh (its primary when host is empty) and
+// getMores the cursor to its end. reply is the last reply: a failed one when the cursor could not
+// be read to its end.
+func drainCursor(ctx context.Context, sh *shards.Shard, host string, body bsoncore.Document) (docs []bsoncore.Document, reply outcome.Reply, err error) {
+	var first shards.Reply
+	if host == "" {
+		first, host, err = sh.RoundTrip(ctx, shards.Primary(), shards.Request{Body: body}, nil)
+	} else {
+		first, err = sh.CommandHost(ctx, host, body)
+	}
 	if err != nil || !first.Status.OK {
 		return nil, first.Reply, err
 	}

@@ -5,13 +5,15 @@ import (
 	"strconv"
 
 	"github.com/mongos-lite/mongos-lite/internal/bsonview"
+	"github.com/mongos-lite/mongos-lite/internal/command"
+	"github.com/mongos-lite/mongos-lite/internal/currentop"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
 	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
+	"github.com/mongos-lite/mongos-lite/internal/query"
 	"github.com/mongos-lite/mongos-lite/internal/sessionid"
-	"github.com/mongos-lite/mongos-lite/shards/memshard/query"
 )
 
 // aggregate answers $listLocalSessions from the router's cache and $listSessions from every
@@ -30,11 +32,33 @@ func (c *conn) aggregate(ctx context.Context, r *request) (bsoncore.Document, er
 		return c.collStatsStage(ctx, r, stages)
 	case "$shardedDataDistribution":
 		return c.shardedDataDistribution(ctx, r, stages)
+	case currentop.Stage:
+		vals, _ := stages.Values()
+		return c.currentOpAggregate(ctx, r, stage, vals)
+	case "$changeStream":
+		if err := refuseClusterStream(stage); err != nil {
+			return nil, err
+		}
 	}
 	if reply, ok, err := c.emptyView(r, stages); ok {
 		return reply, err
 	}
 	return c.forwardToPrimary(ctx, r, false)
+}
+
+// refuseClusterStream refuses a change stream over the whole cluster (a client's watch,
+// allChangesForCluster): every shard has its own oplog and the router does not merge their
+// streams yet, so one shard's stream would pass for the cluster's. A database's or a
+// collection's stream is whole: a database lives on its primary shard.
+func refuseClusterStream(stage bsoncore.Document) error {
+	spec, _ := stage.Lookup("$changeStream").DocumentOK()
+	if all, _ := command.TrueValue(spec, "allChangesForCluster", "$changeStream"); !all {
+		return nil
+	}
+	return mongoerr.New(mongoerr.CommandNotSupported,
+		"mongos-lite does not merge change streams across shards yet: a whole-cluster change stream "+
+			"(allChangesForCluster, a client's watch) would show one shard's changes as the cluster's; "+
+			"watch a database or a collection instead (each lives on one shard)")
 }
 
 func (c *conn) listLocalSessions(r *request, stage bsoncore.Document, stages bsoncore.Array) (bsoncore.Document, error) {
@@ -81,7 +105,7 @@ func (c *conn) listSessions(ctx context.Context, r *request, stage bsoncore.Docu
 	if _, err := sessionid.ParseListSpec("$listSessions", stage.Lookup("$listSessions"), r.who.uid); err != nil {
 		return nil, err
 	}
-	perShard, failed := c.s.gatherEveryShard(ctx, c.fanoutBody(r))
+	perShard, failed := c.s.gather(ctx, c.fanoutBody(r), c.s.primaryTargets())
 	if failed != nil {
 		return failed, nil
 	}

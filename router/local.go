@@ -56,6 +56,8 @@ func (c *conn) parameters() map[string]bsoncore.Value {
 		return bsoncore.Value{Type: bsoncore.TypeInt32, Data: bsoncore.AppendInt32(nil, v)}
 	}
 	return map[string]bsoncore.Value{
+		"cursorTimeoutMillis": {Type: bsoncore.TypeInt64,
+			Data: bsoncore.AppendInt64(nil, c.s.cfg.CursorTimeout.Milliseconds())}, // a long, as mongos's
 		"featureCompatibilityVersion": {Type: bsoncore.TypeEmbeddedDocument,
 			Data: bsoncore.NewDocumentBuilder().AppendString("version", "8.0").Build()},
 		"localLogicalSessionTimeoutMinutes": i32(int32(c.s.cfg.LogicalSessionTimeoutMinutes)),

@@ -18,7 +18,14 @@ import (
 // config shard that holds config.databases, logs what it receives.
 func twoShards(t *testing.T) (addr string, log *commandLog) {
 	t.Helper()
-	log = &commandLog{}
+	srv, log := twoShardServer(t, nil)
+	return srv.Addr(), log
+}
+
+// twoShardServer is twoShards's router, with routerCfg applied to its configuration.
+func twoShardServer(t *testing.T, routerCfg func(*Config)) (*Server, *commandLog) {
+	t.Helper()
+	log := &commandLog{}
 	var list []*shards.Shard
 	for i := range 2 {
 		var opts []memshard.Option
@@ -43,7 +50,11 @@ func twoShards(t *testing.T) (addr string, log *commandLog) {
 		})
 		list = append(list, sh)
 	}
-	srv, err := New(Config{Logger: zerolog.Nop(), Auth: auth.NewAuthenticator(trustUsers(t), nil, zerolog.Nop())}, list)
+	cfg := Config{Logger: zerolog.Nop(), Auth: auth.NewAuthenticator(trustUsers(t), nil, zerolog.Nop())}
+	if routerCfg != nil {
+		routerCfg(&cfg)
+	}
+	srv, err := New(cfg, list)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +69,7 @@ func twoShards(t *testing.T) (addr string, log *commandLog) {
 		_ = srv.Close(ctx)
 		<-served
 	})
-	return srv.Addr(), log
+	return srv, log
 }
 
 // placed reports whether the router recorded a placement in config.databases since the first

@@ -70,6 +70,7 @@ type Server struct {
 	closed   bool
 	wg       sync.WaitGroup
 	nextConn atomic.Int64
+	nextOpID atomic.Int32
 }
 
 // New builds a router over already opened shards (at least one).

@@ -313,6 +313,13 @@ func TestTLSConfigRefused(t *testing.T) {
 // tlsCluster is a memshard set behind a router, both configurable.
 func tlsCluster(t testing.TB, setOpts []memshard.Option, shardCfg func(*shards.Config), routerCfg func(*Config)) (addr string, logs *logBuffer) {
 	t.Helper()
+	srv, logs := oneShardServer(t, setOpts, shardCfg, routerCfg)
+	return srv.Addr(), logs
+}
+
+// oneShardServer is a router in front of one memshard set of one member.
+func oneShardServer(t testing.TB, setOpts []memshard.Option, shardCfg func(*shards.Config), routerCfg func(*Config)) (*Server, *logBuffer) {
+	t.Helper()
 	rs, err := memshard.StartReplicaSet("rs0", 1, setOpts...)
 	if err != nil {
 		t.Fatal(err)
@@ -324,12 +331,12 @@ func tlsCluster(t testing.TB, setOpts []memshard.Option, shardCfg func(*shards.C
 		shardCfg(&sc)
 	}
 	sh := openShard(t, sc)
-	logs = &logBuffer{}
+	logs := &logBuffer{}
 	cfg := Config{Logger: zerolog.New(logs)}
 	if routerCfg != nil {
 		routerCfg(&cfg)
 	}
-	return serveRouter(t, cfg, sh).Addr(), logs
+	return serveRouter(t, cfg, sh), logs
 }
 
 // openShard opens a shard, closed with the test.

@@ -149,6 +149,13 @@ func trustUsers(t testing.TB) *auth.Users {
 // trustCluster is one memshard set that logs what it receives, behind a router in mode m.
 func trustCluster(t testing.TB, m trustMode) (addr string, log *commandLog) {
 	t.Helper()
+	srv, log := trustServer(t, m, nil)
+	return srv.Addr(), log
+}
+
+// trustServer is trustCluster's router, with routerCfg applied to its configuration.
+func trustServer(t testing.TB, m trustMode, routerCfg func(*Config)) (srv *Server, log *commandLog) {
+	t.Helper()
 	log = &commandLog{}
 	users := trustUsers(t)
 	setOpts := []memshard.Option{memshard.WithCommandLog(log.add)}
@@ -168,12 +175,15 @@ func trustCluster(t testing.TB, m trustMode) (addr string, log *commandLog) {
 		setOpts = append(setOpts, memshard.WithUsers(users))
 		shardAuth = &shards.Credential{Username: "router", Password: "router-pw"}
 	}
-	addr, _ = tlsCluster(t, setOpts, func(c *shards.Config) { c.Auth = shardAuth }, func(c *Config) {
+	srv, _ = oneShardServer(t, setOpts, func(c *shards.Config) { c.Auth = shardAuth }, func(c *Config) {
 		if m.auth {
 			c.Auth = auth.NewAuthenticator(users, nil, zerolog.Nop())
 		}
+		if routerCfg != nil {
+			routerCfg(c)
+		}
 	})
-	return addr, log
+	return srv, log
 }
 
 // rawClient is one connection to the router that sends whole frames, authenticated as user

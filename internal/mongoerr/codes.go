@@ -45,7 +45,17 @@ const (
 	PathNotViable                      Code = 28
 	LockTimeout                        Code = 24
 	StaleShardVersion                  Code = 63
+	CannotCreateIndex                  Code = 67
+	IndexOptionsConflict               Code = 85
+	IndexKeySpecsConflict              Code = 86
+	DocumentValidationFailure          Code = 121
 	StaleEpoch                         Code = 150
+	ViewDepthLimitExceeded             Code = 165
+	CommandNotSupportedOnView          Code = 166
+	OptionNotSupportedOnView           Code = 167
+	InvalidPipelineOperator            Code = 168
+	CannotIndexParallelArrays          Code = 171
+	InvalidIndexSpecificationOption    Code = 197
 	SnapshotTooOld                     Code = 239
 	SnapshotUnavailable                Code = 246
 	StaleDbVersion                     Code = 249
@@ -153,6 +163,10 @@ var names = map[Code]string{
 	WriteConcernFailed:         "WriteConcernFailed",
 	ImmutableField:             "ImmutableField",
 	PathNotViable:              "PathNotViable", NotSingleValueField: "NotSingleValueField",
+	CannotCreateIndex:                  "CannotCreateIndex",
+	IndexOptionsConflict:               "IndexOptionsConflict",
+	IndexKeySpecsConflict:              "IndexKeySpecsConflict",
+	DocumentValidationFailure:          "DocumentValidationFailure",
 	FailedToSatisfyReadPreference:      "FailedToSatisfyReadPreference",
 	MaxStalenessOutOfRange:             "MaxStalenessOutOfRange",
 	ShardNotFound:                      "ShardNotFound",
@@ -173,10 +187,16 @@ var names = map[Code]string{
 	NamespaceNotSharded:                "NamespaceNotSharded",
 	CommandFailed:                      "CommandFailed",
 	CursorInUse:                        "CursorInUse",
+	ViewDepthLimitExceeded:             "ViewDepthLimitExceeded",
+	CommandNotSupportedOnView:          "CommandNotSupportedOnView",
+	OptionNotSupportedOnView:           "OptionNotSupportedOnView",
+	InvalidPipelineOperator:            "InvalidPipelineOperator",
+	CannotIndexParallelArrays:          "CannotIndexParallelArrays",
 	ClientMetadataMissingField:         "ClientMetadataMissingField",
 	ClientMetadataDocumentTooLarge:     "ClientMetadataDocumentTooLarge",
 	ClientMetadataCannotBeMutated:      "ClientMetadataCannotBeMutated",
 	PrimarySteppedDown:                 "PrimarySteppedDown",
+	InvalidIndexSpecificationOption:    "InvalidIndexSpecificationOption",
 	ShardingStateNotInitialized:        "ShardingStateNotInitialized",
 	TimeProofMismatch:                  "TimeProofMismatch",
 	NoSuchSession:                      "NoSuchSession",

@@ -58,3 +58,32 @@ func (m *Manager) Run(ctx context.Context, period time.Duration) {
 		}
 	}
 }
+
+// Idle is a cursor no operation holds, as $currentOp's idleCursors reports it.
+type Idle struct {
+	ID          int64
+	NS          string
+	Binding     Binding
+	Created     time.Time
+	LastUsed    time.Time
+	Returned    int64
+	Batches     int64
+	NoTimeout   bool
+	Originating []byte
+}
+
+// Idle lists the cursors no operation holds (ClusterCursorManager::getIdleCursors): killed and
+// checked-out ones are not idle.
+func (m *Manager) Idle() []Idle {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []Idle
+	for id, c := range m.cursors {
+		if c.pinned || c.killPending {
+			continue
+		}
+		out = append(out, Idle{ID: id, NS: c.NS, Binding: c.Binding, Created: c.created, LastUsed: c.lastUsed,
+			Returned: c.returned, Batches: c.batches, NoTimeout: c.NoTimeout, Originating: c.Originating})
+	}
+	return out
+}

@@ -8,7 +8,7 @@ import (
 
 	"github.com/mongos-lite/mongos-lite/internal/failpoint"
 	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
-	"github.com/mongos-lite/mongos-lite/shards/memshard/query"
+	"github.com/mongos-lite/mongos-lite/internal/query"
 )
 
 // Command argument parsing with mongod's IDL error texts.
@@ -170,17 +170,12 @@ func (r *request) filterArg(key string) (*query.Filter, bson.Raw, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	f, err := query.NewFilter(q)
-	return f, q, err
-}
-
-// sortArg reads an optional sort specification (nil when absent or empty).
-func (r *request) sortArg(key string) (*query.Sort, error) {
-	spec, ok, err := r.docArg(key)
-	if err != nil || !ok || len(spec) <= 5 {
-		return nil, err
+	env, err := r.queryEnv()
+	if err != nil {
+		return nil, nil, err
 	}
-	return query.NewSort(spec)
+	f, err := env.Filter(q)
+	return f, q, err
 }
 
 // projectionArg reads an optional projection (nil when absent or empty).
@@ -189,5 +184,9 @@ func (r *request) projectionArg(key string) (*query.Projection, error) {
 	if err != nil || !ok || len(spec) <= 5 {
 		return nil, err
 	}
-	return query.NewProjection(spec)
+	env, err := r.queryEnv()
+	if err != nil {
+		return nil, err
+	}
+	return env.Projection(spec)
 }

@@ -109,7 +109,6 @@ func (r *request) bulkOp(op bsoncore.Document, namespaces [][2]string) (stmtResu
 		return stmtResult{}, mongoerr.New(mongoerr.BadValue, "BulkWrite ops entry has an invalid nsInfo index: %s", first.Value())
 	}
 	db, coll := namespaces[i][0], namespaces[i][1]
-	multi := failpoint.Truthy(op.Lookup("multi"), false)
 	switch first.Key() {
 	case "insert":
 		d, ok := op.Lookup("document").DocumentOK()
@@ -118,21 +117,17 @@ func (r *request) bulkOp(op bsoncore.Document, namespaces [][2]string) (stmtResu
 		}
 		return r.insertOne(db, coll, d)
 	case "update":
-		q, err := requiredDocField(op, "bulkWrite.ops", "filter")
+		u, err := r.parseUpdate(op, "bulkWrite.ops", "filter", "updateMods")
 		if err != nil {
 			return stmtResult{}, err
 		}
-		uv, err := op.LookupErr("updateMods")
-		if err != nil {
-			return stmtResult{}, missingField("bulkWrite.ops.updateMods")
-		}
-		return r.applyUpdate(db, coll, q, uv, multi, failpoint.Truthy(op.Lookup("upsert"), false))
+		return r.applyUpdate(db, coll, u)
 	case "delete":
-		q, err := requiredDocField(op, "bulkWrite.ops", "filter")
+		q, err := r.parseDelete(op, "bulkWrite.ops", "filter")
 		if err != nil {
 			return stmtResult{}, err
 		}
-		return r.applyDelete(db, coll, q, multi)
+		return r.applyDelete(db, coll, q, failpoint.Truthy(op.Lookup("multi"), false))
 	}
 	return stmtResult{}, mongoerr.New(mongoerr.FailedToParse, "Unrecognized bulkWrite operation: %s", first.Key())
 }

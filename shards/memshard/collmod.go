@@ -7,12 +7,14 @@ import (
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
 	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
+	"github.com/mongos-lite/mongos-lite/internal/query"
 )
 
-// cmdCollMod is {collMod: coll, ...options}. memshard keeps one option, changeStreamPreAndPostImages
+// cmdCollMod is {collMod: coll, ...options}. memshard keeps changeStreamPreAndPostImages
 // ({enabled: bool}): whether change events record the documents before and after each write
-// (collection_options.h). Other options are accepted and, like every collMod, logged as a modify
-// event.
+// (collection_options.h); a collection's validator (validator, validationLevel,
+// validationAction); and a view's definition (viewOn, pipeline). Other options are accepted
+// and, like every collMod, logged as a modify event.
 func cmdCollMod(r *request) error {
 	coll, err := r.collName()
 	if err != nil {
@@ -39,6 +41,9 @@ func cmdCollMod(r *request) error {
 		c := s.coll(r.db, coll, nil)
 		if c == nil {
 			return mongoerr.New(mongoerr.NamespaceNotFound, "ns does not exist: %s", r.ns(coll))
+		}
+		if err := r.modifyDefinition(c); err != nil {
+			return err
 		}
 		before := bsoncore.NewDocumentBuilder()
 		if images != nil {
@@ -70,4 +75,52 @@ func collModOptions(body bsoncore.Document) bson.Raw {
 		}
 	}
 	return bson.Raw(b.Build())
+}
+
+// modifyDefinition applies collMod's validator options to a collection, or viewOn and pipeline
+// to a view (coll_mod.cpp refuses each on the other kind).
+func (r *request) modifyDefinition(c *collection) error {
+	if _, err := r.body.LookupErr("index"); err == nil {
+		return mongoerr.New(mongoerr.BadValue, "memshard does not support collMod of an index")
+	}
+	if c.meta.view != nil {
+		return r.modifyView(c)
+	}
+	for _, k := range []string{"viewOn", "pipeline"} {
+		if _, err := r.body.LookupErr(k); err == nil {
+			return mongoerr.New(mongoerr.InvalidOptions, "option only supported on a view: %s", k)
+		}
+	}
+	v, err := parseValidator(r.body, r.name, c.meta.validator)
+	if err != nil {
+		return err
+	}
+	c.meta.validator = v
+	if v != nil {
+		c.meta.options = v.options(c.meta.options)
+	}
+	return nil
+}
+
+// modifyView replaces a view's source and pipeline.
+func (r *request) modifyView(c *collection) error {
+	for _, k := range []string{"validator", "validationLevel", "validationAction"} {
+		if _, err := r.body.LookupErr(k); err == nil {
+			return mongoerr.New(mongoerr.OptionNotSupportedOnView, "option not supported on a view: %s", k)
+		}
+	}
+	on, ok := r.body.Lookup("viewOn").StringValueOK()
+	if !ok {
+		return mongoerr.New(mongoerr.InvalidOptions, "must specify both 'viewOn' and 'pipeline' when modifying a view and auth is enabled")
+	}
+	stages, err := r.pipelineArg()
+	if err != nil {
+		return err
+	}
+	if _, err := query.NewPipeline(stages); err != nil {
+		return err
+	}
+	c.meta.view = &viewDef{on: on, pipeline: stages}
+	c.meta.options = bsoncore.NewDocumentBuilder().AppendString("viewOn", on).AppendArray("pipeline", stagesArray(stages)).Build()
+	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
 	"github.com/mongos-lite/mongos-lite/auth"
+	"github.com/mongos-lite/mongos-lite/internal/currentop"
 	"github.com/mongos-lite/mongos-lite/internal/sessionid"
 )
 
@@ -39,9 +40,9 @@ type clientView struct {
 }
 
 // currentOps is $currentOp's output on r's member.
-func (r *request) currentOps(spec currentOpSpec) []bson.Raw {
-	rep := &opReport{m: r.m, now: time.Now(), truncate: spec.truncateOps}
-	if r.m.rs.opts.auth.on && !spec.allUsers {
+func (r *request) currentOps(spec currentop.Spec) []bson.Raw {
+	rep := &opReport{m: r.m, now: time.Now(), truncate: spec.TruncateOps}
+	if r.m.rs.opts.auth.on && !spec.AllUsers {
 		name, _ := r.users().name() // an anonymous caller's empty name is nobody's
 		rep.viewer = &name
 	}
@@ -62,7 +63,7 @@ func (r *request) currentOps(spec currentOpSpec) []bson.Raw {
 		if info.HasLSID && v.checkedOut {
 			busy[info.LSID] = true
 		}
-		if v.op == nil && !spec.idleConnections {
+		if v.op == nil && !spec.IdleConnections {
 			continue
 		}
 		users := v.op.users(v.user)
@@ -71,10 +72,10 @@ func (r *request) currentOps(spec currentOpSpec) []bson.Raw {
 		}
 		docs = append(docs, rep.clientDoc(v, users, info))
 	}
-	if spec.idleCursors {
+	if spec.IdleCursors {
 		docs = append(docs, rep.idleCursors()...)
 	}
-	if spec.idleSessions {
+	if spec.IdleSessions {
 		docs = append(docs, rep.idleSessions(busy)...)
 	}
 	return docs

@@ -1,6 +1,7 @@
 package memshard
 
 import (
+	"slices"
 	"strings"
 	"time"
 
@@ -8,13 +9,13 @@ import (
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
 	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
+	"github.com/mongos-lite/mongos-lite/internal/query"
 	"github.com/mongos-lite/mongos-lite/internal/wire"
-	"github.com/mongos-lite/mongos-lite/shards/memshard/query"
 )
 
-// explain for find, aggregate, count and distinct: the plan mongod's planner would pick over
-// memshard's one index (_id), and with executionStats what running it examined. Only the fields
-// tools commonly read are there.
+// explain for find, aggregate, count and distinct: the plan memshard's planner picked (plan.go)
+// in the shape mongod's explain gives it (plan_explainer_impl.cpp), and with executionStats what
+// running it examined. Only the fields tools commonly read are there.
 
 // commandNames is the dispatch table's names; explain refers to it (a direct reference to
 // commands would be an initialization cycle through cmdAggregate).
@@ -28,18 +29,16 @@ func init() {
 
 var explainVerbosities = map[string]bool{"queryPlanner": true, "executionStats": true, "allPlansExecution": true}
 
-// queryPlan is the access path of one read.
+// queryPlan is one read being explained.
 type queryPlan struct {
-	coll   string
-	filter *query.Filter
-	query  bson.Raw // the filter as given
-	sort   bson.Raw // non-empty: the order asked for
-	idHack bool     // an _id equality: mongod's IDHACK
-	idScan bool     // an _id range or an _id sort: FETCH over IXSCAN of _id_
-	count  bool     // a COUNT stage on top
-	skip   int
-	limit  int
-	rest   []bson.Raw // aggregate stages after what the query layer took
+	coll  string
+	q     querySpec
+	query bson.Raw // the filter as given
+	count bool     // a COUNT stage on top
+	skip  int
+	limit int
+	rest  []bson.Raw // aggregate stages after what the query layer took
+	a     *access    // the access the planner chose
 }
 
 func cmdExplain(r *request) error {
@@ -90,6 +89,8 @@ func (r *request) explain(out *request, verbosity string) error {
 		if stats, err = r.examine(p); err != nil {
 			return err
 		}
+	} else if err := r.choose(p); err != nil {
+		return err
 	}
 	planner := p.plannerDoc(r.ns(p.coll))
 	dst := bsoncore.AppendStringElement(out.out, "explainVersion", "1")
@@ -132,11 +133,6 @@ func (r *request) findPlan() (*queryPlan, error) {
 	if p.limit, err = r.intArg("limit", 0); err != nil {
 		return nil, err
 	}
-	if _, err := r.sortArg("sort"); err != nil {
-		return nil, err
-	}
-	p.sort, _, _ = r.docArg("sort")
-	p.plan(r.usesIDIndex(p.filter))
 	return p, nil
 }
 
@@ -151,52 +147,41 @@ func (r *request) countPlan() (*queryPlan, error) {
 		}
 	}
 	p.count = r.name == "count"
-	p.plan(p.filter.UsesIDIndex())
 	return p, nil
 }
 
 // aggregatePlan moves a leading $match and $sort into the query, as mongod's pipeline
 // optimisation does; the other stages stay.
 func (r *request) aggregatePlan() (*queryPlan, error) {
-	specs, err := r.docsArg("pipeline")
+	stages, err := r.stagesArg()
 	if err != nil {
 		return nil, err
 	}
-	stages := make([]bson.Raw, len(specs))
-	for i, d := range specs {
-		stages[i] = bson.Raw(d)
+	env, err := r.queryEnv()
+	if err != nil {
+		return nil, err
 	}
 	// Validate as running would; a final $out or $merge is shown, not run.
 	readStages, _, err := splitWriteStage(r.db, stages)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := query.NewPipeline(readStages); err != nil {
+	if _, err := env.Pipeline(readStages); err != nil {
 		return nil, err
 	}
 	coll, err := r.collName()
 	if err != nil {
 		return nil, err
 	}
-	p := &queryPlan{coll: coll, filter: &query.Filter{}}
-	for len(stages) > 0 {
-		el, _ := stages[0].IndexErr(0)
-		switch {
-		case el.Key() == "$match" && p.query == nil:
-			p.query, _ = el.Value().DocumentOK()
-			if p.filter, err = query.NewFilter(p.query); err != nil {
-				return nil, err
-			}
-		case el.Key() == "$sort" && p.sort == nil:
-			p.sort, _ = el.Value().DocumentOK()
-		default:
-			p.rest = stages
-			p.plan(p.usesIDIndex())
-			return p, nil
-		}
-		stages = stages[1:]
+	p := &queryPlan{coll: coll}
+	if p.q, p.rest, err = r.pipelineQuery(env, stages); err != nil {
+		return nil, err
 	}
-	p.plan(p.usesIDIndex())
+	if len(stages) > 0 && len(p.rest) < len(stages) {
+		if el, _ := stages[0].IndexErr(0); el.Key() == "$match" {
+			p.query, _ = el.Value().DocumentOK()
+		}
+	}
 	return p, nil
 }
 
@@ -205,55 +190,52 @@ func (r *request) basePlan(filterKey string) (*queryPlan, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, q, err := r.filterArg(filterKey)
+	q, err := r.readSpec(filterKey)
 	if err != nil {
 		return nil, err
 	}
-	return &queryPlan{coll: coll, filter: f, query: q}, nil
+	query, _, _ := r.docArg(filterKey)
+	return &queryPlan{coll: coll, q: q, query: query}, nil
 }
 
-func (p *queryPlan) usesIDIndex() bool {
-	elems, _ := bsoncore.Document(p.sort).Elements()
-	return p.filter.UsesIDIndex() || len(elems) == 1 && elems[0].Key() == "_id"
-}
-
-// plan picks the access path: IDHACK for an _id equality without a sort, the _id index when it
-// bounds or orders the read, a collection scan otherwise.
-func (p *queryPlan) plan(idIndex bool) {
-	_, eq := p.filter.IDEquality()
-	p.idHack = eq && len(p.sort) <= 5
-	p.idScan = !p.idHack && idIndex
+// choose runs the planner (without running the plan).
+func (r *request) choose(p *queryPlan) error {
+	return r.read(p.coll, func(c *collection, _ *txn) error {
+		if c != nil && c.meta.view != nil {
+			p.a = &access{kind: collScan}
+			return nil
+		}
+		var err error
+		p.a, err = c.plan(p.q)
+		return err
+	})
 }
 
 func (p *queryPlan) winningPlan() bsoncore.Document {
 	var stage bsoncore.Document
-	switch {
-	case p.idHack:
+	switch a := p.a; a.kind {
+	case idHack:
 		stage = bsoncore.NewDocumentBuilder().AppendString("stage", "IDHACK").Build()
-	case p.idScan:
-		dir := "forward"
-		if v, ok := bsoncore.Document(p.sort).Lookup("_id").AsInt64OK(); ok && v < 0 {
-			dir = "backward"
-		}
-		ixscan := bsoncore.NewDocumentBuilder().AppendString("stage", "IXSCAN").
-			AppendDocument("keyPattern", bsoncore.NewDocumentBuilder().AppendInt32("_id", 1).Build()).
-			AppendString("indexName", "_id_").AppendBoolean("isMultiKey", false).AppendBoolean("isUnique", true).
-			AppendInt32("indexVersion", 2).AppendString("direction", dir).Build()
+	case ixScan:
 		fetch := bsoncore.NewDocumentBuilder().AppendString("stage", "FETCH")
-		if len(p.query) > 5 {
+		if p.residual() {
 			fetch.AppendDocument("filter", p.query)
 		}
-		stage = fetch.AppendDocument("inputStage", ixscan).Build()
+		stage = fetch.AppendDocument("inputStage", a.ixscanStage()).Build()
 	default:
 		scan := bsoncore.NewDocumentBuilder().AppendString("stage", "COLLSCAN")
 		if len(p.query) > 5 {
 			scan.AppendDocument("filter", p.query)
 		}
-		stage = scan.AppendString("direction", "forward").Build()
-		if len(p.sort) > 5 {
-			stage = bsoncore.NewDocumentBuilder().AppendString("stage", "SORT").AppendDocument("sortPattern", p.sort).
-				AppendString("type", "simple").AppendDocument("inputStage", stage).Build()
+		dir := "forward"
+		if a.backward {
+			dir = "backward"
 		}
+		stage = scan.AppendString("direction", dir).Build()
+	}
+	if len(p.q.sort) > 5 && !p.a.sorted {
+		stage = bsoncore.NewDocumentBuilder().AppendString("stage", "SORT").AppendDocument("sortPattern", p.q.sort).
+			AppendString("type", "simple").AppendDocument("inputStage", stage).Build()
 	}
 	if p.skip > 0 {
 		stage = bsoncore.NewDocumentBuilder().AppendString("stage", "SKIP").AppendInt64("skipAmount", int64(p.skip)).
@@ -267,6 +249,39 @@ func (p *queryPlan) winningPlan() bsoncore.Document {
 		stage = bsoncore.NewDocumentBuilder().AppendString("stage", "COUNT").AppendDocument("inputStage", stage).Build()
 	}
 	return stage
+}
+
+// residual reports whether the filter constrains paths the index bounds do not settle, so the
+// FETCH stage filters.
+func (p *queryPlan) residual() bool {
+	for _, path := range p.q.filter.Paths() {
+		ivs, ok := p.q.filter.Bounds(path, p.a.ix.multikey)
+		if !ok || !slices.Contains(p.a.ix.fields, path) || !allPoints(ivs) && len(ivs) != 1 {
+			return true
+		}
+	}
+	return len(p.q.filter.Paths()) == 0 && len(p.query) > 5
+}
+
+// ixscanStage is explain's IXSCAN stage.
+func (a *access) ixscanStage() bsoncore.Document {
+	ix := a.ix
+	multiKeyPaths := bsoncore.NewDocumentBuilder()
+	bounds := bsoncore.NewDocumentBuilder()
+	for i, f := range ix.fields {
+		multiKeyPaths.AppendArray(f, bsoncore.NewArrayBuilder().Build())
+		desc := (ix.dirs[i] < 0) != a.backward
+		bounds.AppendArray(f, query.BoundsArray(a.bounds[i], desc))
+	}
+	dir := "forward"
+	if a.backward {
+		dir = "backward"
+	}
+	return bsoncore.NewDocumentBuilder().AppendString("stage", "IXSCAN").AppendDocument("keyPattern", ix.keyDoc).
+		AppendString("indexName", ix.name).AppendBoolean("isMultiKey", ix.multikey).
+		AppendDocument("multiKeyPaths", multiKeyPaths.Build()).AppendBoolean("isUnique", ix.unique).
+		AppendBoolean("isSparse", ix.sparse).AppendBoolean("isPartial", ix.partial != nil).AppendInt32("indexVersion", 2).
+		AppendString("direction", dir).AppendDocument("indexBounds", bounds.Build()).Build()
 }
 
 func (p *queryPlan) plannerDoc(ns string) bsoncore.Document {
@@ -287,31 +302,16 @@ type execStats struct {
 
 // examine runs the plan's read and counts what it examined.
 func (r *request) examine(p *queryPlan) (*execStats, error) {
-	st := &execStats{}
-	err := r.read(p.coll, func(c *collection, view *txn) error {
-		if c == nil {
-			return nil
-		}
-		matched := len(c.matching(p.filter, view, false))
-		switch {
-		case p.idHack:
-			st.keys, st.docs = matched, matched
-		case p.idScan:
-			st.keys, st.docs = matched, matched
-			if len(p.query) <= 5 || !p.filter.UsesIDIndex() { // the index only orders: every key is read
-				st.keys = len(c.scan(view, nil))
-				st.docs = st.keys
-			}
-		default:
-			st.docs = len(c.scan(view, nil))
-		}
-		st.returned = len(window(make([]struct{}, matched), p.skip, p.limit))
-		if p.count {
-			st.returned = 0 // COUNT returns the number, not documents
-		}
-		return nil
-	})
-	return st, err
+	rows, a, st, err := r.readQuery(p.coll, p.q)
+	if err != nil {
+		return nil, err
+	}
+	p.a = a
+	out := &execStats{keys: st.keys, docs: st.docs, returned: len(window(rows, p.skip, p.limit))}
+	if p.count {
+		out.returned = 0 // COUNT returns the number, not documents
+	}
+	return out, nil
 }
 
 func (st *execStats) doc(p *queryPlan, verbosity string, took time.Duration) bsoncore.Document {

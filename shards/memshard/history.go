@@ -62,6 +62,7 @@ func (s *store) commitDoc(c *collection, d *doc, raw bson.Raw) {
 		}
 		s.history = append(s.history, slot{c, d})
 	}
+	c.reindex(d, d.raw, raw)
 	d.raw, d.ver, d.lock = raw, s.seq, nil
 	if raw == nil && !keep {
 		c.drop(d)

@@ -7,9 +7,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
-	"github.com/mongos-lite/mongos-lite/internal/failpoint"
 	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
-	"github.com/mongos-lite/mongos-lite/shards/memshard/query"
+	"github.com/mongos-lite/mongos-lite/internal/query"
 )
 
 // An aggregate may end with $out or $merge, which write the pipeline's output to a collection
@@ -275,7 +274,15 @@ func (s *store) replaceColl(db, name string, docs []bson.Raw) error {
 				return &blockedError{d.lock} // mongod's rename waits for the transactions writing the target
 			}
 		}
-		c.indexes = slices.Clone(old.indexes)
+		for _, ix := range old.indexes {
+			fresh, err := newIndex(ix.spec)
+			if err != nil {
+				return err
+			}
+			c.indexes = append(c.indexes, fresh)
+		}
+	} else {
+		c.indexes = []*index{newIDIndex()}
 	}
 	raws := make([]bson.Raw, len(docs))
 	for i, d := range docs {
@@ -290,6 +297,13 @@ func (s *store) replaceColl(db, name string, docs []bson.Raw) error {
 		}
 		c.records++
 		c.newSlot(key).rid, raws[i] = c.records, raw
+	}
+	writes := make([]pendingWrite, len(raws))
+	for i, raw := range raws {
+		writes[i] = pendingWrite{raw: raw}
+	}
+	if err := c.checkWrites(nil, writes); err != nil {
+		return err
 	}
 	s.stamp()
 	for i, d := range c.docs {
@@ -330,7 +344,11 @@ func (r *request) merge(ws *writeStage, docs []bson.Raw) error {
 		default: // keepExisting and fail never change a match
 			update = wrapDoc("$setOnInsert", d)
 		}
-		res, err := r.applyUpdate(ws.db, ws.coll, q, bsoncore.Value{Type: bsoncore.TypeEmbeddedDocument, Data: update}, false, ws.whenNotMatched == "insert")
+		u, err := mergeStmt(q, update, ws.whenNotMatched == "insert")
+		if err != nil {
+			return err
+		}
+		res, err := r.applyUpdate(ws.db, ws.coll, u)
 		switch e := mongoerr.As(err); {
 		case e != nil && e.Code == mongoerr.ImmutableField:
 			return mongoerr.New(e.Code, "$merge failed to update the matching document, did you attempt to modify the _id or the shard key? :: caused by :: %s", e.Msg)
@@ -370,6 +388,19 @@ func mergeKey(d bson.Raw, on []string) (bson.Raw, bson.Raw, []bson.RawValue, err
 	return d, bson.Raw(q.Build()), vals, nil
 }
 
+// mergeStmt is the update statement $merge runs for one output document.
+func mergeStmt(q, update bson.Raw, upsert bool) (*updateStmt, error) {
+	f, err := query.NewFilter(q)
+	if err != nil {
+		return nil, err
+	}
+	u, err := query.NewUpdate(bson.RawValue{Type: bson.TypeEmbeddedDocument, Value: update})
+	if err != nil {
+		return nil, err
+	}
+	return &updateStmt{q: querySpec{filter: f}, query: q, update: u, upsert: upsert}, nil
+}
+
 func wrapDoc(key string, d bson.Raw) bson.Raw {
 	return bson.Raw(bsoncore.NewDocumentBuilder().AppendDocument(key, d).Build())
 }
@@ -383,14 +414,10 @@ func (c *collection) uniqueIndex(fields []string) (string, bool) {
 	if c == nil {
 		return "", false
 	}
-	for _, spec := range c.indexes {
-		key, _ := spec.Lookup("key").DocumentOK()
-		elems, _ := key.Elements()
-		if !failpoint.Truthy(spec.Lookup("unique"), false) || len(elems) != len(fields) {
-			continue
-		}
-		if !slices.ContainsFunc(elems, func(e bsoncore.Element) bool { return !slices.Contains(fields, e.Key()) }) {
-			return spec.Lookup("name").StringValue(), true
+	for _, ix := range c.indexes {
+		if ix.unique && ix.btree() && len(ix.fields) == len(fields) &&
+			!slices.ContainsFunc(ix.fields, func(f string) bool { return !slices.Contains(fields, f) }) {
+			return ix.name, true
 		}
 	}
 	return "", false

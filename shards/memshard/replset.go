@@ -12,9 +12,10 @@
 // failCommand, onPrimaryTransactionalWrite and failGetMoreAfterCursorCheckout fail points, with
 // mongod's codes and messages. Where it
 // deliberately differs: endSessions forgets a session at once and sessions expire lazily
-// (mongod does both at its next refresh); indexes other than _id are metadata; there is no
-// replication lag, elections happen only through StepDown/StartMember, and $out/$merge and
-// other stages the query engine lacks are refused.
+// (mongod does both at its next refresh); secondary indexes are kept and planned (plan.go), but
+// hashed, text and geo indexes and TTL expiry are catalog entries only; there is no replication
+// lag, elections happen only through StepDown/StartMember, and the stages and operators the
+// query engine lacks are refused.
 package memshard
 
 import (

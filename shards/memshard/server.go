@@ -15,6 +15,7 @@ import (
 
 	"github.com/mongos-lite/mongos-lite/auth"
 	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
+	"github.com/mongos-lite/mongos-lite/internal/query"
 	"github.com/mongos-lite/mongos-lite/internal/sessionid"
 	"github.com/mongos-lite/mongos-lite/internal/wire"
 )
@@ -230,6 +231,8 @@ type request struct {
 	stream    bool             // hello: reply with moreToCome and keep streaming
 	awaitFrom *topologyVersion // hello streaming: wait for a change after this version
 	sent      topologyVersion  // hello: the version the reply reported
+
+	env *query.Env // the command's query environment (queryenv.go), once built
 
 	fpLabels []string          // fail point errorLabels (used as given, even empty)
 	wce      bsoncore.Document // fail point writeConcernError

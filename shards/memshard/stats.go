@@ -45,11 +45,10 @@ func (s collSizes) totalSize() int64 { return s.storageSize() + s.indexSize() }
 // hold store.mu.
 func (c *collection) sizes(t *txn) collSizes {
 	keys := make([][]keyField, len(c.indexes))
-	s := collSizes{indexes: make([]indexSize, 1+len(c.indexes))}
-	s.indexes[0].name = "_id_"
-	for i, spec := range c.indexes {
-		s.indexes[i+1].name, _ = spec.Lookup("name").StringValueOK()
-		keys[i] = indexKeyFields(spec)
+	s := collSizes{indexes: make([]indexSize, len(c.indexes))}
+	for i, ix := range c.indexes {
+		s.indexes[i].name = ix.name
+		keys[i] = indexKeyFields(ix.spec)
 	}
 	for _, d := range c.docs {
 		v := visible(d, t)
@@ -58,9 +57,8 @@ func (c *collection) sizes(t *txn) collSizes {
 		}
 		s.count++
 		s.dataSize += int64(len(v))
-		s.indexes[0].size += keyEntrySize(v, idKey)
 		for i, k := range keys {
-			s.indexes[i+1].size += keyEntrySize(v, k)
+			s.indexes[i].size += keyEntrySize(v, k)
 		}
 	}
 	return s
@@ -71,8 +69,6 @@ type keyField struct {
 	path   []string
 	hashed bool
 }
-
-var idKey = []keyField{{path: []string{"_id"}}}
 
 func indexKeyFields(spec bsoncore.Document) []keyField {
 	pattern, _ := spec.Lookup("key").DocumentOK()

@@ -110,10 +110,13 @@ func cmdCollStats(r *request) error {
 	s.mu.RLock()
 	c := s.coll(r.db, coll, nil)
 	var cs collSizes
-	if c != nil {
+	if c != nil && c.meta.view == nil {
 		cs = c.sizes(nil)
 	}
 	s.mu.RUnlock()
+	if c != nil && c.meta.view != nil {
+		return viewError(c.ns())
+	}
 	out := bsoncore.AppendStringElement(r.out, "ns", r.ns(coll))
 	r.out = appendStorageStats(out, cs, c != nil, scale)
 	return nil

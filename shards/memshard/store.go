@@ -12,7 +12,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
 	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
-	"github.com/mongos-lite/mongos-lite/shards/memshard/query"
+	"github.com/mongos-lite/mongos-lite/internal/query"
 )
 
 // store holds what the members of a set share (what mongod replicates): databases, collections
@@ -43,10 +43,11 @@ type collection struct {
 	docs     []*doc          // insertion (natural) order; entries with no visible value are skipped
 	dead     int             // entries in docs that no longer hold a document
 	byID     map[string]*doc // the _id index: canonical _id bytes -> document
-	indexes  []bsoncore.Document
-	pending  *txn       // the open transaction that created it: nobody else sees it yet
-	records  int64      // the last record id given out (find's showRecordId)
-	cs       collStream // UUID and pre-/post-image recording, for change streams (changestream.go)
+	indexes  []*index        // the _id index first (index.go)
+	meta     collMeta        // options, view, validator (collmeta.go)
+	pending  *txn            // the open transaction that created it: nobody else sees it yet
+	records  int64           // the last record id given out (find's showRecordId)
+	cs       collStream      // UUID and pre-/post-image recording, for change streams (changestream.go)
 }
 
 // doc is one _id's slot. raw is the committed document (nil: none) written at version ver. A
@@ -99,7 +100,7 @@ func (s *store) ensureColl(db, name string, t *txn) (*collection, error) {
 	if s.dbs[db] == nil {
 		s.dbs[db] = map[string]*collection{}
 	}
-	c := &collection{db: db, name: name, byID: map[string]*doc{}, pending: t, cs: newCollStream()}
+	c := &collection{db: db, name: name, byID: map[string]*doc{}, indexes: []*index{newIDIndex()}, pending: t, cs: newCollStream()}
 	s.dbs[db][name] = c
 	if t != nil {
 		t.created = append(t.created, c)
