@@ -75,6 +75,15 @@ func TestConfigShardsFindApplied(t *testing.T) {
 	if got := findAll(t, shardsColl, bson.D{}, options.Find().SetSkip(1).SetLimit(1)); len(got) != 1 || got[0].Lookup("_id").StringValue() != "rs1" {
 		t.Fatalf("skip 1 limit 1: %v", got)
 	}
+	cur, err := shardsColl.Aggregate(ctxT(t), mongo.Pipeline{{{Key: "$match", Value: bson.D{{Key: "_id", Value: "rs1"}}}},
+		{{Key: "$project", Value: bson.D{{Key: "host", Value: 1}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var agg []bson.Raw
+	if err := cur.All(ctxT(t), &agg); err != nil || len(agg) != 1 || agg[0].Lookup("host").StringValue() != c.connStringOf(1) {
+		t.Fatalf("aggregate of config.shards: %v, %v", agg, err)
+	}
 }
 
 // TestConfigMongosRegistration: every live router has its entry in config.mongos in mongos's

@@ -30,14 +30,27 @@ var onEmptyInput = map[string]bool{"$match": true, "$project": true, "$addFields
 	"$unset": true, "$group": true, "$sort": true, "$skip": true, "$limit": true, "$count": true,
 	"$unwind": true, "$replaceRoot": true, "$replaceWith": true, "$sortByCount": true}
 
-// emptyView answers an aggregate of an empty view (ok false for any other aggregate).
-func (c *conn) emptyView(r *request, stages bsoncore.Array) (bsoncore.Document, bool, error) {
+// configView answers an aggregate of a collection the router owns (ok false for any other):
+// config.shards, over the router's shard list, and the empty views when every stage produces
+// nothing from nothing (any other pipeline goes to the config shard, which holds nothing of them).
+func (c *conn) configView(r *request, stages bsoncore.Array) (bsoncore.Document, bool, error) {
 	coll, _ := r.Lookup("aggregate")
 	name, _ := coll.StringValueOK()
-	if string(r.DB) != "config" || !emptyViews[name] {
+	if string(r.DB) != "config" {
 		return nil, false, nil
 	}
 	vals, _ := stages.Values()
+	switch {
+	case name == "shards":
+		docs, err := runStages(c.s.shardDocs(), vals)
+		if err != nil {
+			return nil, true, err
+		}
+		reply, err := c.queuedCursor(r, "config.shards", rawDocs(docs))
+		return reply, true, err
+	case !emptyViews[name]:
+		return nil, false, nil
+	}
 	for _, v := range vals {
 		stage, _ := v.DocumentOK()
 		if !onEmptyInput[string(bsonview.FirstKey(stage))] {

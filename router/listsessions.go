@@ -40,7 +40,7 @@ func (c *conn) aggregate(ctx context.Context, r *request) (bsoncore.Document, er
 			return nil, err
 		}
 	}
-	if reply, ok, err := c.emptyView(r, stages); ok {
+	if reply, ok, err := c.configView(r, stages); ok {
 		return reply, err
 	}
 	return c.forwardToPrimary(ctx, r, false)

@@ -8,7 +8,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
 	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
-	"github.com/mongos-lite/mongos-lite/shards/memshard/query"
+	"github.com/mongos-lite/mongos-lite/internal/query"
 )
 
 // cmdDataSize: {dataSize: "db.coll", keyPattern, min, max, estimate, maxSize, maxObjects}
@@ -83,7 +83,7 @@ func cmdDataSize(r *request) error {
 // keyRange is dataSize's [min, max) over the key pattern's fields; no fields: every document.
 type keyRange struct {
 	fields   []string
-	desc     []bool
+	dirs     []int
 	min, max []bson.RawValue
 }
 
@@ -117,8 +117,11 @@ func dataSizeBounds(body bsoncore.Document) (keyRange, error) {
 	elems, _ := pattern.Elements()
 	for i, e := range elems {
 		kr.fields = append(kr.fields, e.Key())
-		dir, _ := e.Value().AsFloat64OK()
-		kr.desc = append(kr.desc, dir < 0)
+		dir := 1
+		if f, _ := e.Value().AsFloat64OK(); f < 0 {
+			dir = -1
+		}
+		kr.dirs = append(kr.dirs, dir)
 		kr.min = append(kr.min, boundValue(minDoc, i))
 		kr.max = append(kr.max, boundValue(maxDoc, i))
 	}
@@ -149,20 +152,7 @@ func (kr keyRange) contains(doc bson.Raw) bool {
 		}
 		key[i] = v
 	}
-	return kr.compare(key, kr.min) >= 0 && kr.compare(key, kr.max) < 0
-}
-
-func (kr keyRange) compare(a, b []bson.RawValue) int {
-	for i := range a {
-		c := query.Compare(a[i], b[i])
-		if kr.desc[i] {
-			c = -c
-		}
-		if c != 0 {
-			return c
-		}
-	}
-	return 0
+	return query.CompareKeys(key, kr.min, kr.dirs) >= 0 && query.CompareKeys(key, kr.max, kr.dirs) < 0
 }
 
 // numberLongArg is an optional number of the command, 0 when absent (BSONElement::numberLong).
