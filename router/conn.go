@@ -176,7 +176,7 @@ func (c *conn) handleMsg(frame []byte) ([]byte, error) {
 	}
 	start := time.Now()
 	c.shardTime, c.opTime = 0, 0
-	c.req = request{flags: m.Flags}
+	c.req = request{flags: m.Flags, start: start}
 	r := &c.req
 	var body bsoncore.Document
 	var cmdErr error

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/wiremessage"
@@ -19,6 +20,7 @@ import (
 type request struct {
 	command.Command
 	flags wiremessage.MsgFlag
+	start time.Time // when its frame was read
 	op    sessionid.OpInfo
 	who   identity
 	// keep, when set, filters every batch of the cursor the command opens (visible.go).

@@ -54,7 +54,7 @@ func (c *conn) beginOpReport(r *request) {
 		meta, _ = bsoncore.Element(c.clientMeta).Value().DocumentOK()
 	}
 	c.op.mu.Lock()
-	c.op.report = opReport{id: id, start: time.Now(), body: r.Body, user: r.who.user, hasLSID: r.op.HasLSID,
+	c.op.report = opReport{id: id, start: r.start, body: r.Body, user: r.who.user, hasLSID: r.op.HasLSID,
 		lsid: r.op.LSID, appName: c.appName, clientMeta: meta}
 	c.op.killed = false
 	c.op.mu.Unlock()
