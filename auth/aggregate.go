@@ -36,7 +36,11 @@ func aggregateNeeds(r request) ([]need, error) {
 	if err != nil {
 		return nil, err
 	}
-	if ns.Collection != "" && first != "$listSessions" && first != "$listLocalSessions" {
+	switch {
+	case first == "$collStats":
+		// An initial source that reads statistics, not documents (document_source_coll_stats.h).
+		w.add("collStats", ns)
+	case ns.Collection != "" && first != "$listSessions" && first != "$listLocalSessions":
 		// $listSessions reads config.system.sessions through its own privilege, not find.
 		w.add("find", ns)
 	}
@@ -162,6 +166,8 @@ func (w *pipelineWalk) stage(name string, arg bsoncore.Value, depth int) error {
 		return err
 	case "$changeStream":
 		w.add("changeStream", DBResource(w.db))
+	case "$shardedDataDistribution":
+		w.add("shardedDataDistribution", ClusterResource())
 	}
 	return nil
 }

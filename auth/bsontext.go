@@ -24,6 +24,12 @@ const (
 // command).
 func BSONText(doc bsoncore.Document) string { return bsonText(doc) }
 
+// ElementText renders one element as mongod prints it in a message ("op: 1.1").
+func ElementText(key string, v bsoncore.Value) string {
+	text := bsonText(bsoncore.NewDocumentBuilder().AppendValue(key, v).Build())
+	return strings.TrimSuffix(strings.TrimPrefix(text, "{ "), " }")
+}
+
 // bsonText renders doc as mongod's BSONObj::toString does.
 func bsonText(doc bsoncore.Document) string {
 	if doc.Validate() != nil { // the value accessors below trust the bytes

@@ -1,6 +1,8 @@
 package auth
 
 import (
+	"strings"
+
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
 	"github.com/mongos-lite/mongos-lite/internal/command"
@@ -75,6 +77,14 @@ func init() {
 		"listShards": onCluster("listShards"), "getLog": onCluster("getLog"), "hostInfo": onCluster("hostInfo"),
 		"top": onCluster("top"), "killOp": onCluster("killop"), "currentOp": currentOpNeeds,
 		"isdbgrid": none, "getCmdLineOpts": onCluster("getCmdLineOpts"),
+		"dbstats": onDB("dbStats"), "collstats": onNS("collStats"),
+		"dataSize": dataSizeNeeds, "datasize": dataSizeNeeds,
+		"getShardMap":       onCluster("getShardMap"),
+		"flushRouterConfig": onCluster("flushRouterConfig"), "flushrouterconfig": onCluster("flushRouterConfig"),
+		// The balancer commands check config.settings, which they read or write on a mongos
+		// (cluster_control_balancer_cmd.cpp).
+		"balancerStatus": onConfigSettings("find"),
+		"balancerStart":  onConfigSettings("update"), "balancerStop": onConfigSettings("update"),
 		"checkMetadataConsistency": checkMetadataConsistencyNeeds,
 		// Session commands: any authenticated user for their own sessions; whose sessions they
 		// reach is the caller's uid (internal/sessionid), except the kill-all forms.
@@ -167,6 +177,22 @@ func nsOf(db string, v bsoncore.Value) Resource {
 		return NSResource(db, coll)
 	}
 	return DBResource(db)
+}
+
+func onConfigSettings(action string) requirement {
+	return func(request) ([]need, error) {
+		return []need{{[]string{action}, NSResource("config", "settings")}}, nil
+	}
+}
+
+// dataSizeNeeds: find on the namespace the command names in full, "db.coll" (a value that names
+// none needs find on the command's database, and the command refuses it).
+func dataSizeNeeds(r request) ([]need, error) {
+	ns, _ := r.body().Index(0).Value().StringValueOK()
+	if db, coll, ok := strings.Cut(ns, "."); ok && db != "" && coll != "" {
+		return []need{{[]string{"find"}, NSResource(db, coll)}}, nil
+	}
+	return []need{{[]string{"find"}, DBResource(r.db)}}, nil
 }
 
 // getMoreNeeds: nothing but a login and the cursor's ownership, unless the getMore carries a

@@ -36,13 +36,17 @@ func ejson(t *testing.T, s string) bsoncore.Document {
 }
 
 func TestAuthorize(t *testing.T) {
+	testDB, anyColl := "test", ""
 	roles := []RoleDef{{Role: "sessionKiller", DB: "admin", Privileges: []PrivilegeSpec{
-		{Resource: ResourceSpec{Cluster: true}, Actions: []string{"killAnySession"}}}}}
+		{Resource: ResourceSpec{Cluster: true}, Actions: []string{"killAnySession"}}}},
+		{Role: "statsOnly", DB: "admin", Privileges: []PrivilegeSpec{
+			{Resource: ResourceSpec{DB: &testDB, Collection: &anyColl}, Actions: []string{"collStats"}}}}}
 	users := usersFrom(t, roles,
 		testEntry{user: "reader", db: "test", password: "p", roles: []RoleRef{{"read", "test"}}},
 		testEntry{user: "writer", db: "test", password: "p", roles: []RoleRef{{"readWrite", "test"}}},
 		testEntry{user: "root", db: "admin", password: "p", roles: []RoleRef{{"root", "admin"}}},
 		testEntry{user: "killer", db: "admin", password: "p", roles: []RoleRef{{"sessionKiller", "admin"}}},
+		testEntry{user: "stats", db: "admin", password: "p", roles: []RoleRef{{"statsOnly", "admin"}}},
 	)
 	internal, err := InternalUser("0123456789abcdef")
 	if err != nil {
@@ -50,6 +54,7 @@ func TestAuthorize(t *testing.T) {
 	}
 	reader, writer, root, killer := users.Lookup("reader", "test"), users.Lookup("writer", "test"),
 		users.Lookup("root", "admin"), users.Lookup("killer", "admin")
+	stats := users.Lookup("stats", "admin")
 	notAuthorized := func(db, text string) error {
 		return mongoerr.New(mongoerr.Unauthorized, "not authorized on %s to execute command %s", db, text)
 	}
@@ -132,6 +137,26 @@ func TestAuthorize(t *testing.T) {
 		{"reader listCollections elsewhere, own names", reader, "other", `{"listCollections": 1, "authorizedCollections": true, "nameOnly": true}`, nil},
 		{"reader serverStatus", reader, "admin", `{"serverStatus": 1}`, notAuthorized("admin", `{ serverStatus: 1 }`)},
 		{"root serverStatus", root, "admin", `{"serverStatus": 1}`, nil},
+		{"$collStats needs collStats, not find", stats, "test", `{"aggregate": "c", "pipeline": [{"$collStats": {"storageStats": {}}}]}`, nil},
+		{"collStats alone does not find", stats, "test", `{"aggregate": "c", "pipeline": [{"$match": {}}]}`,
+			notAuthorized("test", `{ aggregate: "c", pipeline: [ { $match: {} } ] }`)},
+		{"reader $collStats elsewhere", reader, "other", `{"aggregate": "c", "pipeline": [{"$collStats": {}}]}`,
+			notAuthorized("other", `{ aggregate: "c", pipeline: [ { $collStats: {} } ] }`)},
+		{"reader $shardedDataDistribution", reader, "admin", `{"aggregate": 1, "pipeline": [{"$shardedDataDistribution": {}}]}`,
+			notAuthorized("admin", `{ aggregate: 1, pipeline: [ { $shardedDataDistribution: {} } ] }`)},
+		{"root $shardedDataDistribution", root, "admin", `{"aggregate": 1, "pipeline": [{"$shardedDataDistribution": {}}]}`, nil},
+		{"reader dataSize of its collection", reader, "admin", `{"dataSize": "test.c"}`, nil},
+		{"reader dataSize elsewhere", reader, "test", `{"datasize": "other.c"}`, notAuthorized("test", `{ datasize: "other.c" }`)},
+		{"reader dbstats", reader, "test", `{"dbstats": 1}`, nil},
+		{"reader collstats elsewhere", reader, "other", `{"collstats": "c"}`, notAuthorized("other", `{ collstats: "c" }`)},
+		{"reader balancerStatus", reader, "admin", `{"balancerStatus": 1}`, notAuthorized("admin", `{ balancerStatus: 1 }`)},
+		{"root balancerStatus", root, "admin", `{"balancerStatus": 1}`, nil},
+		{"root balancerStop", root, "admin", `{"balancerStop": 1}`, nil},
+		{"reader balancerStart", reader, "admin", `{"balancerStart": 1}`, notAuthorized("admin", `{ balancerStart: 1 }`)},
+		{"reader flushRouterConfig", reader, "admin", `{"flushRouterConfig": 1}`, notAuthorized("admin", `{ flushRouterConfig: 1 }`)},
+		{"root flushrouterconfig", root, "admin", `{"flushrouterconfig": 1}`, nil},
+		{"reader getShardMap", reader, "admin", `{"getShardMap": 1}`, notAuthorized("admin", `{ getShardMap: 1 }`)},
+		{"root getShardMap", root, "admin", `{"getShardMap": 1}`, nil},
 		{"reader startSession", reader, "admin", `{"startSession": 1}`, nil},
 		{"reader commits", reader, "admin", `{"commitTransaction": 1}`, nil},
 		{"root runs an unlisted command", root, "admin", `{"replSetGetStatus": 1}`, notAuthorized("admin", `{ replSetGetStatus: 1 }`)},

@@ -23,10 +23,19 @@ func authCluster(t *testing.T) *cluster { return authClusterWith(t, clusterOptio
 // authClusterWith is authCluster with the cluster's other options.
 func authClusterWith(t *testing.T, o clusterOptions) *cluster {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "users.yaml")
-	for _, u := range []struct{ name, db, role, roleDB string }{
+	return authClusterOf(t, o, []testUser{
 		{"alice", "test", "readWrite", "test"}, {"bob", "test", "readWrite", "test"}, {"admin", "admin", "root", "admin"},
-	} {
+	})
+}
+
+// testUser is a user of the users file, with one role; its password is its name + "-pw".
+type testUser struct{ name, db, role, roleDB string }
+
+// authClusterOf starts a router with --auth and the given users.
+func authClusterOf(t *testing.T, o clusterOptions, users []testUser) *cluster {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "users.yaml")
+	for _, u := range users {
 		creds, err := auth.NewCredentials(u.name, u.name+"-pw")
 		if err != nil {
 			t.Fatal(err)
@@ -36,11 +45,11 @@ func authClusterWith(t *testing.T, o clusterOptions) *cluster {
 			t.Fatal(err)
 		}
 	}
-	users, err := auth.LoadUsers(path)
+	loaded, err := auth.LoadUsers(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := auth.NewAuthenticator(users, nil, zerolog.Nop())
+	a := auth.NewAuthenticator(loaded, nil, zerolog.Nop())
 	o.configure = func(cfg *router.Config) { cfg.Auth = a }
 	return startCluster(t, o)
 }

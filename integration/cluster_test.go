@@ -89,26 +89,13 @@ func startCluster(t *testing.T, o clusterOptions) *cluster {
 		}
 		c.shards = append(c.shards, twin)
 	}
-	cfg := router.Config{Logger: zerolog.Nop()}
-	if o.configure != nil {
-		o.configure(&cfg)
-	}
-	srv, err := router.New(cfg, c.shards)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	c.router = srv
-	go func() { _ = srv.Serve() }()
-	c.uri = "mongodb://" + srv.Addr() + "/"
+	c.router, c.uri = c.serveRouter(t, o.configure)
 	return c
 }
 
-// anotherRouter starts a second router in front of the cluster's shards, configured by
-// configure (nil: defaults), closed with the test.
-func (c *cluster) anotherRouter(t *testing.T, configure func(*router.Config)) *router.Server {
+// serveRouter starts a router over the cluster's shards, configured by configure (may be nil),
+// and returns it with its URI. The test's cleanup closes it before the shards close.
+func (c *cluster) serveRouter(t *testing.T, configure func(*router.Config)) (*router.Server, string) {
 	t.Helper()
 	cfg := router.Config{Logger: zerolog.Nop()}
 	if configure != nil {
@@ -121,15 +108,15 @@ func (c *cluster) anotherRouter(t *testing.T, configure func(*router.Config)) *r
 	if err := srv.Listen(); err != nil {
 		t.Fatal(err)
 	}
-	served := make(chan struct{})
-	go func() { _ = srv.Serve(); close(served) }()
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve() }()
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		_ = srv.Close(ctx)
 		<-served
 	})
-	return srv
+	return srv, "mongodb://" + srv.Addr() + "/"
 }
 
 func (c *cluster) startMemshards(t *testing.T, o clusterOptions) {

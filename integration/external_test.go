@@ -196,7 +196,8 @@ func (c *cluster) useRealSets(t *testing.T, sets []shards.Config, o clusterOptio
 
 // resetRealSet gives the test a set as clean as a new memshard set: it kills every session
 // (their cursors and open transactions with them), drops every database but admin, config and
-// local and, on the first shard, the router's placement map config.databases. Since that
+// local and, on the first shard, the routing metadata (config.databases, config.collections,
+// config.chunks) and the routers' config.mongos. Since that
 // destroys data, it first checks the set is a test deployment: mongods started with
 // --setParameter enableTestCommands=1 accept configureFailPoint (which also disarms failCommand).
 func resetRealSet(t *testing.T, rs *replicaSet, configShard bool) {
@@ -234,8 +235,12 @@ func resetRealSet(t *testing.T, rs *replicaSet, configShard bool) {
 		}
 	}
 	if configShard {
-		if err := cl.Database("config").Collection("databases").Drop(ctx); err != nil {
-			t.Fatalf("replica set %s: dropping config.databases: %v", rs.name, err)
+		// The routing metadata, and the routers' entries: a router of an earlier test pinged
+		// within the last minute would count as active in sh.status().
+		for _, coll := range []string{"databases", "collections", "chunks", "mongos"} {
+			if err := cl.Database("config").Collection(coll).Drop(ctx); err != nil {
+				t.Fatalf("replica set %s: dropping config.%s: %v", rs.name, coll, err)
+			}
 		}
 	}
 }

@@ -452,7 +452,7 @@ func wantReplyCode(t *testing.T, reply bson.Raw, code int32, label string) {
 // committed; otherwise the transaction is aborted there and the client told to retry it.
 func TestCommitRecoveryThroughAnotherRouter(t *testing.T) {
 	c := startCluster(t, clusterOptions{})
-	other := c.anotherRouter(t, nil)
+	other, _ := c.serveRouter(t, nil)
 	cl := c.client(t)
 	dbs, _ := spreadDatabases(t, c, cl, 2)
 	a, b := dialRaw(t, c), dialRawAddr(t, other.Addr())

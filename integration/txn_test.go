@@ -278,7 +278,7 @@ func TestCausalConsistencyAcrossRoutersWithAuth(t *testing.T) {
 // causalAcrossRouters runs the causal chain through two routers configured alike.
 func causalAcrossRouters(t *testing.T, configure func(*router.Config), opts ...*options.ClientOptions) {
 	c := startCluster(t, clusterOptions{configure: configure})
-	second := c.anotherRouter(t, configure)
+	second, _ := c.serveRouter(t, configure)
 	clA := c.client(t, opts...)
 	clB := connect(t, "mongodb://"+second.Addr()+"/", opts...)
 	ctx := ctxT(t)

@@ -58,4 +58,6 @@ func (c *conn) listCommands(context.Context, *request) (bsoncore.Document, error
 var adminOnly = map[string]bool{
 	"listDatabases": true, "killSessions": true, "killAllSessions": true, "killAllSessionsByPattern": true,
 	"listShards": true, "configureFailPoint": true, "getParameter": true,
+	"balancerStatus": true, "balancerStart": true, "balancerStop": true, "flushRouterConfig": true,
+	"getShardMap": true, "getCmdLineOpts": true,
 }

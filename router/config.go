@@ -80,6 +80,14 @@ type Config struct {
 	// "Cluster time").
 	ClusterTimeKeys *clustertime.Keys
 
+	// PingInterval is how often the router writes its entry in config.mongos (default 10 s,
+	// mongos's kUptimeReportInterval in sharding_uptime_reporter.cpp).
+	PingInterval time.Duration
+
+	// CommandLine is what getCmdLineOpts reports: the process's arguments and the options it
+	// parsed (cmd/mongos-lite fills it in).
+	CommandLine CommandLine
+
 	// EnableTestCommands enables configureFailPoint on the router (enableTestCommands).
 	EnableTestCommands bool
 
@@ -117,6 +125,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.KillSessionsPerHostTimeout == 0 {
 		c.KillSessionsPerHostTimeout = 60 * time.Second
+	}
+	if c.PingInterval == 0 {
+		c.PingInterval = 10 * time.Second
 	}
 	if c.MaxClockDriftSecs == 0 {
 		c.MaxClockDriftSecs = clustertime.DefaultMaxDriftSecs

@@ -135,6 +135,7 @@ func (c *conn) handle(frame []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	physical := len(frame)
 	compressor := wire.CompressorNoop
 	if h.OpCode == wire.OpCompressed {
 		if frame, compressor, err = wire.Decompress(frame); err != nil {
@@ -144,6 +145,7 @@ func (c *conn) handle(frame []byte) ([]byte, error) {
 			return nil, err
 		}
 	}
+	c.s.counters.received(physical, len(frame))
 	var reply []byte
 	switch h.OpCode {
 	case wire.OpMsg:
@@ -154,9 +156,14 @@ func (c *conn) handle(frame []byte) ([]byte, error) {
 		return nil, errors.New("unsupported opcode " + opName(h.OpCode))
 	}
 	if err != nil || reply == nil || compressor == wire.CompressorNoop {
+		c.s.counters.sent(len(reply), len(reply))
 		return reply, err
 	}
-	return wire.Compress(reply, compressor)
+	logical := len(reply)
+	if reply, err = wire.Compress(reply, compressor); err == nil {
+		c.s.counters.sent(len(reply), logical)
+	}
+	return reply, err
 }
 
 func opName(op wiremessage.OpCode) string { return op.String() }
@@ -225,6 +232,7 @@ func (c *conn) run(m wire.Msg, r *request) (bsoncore.Document, error) {
 	if r.Command, err = command.Parse(m); err != nil {
 		return nil, err
 	}
+	c.s.counters.count(&r.Command)
 	ctx := deadline.After(c.commandTimeout(r.Body))
 	defer ctx.Release()
 	return c.dispatch(ctx, r)

@@ -79,6 +79,20 @@ func init() {
 		"connectionStatus":   (*conn).connectionStatus,
 		"logout":             (*conn).logout,
 		"listCommands":       (*conn).listCommands,
+
+		"balancerStatus":    (*conn).balancerStatus,
+		"balancerStart":     (*conn).balancerStart,
+		"balancerStop":      (*conn).balancerStop,
+		"flushRouterConfig": (*conn).flushRouterConfig,
+		"flushrouterconfig": (*conn).flushRouterConfig,
+		"getShardMap":       (*conn).getShardMap,
+		"getCmdLineOpts":    (*conn).getCmdLineOpts,
+		"dbStats":           (*conn).dbStats,
+		"dbstats":           (*conn).dbStats,
+		"collStats":         (*conn).collStats,
+		"collstats":         (*conn).collStats,
+		"dataSize":          (*conn).dataSize,
+		"datasize":          (*conn).dataSize,
 	}
 }
 

@@ -28,6 +28,10 @@ func (c *conn) aggregate(ctx context.Context, r *request) (bsoncore.Document, er
 		return c.listLocalSessions(r, stage, stages)
 	case "$listSessions":
 		return c.listSessions(ctx, r, stage)
+	case "$collStats":
+		return c.collStatsStage(ctx, r, stages)
+	case "$shardedDataDistribution":
+		return c.shardedDataDistribution(ctx, r, stages)
 	case currentop.Stage:
 		vals, _ := stages.Values()
 		return c.currentOpAggregate(ctx, r, stage, vals)
@@ -35,6 +39,9 @@ func (c *conn) aggregate(ctx context.Context, r *request) (bsoncore.Document, er
 		if err := refuseClusterStream(stage); err != nil {
 			return nil, err
 		}
+	}
+	if reply, ok, err := c.configView(r, stages); ok {
+		return reply, err
 	}
 	return c.forwardToPrimary(ctx, r, false)
 }

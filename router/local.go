@@ -3,7 +3,6 @@ package router
 import (
 	"context"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/mongos-lite/mongos-lite/internal/bsonview"
@@ -94,31 +93,6 @@ func (c *conn) getParameter(_ context.Context, r *request) (bsoncore.Document, e
 	return b.AppendDouble("ok", 1).Build(), nil
 }
 
-func (c *conn) serverStatus(context.Context, *request) (bsoncore.Document, error) {
-	host, _ := os.Hostname()
-	c.s.mu.Lock()
-	current := len(c.s.conns)
-	c.s.mu.Unlock()
-	uptime := time.Since(startTime)
-	return bsoncore.NewDocumentBuilder().
-		AppendString("host", host).
-		AppendString("version", Version).
-		AppendString("process", "mongos").
-		AppendInt64("pid", int64(os.Getpid())).
-		AppendDouble("uptime", uptime.Seconds()).
-		AppendInt64("uptimeMillis", uptime.Milliseconds()).
-		AppendDateTime("localTime", time.Now().UnixMilli()).
-		AppendDocument("connections", bsoncore.NewDocumentBuilder().
-			AppendInt32("current", int32(current)).
-			AppendInt64("totalCreated", c.s.nextConn.Load()).
-			AppendInt64("rejected", c.s.rejected.Load()).Build()).
-		AppendDocument("metrics", bsoncore.NewDocumentBuilder().
-			AppendDocument("cursor", appendCursorMetrics(nil, c.s.cursors.Stats())).Build()).
-		AppendDocument("logicalSessionRecordCache", c.s.sessions.Stats().AppendDoc(nil)).
-		AppendDocument("transactions", c.s.TxnStats().AppendDoc(nil)).
-		AppendDouble("ok", 1).Build(), nil
-}
-
 // appendCursorMetrics is serverStatus's metrics.cursor, as mongos reports it.
 func appendCursorMetrics(dst []byte, st clustercursor.Stats) bsoncore.Document {
 	idx, dst := bsoncore.AppendDocumentStart(dst)
@@ -165,7 +139,7 @@ func (s *Server) shardDocs() []bson.Raw {
 	for i, sh := range s.cluster.Shards() {
 		docs[i] = bson.Raw(bsoncore.NewDocumentBuilder().
 			AppendString("_id", sh.Name()).
-			AppendString("host", sh.SetName()+"/"+strings.Join(sh.Members(), ",")).
+			AppendString("host", connString(sh)).
 			AppendInt32("state", 1).Build())
 	}
 	return docs
@@ -175,14 +149,4 @@ func (c *conn) listShards(context.Context, *request) (bsoncore.Document, error) 
 	return bsoncore.NewDocumentBuilder().
 		AppendArray("shards", docArray(c.s.shardDocs())).
 		AppendDouble("ok", 1).Build(), nil
-}
-
-// find answers config.shards from the router's own registry (there are no config servers) and
-// routes every other find to its database's primary shard.
-func (c *conn) find(ctx context.Context, r *request) (bsoncore.Document, error) {
-	coll, _ := bsonview.Lookup(r.Body, "find")
-	if name, _ := bsonview.String(coll); string(r.DB) != "config" || string(name) != "shards" {
-		return c.forwardToPrimary(ctx, r, false)
-	}
-	return cursorReply("config.shards", c.s.shardDocs()), nil
 }

@@ -2,6 +2,7 @@ package router
 
 import (
 	"testing"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
@@ -10,8 +11,9 @@ import (
 // mongos's does: after a forwarded command the primary's pool has a connection it created,
 // available again, and the totals add up.
 func TestConnPoolStats(t *testing.T) {
-	c := startBenchCluster(t, 1, 1, nil)
+	c := startBenchCluster(t, 1, 1, func(cfg *Config) { cfg.PingInterval = time.Hour })
 	cl := dialBench(t, c.srv.Addr())
+	waitRegistered(t, cl)
 	cl.run(t, marshalBench(t, bson.D{{Key: "find", Value: "c"}, {Key: "$db", Value: "test"}}))
 	reply := cl.run(t, marshalBench(t, bson.D{{Key: "connPoolStats", Value: 1}, {Key: "$db", Value: "admin"}}))
 	type counts struct {
@@ -39,5 +41,20 @@ func TestConnPoolStats(t *testing.T) {
 	}
 	if stats.TotalInUse != inUse || stats.TotalAvailable != available || stats.TotalCreated != created {
 		t.Errorf("totals %+v do not add up the hosts (%d, %d, %d)", stats, inUse, available, created)
+	}
+}
+
+// waitRegistered waits until the router has registered in config.mongos: its first ping, whose
+// writes to the config shard borrow pooled connections, is over.
+func waitRegistered(t *testing.T, cl *benchClient) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		reply := cl.run(t, marshalBench(t, bson.D{{Key: "find", Value: "mongos"}, {Key: "$db", Value: "config"}}))
+		if batch, _ := reply.Lookup("cursor", "firstBatch").ArrayOK(); len(batch) > 5 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the router never registered in config.mongos")
+		}
 	}
 }

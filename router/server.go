@@ -49,6 +49,10 @@ type Server struct {
 	jobStop context.CancelFunc
 	jobs    sync.WaitGroup
 
+	reg      registration // config.mongos and the cluster metadata (registration.go)
+	started  time.Time
+	counters counters // serverStatus's opcounters and network (serverstatus.go)
+
 	// topologyVersion: processId is fixed for the process; the counter moves only when shutdown
 	// starts (quiesce), which is when awaiting hellos must be answered.
 	processID bson.ObjectID
@@ -106,6 +110,7 @@ func New(cfg Config, shardList []*shards.Shard) (*Server, error) {
 		connLogSampler: &zerolog.BurstSampler{Burst: 20, Period: time.Second,
 			NextSampler: &zerolog.BasicSampler{N: 100}},
 		processID: bson.NewObjectID(),
+		started:   time.Now(),
 		shutdown:  make(chan struct{}),
 		closing:   make(chan struct{}),
 		conns:     make(map[*conn]struct{}),
@@ -133,6 +138,7 @@ func (s *Server) Addr() string { return s.ln.Addr().String() }
 func (s *Server) Serve() error {
 	s.startSessionJob()
 	s.startCursorReaper()
+	s.startRegistration()
 	for {
 		nc, err := s.ln.Accept()
 		if err != nil {

@@ -95,6 +95,7 @@ func routerConfig(c *cli.Context) router.Config {
 		KillSessionsMaxConcurrency:   c.Int("kill-sessions-max-concurrency"),
 		KillSessionsPerHostTimeout:   time.Duration(c.Int("kill-sessions-per-host-timeout-ms")) * time.Millisecond,
 		MaxClockDriftSecs:            c.Int64("max-acceptable-logical-clock-drift-secs"),
+		CommandLine:                  commandLine(c),
 	}
 }
 

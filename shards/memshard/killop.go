@@ -2,7 +2,6 @@ package memshard
 
 import (
 	"math"
-	"strings"
 
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
@@ -40,18 +39,12 @@ func parseOpID(body bsoncore.Document) (int32, error) {
 	}
 	if f, _ := numberDouble(v); float64(n) != f {
 		return 0, mongoerr.New(mongoerr.BadValue,
-			`Expected field "op" to have a value exactly representable as a 64-bit integer, but found %s`, elementText("op", v))
+			`Expected field "op" to have a value exactly representable as a 64-bit integer, but found %s`, auth.ElementText("op", v))
 	}
 	if n < math.MinInt32 || n > math.MaxInt32 {
 		return 0, mongoerr.New(26823, "invalid op : %d. Op ID cannot be represented with 32 bits", n)
 	}
 	return int32(n), nil
-}
-
-// elementText is how mongod prints an element in a message ("op: 1.1").
-func elementText(key string, v bsoncore.Value) string {
-	text := auth.BSONText(bsoncore.NewDocumentBuilder().AppendValue(key, v).Build())
-	return strings.TrimSuffix(strings.TrimPrefix(text, "{ "), " }")
 }
 
 // killsOwnOp: whether r, a killOp, names an operation of its own caller, which mongod lets any

@@ -7,7 +7,8 @@
 // OP_QUERY handshake; OP_COMPRESSED) and serves CRUD, cursors, the session commands, retryable
 // writes, transactions with snapshot isolation, snapshot reads, change streams over a capped
 // history of the set's changes (changestream.go), $currentOp/currentOp/killOp over the
-// operations in progress (ops.go, currentop.go), dbStats/collStats (statscmd.go) and the
+// operations in progress (ops.go, currentop.go), dbStats/collStats (statscmd.go), dataSize
+// (datasize.go) and the
 // failCommand, onPrimaryTransactionalWrite and failGetMoreAfterCursorCheckout fail points, with
 // mongod's codes and messages. Where it
 // deliberately differs: endSessions forgets a session at once and sessions expire lazily
