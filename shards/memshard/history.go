@@ -9,9 +9,12 @@ import (
 )
 
 // Versions and snapshots. Every committed write is stamped with a fresh cluster timestamp; a
-// transaction reads as of the cluster time it started at, and a snapshot read (readConcern
-// snapshot, optionally atClusterTime) as of the time it names. To serve them, overwritten
-// values are kept while transactions are open or snapshot reads are recent, and dropped after.
+// transaction reads as of the cluster time it started at (or its atClusterTime), and a snapshot
+// read (readConcern snapshot, optionally atClusterTime) as of the time it names. To serve them,
+// overwritten values are kept while transactions are open or snapshot reads are recent, and
+// dropped after. A collection whose values no change dropped since a snapshot's time reads
+// right at that time from its current values; one that lost such a value is SnapshotTooOld
+// there, as mongod is for a time older than its history.
 
 // snapshotWindow is mongod's minSnapshotHistoryWindowInSeconds: how long after a snapshot
 // read older versions stay readable.
@@ -41,11 +44,9 @@ func (s *store) keeping() bool {
 }
 
 // keep makes sure history is kept from now on, before a transaction or snapshot read starts.
-// History is complete from the last committed write: nothing changed after it.
 func (s *store) keep() {
 	if !s.keeping() {
 		s.forgetHistory()
-		s.historyFrom = s.seq
 	}
 }
 
@@ -63,6 +64,9 @@ func (s *store) commitDoc(c *collection, d *doc, raw bson.Raw) {
 		}
 		s.history = append(s.history, slot{c, d})
 	}
+	if !keep && d.ver > 0 {
+		c.unkept = s.seq // the value it replaces is gone
+	}
 	c.reindex(d, d.raw, raw)
 	d.raw, d.ver, d.lock = raw, s.seq, nil
 	if raw == nil && !keep {
@@ -76,6 +80,9 @@ func (s *store) forgetHistory() {
 		return
 	}
 	for _, h := range s.history {
+		if h.d.old != nil {
+			h.c.unkept = max(h.c.unkept, h.d.ver)
+		}
 		h.d.old = nil
 		if h.d.raw == nil && h.d.lock == nil {
 			h.c.drop(h.d)
@@ -92,16 +99,15 @@ func (s *store) snapshotView(at bson.Timestamp) (*txn, bson.Timestamp, error) {
 	if at.IsZero() {
 		at = s.clock.now()
 	}
-	if err := s.kept(at); err != nil {
-		return nil, at, err
-	}
 	return &txn{snapshot: pack(at)}, at, nil
 }
 
-// kept refuses a read at a time older than the history kept, with mongod's SnapshotTooOld.
-func (s *store) kept(at bson.Timestamp) error {
-	if pack(at) < s.historyFrom {
-		return mongoerr.New(mongoerr.SnapshotTooOld, "Read timestamp Timestamp(%d, %d) is older than the oldest available timestamp.", at.T, at.I)
+// readableAt refuses a read of c (nil: none) as of snapshot when a later change dropped a value
+// the snapshot sees, with mongod's SnapshotTooOld.
+func (c *collection) readableAt(snapshot uint64) error {
+	if c == nil || snapshot >= c.unkept {
+		return nil
 	}
-	return nil
+	at := unpack(snapshot)
+	return mongoerr.New(mongoerr.SnapshotTooOld, "Read timestamp Timestamp(%d, %d) is older than the oldest available timestamp.", at.T, at.I)
 }

@@ -53,15 +53,13 @@ type txn struct {
 func (t *txn) expired(now time.Time) bool { return t.phase == txnInProgress && now.After(t.expires) }
 
 // begin opens a transaction on the current snapshot, or on the one at atClusterTime when at is
-// set (a router's choice for every shard of a transaction, transaction_router.cpp), which must
-// still be kept; callers hold store.mu exclusively.
-func (s *store) begin(owner *Member, number int64, expires time.Time, at bson.Timestamp) (*txn, error) {
+// set (a router's choice for every shard of a transaction, transaction_router.cpp); its reads
+// check that their collections still hold that snapshot (readableAt). Callers hold store.mu
+// exclusively.
+func (s *store) begin(owner *Member, number int64, expires time.Time, at bson.Timestamp) *txn {
 	s.keep()
 	snapshot := pack(s.clock.now())
 	if !at.IsZero() {
-		if err := s.kept(at); err != nil {
-			return nil, err
-		}
 		snapshot = pack(at)
 		// Keep history for the next ones, as mongod keeps minSnapshotHistoryWindowInSeconds: a
 		// shard joining a transaction later reads at a time that may be before later writes.
@@ -69,7 +67,7 @@ func (s *store) begin(owner *Member, number int64, expires time.Time, at bson.Ti
 	}
 	s.open++
 	return &txn{number: number, owner: owner, snapshot: snapshot, expires: expires,
-		writes: map[*doc]txnWrite{}, done: make(chan struct{})}, nil
+		writes: map[*doc]txnWrite{}, done: make(chan struct{})}
 }
 
 // abort discards t's writes and collections; callers hold store.mu exclusively.
@@ -271,10 +269,7 @@ func (r *request) beginOrContinue(st *sessionTxn) (*txn, error) {
 		if st.txn != nil {
 			s.abort(st.txn)
 		}
-		t, err := s.begin(r.m, n, now.Add(txnLifetime), r.readAt)
-		if err != nil {
-			return nil, err
-		}
+		t := s.begin(r.m, n, now.Add(txnLifetime), r.readAt)
 		t.lsid = r.op.LSID
 		st.number, st.txn, st.stmts = n, t, nil
 		return t, nil

@@ -519,8 +519,9 @@ func TestTransactionAtClusterTime(t *testing.T) {
 	clock := newFakeClock()
 	rs := startSet(t, 1, WithClock(clock.Now))
 	c := dialRaw(t, rs.Hosts()[0])
-	insert := bson.D{{Key: "insert", Value: "a"}, {Key: "documents", Value: bson.A{bson.D{{Key: "_id", Value: 1}, {Key: "x", Value: 1}}}}, {Key: "$db", Value: "test"}}
-	mustOK(t, c.run(insert))
+	for _, coll := range []string{"a", "b"} {
+		mustOK(t, c.run(bson.D{{Key: "insert", Value: coll}, {Key: "documents", Value: bson.A{bson.D{{Key: "_id", Value: 1}, {Key: "x", Value: 1}}}}, {Key: "$db", Value: "test"}}))
+	}
 	ping := bson.D{{Key: "ping", Value: 1}, {Key: "$db", Value: "admin"}}
 	at := checkClusterTime(t, mustOK(t, c.run(ping)))
 	// Gossip moves the clock on without a write, as a router's does.
@@ -530,13 +531,14 @@ func TestTransactionAtClusterTime(t *testing.T) {
 			{Key: "u", Value: bson.D{{Key: "$inc", Value: bson.D{{Key: "x", Value: 1}}}}}}}}, {Key: "$db", Value: "test"}}))
 	}
 	snapshotAt := bson.E{Key: "readConcern", Value: bson.D{{Key: "level", Value: "snapshot"}, {Key: "atClusterTime", Value: at}}}
-	readX := func(id sessionid.ID, start bool) bson.Raw {
+	readFrom := func(coll string, id sessionid.ID, start bool) bson.Raw {
 		extra := []bson.E{inTxn}
 		if start {
 			extra = append(extra, startTxn, snapshotAt)
 		}
-		return c.run(cmd(bson.D{{Key: "find", Value: "a"}}, id, 1, extra...))
+		return c.run(cmd(bson.D{{Key: "find", Value: coll}}, id, 1, extra...))
 	}
+	readX := func(id sessionid.ID, start bool) bson.Raw { return readFrom("a", id, start) }
 
 	// Nothing was written since at: the transaction starts there although no history is kept
 	// and the clock has moved on.
@@ -564,8 +566,12 @@ func TestTransactionAtClusterTime(t *testing.T) {
 	}
 	mustOK(t, c.run(txnCmd("commitTransaction", again, 1)))
 
-	// Past it nothing keeps history: a write after at makes it too old.
+	// Past it nothing keeps history: a write after at makes the collection too old to read there;
+	// one nobody changed since reads right.
 	clock.Advance(snapshotWindow + time.Second)
 	bump()
 	wantCode(t, readX(newLSID(), true), mongoerr.SnapshotTooOld, "")
+	if x := mustOK(t, readFrom("b", newLSID(), true)).Lookup("cursor", "firstBatch", "0", "x").Int32(); x != 1 {
+		t.Fatalf("an unchanged collection at %v: x = %d", at, x)
+	}
 }
