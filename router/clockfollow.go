@@ -41,7 +41,7 @@ func newClockFollowers(n int) *clockFollowers {
 // authenticates to as a user other than __system is asked (connectionStatus with
 // showPrivileges) until it says yes; otherwise user is the one the router authenticates as.
 func (s *Server) shardsFollowClock(ctx context.Context) (user string, follow bool) {
-	f := s.clockFollowers
+	f := s.follows
 	for i, sh := range s.cluster.Shards() {
 		u := sh.AuthUser()
 		if u == "" || u == internalUser || f.follows[i].Load() {

@@ -31,8 +31,7 @@ type Server struct {
 	clock    *clusterClock
 	sessions *sessioncache.Cache
 	txns     *txnCounters
-	// clockFollowers: whether each shard's clock follows the router's (clockfollow.go)
-	clockFollowers *clockFollowers
+	follows  *clockFollowers // whether each shard's clock follows the router's (clockfollow.go)
 
 	// The router's own fail points (test commands only): failCommand, and
 	// failGetMoreAfterCursorCheckout, which fails a getMore once it holds its router cursor.
@@ -98,15 +97,15 @@ func New(cfg Config, shardList []*shards.Shard) (*Server, error) {
 	})
 	jobCtx, jobStop := context.WithCancel(context.Background())
 	return &Server{
-		cfg:            cfg,
-		cluster:        cluster,
-		cursors:        newCursorManager(cfg, cluster, sessions),
-		clock:          newClusterClock(cfg),
-		sessions:       sessions,
-		txns:           txns,
-		clockFollowers: newClockFollowers(len(shardList)),
-		jobCtx:         jobCtx,
-		jobStop:        jobStop,
+		cfg:      cfg,
+		cluster:  cluster,
+		cursors:  newCursorManager(cfg, cluster, sessions),
+		clock:    newClusterClock(cfg),
+		sessions: sessions,
+		txns:     txns,
+		follows:  newClockFollowers(len(shardList)),
+		jobCtx:   jobCtx,
+		jobStop:  jobStop,
 		connLogSampler: &zerolog.BurstSampler{Burst: 20, Period: time.Second,
 			NextSampler: &zerolog.BasicSampler{N: 100}},
 		processID: bson.NewObjectID(),

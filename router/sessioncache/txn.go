@@ -136,8 +136,8 @@ func (t *Txn) Enlist(shards []int, write bool) (joins []bool, err error) {
 			joining++
 		}
 	}
+	writer, wrote := t.Writer()
 	if write {
-		writer, wrote := t.Writer()
 		for _, s := range shards {
 			switch {
 			case wrote && s != writer.Shard:
@@ -146,6 +146,9 @@ func (t *Txn) Enlist(shards []int, write bool) (joins []bool, err error) {
 				return nil, &EnlistError{Reason: SecondWriter, Shard: s, Writer: shards[0]}
 			}
 		}
+	}
+	if joining == 0 && (!write || wrote) {
+		return joins, nil // nothing changes: the common statement costs no copy
 	}
 	if t.Snapshot && t.AtClusterTime.IsZero() && joining > 0 && len(t.Participants)+joining > 1 {
 		for i, s := range shards {
