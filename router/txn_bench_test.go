@@ -35,5 +35,7 @@ func BenchmarkTransactionStatement(b *testing.B) {
 	find := bson.D{{Key: "find", Value: "c"}, {Key: "filter", Value: bson.D{{Key: "_id", Value: 1}}}, {Key: "$db", Value: "bench"}}
 	run(append(append(append(bson.D{}, find...), session...), bson.E{Key: "startTransaction", Value: true}))
 	b.Run("outside", func(b *testing.B) { benchHandle(b, conn, marshalBench(b, find)) })
-	b.Run("in transaction", func(b *testing.B) { benchHandle(b, conn, marshalBench(b, append(append(bson.D{}, find...), session...))) })
+	b.Run("in transaction", func(b *testing.B) {
+		benchHandle(b, conn, marshalBench(b, append(append(bson.D{}, find...), session...)))
+	})
 }
