@@ -5,22 +5,12 @@ import (
 	"testing"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
 	"github.com/mongos-lite/mongos-lite/internal/command"
 	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
 	"github.com/mongos-lite/mongos-lite/internal/outcome"
 	"github.com/mongos-lite/mongos-lite/shards"
 )
-
-func mustDoc(t *testing.T, d bson.D) bsoncore.Document {
-	t.Helper()
-	b, err := bson.Marshal(d)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
 
 // Reads the router knows are reads; every other command, known or not, counts as a write.
 func TestTxnWrites(t *testing.T) {
@@ -38,7 +28,7 @@ func TestTxnWrites(t *testing.T) {
 		{bson.D{{Key: "createIndexes", Value: "c"}}, true},
 		{bson.D{{Key: "someFutureCommand", Value: 1}}, true},
 	} {
-		body := mustDoc(t, tc.cmd)
+		body := mustMarshal(t, tc.cmd)
 		r := &request{Command: command.Command{Name: []byte(tc.cmd[0].Key), Body: body}}
 		if got := txnWrites(r); got != tc.write {
 			t.Errorf("%s: write %v, want %v", tc.cmd[0].Key, got, tc.write)
@@ -49,15 +39,15 @@ func TestTxnWrites(t *testing.T) {
 // A joining shard gets startTransaction and the transaction's readConcern in place of the
 // client's; every other field stays.
 func TestWithStartFields(t *testing.T) {
-	body := mustDoc(t, bson.D{{Key: "find", Value: "c"}, {Key: "readConcern", Value: bson.D{{Key: "level", Value: "local"}}},
+	body := mustMarshal(t, bson.D{{Key: "find", Value: "c"}, {Key: "readConcern", Value: bson.D{{Key: "level", Value: "local"}}},
 		{Key: "startTransaction", Value: true}, {Key: "txnNumber", Value: int64(3)}, {Key: "$db", Value: "d"}})
-	rc := mustDoc(t, bson.D{{Key: "level", Value: "snapshot"}, {Key: "atClusterTime", Value: bson.Timestamp{T: 9, I: 1}}})
+	rc := mustMarshal(t, bson.D{{Key: "level", Value: "snapshot"}, {Key: "atClusterTime", Value: bson.Timestamp{T: 9, I: 1}}})
 	got := bson.Raw(withStartFields(body, rc))
 	want := `{"find": "c","txnNumber": {"$numberLong":"3"},"$db": "d","startTransaction": true,"readConcern": {"level": "snapshot","atClusterTime": {"$timestamp":{"t":9,"i":1}}}}`
 	if got.String() != want {
 		t.Fatalf("got %s\nwant %s", got, want)
 	}
-	if got := bson.Raw(withStartFields(mustDoc(t, bson.D{{Key: "insert", Value: "c"}}), nil)).String(); got != `{"insert": "c","startTransaction": true}` {
+	if got := bson.Raw(withStartFields(mustMarshal(t, bson.D{{Key: "insert", Value: "c"}}), nil)).String(); got != `{"insert": "c","startTransaction": true}` {
 		t.Fatalf("without a readConcern: %s", got)
 	}
 }
@@ -65,7 +55,7 @@ func TestWithStartFields(t *testing.T) {
 // A statement fails by its transport error, its error reply or its first write error.
 func TestStatementFailure(t *testing.T) {
 	reply := func(d bson.D) shards.Reply {
-		return shards.Reply{Reply: outcome.NewReply(mustDoc(t, d))}
+		return shards.Reply{Reply: outcome.NewReply(mustMarshal(t, d))}
 	}
 	for _, tc := range []struct {
 		name  string
@@ -87,8 +77,8 @@ func TestStatementFailure(t *testing.T) {
 
 // A commit's outcome is unknown, and the client may retry it, as mongos judges it.
 func TestCommitUnknown(t *testing.T) {
-	ok := shards.Reply{Reply: outcome.NewReply(mustDoc(t, bson.D{{Key: "ok", Value: 1}, {Key: "writeConcernError", Value: bson.D{{Key: "code", Value: 64}}}}))}
-	failed := shards.Reply{Reply: outcome.NewReply(mustDoc(t, bson.D{{Key: "ok", Value: 0}}))}
+	ok := shards.Reply{Reply: outcome.NewReply(mustMarshal(t, bson.D{{Key: "ok", Value: 1}, {Key: "writeConcernError", Value: bson.D{{Key: "code", Value: 64}}}}))}
+	failed := shards.Reply{Reply: outcome.NewReply(mustMarshal(t, bson.D{{Key: "ok", Value: 0}}))}
 	for _, tc := range []struct {
 		code  mongoerr.Code
 		reply shards.Reply
@@ -106,7 +96,7 @@ func TestCommitUnknown(t *testing.T) {
 			t.Errorf("code %d: unknown %v, want %v", tc.code, got, tc.want)
 		}
 	}
-	e := wceError(mustDoc(t, bson.D{{Key: "ok", Value: 1}, {Key: "writeConcernError", Value: bson.D{{Key: "code", Value: 64}, {Key: "errmsg", Value: "waiting"}}}}))
+	e := wceError(mustMarshal(t, bson.D{{Key: "ok", Value: 1}, {Key: "writeConcernError", Value: bson.D{{Key: "code", Value: 64}, {Key: "errmsg", Value: "waiting"}}}}))
 	if e.Code != 64 || e.Msg != "waiting" {
 		t.Errorf("write concern error as a command error: %+v", e)
 	}
