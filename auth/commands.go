@@ -86,6 +86,7 @@ func init() {
 		"balancerStatus": onConfigSettings("find"),
 		"balancerStart":  onConfigSettings("update"), "balancerStop": onConfigSettings("update"),
 		"checkMetadataConsistency": checkMetadataConsistencyNeeds,
+		"renameCollection":         renameCollectionNeeds,
 		// Session commands: any authenticated user for their own sessions; whose sessions they
 		// reach is the caller's uid (internal/sessionid), except the kill-all forms.
 		"startSession": none, "endSessions": none, "refreshSessions": none, "killSessions": none,
@@ -385,6 +386,44 @@ func listDatabasesNeeds(r request) ([]need, error) {
 	}
 	return nil, nil
 }
+
+// renameCollectionNeeds is checkAuthForRenameCollectionCommand (rename_collection_common.cpp):
+// within one database, renameCollectionSameDB on it (dropCollection on the target with
+// dropTarget) does, unless it would move a collection the user cannot read to one they can; else
+// find and dropCollection on the source and insert and createIndex (and dropCollection with
+// dropTarget) on the target.
+func renameCollectionNeeds(r request) ([]need, error) {
+	body := r.body()
+	from, fromOK := body.Lookup("renameCollection").StringValueOK()
+	to, toOK := body.Lookup("to").StringValueOK()
+	if !fromOK {
+		return nil, mongoerr.New(mongoerr.TypeMismatch, "'renameCollection' must be of type String")
+	}
+	if !toOK {
+		return nil, mongoerr.New(mongoerr.TypeMismatch, "'to' must be of type String")
+	}
+	dropTarget, err := command.TrueValue(body, "dropTarget", r.name)
+	if err != nil {
+		return nil, err
+	}
+	src, dst := nsResource(from), nsResource(to)
+	if src.DB == dst.DB && !strings.HasPrefix(src.Collection, "system.") && !strings.HasPrefix(dst.Collection, "system.") {
+		u := r.user
+		canRename := u.Can("renameCollectionSameDB", DBResource(src.DB))
+		canDrop := !dropTarget || u.Can("dropCollection", dst)
+		if canRename && canDrop && (u.Can("find", src) || !u.Can("find", dst)) {
+			return nil, nil
+		}
+	}
+	needs := []need{{[]string{"find"}, src}, {[]string{"dropCollection"}, src}, {[]string{"insert"}, dst}, {[]string{"createIndex"}, dst}}
+	if dropTarget {
+		needs = append(needs, need{[]string{"dropCollection"}, dst})
+	}
+	return needs, nil
+}
+
+// nsResource is the collection "db.coll" names.
+func nsResource(ns string) Resource { return NSResource(splitNS(ns)) }
 
 // checkMetadataConsistencyNeeds: the action on the cluster (run on admin), the database, or the
 // collection it names.
