@@ -219,8 +219,11 @@ func (c *conn) shardNamespace(ctx context.Context, spec shardSpec) error {
 // alreadySharded reads ns's metadata: sharded on the same key is done, on another an error.
 func (c *conn) alreadySharded(ctx context.Context, spec shardSpec) (bool, error) {
 	rt, err := c.s.cluster.ReadRouting(ctx, spec.db, spec.coll)
-	if err != nil || !rt.Sharded {
+	if err != nil {
 		return false, mongoerr.As(err)
+	}
+	if !rt.Sharded {
+		return false, nil
 	}
 	if rt.Key == spec.key {
 		return true, nil
