@@ -5,15 +5,19 @@ import (
 	"context"
 	"slices"
 	"strings"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
+
+	"github.com/sourcegraph/conc"
 
 	"github.com/mongos-lite/mongos-lite/internal/bsonview"
 	"github.com/mongos-lite/mongos-lite/internal/command"
 	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
 	"github.com/mongos-lite/mongos-lite/internal/outcome"
 	"github.com/mongos-lite/mongos-lite/internal/wire"
+	"github.com/mongos-lite/mongos-lite/shards"
 	"github.com/mongos-lite/mongos-lite/topology"
 )
 
@@ -194,10 +198,8 @@ func (b *splitBatch) run(ctx context.Context) error {
 	for next < len(b.stmts) {
 		round, after := b.plan(next)
 		next = after
-		for _, sub := range round {
-			if err := b.send(ctx, sub); err != nil {
-				return err
-			}
+		if err := b.sendRound(ctx, round); err != nil {
+			return err
 		}
 		if b.ordered && len(b.errs) > 0 {
 			break
@@ -205,6 +207,61 @@ func (b *splitBatch) run(ctx context.Context) error {
 	}
 	slices.SortStableFunc(b.errs, func(x, y stmtError) int { return x.index - y.index })
 	return nil
+}
+
+// sendRound sends a round's parts to their shards at once, as mongos sends a round's child
+// batches (batch_write_exec.cpp), and takes their replies in, in the round's order. A round of
+// one part is sent as any forwarded command.
+func (b *splitBatch) sendRound(ctx context.Context, round []subBatch) error {
+	if len(round) == 1 {
+		reply, err := b.c.forwardTo(ctx, b.child(round[0]), round[0].shard)
+		return b.takeReply(round[0], reply, err)
+	}
+	if err := b.c.interrupted(); err != nil {
+		return err
+	}
+	replies := make([]shards.Reply, len(round))
+	errs := make([]error, len(round))
+	start := time.Now()
+	var wg conc.WaitGroup
+	for i, sub := range round {
+		wg.Go(func() { replies[i], errs[i] = b.c.sendWrite(ctx, b.child(sub), sub.shard) })
+	}
+	wg.Wait()
+	b.c.shardTime += time.Since(start)
+	for i, sub := range round {
+		err := errs[i]
+		if err == nil {
+			err = b.c.settle(replies[i], sub.shard, b.r)
+		}
+		if err := b.takeReply(sub, replies[i].Body, err); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sendWrite sends a write to shard idx's primary, again as its retry policy allows
+// (retry.go), on buffers of its own: several run at once for one client command. The caller
+// settles the reply.
+func (c *conn) sendWrite(ctx context.Context, r *request, idx int) (shards.Reply, error) {
+	labels := labelContext(r.Name, r)
+	policy := retryPolicyOf(r, labels)
+	req := shards.Request{Body: c.appendForward(nil, r, shards.Primary()), Sequences: r.Sequences}
+	sh := c.s.cluster.Shard(idx)
+	reply, _, err := sh.RoundTrip(ctx, shards.Primary(), req, nil)
+	for i := 0; i < maxShardRetries && policy.retry(ctx, labels.RetryableWrite, reply, err); i++ {
+		c.logRetry(idx, reply, err)
+		reply, _, err = sh.RoundTrip(ctx, shards.Primary(), req, nil)
+	}
+	if err != nil {
+		e := mongoerr.As(err)
+		if labels.RetryableWrite {
+			e = e.AddServerLabels(labels)
+		}
+		return shards.Reply{}, e
+	}
+	return reply, nil
 }
 
 // subBatch is the statements of one round for one shard, in the client's order.
@@ -255,12 +312,11 @@ func (b *splitBatch) plan(next int) (round []subBatch, after int) {
 	return []subBatch{sub}, i
 }
 
-// send runs one shard's statements and takes its reply in. A retryable write whose shard could
-// not answer fails as a whole, labelled for the driver to retry it (the shards apply each
-// statement once); any other batch records the failure on its statements, as mongos does
+// takeReply takes one shard's answer to its part in. A retryable write whose shard could not
+// answer fails as a whole, labelled for the driver to retry it (the shards apply each statement
+// once); any other batch records the failure on its statements, as mongos does
 // (BatchWriteOp::noteBatchError): ordered, on the first only, which stops the batch.
-func (b *splitBatch) send(ctx context.Context, sub subBatch) error {
-	reply, err := b.c.forwardTo(ctx, b.child(sub), sub.shard)
+func (b *splitBatch) takeReply(sub subBatch, reply bsoncore.Document, err error) error {
 	var failure *mongoerr.Error
 	switch {
 	case err != nil:
