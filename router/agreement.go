@@ -13,8 +13,8 @@ import (
 // routing state every poll interval, and gives the lease up at Close so that changes stop
 // waiting for this router at once.
 func (s *Server) startAgreement() {
-	s.cluster.Join(s.instanceID(), s.started, topology.Agreement{
-		PollInterval: s.cfg.RoutingPollInterval, Lease: s.cfg.RoutingLease})
+	s.cluster.Join(topology.RouterEntry{ID: s.instanceID(), Created: s.started, Version: Version, FQDNs: []string{}},
+		topology.Agreement{PollInterval: s.cfg.RoutingPollInterval, Lease: s.cfg.RoutingLease})
 	s.background(func(ctx context.Context) {
 		t := time.NewTicker(s.cluster.PollInterval())
 		defer t.Stop()

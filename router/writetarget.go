@@ -252,8 +252,8 @@ func isModifierDoc(u bsoncore.Document) bool {
 // checkKeyKept refuses an update that may change a document's shard key: a document never
 // changes shards in mongos-lite (chunks never move, and a document moved between shards needs
 // a transaction across them). What the update does to the key is read from the update itself:
-// a modifier on the key's path (or a parent or a child of it), a replacement with another key,
-// a pipeline stage that may rewrite it. Setting the key to the value the query pins is no
+// a modifier on the key's path (or a parent or a child of it), a replacement with another key
+// than the query pins, a pipeline stage that may rewrite it. Setting the key to the value the query pins is no
 // change, as mongod counts it. The errors are mongod's for an update of the shard key
 // (update_stage.cpp) and of an immutable field (update/storage_validation.cpp).
 func checkKeyKept(rt *topology.Routing, u bsoncore.Value, pinned bsoncore.Value, exact, multi bool) error {
@@ -263,7 +263,9 @@ func checkKeyKept(rt *topology.Routing, u bsoncore.Value, pinned bsoncore.Value,
 		doc := u.Document()
 		if isModifierDoc(doc) {
 			changed = modifierTouchesKey(doc, rt.Key, pinned, exact)
-		} else if !exact || !sameValue(doc, rt.Key, pinned) {
+		} else if exact && !sameValue(doc, rt.Key, pinned) {
+			// Without the key in the query, a replacement goes to its own key's shard, so the
+			// document it replaces there stays where it belongs.
 			changed = rt.Key
 		}
 	case bsoncore.TypeArray:

@@ -73,9 +73,9 @@ type agreement struct {
 
 	view atomic.Pointer[Hold] // the view writes hold now
 
-	mu      sync.Mutex // one poll at a time; guards what follows
-	id      string     // the router's config.mongos _id; "" until Join: reads only
-	created time.Time
+	mu      sync.Mutex  // one poll at a time; guards what follows
+	id      string      // the router's config.mongos _id; "" until Join: reads only
+	entry   RouterEntry // what a lease's first write puts in a new config.mongos entry
 	acked   int64     // the version acknowledged in config.mongos
 	renewed time.Time // when the last lease renewal began
 	retired []*Hold   // replaced views whose writes may still be in flight
@@ -91,14 +91,15 @@ func newAgreement(p *placement, cache *routingCache) *agreement {
 	return a
 }
 
-// Join makes the router a party to the agreement under its config.mongos name id (host:port),
-// created when it started: from its next poll on, it holds a lease and acknowledges versions,
-// and changes wait for it. Until then it only reads the routing state.
-func (c *Cluster[S]) Join(id string, created time.Time, cfg Agreement) {
+// Join makes the router a party to the agreement under its config.mongos entry (ReportRouter's,
+// whose fields a lease's first write gives a new entry, so it always has mongos's shape): from
+// its next poll on, it holds a lease and acknowledges versions, and changes wait for it. Until
+// then it only reads the routing state.
+func (c *Cluster[S]) Join(entry RouterEntry, cfg Agreement) {
 	a := c.agree
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.id, a.created = id, created
+	a.id, a.entry = entry.ID, entry
 	a.configure(cfg)
 	a.validUntil.Store(0)
 }
@@ -259,11 +260,23 @@ func (a *agreement) renewLease(ctx context.Context, until time.Time) error {
 				AppendDocument("$set", bsoncore.NewDocumentBuilder().
 					AppendDateTime("leaseUntil", until.UnixMilli()).
 					AppendInt64("routingVersion", a.acked).Build()).
-				AppendDocument("$setOnInsert", bsoncore.NewDocumentBuilder().
-					AppendDateTime("created", a.created.UnixMilli()).Build()).Build()).
+				AppendDocument("$setOnInsert", a.newEntry()).Build()).
 			AppendBoolean("upsert", true).Build()))).
 		AppendDocument("writeConcern", majority).
 		AppendString("$db", "config").Build(), false)
+}
+
+// newEntry is a new config.mongos entry's fields as ReportRouter writes them, pinged now.
+func (a *agreement) newEntry() bsoncore.Document {
+	e := a.entry
+	e.Ping = time.Now()
+	e.Up = e.Ping.Sub(e.Created)
+	fields := e.fields()
+	idx, dst := bsoncore.AppendDocumentStart(nil)
+	dst = append(dst, fields[4:len(fields)-1]...) // its elements
+	dst = bsoncore.AppendDateTimeElement(dst, "created", e.Created.UnixMilli())
+	dst, _ = bsoncore.AppendDocumentEnd(dst, idx)
+	return dst
 }
 
 func (a *agreement) acknowledge(ctx context.Context, version int64) error {

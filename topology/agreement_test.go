@@ -49,7 +49,7 @@ func memSets(t *testing.T, n int) ([]*shards.Shard, []*memshard.ReplicaSet) {
 // does, until the returned stop (or the test's end).
 func router(t *testing.T, c *Cluster[*shards.Shard], id string, cfg Agreement) (stop func()) {
 	t.Helper()
-	c.Join(id, time.Now(), cfg)
+	c.Join(RouterEntry{ID: id, Created: time.Now()}, cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -154,7 +154,7 @@ func TestChangeOutlivesStoppedRouters(t *testing.T) {
 		list, _ := memSets(t, 2)
 		a, other := New(list), New(list)
 		router(t, a, "a:1", cfg)
-		other.Join("other:1", time.Now(), cfg)
+		other.Join(RouterEntry{ID: "other:1", Created: time.Now()}, cfg)
 		if err := other.Renew(ctxOf(t)); err != nil { // one renewal, then nothing
 			t.Fatal(err)
 		}
