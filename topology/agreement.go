@@ -76,9 +76,9 @@ type agreement struct {
 	mu      sync.Mutex  // one poll at a time; guards what follows
 	id      string      // the router's config.mongos _id; "" until Join: reads only
 	entry   RouterEntry // what a lease's first write puts in a new config.mongos entry
-	acked   int64     // the version acknowledged in config.mongos
-	renewed time.Time // when the last lease renewal began
-	retired []*Hold   // replaced views whose writes may still be in flight
+	acked   int64       // the version acknowledged in config.mongos
+	renewed time.Time   // when the last lease renewal began
+	retired []*Hold     // replaced views whose writes may still be in flight
 
 	heldMu sync.Mutex
 	held   map[string]int // critical sections this process runs, by namespace
