@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -325,4 +326,55 @@ func setFailPoint(t *testing.T, cl *mongo.Client, cmd bson.D) {
 	t.Cleanup(func() {
 		_ = cl.Database("admin").RunCommand(ctxT(t), bson.D{{Key: "configureFailPoint", Value: name}, {Key: "mode", Value: "off"}}).Err()
 	})
+}
+
+// In a transaction, a write to a sharded collection that reaches one shard runs there (under
+// the transaction's single-writer rule); one that reaches several is refused and the
+// transaction aborted.
+func TestShardedWritesInTransactions(t *testing.T) {
+	c := startCluster(t, clusterOptions{shards: 3, members: 1})
+	cl := c.client(t)
+	ctx := ctxT(t)
+	coll := shardedColl(t, cl, "w", "txn")
+	if _, err := coll.InsertMany(ctx, kDocs(0, 30)); err != nil {
+		t.Fatal(err)
+	}
+	sess, err := cl.StartSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.EndSession(ctx)
+	_, err = sess.WithTransaction(ctx, func(sctx context.Context) (any, error) {
+		if _, err := coll.InsertOne(sctx, bson.D{{Key: "_id", Value: int32(100)}, {Key: "k", Value: int32(100)}}); err != nil {
+			return nil, err
+		}
+		_, err := coll.UpdateOne(sctx, bson.D{{Key: "k", Value: int32(100)}}, bson.D{{Key: "$set", Value: bson.D{{Key: "t", Value: 1}}}})
+		return nil, err
+	})
+	if err != nil {
+		t.Fatalf("a transaction writing one shard: %v", err)
+	}
+	if n := c.checkPlacement(t, "w", "txn", "k"); n != 31 {
+		t.Fatalf("%d documents placed, want 31", n)
+	}
+	if err := sess.StartTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	sctx := mongo.NewSessionContext(ctx, sess)
+	_, err = coll.UpdateMany(sctx, bson.D{}, bson.D{{Key: "$set", Value: bson.D{{Key: "m", Value: 1}}}})
+	var se mongo.ServerError
+	if !errors.As(err, &se) || !se.HasErrorCode(263) {
+		t.Fatalf("a transaction's multi-shard update: %v, want OperationNotSupportedInTransaction", err)
+	}
+	if err := sess.CommitTransaction(ctx); err == nil {
+		t.Fatal("the transaction committed after its refused statement")
+	}
+	_ = sess.AbortTransaction(ctx)
+	for i := range c.sets {
+		for _, d := range c.docsOn(t, i, "w", "txn") {
+			if _, err := d.LookupErr("m"); err == nil {
+				t.Fatalf("document %v was updated by the refused statement", d)
+			}
+		}
+	}
 }

@@ -94,8 +94,9 @@ func (c *conn) write(ctx context.Context, r *request, kind writeKind) (bsoncore.
 		targets[i], targetErrs[i] = kind.target(rt, st)
 	}
 	if r.op.Autocommit {
-		shard, err := transactionWriteTarget(r, targets, targetErrs)
+		shard, err := c.transactionWriteTarget(r, targets, targetErrs)
 		if err != nil {
+			c.abortTxn(ctx, r, err.Code.Name())
 			return nil, err
 		}
 		return c.forwardTo(ctx, r, shard)
@@ -119,20 +120,23 @@ func (c *conn) write(ctx context.Context, r *request, kind writeKind) (bsoncore.
 	return b.reply(), nil
 }
 
-// transactionWriteTarget is the one shard a transaction's write reaches; a transaction statement
-// runs on one shard (txn.go), so one that reaches several is refused.
-func transactionWriteTarget(r *request, targets [][]int, targetErrs []error) (int, error) {
+// transactionWriteTarget is the one shard a transaction's write reaches: a transaction writes on
+// one shard at most (txn.go), so a write whose statements reach several is refused, as is one
+// that cannot be targeted; the caller aborts the transaction, as mongos aborts it after a failed
+// statement.
+func (c *conn) transactionWriteTarget(r *request, targets [][]int, targetErrs []error) (int, *mongoerr.Error) {
 	shard := -1
 	for i, ts := range targets {
 		if targetErrs[i] != nil {
-			return 0, targetErrs[i]
+			return 0, mongoerr.As(targetErrs[i])
 		}
 		for _, s := range ts {
 			if shard >= 0 && s != shard {
 				return 0, mongoerr.New(mongoerr.OperationNotSupportedInTransaction,
-					"a statement of a transaction may reach one shard in mongos-lite, and this %s of the sharded "+
-						"collection %s.%s reaches several; pin the shard key in each of its statements",
-					r.Name, r.DB, collectionOf(r))
+					"transaction %d cannot run this %s of the sharded collection %s.%s: it writes on shards %s and %s, and "+
+						"writes to two shards need two-phase commit, which shards that are plain replica sets refuse; pin "+
+						"the shard key in each of its statements to one shard",
+					r.op.TxnNumber, r.Name, r.DB, collectionOf(r), c.s.cluster.Shard(shard).Name(), c.s.cluster.Shard(s).Name())
 			}
 			shard = s
 		}
@@ -232,7 +236,7 @@ func (b *splitBatch) sendRound(ctx context.Context, round []subBatch) error {
 	for i, sub := range round {
 		err := errs[i]
 		if err == nil {
-			err = b.c.settle(replies[i], sub.shard, b.r)
+			err = b.c.noteShardReply(replies[i], sub.shard, b.r)
 		}
 		if err := b.takeReply(sub, replies[i].Body, err); err != nil {
 			return err
@@ -243,7 +247,7 @@ func (b *splitBatch) sendRound(ctx context.Context, round []subBatch) error {
 
 // sendWrite sends a write to shard idx's primary, again as its retry policy allows
 // (retry.go), on buffers of its own: several run at once for one client command. The caller
-// settles the reply.
+// notes the reply (noteShardReply).
 func (c *conn) sendWrite(ctx context.Context, r *request, idx int) (shards.Reply, error) {
 	labels := labelContext(r.Name, r)
 	policy := retryPolicyOf(r, labels)
@@ -513,6 +517,9 @@ func (c *conn) findAndModify(ctx context.Context, r *request) (bsoncore.Document
 	}
 	shard, err := findAndModifyTarget(rt, r.Body)
 	if err != nil {
+		if r.op.Autocommit {
+			c.abortTxn(ctx, r, mongoerr.As(err).Code.Name())
+		}
 		return nil, err
 	}
 	return c.forwardTo(ctx, r, shard)
