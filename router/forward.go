@@ -19,11 +19,11 @@ import (
 // collection whose metadata changes waits for the change. A command on a sharded collection
 // that the router does not route itself is refused: one shard would answer for the whole.
 func (c *conn) forwardToPrimary(ctx context.Context, r *request, create bool) (bsoncore.Document, error) {
-	coll := ""
+	var coll []byte
 	if collectionCommands[string(r.Name)] {
 		coll = collectionOf(r)
 	}
-	rt, hold, err := c.s.cluster.Acquire(ctx, string(r.DB), coll, create)
+	rt, hold, err := c.s.cluster.Acquire(ctx, string(r.DB), string(coll), create)
 	if err != nil {
 		return nil, mongoerr.As(err)
 	}

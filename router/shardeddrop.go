@@ -19,7 +19,7 @@ import (
 
 // drop drops a collection on its database's primary shard, or a sharded one on every shard.
 func (c *conn) drop(ctx context.Context, r *request) (bsoncore.Document, error) {
-	coll := collectionOf(r)
+	coll := string(collectionOf(r))
 	if coll == "" || r.op.Autocommit {
 		return c.forwardToPrimary(ctx, r, false) // the shard refuses it as mongod does
 	}

@@ -24,7 +24,7 @@ import (
 // indexCommand resolves the collection of an index command: sharded (with the hold to release)
 // or not (then the command was forwarded and its reply is returned).
 func (c *conn) indexCommand(ctx context.Context, r *request, create bool) (*topology.Routing, *topology.Hold, bsoncore.Document, error) {
-	coll := collectionOf(r)
+	coll := string(collectionOf(r))
 	if coll == "" {
 		reply, err := c.forwardToPrimary(ctx, r, create)
 		return nil, nil, reply, err

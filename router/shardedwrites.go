@@ -58,19 +58,21 @@ func (c *conn) delete(ctx context.Context, r *request) (bsoncore.Document, error
 	return c.write(ctx, r, deleteKind)
 }
 
-// collectionOf is the collection a command names as its first value, "" if it names none.
-func collectionOf(r *request) string {
+// collectionOf is the collection a command names as its first value, empty if it names none: a
+// view of the command, which callers convert where they use it (a conversion that does not
+// escape costs no allocation).
+func collectionOf(r *request) []byte {
 	v, _ := bsonview.Lookup(r.Body, string(r.Name))
-	s, _ := v.StringValueOK()
+	s, _ := bsonview.String(v)
 	return s
 }
 
 func (c *conn) write(ctx context.Context, r *request, kind writeKind) (bsoncore.Document, error) {
 	coll := collectionOf(r)
-	if coll == "" {
+	if len(coll) == 0 {
 		return c.forwardToPrimary(ctx, r, false) // the shard refuses it as mongod does
 	}
-	rt, hold, err := c.s.cluster.Acquire(ctx, string(r.DB), coll, places(r))
+	rt, hold, err := c.s.cluster.Acquire(ctx, string(r.DB), string(coll), places(r))
 	if err != nil {
 		return nil, mongoerr.As(err)
 	}
@@ -504,10 +506,10 @@ func foldWriteConcernErrors(wces []bsoncore.Document) bsoncore.Document {
 // to the one shard its query's shard key names (findAndModifyTarget).
 func (c *conn) findAndModify(ctx context.Context, r *request) (bsoncore.Document, error) {
 	coll := collectionOf(r)
-	if coll == "" {
+	if len(coll) == 0 {
 		return c.forwardToPrimary(ctx, r, places(r))
 	}
-	rt, hold, err := c.s.cluster.Acquire(ctx, string(r.DB), coll, places(r))
+	rt, hold, err := c.s.cluster.Acquire(ctx, string(r.DB), string(coll), places(r))
 	if err != nil {
 		return nil, mongoerr.As(err)
 	}

@@ -3,8 +3,12 @@
 package router
 
 import (
+	"context"
+	"fmt"
 	"testing"
+	"time"
 
+	"github.com/rs/zerolog"
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/mongos-lite/mongos-lite/internal/wire"
@@ -47,6 +51,50 @@ func BenchmarkInsertMany1000(b *testing.B) {
 				}
 			}
 			b.ReportMetric(float64(benchDocs)*float64(b.N)/b.Elapsed().Seconds(), "docs/s")
+		})
+	}
+}
+
+// BenchmarkDropDatabaseRouters is the price of the routers' agreement on a metadata change
+// (docs/architecture.md, "Routers agree"): dropDatabase, which takes the database's critical
+// section and waits until every live router has acknowledged it, with this router alone and with
+// a second one polling the routing state every 100 ms (the default), over 2 in-process shards.
+func BenchmarkDropDatabaseRouters(b *testing.B) {
+	for _, routers := range []int{1, 2} {
+		b.Run(fmt.Sprintf("routers=%d", routers), func(b *testing.B) {
+			c := startBenchCluster(b, 2, 1, nil)
+			if routers == 2 {
+				second, err := New(Config{Logger: zerolog.Nop()}, c.shards)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := second.Listen(); err != nil {
+					b.Fatal(err)
+				}
+				served := make(chan error, 1)
+				go func() { served <- second.Serve() }()
+				b.Cleanup(func() {
+					ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+					defer cancel()
+					_ = second.Close(ctx)
+					<-served
+				})
+				// The first router waits for the second's first lease in config.mongos.
+				dialBench(b, second.Addr()).run(b, marshalBench(b, bson.D{{Key: "ping", Value: 1}, {Key: "$db", Value: "admin"}}))
+			}
+			client := dialBench(b, c.srv.Addr())
+			insert := marshalBench(b, bson.D{{Key: "insert", Value: "c"}, {Key: "documents", Value: bson.A{bson.D{}}}, {Key: "$db", Value: "ddl"}})
+			drop := wire.AppendMsg(nil, 1, 0, 0, marshalBench(b, bson.D{{Key: "dropDatabase", Value: 1}, {Key: "$db", Value: "ddl"}}))
+			for b.Loop() {
+				b.StopTimer()
+				client.run(b, insert)
+				b.StartTimer()
+				reply, err := client.roundTrip(drop)
+				if err != nil {
+					b.Fatal(err)
+				}
+				checkOK(b, reply)
+			}
 		})
 	}
 }
