@@ -149,7 +149,7 @@ func (c *Cluster[S]) cachedRouting(ctx context.Context, db, coll string, create 
 		return nil, err
 	}
 	rt := &Routing{NS: nsOf(db, coll), Primary: primary}
-	if coll != "" {
+	if coll != "" && placed { // sharding a collection places its database
 		if err := c.readRouting(ctx, rt); err != nil {
 			return nil, err
 		}
