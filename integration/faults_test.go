@@ -136,6 +136,29 @@ func TestRefreshRetriedAfterShardFailure(t *testing.T) {
 	waitFor(t, func() bool { return member.CommandCount("refreshSessions") > before })
 }
 
+// workers runs n goroutines that call write(w, i) for i = 0, 1, ... until stop, which waits
+// for them; acked counts what the writes report as written.
+func workers(n int, write func(w, i int) int64) (acked *atomic.Int64, stop func()) {
+	acked = new(atomic.Int64)
+	var wg sync.WaitGroup
+	done := make(chan struct{})
+	for w := 0; w < n; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				acked.Add(write(w, i))
+			}
+		}()
+	}
+	return acked, func() { close(done); wg.Wait() }
+}
+
 // The primary steps down in the middle of a retryable-write workload: every acknowledged write
 // is there exactly once.
 func TestFailoverKeepsRetryableWritesExactlyOnce(t *testing.T) {
@@ -143,33 +166,19 @@ func TestFailoverKeepsRetryableWritesExactlyOnce(t *testing.T) {
 	cl := c.client(t, options.Client().SetMaxPoolSize(16))
 	coll := cl.Database("failover").Collection("c")
 	ctx := ctxT(t)
-	var acked atomic.Int64
-	var wg sync.WaitGroup
-	stop := make(chan struct{})
-	for w := 0; w < 8; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				if _, err := coll.InsertOne(ctx, bson.D{{Key: "_id", Value: fmt.Sprintf("%d-%d", w, i)}}); err == nil {
-					acked.Add(1)
-				}
-			}
-		}()
-	}
+	acked, stop := workers(8, func(w, i int) int64 {
+		if _, err := coll.InsertOne(ctx, bson.D{{Key: "_id", Value: fmt.Sprintf("%d-%d", w, i)}}); err != nil {
+			return 0
+		}
+		return 1
+	})
 	waitFor(t, func() bool { return acked.Load() > 50 })
 	if err := c.sets[0].StepDown(1); err != nil {
 		t.Fatal(err)
 	}
 	before := acked.Load()
 	waitFor(t, func() bool { return acked.Load() > before+50 }) // writes flow to the new primary
-	close(stop)
-	wg.Wait()
+	stop()
 	n, err := coll.CountDocuments(ctx, bson.D{})
 	if err != nil {
 		t.Fatal(err)
@@ -188,29 +197,16 @@ func TestFailoverKeepsSplitRetryableBatchesExactlyOnce(t *testing.T) {
 	shardColl(t, cl, "failover.c", "_id")
 	coll := cl.Database("failover").Collection("c")
 	ctx := ctxT(t)
-	var acked atomic.Int64
-	var wg sync.WaitGroup
-	stop := make(chan struct{})
-	for w := 0; w < 8; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				docs := make([]any, 10)
-				for k := range docs {
-					docs[k] = bson.D{{Key: "_id", Value: fmt.Sprintf("%d-%d-%d", w, i, k)}}
-				}
-				if _, err := coll.InsertMany(ctx, docs); err == nil {
-					acked.Add(int64(len(docs)))
-				}
-			}
-		}()
-	}
+	acked, stop := workers(8, func(w, i int) int64 {
+		docs := make([]any, 10)
+		for k := range docs {
+			docs[k] = bson.D{{Key: "_id", Value: fmt.Sprintf("%d-%d-%d", w, i, k)}}
+		}
+		if _, err := coll.InsertMany(ctx, docs); err != nil {
+			return 0
+		}
+		return int64(len(docs))
+	})
 	for i := range c.sets {
 		before := acked.Load()
 		waitFor(t, func() bool { return acked.Load() > before+500 })
@@ -220,8 +216,7 @@ func TestFailoverKeepsSplitRetryableBatchesExactlyOnce(t *testing.T) {
 	}
 	before := acked.Load()
 	waitFor(t, func() bool { return acked.Load() > before+500 }) // writes flow to the new primaries
-	close(stop)
-	wg.Wait()
+	stop()
 	var n int64
 	for i := range c.sets {
 		n += c.countOn(t, i, "failover", "c")

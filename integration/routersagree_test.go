@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -108,38 +107,21 @@ func TestRoutersAgreeUnderLoad(t *testing.T) {
 	ctx := ctxT(t)
 	shardColl(t, a, "load.c", "k")
 	collB := b.Database("load").Collection("c")
-	var written atomic.Int64
 	var failed atomic.Int64
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for w := range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				_, err := collB.InsertOne(ctx, bson.D{{Key: "k", Value: w*1_000_000 + i}})
-				if err != nil {
-					failed.Add(1)
-					t.Errorf("B's insert: %v", err)
-					return
-				}
-				written.Add(1)
-			}
-		}()
-	}
+	written, stop := workers(4, func(w, i int) int64 {
+		if _, err := collB.InsertOne(ctx, bson.D{{Key: "k", Value: w*1_000_000 + i}}); err != nil {
+			failed.Add(1)
+			return 0
+		}
+		return 1
+	})
 	waitFor(t, func() bool { return written.Load() > 200 })
 	if err := a.Database("load").Collection("c").Drop(ctx); err != nil {
 		t.Fatal(err)
 	}
 	after := written.Load()
 	waitFor(t, func() bool { return written.Load() > after+200 })
-	close(stop)
-	wg.Wait()
+	stop()
 	p := c.primaryOf(t, "load")
 	for i := range c.sets {
 		if n := c.countOn(t, i, "load", "c"); i != p && n != 0 {

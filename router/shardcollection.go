@@ -87,7 +87,7 @@ func parseShardCollection(r *request, shards int) (shardSpec, error) {
 		return spec, err
 	}
 	spec.key = field
-	if unique, _ := bsonview.Lookup(r.Body, "unique"); truthy(unique) {
+	if flag(r.Body, "unique") {
 		return spec, mongoerr.New(mongoerr.InvalidOptions,
 			"Hashed shard keys cannot be declared unique. It's possible to ensure uniqueness on the hashed field by "+
 				"declaring an additional (non-hashed) unique index on the field.")
@@ -115,7 +115,7 @@ func parseShardCollection(r *request, shards int) (shardSpec, error) {
 				"The collation for shardCollection must be {locale: 'simple'}, but found: %s", auth.BSONText(doc))
 		}
 	}
-	if v, _ := bsonview.Lookup(r.Body, "presplitHashedZones"); truthy(v) {
+	if flag(r.Body, "presplitHashedZones") {
 		return spec, mongoerr.New(mongoerr.InvalidOptions,
 			"presplitHashedZones needs zones, and mongos-lite has none: its chunks are spread over every shard")
 	}
@@ -242,12 +242,15 @@ func (c *conn) collectionInfo(ctx context.Context, primary int, spec shardSpec) 
 	if err != nil {
 		return nil, err
 	}
-	batch, _ := reply.Lookup("cursor", "firstBatch").ArrayOK()
-	first, err := batch.IndexErr(0)
-	if err != nil {
+	var info bsoncore.Document
+	eachInBatch(reply, "firstBatch", func(d bsoncore.Document) {
+		if info == nil {
+			info = d
+		}
+	})
+	if info == nil {
 		return nil, nil
 	}
-	info, _ := first.DocumentOK()
 	if kind, _ := info.Lookup("type").StringValueOK(); kind == "view" {
 		return nil, mongoerr.New(mongoerr.CommandNotSupportedOnView, "Views cannot be sharded.")
 	} else if kind == "timeseries" {
@@ -280,8 +283,9 @@ func (c *conn) checkEmpty(ctx context.Context, spec shardSpec) error {
 		if err != nil {
 			return err
 		}
-		batch, _ := reply.Lookup("cursor", "firstBatch").ArrayOK()
-		if _, err := batch.IndexErr(0); err == nil {
+		held := false
+		eachInBatch(reply, "firstBatch", func(bsoncore.Document) { held = true })
+		if held {
 			return mongoerr.New(mongoerr.IllegalOperation,
 				"mongos-lite shards a collection only while it is empty, and %s holds documents on shard %s: chunks "+
 					"and documents never move between plain replica sets, so its documents could not reach the "+

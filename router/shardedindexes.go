@@ -21,32 +21,13 @@ import (
 // shard that owns the MinKey chunk (cluster_list_indexes_cmd.cpp). An unsharded collection's go to
 // its database's primary shard, as any command.
 
-// indexCommand resolves the collection of an index command: sharded (with the hold to release)
-// or not (then the command was forwarded and its reply is returned).
-func (c *conn) indexCommand(ctx context.Context, r *request, create bool) (*topology.Routing, *topology.Hold, bsoncore.Document, error) {
-	coll := string(collectionOf(r))
-	if coll == "" {
-		reply, err := c.forwardToPrimary(ctx, r, create)
-		return nil, nil, reply, err
-	}
-	rt, hold, err := c.s.cluster.Acquire(ctx, string(r.DB), coll, create)
-	if err != nil {
-		return nil, nil, nil, mongoerr.As(err)
-	}
-	if !rt.Sharded || r.op.Autocommit {
-		defer hold.Release()
-		reply, err := c.forwardTo(ctx, r, rt.Primary)
-		return nil, nil, reply, err
-	}
-	return rt, hold, nil, nil
+func (c *conn) createIndexes(ctx context.Context, r *request) (bsoncore.Document, error) {
+	return c.onCollection(ctx, r, true, false, func(rt *topology.Routing) (bsoncore.Document, error) {
+		return c.createShardedIndexes(ctx, r, rt)
+	})
 }
 
-func (c *conn) createIndexes(ctx context.Context, r *request) (bsoncore.Document, error) {
-	rt, hold, reply, err := c.indexCommand(ctx, r, true)
-	if rt == nil {
-		return reply, err
-	}
-	defer hold.Release()
+func (c *conn) createShardedIndexes(ctx context.Context, r *request, rt *topology.Routing) (bsoncore.Document, error) {
 	if err := checkUniqueIndexes(r, rt); err != nil {
 		return nil, err
 	}
@@ -98,7 +79,7 @@ func passthrough(reply bsoncore.Document) bsoncore.Document {
 // could only enforce it over its own documents (mongod's check, shard_key_index_util.cpp).
 func checkUniqueIndexes(r *request, rt *topology.Routing) error {
 	return r.EachDoc("indexes", func(spec bsoncore.Document) error {
-		if unique, _ := spec.LookupErr("unique"); !truthy(unique) {
+		if !flag(spec, "unique") {
 			return nil
 		}
 		key, _ := spec.Lookup("key").DocumentOK()
@@ -112,23 +93,17 @@ func checkUniqueIndexes(r *request, rt *topology.Routing) error {
 }
 
 func (c *conn) dropIndexes(ctx context.Context, r *request) (bsoncore.Document, error) {
-	rt, hold, reply, err := c.indexCommand(ctx, r, false)
-	if rt == nil {
-		return reply, err
-	}
-	defer hold.Release()
-	reply, err = c.onEveryShard(ctx, r, rt.Primary)
-	if err != nil {
-		return nil, err
-	}
-	return bytes.Clone(reply), nil
+	return c.onCollection(ctx, r, false, false, func(rt *topology.Routing) (bsoncore.Document, error) {
+		reply, err := c.onEveryShard(ctx, r, rt.Primary)
+		if err != nil {
+			return nil, err
+		}
+		return bytes.Clone(reply), nil
+	})
 }
 
 func (c *conn) listIndexes(ctx context.Context, r *request) (bsoncore.Document, error) {
-	rt, hold, reply, err := c.indexCommand(ctx, r, false)
-	if rt == nil {
-		return reply, err
-	}
-	defer hold.Release()
-	return c.forwardTo(ctx, r, rt.Chunks[0].Shard)
+	return c.onCollection(ctx, r, false, false, func(rt *topology.Routing) (bsoncore.Document, error) {
+		return c.forwardTo(ctx, r, rt.Chunks[0].Shard)
+	})
 }

@@ -67,19 +67,36 @@ func collectionOf(r *request) []byte {
 	return s
 }
 
-func (c *conn) write(ctx context.Context, r *request, kind writeKind) (bsoncore.Document, error) {
+// onCollection routes a command on the collection it names: to its database's primary shard
+// when the collection is not sharded (or the command names none, and the shard answers as mongod
+// does), else as sharded says, with the routing table held until it returns (topology.Acquire).
+// inTxn says whether a transaction statement on a sharded collection is sharded's too; if not,
+// the primary shard refuses it as mongod does.
+func (c *conn) onCollection(ctx context.Context, r *request, create, inTxn bool,
+	sharded func(rt *topology.Routing) (bsoncore.Document, error)) (bsoncore.Document, error) {
 	coll := collectionOf(r)
 	if len(coll) == 0 {
-		return c.forwardToPrimary(ctx, r, false) // the shard refuses it as mongod does
+		return c.forwardToPrimary(ctx, r, create)
 	}
-	rt, hold, err := c.s.cluster.Acquire(ctx, string(r.DB), string(coll), places(r))
+	rt, hold, err := c.s.cluster.Acquire(ctx, string(r.DB), string(coll), create)
 	if err != nil {
 		return nil, mongoerr.As(err)
 	}
 	defer hold.Release()
-	if !rt.Sharded {
+	if !rt.Sharded || r.op.Autocommit && !inTxn {
 		return c.forwardTo(ctx, r, rt.Primary)
 	}
+	return sharded(rt)
+}
+
+func (c *conn) write(ctx context.Context, r *request, kind writeKind) (bsoncore.Document, error) {
+	return c.onCollection(ctx, r, places(r), true, func(rt *topology.Routing) (bsoncore.Document, error) {
+		return c.splitWrite(ctx, r, rt, kind)
+	})
+}
+
+// splitWrite runs a write on a sharded collection.
+func (c *conn) splitWrite(ctx context.Context, r *request, rt *topology.Routing, kind writeKind) (bsoncore.Document, error) {
 	var stmts []bsoncore.Document
 	if err := r.EachDoc(kind.field, func(d bsoncore.Document) error {
 		stmts = append(stmts, d)
@@ -105,6 +122,7 @@ func (c *conn) write(ctx context.Context, r *request, kind writeKind) (bsoncore.
 	}
 	ordered := true
 	if _, present := bsonview.Lookup(r.Body, "ordered"); present {
+		var err error
 		if ordered, err = command.TrueValue(r.Body, "ordered", string(r.Name)); err != nil {
 			return nil, err
 		}
@@ -112,6 +130,7 @@ func (c *conn) write(ctx context.Context, r *request, kind writeKind) (bsoncore.
 	b := &splitBatch{c: c, r: r, kind: kind, stmts: stmts, targets: targets, targetErrs: targetErrs,
 		ordered: ordered, retryable: labelContext(r.Name, r).RetryableWrite}
 	if b.retryable {
+		var err error
 		if b.stmtIDs, err = statementIDs(r, len(stmts)); err != nil {
 			return nil, err
 		}
@@ -505,24 +524,14 @@ func foldWriteConcernErrors(wces []bsoncore.Document) bsoncore.Document {
 // findAndModify goes to its collection's database primary shard, or, on a sharded collection,
 // to the one shard its query's shard key names (findAndModifyTarget).
 func (c *conn) findAndModify(ctx context.Context, r *request) (bsoncore.Document, error) {
-	coll := collectionOf(r)
-	if len(coll) == 0 {
-		return c.forwardToPrimary(ctx, r, places(r))
-	}
-	rt, hold, err := c.s.cluster.Acquire(ctx, string(r.DB), string(coll), places(r))
-	if err != nil {
-		return nil, mongoerr.As(err)
-	}
-	defer hold.Release()
-	if !rt.Sharded {
-		return c.forwardTo(ctx, r, rt.Primary)
-	}
-	shard, err := findAndModifyTarget(rt, r.Body)
-	if err != nil {
-		if r.op.Autocommit {
-			c.abortTxn(ctx, r, mongoerr.As(err).Code.Name())
+	return c.onCollection(ctx, r, places(r), true, func(rt *topology.Routing) (bsoncore.Document, error) {
+		shard, err := findAndModifyTarget(rt, r.Body)
+		if err != nil {
+			if r.op.Autocommit {
+				c.abortTxn(ctx, r, mongoerr.As(err).Code.Name())
+			}
+			return nil, err
 		}
-		return nil, err
-	}
-	return c.forwardTo(ctx, r, shard)
+		return c.forwardTo(ctx, r, shard)
+	})
 }

@@ -3,10 +3,8 @@
 package router
 
 import (
-	"context"
 	"fmt"
 	"testing"
-	"time"
 
 	"github.com/rs/zerolog"
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -64,21 +62,7 @@ func BenchmarkDropDatabaseRouters(b *testing.B) {
 		b.Run(fmt.Sprintf("routers=%d", routers), func(b *testing.B) {
 			c := startBenchCluster(b, 2, 1, nil)
 			if routers == 2 {
-				second, err := New(Config{Logger: zerolog.Nop()}, c.shards)
-				if err != nil {
-					b.Fatal(err)
-				}
-				if err := second.Listen(); err != nil {
-					b.Fatal(err)
-				}
-				served := make(chan error, 1)
-				go func() { served <- second.Serve() }()
-				b.Cleanup(func() {
-					ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-					defer cancel()
-					_ = second.Close(ctx)
-					<-served
-				})
+				second := serveRouter(b, Config{Logger: zerolog.Nop()}, c.shards...)
 				// The first router waits for the second's first lease in config.mongos.
 				dialBench(b, second.Addr()).run(b, marshalBench(b, bson.D{{Key: "ping", Value: 1}, {Key: "$db", Value: "admin"}}))
 			}

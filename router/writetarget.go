@@ -165,8 +165,7 @@ func simpleCollationOf(stmt bsoncore.Document) bool {
 func updateTargets(rt *topology.Routing, stmt bsoncore.Document) ([]int, error) {
 	q, _ := stmt.Lookup("q").DocumentOK()
 	u := stmt.Lookup("u")
-	multi := truthy(stmt.Lookup("multi"))
-	upsert := truthy(stmt.Lookup("upsert"))
+	multi, upsert := flag(stmt, "multi"), flag(stmt, "upsert")
 	simple := simpleCollationOf(stmt)
 	shard, key, exact := keyTarget(rt, q, simple)
 	if err := checkKeyKept(rt, u, key, exact, multi); err != nil {
@@ -232,15 +231,11 @@ func findAndModifyTarget(rt *topology.Routing, body bsoncore.Document) (int, err
 	return shard, nil
 }
 
-func truthy(v bsoncore.Value) bool {
-	switch v.Type {
-	case bsoncore.TypeBoolean:
-		return v.Boolean()
-	case bsoncore.TypeInt32, bsoncore.TypeInt64, bsoncore.TypeDouble:
-		f, _ := v.AsFloat64OK()
-		return f != 0
-	}
-	return false
+// flag reads an optional flag by its truth value (trueValue); absent is false. A flag of the
+// wrong type is the shard's to refuse.
+func flag(doc bsoncore.Document, key string) bool {
+	v, err := doc.LookupErr(key)
+	return err == nil && trueValue(v)
 }
 
 // isModifierDoc reports an update document of $-operators (not a replacement).

@@ -391,7 +391,7 @@ type routerLease struct {
 
 // readLeases reads the config.mongos entries of the routers that took part in the agreement.
 func (p *placement) readLeases(ctx context.Context) (map[string]routerLease, error) {
-	reply, err := p.command(ctx, bsoncore.NewDocumentBuilder().
+	docs, err := p.docs(ctx, bsoncore.NewDocumentBuilder().
 		AppendString("find", "mongos").
 		AppendDocument("filter", bsoncore.NewDocumentBuilder().AppendDocument("leaseUntil",
 			bsoncore.NewDocumentBuilder().AppendBoolean("$exists", true).Build()).Build()).
@@ -402,11 +402,8 @@ func (p *placement) readLeases(ctx context.Context) (map[string]routerLease, err
 	if err != nil {
 		return nil, err
 	}
-	batch, _ := reply.Lookup("cursor", "firstBatch").ArrayOK()
-	vals, _ := batch.Values()
-	out := make(map[string]routerLease, len(vals))
-	for _, v := range vals {
-		doc, _ := v.DocumentOK()
+	out := make(map[string]routerLease, len(docs))
+	for _, doc := range docs {
 		id, _ := doc.Lookup("_id").StringValueOK()
 		ms, _ := doc.Lookup("leaseUntil").DateTimeOK()
 		version, _ := doc.Lookup("routingVersion").AsInt64OK()

@@ -18,7 +18,7 @@ import (
 // The routers' agreement, several Clusters over the same shards standing for several routers.
 
 // memSets starts n one-member memshard sets and opens them, the first the config shard.
-func memSets(t *testing.T, n int) ([]*shards.Shard, []*memshard.ReplicaSet) {
+func memSets(t testing.TB, n int) ([]*shards.Shard, []*memshard.ReplicaSet) {
 	t.Helper()
 	var list []*shards.Shard
 	var sets []*memshard.ReplicaSet //nolint:prealloc

@@ -53,21 +53,15 @@ func (c *Cluster[S]) byName() []int {
 // onlyShardedCollectionsInConfigFilter reads the same: not dropped, not unsplittable); nil when
 // it is not.
 func (p *placement) shardedCollection(ctx context.Context, ns string) (bsoncore.Document, error) {
-	reply, err := p.command(ctx, bsoncore.NewDocumentBuilder().
+	docs, err := p.docs(ctx, bsoncore.NewDocumentBuilder().
 		AppendString("find", "collections").
 		AppendDocument("filter", shardedFilter(ns)).
 		AppendInt32("limit", 1).
 		AppendString("$db", "config").Build())
-	if err != nil {
+	if err != nil || len(docs) == 0 {
 		return nil, err
 	}
-	batch, _ := reply.Lookup("cursor", "firstBatch").ArrayOK()
-	first, err := batch.IndexErr(0)
-	if err != nil {
-		return nil, nil
-	}
-	doc, _ := first.DocumentOK()
-	return doc, nil
+	return docs[0], nil
 }
 
 // shardedFilter matches the sharded entries of config.collections (ns's only, unless empty).
@@ -94,7 +88,7 @@ func chunksOf(ns string, entry bsoncore.Document) bsoncore.Document {
 // ShardedCollections lists the namespaces config.collections holds as sharded (neither dropped
 // nor unsplittable), in order.
 func (c *Cluster[S]) ShardedCollections(ctx context.Context) ([]string, error) {
-	reply, err := c.placement.command(ctx, bsoncore.NewDocumentBuilder().
+	docs, err := c.placement.docs(ctx, bsoncore.NewDocumentBuilder().
 		AppendString("find", "collections").
 		AppendDocument("filter", shardedFilter("")).
 		AppendDocument("sort", bsoncore.NewDocumentBuilder().AppendInt32("_id", 1).Build()).
@@ -104,11 +98,8 @@ func (c *Cluster[S]) ShardedCollections(ctx context.Context) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	batch, _ := reply.Lookup("cursor", "firstBatch").ArrayOK()
-	vals, _ := batch.Values()
-	names := make([]string, 0, len(vals))
-	for _, v := range vals {
-		doc, _ := v.DocumentOK()
+	names := make([]string, 0, len(docs))
+	for _, doc := range docs {
 		if ns, ok := doc.Lookup("_id").StringValueOK(); ok {
 			names = append(names, ns)
 		}

@@ -94,20 +94,14 @@ func (c *Cluster[S]) Forget(ctx context.Context, db string) error {
 }
 
 func (p *placement) lookup(ctx context.Context, db string) (int, bool, error) {
-	reply, err := p.command(ctx, bsoncore.NewDocumentBuilder().
+	docs, err := p.docs(ctx, bsoncore.NewDocumentBuilder().
 		AppendString("find", "databases").
 		AppendDocument("filter", bsoncore.NewDocumentBuilder().AppendString("_id", db).Build()).
 		AppendString("$db", "config").Build())
-	if err != nil {
+	if err != nil || len(docs) == 0 {
 		return 0, false, err
 	}
-	batch, _ := reply.Lookup("cursor", "firstBatch").ArrayOK()
-	docs, _ := batch.Values()
-	if len(docs) == 0 {
-		return 0, false, nil
-	}
-	doc, _ := docs[0].DocumentOK()
-	idx, err := p.remember(db, doc)
+	idx, err := p.remember(db, docs[0])
 	return idx, err == nil, err
 }
 
@@ -189,7 +183,7 @@ func (p *placement) placeOn(ctx context.Context, db string, best int) (int, erro
 // counts returns how many databases each shard is primary for.
 func (p *placement) counts(ctx context.Context) ([]int, error) {
 	counts := make([]int, len(p.names))
-	reply, err := p.command(ctx, bsoncore.NewDocumentBuilder().
+	groups, err := p.docs(ctx, bsoncore.NewDocumentBuilder().
 		AppendString("aggregate", "databases").
 		AppendArray("pipeline", bsoncore.BuildArray(nil, bsoncore.Value{Type: bsoncore.TypeEmbeddedDocument,
 			Data: bsoncore.NewDocumentBuilder().AppendDocument("$group", bsoncore.NewDocumentBuilder().
@@ -200,10 +194,7 @@ func (p *placement) counts(ctx context.Context) ([]int, error) {
 	if err != nil {
 		return nil, err
 	}
-	batch, _ := reply.Lookup("cursor", "firstBatch").ArrayOK()
-	groups, _ := batch.Values()
-	for _, g := range groups {
-		doc, _ := g.DocumentOK()
+	for _, doc := range groups {
 		name, _ := doc.Lookup("_id").StringValueOK()
 		n, _ := doc.Lookup("n").AsInt64OK()
 		for i, s := range p.names {
@@ -213,6 +204,24 @@ func (p *placement) counts(ctx context.Context) ([]int, error) {
 		}
 	}
 	return counts, nil
+}
+
+// docs runs a find or an aggregate on the config shard and returns its first batch's documents
+// (every command here asks for all of them in one batch).
+func (p *placement) docs(ctx context.Context, body bsoncore.Document) ([]bsoncore.Document, error) {
+	reply, err := p.command(ctx, body)
+	if err != nil {
+		return nil, err
+	}
+	batch, _ := reply.Lookup("cursor", "firstBatch").ArrayOK()
+	vals, _ := batch.Values()
+	out := make([]bsoncore.Document, 0, len(vals))
+	for _, v := range vals {
+		if d, ok := v.DocumentOK(); ok {
+			out = append(out, d)
+		}
+	}
+	return out, nil
 }
 
 func (p *placement) command(ctx context.Context, body bsoncore.Document) (bsoncore.Document, error) {

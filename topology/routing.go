@@ -178,7 +178,7 @@ func (c *Cluster[S]) readRouting(ctx context.Context, rt *Routing) error {
 	}
 	rt.Epoch, _ = entry.Lookup("lastmodEpoch").ObjectIDOK()
 	rt.Timestamp.T, rt.Timestamp.I, _ = entry.Lookup("timestamp").TimestampOK()
-	reply, err := c.placement.command(ctx, bsoncore.NewDocumentBuilder().
+	docs, err := c.placement.docs(ctx, bsoncore.NewDocumentBuilder().
 		AppendString("find", "chunks").
 		AppendDocument("filter", chunksOf(rt.NS, entry)).
 		AppendDocument("sort", bsoncore.NewDocumentBuilder().AppendInt32("min", 1).Build()).
@@ -187,10 +187,7 @@ func (c *Cluster[S]) readRouting(ctx context.Context, rt *Routing) error {
 	if err != nil {
 		return err
 	}
-	batch, _ := reply.Lookup("cursor", "firstBatch").ArrayOK()
-	vals, _ := batch.Values()
-	for i, v := range vals {
-		doc, _ := v.DocumentOK()
+	for i, doc := range docs {
 		name, _ := doc.Lookup("shard").StringValueOK()
 		shard := c.Index(name)
 		if shard < 0 {

@@ -146,21 +146,15 @@ func parseRoutingState(doc bsoncore.Document) routingState {
 
 // readState reads the routing state (the zero state when there is none yet).
 func (p *placement) readState(ctx context.Context) (routingState, error) {
-	reply, err := p.command(ctx, bsoncore.NewDocumentBuilder().
+	docs, err := p.docs(ctx, bsoncore.NewDocumentBuilder().
 		AppendString("find", routingStateColl).
 		AppendDocument("filter", bsoncore.NewDocumentBuilder().AppendString("_id", routingStateID).Build()).
 		AppendInt32("limit", 1).
 		AppendString("$db", "config").Build())
-	if err != nil {
+	if err != nil || len(docs) == 0 {
 		return routingState{}, err
 	}
-	batch, _ := reply.Lookup("cursor", "firstBatch").ArrayOK()
-	first, err := batch.IndexErr(0)
-	if err != nil {
-		return routingState{}, nil
-	}
-	doc, _ := first.DocumentOK()
-	return parseRoutingState(doc), nil
+	return parseRoutingState(docs[0]), nil
 }
 
 // writeState replaces old with next unless another router changed the state since old was read
