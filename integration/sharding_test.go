@@ -333,3 +333,28 @@ func TestDropShardedCollection(t *testing.T) {
 		}
 	}
 }
+
+// A cluster of one shard shards a collection as mongos does (every chunk on it), and a drop
+// removes the metadata even though the router routes everything to the one shard.
+func TestShardCollectionOnOneShard(t *testing.T) {
+	c := startCluster(t, clusterOptions{shards: 1, members: 1})
+	cl := c.client(t)
+	ctx := ctxT(t)
+	shardColl(t, cl, "one.c", "k")
+	chunks := c.chunksOf(t, "one.c", "k")
+	if len(chunks) != 2 || chunks[0].shard != c.sets[0].shard || chunks[1].shard != c.sets[0].shard {
+		t.Fatalf("chunks %v, want 2 on the one shard", chunks)
+	}
+	if _, err := cl.Database("one").Collection("c").InsertMany(ctx, kDocs(0, 10)); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.Database("one").Collection("c").Drop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	cfg := c.direct(t, 0).Database("config")
+	for _, coll := range []string{"collections", "chunks"} {
+		if n, _ := cfg.Collection(coll).CountDocuments(ctx, bson.D{}); n != 0 {
+			t.Fatalf("config.%s holds %d entries after the drop", coll, n)
+		}
+	}
+}

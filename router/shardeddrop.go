@@ -30,7 +30,16 @@ func (c *conn) drop(ctx context.Context, r *request) (bsoncore.Document, error) 
 	}
 	if !rt.Sharded {
 		defer hold.Release()
-		return c.forwardTo(ctx, r, rt.Primary)
+		reply, err := c.forwardTo(ctx, r, rt.Primary)
+		if err == nil && len(c.s.cluster.Shards()) == 1 && outcome.Read(reply).OK {
+			// One shard holds everything, so the router does not route by the metadata, but a
+			// collection sharded there has some to remove.
+			reply = bytes.Clone(reply)
+			if err := c.s.cluster.ForgetShardedCollection(ctx, rt.NS); err != nil {
+				return nil, mongoerr.As(err)
+			}
+		}
+		return reply, err
 	}
 	hold.Release() // the change waits for every hold, this one's too
 	change, err := c.s.cluster.BeginChange(ctx, rt.NS, "dropCollection")
