@@ -79,7 +79,11 @@ func init() {
 		"isdbgrid": none, "getCmdLineOpts": onCluster("getCmdLineOpts"),
 		"dbstats": onDB("dbStats"), "collstats": onNS("collStats"),
 		"dataSize": dataSizeNeeds, "datasize": dataSizeNeeds,
-		"getShardMap":       onCluster("getShardMap"),
+		"getShardMap": onCluster("getShardMap"),
+		// Sharding: enableSharding on the namespace or database the command names in full
+		// (cluster_shard_collection_cmd.cpp, cluster_enable_sharding_cmd.cpp).
+		"shardCollection": shardingNeeds, "shardcollection": shardingNeeds,
+		"enableSharding": shardingNeeds, "enablesharding": shardingNeeds,
 		"flushRouterConfig": onCluster("flushRouterConfig"), "flushrouterconfig": onCluster("flushRouterConfig"),
 		// The balancer commands check config.settings, which they read or write on a mongos
 		// (cluster_control_balancer_cmd.cpp).
@@ -194,6 +198,20 @@ func dataSizeNeeds(r request) ([]need, error) {
 		return []need{{[]string{"find"}, NSResource(db, coll)}}, nil
 	}
 	return []need{{[]string{"find"}, DBResource(r.db)}}, nil
+}
+
+// shardingNeeds: enableSharding on what shardCollection ("db.coll") or enableSharding ("db")
+// names; a value that names nothing needs it on the cluster, and the command refuses it.
+func shardingNeeds(r request) ([]need, error) {
+	name, _ := r.body().Index(0).Value().StringValueOK()
+	db, coll, isNS := strings.Cut(name, ".")
+	switch {
+	case name == "":
+		return []need{{[]string{"enableSharding"}, ClusterResource()}}, nil
+	case isNS:
+		return []need{{[]string{"enableSharding"}, NSResource(db, coll)}}, nil
+	}
+	return []need{{[]string{"enableSharding"}, DBResource(db)}}, nil
 }
 
 // getMoreNeeds: nothing but a login and the cursor's ownership, unless the getMore carries a

@@ -136,6 +136,29 @@ func TestRefreshRetriedAfterShardFailure(t *testing.T) {
 	waitFor(t, func() bool { return member.CommandCount("refreshSessions") > before })
 }
 
+// workers runs n goroutines that call write(w, i) for i = 0, 1, ... until stop, which waits
+// for them; acked counts what the writes report as written.
+func workers(n int, write func(w, i int) int64) (acked *atomic.Int64, stop func()) {
+	acked = new(atomic.Int64)
+	var wg sync.WaitGroup
+	done := make(chan struct{})
+	for w := 0; w < n; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				acked.Add(write(w, i))
+			}
+		}()
+	}
+	return acked, func() { close(done); wg.Wait() }
+}
+
 // The primary steps down in the middle of a retryable-write workload: every acknowledged write
 // is there exactly once.
 func TestFailoverKeepsRetryableWritesExactlyOnce(t *testing.T) {
@@ -143,33 +166,19 @@ func TestFailoverKeepsRetryableWritesExactlyOnce(t *testing.T) {
 	cl := c.client(t, options.Client().SetMaxPoolSize(16))
 	coll := cl.Database("failover").Collection("c")
 	ctx := ctxT(t)
-	var acked atomic.Int64
-	var wg sync.WaitGroup
-	stop := make(chan struct{})
-	for w := 0; w < 8; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				if _, err := coll.InsertOne(ctx, bson.D{{Key: "_id", Value: fmt.Sprintf("%d-%d", w, i)}}); err == nil {
-					acked.Add(1)
-				}
-			}
-		}()
-	}
+	acked, stop := workers(8, func(w, i int) int64 {
+		if _, err := coll.InsertOne(ctx, bson.D{{Key: "_id", Value: fmt.Sprintf("%d-%d", w, i)}}); err != nil {
+			return 0
+		}
+		return 1
+	})
 	waitFor(t, func() bool { return acked.Load() > 50 })
 	if err := c.sets[0].StepDown(1); err != nil {
 		t.Fatal(err)
 	}
 	before := acked.Load()
 	waitFor(t, func() bool { return acked.Load() > before+50 }) // writes flow to the new primary
-	close(stop)
-	wg.Wait()
+	stop()
 	n, err := coll.CountDocuments(ctx, bson.D{})
 	if err != nil {
 		t.Fatal(err)
@@ -177,6 +186,45 @@ func TestFailoverKeepsRetryableWritesExactlyOnce(t *testing.T) {
 	if n != acked.Load() {
 		t.Fatalf("%d documents for %d acknowledged inserts", n, acked.Load())
 	}
+}
+
+// The same with batches split over the shards of a sharded collection while each shard's
+// primary steps down in turn: every acknowledged document is there exactly once.
+func TestFailoverKeepsSplitRetryableBatchesExactlyOnce(t *testing.T) {
+	requireMemshard(t, "steps primaries down")
+	c := startCluster(t, clusterOptions{shards: 2})
+	cl := c.client(t, options.Client().SetMaxPoolSize(16))
+	shardColl(t, cl, "failover.c", "_id")
+	coll := cl.Database("failover").Collection("c")
+	ctx := ctxT(t)
+	acked, stop := workers(8, func(w, i int) int64 {
+		docs := make([]any, 10)
+		for k := range docs {
+			docs[k] = bson.D{{Key: "_id", Value: fmt.Sprintf("%d-%d-%d", w, i, k)}}
+		}
+		if _, err := coll.InsertMany(ctx, docs); err != nil {
+			return 0
+		}
+		return int64(len(docs))
+	})
+	for i := range c.sets {
+		before := acked.Load()
+		waitFor(t, func() bool { return acked.Load() > before+500 })
+		if err := c.sets[i].StepDown(1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := acked.Load()
+	waitFor(t, func() bool { return acked.Load() > before+500 }) // writes flow to the new primaries
+	stop()
+	var n int64
+	for i := range c.sets {
+		n += c.countOn(t, i, "failover", "c")
+	}
+	if n != acked.Load() {
+		t.Fatalf("%d documents for %d acknowledged inserts", n, acked.Load())
+	}
+	c.checkPlacement(t, "failover", "c", "_id")
 }
 
 // A transaction whose primary steps down fails with a label the driver acts on, not silently,
@@ -215,7 +263,12 @@ func TestFailoverFailsTransactionsWithLabels(t *testing.T) {
 
 // Many clients write in sessions while a killer loop kills sessions: no acknowledged write is
 // lost, nothing panics, and the router's memory stays bounded.
-func TestLoadWithKillerLoop(t *testing.T) {
+func TestLoadWithKillerLoop(t *testing.T) { loadWithKillerLoop(t, false) }
+
+// The same on sharded collections: each batch split per shard, each kill on every shard.
+func TestLoadWithKillerLoopSharded(t *testing.T) { loadWithKillerLoop(t, true) }
+
+func loadWithKillerLoop(t *testing.T, sharded bool) {
 	conns, dur := 1000, 2*time.Second
 	if *long {
 		dur = 60 * time.Second
@@ -226,6 +279,11 @@ func TestLoadWithKillerLoop(t *testing.T) {
 	c := startCluster(t, clusterOptions{})
 	ctx, cancel := context.WithTimeout(context.Background(), dur+60*time.Second)
 	defer cancel()
+	if sharded {
+		for _, db := range []string{"loada", "loadb"} {
+			shardColl(t, c.client(t), db+".c", "w")
+		}
+	}
 	var acked atomic.Int64
 	var wg sync.WaitGroup
 	var deadline time.Time
@@ -284,13 +342,15 @@ func TestLoadWithKillerLoop(t *testing.T) {
 	}
 	wg.Wait()
 	var total int64
-	cl := c.client(t)
 	for _, db := range []string{"loada", "loadb"} {
-		n, err := cl.Database(db).Collection("c").CountDocuments(ctx, bson.D{})
-		if err != nil {
-			t.Fatal(err)
+		for i := range c.sets {
+			total += c.countOn(t, i, db, "c")
 		}
-		total += n
+	}
+	if sharded {
+		for _, db := range []string{"loada", "loadb"} {
+			c.checkPlacement(t, db, "c", "w")
+		}
 	}
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)

@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"testing"
 	"time"
@@ -163,5 +164,82 @@ func TestRealClusterContainerRouterAgrees(t *testing.T) {
 	}
 	if holders != 1 {
 		t.Fatalf("the document is on %d shards, want exactly one", holders)
+	}
+}
+
+// Our hash is each shard's own hashed-index key ($toHashedIndexKey) for values of every kind,
+// and a collection sharded through the router has each document on the shard whose chunk holds
+// the hash its shard computes. On real sets (MONGOS_LITE_IT_SHARDS) that is mongod's own hash;
+// memshard's $toHashedIndexKey is internal/hashkey itself, so there the test checks the placement.
+func TestHashAgreesWithShardsAndPlacement(t *testing.T) {
+	c := startCluster(t, clusterOptions{})
+	ctx := ctxT(t)
+	dec, err := bson.ParseDecimal128("2.5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	values := bson.A{int32(42), int64(42), 42.0, 42.9, -42.9, math.Copysign(0, -1), math.NaN(), math.Inf(1), math.Inf(-1),
+		math.Pow(2, 63), -math.Pow(2, 64), dec, "string to hash", "", bson.Symbol("string to hash"),
+		bson.D{{Key: "a", Value: 1}, {Key: "b", Value: bson.A{1, "x"}}}, bson.A{1, 2, bson.D{}},
+		bson.NewObjectID(), true, false, time.UnixMilli(1_700_000_000_123), nil, bson.MinKey{}, bson.MaxKey{},
+		bson.Binary{Subtype: 4, Data: []byte("0123456789abcdef")}, bson.Regex{Pattern: "^a", Options: "i"},
+		bson.Timestamp{T: 7, I: 9}, bson.JavaScript("function() {}"),
+		bson.CodeWithScope{Code: "x", Scope: bson.D{{Key: "y", Value: 1}}}}
+	var docs bson.A
+	for i, v := range values {
+		docs = append(docs, bson.D{{Key: "i", Value: i}, {Key: "v", Value: v}})
+	}
+	for _, rs := range c.sets {
+		cur, err := connectShard(t, rs.URI()).Database("admin").Aggregate(ctx, bson.A{
+			bson.D{{Key: "$documents", Value: docs}},
+			bson.D{{Key: "$project", Value: bson.D{{Key: "i", Value: 1}, {Key: "v", Value: 1}, {Key: "h", Value: bson.D{{Key: "$toHashedIndexKey", Value: "$v"}}}}}},
+		})
+		if err != nil {
+			t.Fatalf("%s: %v", rs.Name(), err)
+		}
+		var got []bson.Raw
+		if err := cur.All(ctx, &got); err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != len(values) {
+			t.Fatalf("%s hashed %d of %d values", rs.Name(), len(got), len(values))
+		}
+		for _, d := range got {
+			if want := d.Lookup("h").Int64(); hashOf(t, d, "v") != want {
+				t.Errorf("%s: value %v hashes to %d on mongod, %d here", rs.Name(), d.Lookup("v"), want, hashOf(t, d, "v"))
+			}
+		}
+	}
+	cl := c.client(t)
+	shardColl(t, cl, "realhash.c", "k")
+	var ins []any
+	for i := range 500 {
+		ins = append(ins, bson.D{{Key: "_id", Value: i}, {Key: "k", Value: fmt.Sprintf("key-%d", i)}})
+	}
+	if _, err := cl.Database("realhash").Collection("c").InsertMany(ctx, ins); err != nil {
+		t.Fatal(err)
+	}
+	chunks := c.chunksOf(t, "realhash.c", "k")
+	total := 0
+	for i, rs := range c.sets {
+		cur, err := c.direct(t, i).Database("realhash").Collection("c").Aggregate(ctx, bson.A{
+			bson.D{{Key: "$project", Value: bson.D{{Key: "h", Value: bson.D{{Key: "$toHashedIndexKey", Value: "$k"}}}}}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []bson.Raw
+		if err := cur.All(ctx, &got); err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range got {
+			if want := owner(chunks, d.Lookup("h").Int64()); want != rs.shard {
+				t.Errorf("document %v is on %s, its chunk (by the shard's own hash) on %s", d.Lookup("_id"), rs.shard, want)
+			}
+		}
+		total += len(got)
+	}
+	if total != len(ins) {
+		t.Fatalf("%d documents on the shards, %d inserted", total, len(ins))
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/mongos-lite/mongos-lite/router"
 )
 
 // notStalled is how long a client may take, from just before a shard member's state change to
@@ -131,7 +133,8 @@ func TestShardStateChangeErrorsAreRetriedOrCloaked(t *testing.T) {
 // looks one up reaches the client cloaked too.
 func TestPlacementStateChangeIsCloaked(t *testing.T) {
 	requireMemshard(t, "counts the lookups the first shard's primary received")
-	c := startCluster(t, clusterOptions{})
+	// The routing state is read every poll interval: not while the test counts finds.
+	c := startCluster(t, clusterOptions{configure: func(cfg *router.Config) { cfg.RoutingPollInterval = time.Hour }})
 	set := c.sets[0]
 	member := set.Member(set.Primary())
 	direct := connect(t, "mongodb://"+set.Hosts()[set.Primary()]+"/?directConnection=true")
@@ -143,6 +146,9 @@ func TestPlacementStateChangeIsCloaked(t *testing.T) {
 			return nil // a database that does not exist has no documents
 		}
 		return err
+	}
+	if err := findNew(); err != nil { // the router has read the routing state by then
+		t.Fatal(err)
 	}
 	before := member.CommandCount("find")
 	start := time.Now()

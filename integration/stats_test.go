@@ -66,7 +66,8 @@ func (c *cluster) spread(t *testing.T, db, coll string, n, m int) int {
 
 // simulateSharded describes db.coll as sharded, with chunks[i] chunks on shard i, in
 // config.collections and config.chunks on the config shard (mongos 8.0's shapes, keyed by uuid
-// as since 5.0), and removes them when the test ends.
+// as since 5.0), and removes them when the test ends; flushRouterConfig makes the router read
+// them, as it would after a change behind its back.
 func (c *cluster) simulateSharded(t *testing.T, db, coll string, chunks []int) {
 	t.Helper()
 	ctx := ctxT(t)
@@ -86,8 +87,12 @@ func (c *cluster) simulateSharded(t *testing.T, db, coll string, chunks []int) {
 	k := 0
 	for i, n := range chunks {
 		for range n {
+			var min any = int64(k)
+			if k == 0 {
+				min = bson.MinKey{}
+			}
 			docs = append(docs, bson.D{{Key: "_id", Value: bson.NewObjectID()}, {Key: "uuid", Value: uuid},
-				{Key: "min", Value: bson.D{{Key: "_id", Value: int64(k)}}}, {Key: "max", Value: bson.D{{Key: "_id", Value: int64(k + 1)}}},
+				{Key: "min", Value: bson.D{{Key: "_id", Value: min}}}, {Key: "max", Value: bson.D{{Key: "_id", Value: int64(k + 1)}}},
 				{Key: "shard", Value: c.sets[i].shard}, {Key: "lastmod", Value: bson.Timestamp{T: 1, I: uint32(k)}}})
 			k++
 		}
@@ -95,10 +100,13 @@ func (c *cluster) simulateSharded(t *testing.T, db, coll string, chunks []int) {
 	if _, err := cfg.Collection("chunks").InsertMany(ctx, docs); err != nil {
 		t.Fatal(err)
 	}
+	flush := func() { runCmd(t, c.client(t).Database("admin"), bson.D{{Key: "flushRouterConfig", Value: ns}}) }
+	flush()
 	t.Cleanup(func() {
 		ctx := ctxT(t)
 		_, _ = cfg.Collection("collections").DeleteOne(ctx, bson.D{{Key: "_id", Value: ns}})
 		_, _ = cfg.Collection("chunks").DeleteMany(ctx, bson.D{{Key: "uuid", Value: uuid}})
+		flush()
 	})
 }
 

@@ -53,9 +53,10 @@ func (c *conn) balancerStart(_ context.Context, r *request) (bsoncore.Document, 
 		"mongos-lite has no balancer: chunks never move between shards that are plain replica sets")
 }
 
-// flushRouterConfig drops the router's cached placements (cluster_flush_router_config_cmd.cpp):
-// all of them for a number or a boolean, one database's for its name. The router caches no
-// routing of single collections, so a collection's namespace flushes nothing more.
+// flushRouterConfig drops the router's cached placements and routing tables
+// (cluster_flush_router_config_cmd.cpp): all of them for a number or a boolean, and the routing
+// state is read again before the next command; one database's for its name; one collection's
+// for its namespace.
 func (c *conn) flushRouterConfig(_ context.Context, r *request) (bsoncore.Document, error) {
 	if err := requireAdmin(r); err != nil {
 		return nil, err
@@ -65,8 +66,10 @@ func (c *conn) flushRouterConfig(_ context.Context, r *request) (bsoncore.Docume
 	case bsoncore.TypeInt32, bsoncore.TypeInt64, bsoncore.TypeDouble, bsoncore.TypeDecimal128, bsoncore.TypeBoolean:
 		c.s.cluster.Flush()
 	case bsoncore.TypeString:
-		if ns := v.StringValue(); !strings.Contains(ns, ".") {
-			c.s.cluster.FlushDatabase(ns)
+		if db, coll, isColl := strings.Cut(v.StringValue(), "."); isColl {
+			c.s.cluster.FlushCollection(db, coll)
+		} else {
+			c.s.cluster.FlushDatabase(db)
 		}
 	default:
 		// BSONElement::checkAndGetStringData's error.

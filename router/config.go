@@ -84,6 +84,14 @@ type Config struct {
 	// mongos's kUptimeReportInterval in sharding_uptime_reporter.cpp).
 	PingInterval time.Duration
 
+	// RoutingPollInterval and RoutingLease are the routers' agreement on the routing metadata
+	// (docs/architecture.md, "Routers agree"): how often the router reads the routing state
+	// (default 100 ms, what a sharding change waits for a live router at most), and how long it
+	// routes without renewing its lease on the config shard (default 10 s, what a change waits for
+	// a router that stopped; the lease is renewed five times over its length).
+	RoutingPollInterval time.Duration
+	RoutingLease        time.Duration
+
 	// CommandLine is what getCmdLineOpts reports: the process's arguments and the options it
 	// parsed (cmd/mongos-lite fills it in).
 	CommandLine CommandLine

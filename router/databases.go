@@ -4,8 +4,6 @@ import (
 	"context"
 	"sort"
 
-	"github.com/mongos-lite/mongos-lite/internal/outcome"
-
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
 	"github.com/mongos-lite/mongos-lite/internal/command"
@@ -79,17 +77,4 @@ func (c *conn) listDatabases(ctx context.Context, r *request) (bsoncore.Document
 		b.AppendInt64("totalSize", total).AppendInt64("totalSizeMb", total/(1024*1024))
 	}
 	return b.AppendDouble("ok", 1).Build(), nil
-}
-
-// dropDatabase drops on the database's primary shard, then forgets the placement so the name
-// can be placed afresh.
-func (c *conn) dropDatabase(ctx context.Context, r *request) (bsoncore.Document, error) {
-	reply, err := c.forwardToPrimary(ctx, r, false)
-	if err != nil || !outcome.Read(reply).OK {
-		return reply, err
-	}
-	if err := c.s.cluster.Forget(ctx, string(r.DB)); err != nil {
-		c.log.Warn().Err(err).Bytes("db", r.DB).Msg("database dropped but its placement was not removed")
-	}
-	return reply, nil
 }

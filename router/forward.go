@@ -15,13 +15,34 @@ import (
 )
 
 // forwardToPrimary sends the command to its database's primary shard, to the member its read
-// preference selects.
+// preference selects, through the routers' agreement (topology.Acquire): a command on a
+// collection whose metadata changes waits for the change. A command on a sharded collection
+// that the router does not route itself is refused: one shard would answer for the whole.
 func (c *conn) forwardToPrimary(ctx context.Context, r *request, create bool) (bsoncore.Document, error) {
-	idx, err := c.s.cluster.PrimaryShard(ctx, r.DB, create)
+	var coll []byte
+	if collectionCommands[string(r.Name)] {
+		coll = collectionOf(r)
+	}
+	rt, hold, err := c.s.cluster.Acquire(ctx, string(r.DB), string(coll), create)
 	if err != nil {
 		return nil, mongoerr.As(err)
 	}
-	return c.forwardTo(ctx, r, idx)
+	defer hold.Release()
+	if rt.Sharded && string(r.Name) != "create" { // create answers for a collection every shard has
+		return nil, mongoerr.New(mongoerr.IllegalOperation,
+			"%s is not supported on the sharded collection %s by mongos-lite: one shard would answer for all of them", r.Name, rt.NS)
+	}
+	return c.forwardTo(ctx, r, rt.Primary)
+}
+
+// collectionCommands are the forwarded commands that name a collection of their database as
+// their first value; the others name none, or something else (a user, a role).
+var collectionCommands = map[string]bool{
+	"count": true, "distinct": true, "create": true, "collMod": true, "validate": true, "compact": true,
+	"convertToCapped": true, "cloneCollectionAsCapped": true, "mapReduce": true, "reIndex": true,
+	"insert": true, "update": true, "delete": true, "findAndModify": true, "findandmodify": true,
+	"drop": true, "createIndexes": true, "dropIndexes": true, "deleteIndexes": true, "listIndexes": true,
+	"find": true, "aggregate": true, "collStats": true,
 }
 
 // forwardTo sends the command to shard idx: in its transaction, else retried as mongos retries
@@ -127,18 +148,27 @@ func (c *conn) exchange(ctx context.Context, idx int, rp shards.ReadPref, host s
 	if err != nil {
 		return shards.Reply{}, host, mongoerr.As(err)
 	}
+	if err := c.noteShardReply(reply, idx, r); err != nil {
+		return shards.Reply{}, host, err
+	}
+	return reply, host, nil
+}
+
+// noteShardReply takes what every shard reply of a client's command tells the router: its
+// cluster time and operation time, and that shard idx saw the command's session.
+func (c *conn) noteShardReply(reply shards.Reply, idx int, r *request) error {
 	if reply.Body == nil {
-		return reply, host, nil
+		return nil
 	}
 	if err := c.s.clock.observe(reply.Status.ClusterTime); err != nil {
-		return shards.Reply{}, host, err
+		return err
 	}
 	c.opTime = max(c.opTime, reply.Status.OperationTime)
 	if r.op.HasLSID {
 		// The refresh job refreshes and ends the session on the shards that saw it.
 		_ = c.s.sessions.MarkSeen(r.op.LSID, idx)
 	}
-	return reply, host, nil
+	return nil
 }
 
 // appendForward builds the command body sent to a shard: the client's command as authorized,

@@ -135,6 +135,7 @@ func (s *Server) Addr() string { return s.ln.Addr().String() }
 // Serve accepts connections until Close; each connection gets one goroutine owned by the server,
 // and so do the periodic session job and the cursor reaper.
 func (s *Server) Serve() error {
+	s.startAgreement()
 	s.startSessionJob()
 	s.startCursorReaper()
 	s.startRegistration()

@@ -25,6 +25,8 @@ type Shard interface {
 type Cluster[S Shard] struct {
 	shards    []S
 	placement *placement
+	cache     *routingCache // routing tables (routing.go)
+	agree     *agreement    // how this router keeps them current with the others (agreement.go)
 }
 
 // New builds the cluster map over shards (at least one). The first shard also plays the config
@@ -34,7 +36,9 @@ func New[S Shard](list []S) *Cluster[S] {
 	for i, s := range list {
 		names[i] = s.Name()
 	}
-	return &Cluster[S]{shards: list, placement: newPlacement(list[configShard], names)}
+	p := newPlacement(list[configShard], names)
+	cache := newRoutingCache()
+	return &Cluster[S]{shards: list, placement: p, cache: cache, agree: newAgreement(p, cache)}
 }
 
 // Shards returns the shards in configuration order.

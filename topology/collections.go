@@ -6,8 +6,6 @@ import (
 	"strings"
 
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
-
-	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
 )
 
 // CollectionPlacement is where a collection's data is: the shards a command about the whole
@@ -21,41 +19,22 @@ type CollectionPlacement struct {
 
 // CollectionShards says which shards hold db.coll, as mongos's routing table for the namespace
 // does (scatterGatherVersionedTargetByRoutingTable with no query, cluster_commands_helpers.cpp):
-// a sharded collection, an entry of config.collections that is neither dropped nor unsplittable,
-// is on the shards that own its chunks in config.chunks; any other collection is on its
+// a sharded collection is on the shards that own its chunks; any other collection is on its
 // database's primary shard. admin, config and local exist on every shard, each set with its own
-// collections, so their collections are on all of them. Nothing is placed or cached: the
-// metadata is read from the config shard each time.
+// collections, so their collections are on all of them. The routing table is the router's
+// cached one (Routing).
 func (c *Cluster[S]) CollectionShards(ctx context.Context, db, coll string) (CollectionPlacement, error) {
 	if isConfigDB([]byte(db)) {
 		return CollectionPlacement{Shards: c.byName(), Chunks: 1, Primary: configShard}, nil
 	}
-	primary, err := c.PrimaryShard(ctx, []byte(db), false)
+	rt, err := c.Routing(ctx, db, coll)
 	if err != nil {
 		return CollectionPlacement{}, err
 	}
-	unsharded := CollectionPlacement{Shards: []int{primary}, Chunks: 1, Primary: primary}
-	if len(c.shards) == 1 {
-		return unsharded, nil
+	if !rt.Sharded {
+		return CollectionPlacement{Shards: []int{rt.Primary}, Chunks: 1, Primary: rt.Primary}, nil
 	}
-	entry, err := c.placement.shardedCollection(ctx, db+"."+coll)
-	if err != nil || entry == nil {
-		return unsharded, err
-	}
-	counts, err := c.placement.chunkCounts(ctx, chunksOf(db+"."+coll, entry))
-	if err != nil {
-		return CollectionPlacement{}, err
-	}
-	out := CollectionPlacement{Sharded: true, Primary: primary}
-	for name, n := range counts {
-		i := c.Index(name)
-		if i < 0 {
-			return CollectionPlacement{}, mongoerr.New(mongoerr.ShardNotFound,
-				"a chunk of %s.%s is on shard %q, which is not configured", db, coll, name)
-		}
-		out.Shards = append(out.Shards, i)
-		out.Chunks += n
-	}
+	out := CollectionPlacement{Shards: rt.Shards(), Sharded: true, Chunks: len(rt.Chunks), Primary: rt.Primary}
 	slices.SortFunc(out.Shards, func(a, b int) int { return strings.Compare(c.shards[a].Name(), c.shards[b].Name()) })
 	return out, nil
 }
@@ -74,21 +53,15 @@ func (c *Cluster[S]) byName() []int {
 // onlyShardedCollectionsInConfigFilter reads the same: not dropped, not unsplittable); nil when
 // it is not.
 func (p *placement) shardedCollection(ctx context.Context, ns string) (bsoncore.Document, error) {
-	reply, err := p.command(ctx, bsoncore.NewDocumentBuilder().
+	docs, err := p.docs(ctx, bsoncore.NewDocumentBuilder().
 		AppendString("find", "collections").
 		AppendDocument("filter", shardedFilter(ns)).
 		AppendInt32("limit", 1).
 		AppendString("$db", "config").Build())
-	if err != nil {
+	if err != nil || len(docs) == 0 {
 		return nil, err
 	}
-	batch, _ := reply.Lookup("cursor", "firstBatch").ArrayOK()
-	first, err := batch.IndexErr(0)
-	if err != nil {
-		return nil, nil
-	}
-	doc, _ := first.DocumentOK()
-	return doc, nil
+	return docs[0], nil
 }
 
 // shardedFilter matches the sharded entries of config.collections (ns's only, unless empty).
@@ -112,36 +85,10 @@ func chunksOf(ns string, entry bsoncore.Document) bsoncore.Document {
 	return bsoncore.NewDocumentBuilder().AppendString("ns", ns).Build()
 }
 
-// chunkCounts counts a collection's chunks by shard name.
-func (p *placement) chunkCounts(ctx context.Context, match bsoncore.Document) (map[string]int, error) {
-	reply, err := p.command(ctx, bsoncore.NewDocumentBuilder().
-		AppendString("aggregate", "chunks").
-		AppendArray("pipeline", bsoncore.BuildArray(nil,
-			docValue(bsoncore.NewDocumentBuilder().AppendDocument("$match", match).Build()),
-			docValue(bsoncore.NewDocumentBuilder().AppendDocument("$group", bsoncore.NewDocumentBuilder().
-				AppendString("_id", "$shard").
-				AppendDocument("n", bsoncore.NewDocumentBuilder().AppendInt32("$sum", 1).Build()).Build()).Build()))).
-		AppendDocument("cursor", bsoncore.NewDocumentBuilder().AppendInt32("batchSize", 1<<20).Build()).
-		AppendString("$db", "config").Build())
-	if err != nil {
-		return nil, err
-	}
-	batch, _ := reply.Lookup("cursor", "firstBatch").ArrayOK()
-	groups, _ := batch.Values()
-	counts := make(map[string]int, len(groups))
-	for _, g := range groups {
-		doc, _ := g.DocumentOK()
-		name, _ := doc.Lookup("_id").StringValueOK()
-		n, _ := doc.Lookup("n").AsInt64OK()
-		counts[name] = int(n)
-	}
-	return counts, nil
-}
-
 // ShardedCollections lists the namespaces config.collections holds as sharded (neither dropped
 // nor unsplittable), in order.
 func (c *Cluster[S]) ShardedCollections(ctx context.Context) ([]string, error) {
-	reply, err := c.placement.command(ctx, bsoncore.NewDocumentBuilder().
+	docs, err := c.placement.docs(ctx, bsoncore.NewDocumentBuilder().
 		AppendString("find", "collections").
 		AppendDocument("filter", shardedFilter("")).
 		AppendDocument("sort", bsoncore.NewDocumentBuilder().AppendInt32("_id", 1).Build()).
@@ -151,11 +98,8 @@ func (c *Cluster[S]) ShardedCollections(ctx context.Context) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	batch, _ := reply.Lookup("cursor", "firstBatch").ArrayOK()
-	vals, _ := batch.Values()
-	names := make([]string, 0, len(vals))
-	for _, v := range vals {
-		doc, _ := v.DocumentOK()
+	names := make([]string, 0, len(docs))
+	for _, doc := range docs {
 		if ns, ok := doc.Lookup("_id").StringValueOK(); ok {
 			names = append(names, ns)
 		}

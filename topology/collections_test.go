@@ -30,18 +30,20 @@ func TestCollectionShards(t *testing.T) {
 	insert := func(coll string, docs ...any) {
 		run(t, c, bson.D{{Key: "insert", Value: coll}, {Key: "documents", Value: docs}, {Key: "$db", Value: "config"}})
 	}
+	key := bson.D{{Key: "x", Value: "hashed"}}
 	insert("collections",
-		bson.D{{Key: "_id", Value: "d.byuuid"}, {Key: "uuid", Value: uuid}, {Key: "timestamp", Value: bson.Timestamp{T: 1}}},
-		bson.D{{Key: "_id", Value: "d.byns"}},
-		bson.D{{Key: "_id", Value: "d.dropped"}, {Key: "dropped", Value: true}},
-		bson.D{{Key: "_id", Value: "d.unsplittable"}, {Key: "unsplittable", Value: true}},
-		bson.D{{Key: "_id", Value: "d.lost"}})
+		bson.D{{Key: "_id", Value: "d.byuuid"}, {Key: "key", Value: key}, {Key: "uuid", Value: uuid}, {Key: "timestamp", Value: bson.Timestamp{T: 1}}},
+		bson.D{{Key: "_id", Value: "d.byns"}, {Key: "key", Value: key}},
+		bson.D{{Key: "_id", Value: "d.dropped"}, {Key: "key", Value: key}, {Key: "dropped", Value: true}},
+		bson.D{{Key: "_id", Value: "d.unsplittable"}, {Key: "key", Value: key}, {Key: "unsplittable", Value: true}},
+		bson.D{{Key: "_id", Value: "d.lost"}, {Key: "key", Value: key}})
+	min := func(v any) bson.D { return bson.D{{Key: "x", Value: v}} }
 	insert("chunks",
-		bson.D{{Key: "uuid", Value: uuid}, {Key: "shard", Value: "rs2"}},
-		bson.D{{Key: "uuid", Value: uuid}, {Key: "shard", Value: "rs0"}},
-		bson.D{{Key: "uuid", Value: uuid}, {Key: "shard", Value: "rs2"}},
-		bson.D{{Key: "ns", Value: "d.byns"}, {Key: "shard", Value: "rs1"}},
-		bson.D{{Key: "ns", Value: "d.lost"}, {Key: "shard", Value: "rs9"}})
+		bson.D{{Key: "uuid", Value: uuid}, {Key: "min", Value: min(int64(10))}, {Key: "shard", Value: "rs2"}},
+		bson.D{{Key: "uuid", Value: uuid}, {Key: "min", Value: min(bson.MinKey{})}, {Key: "shard", Value: "rs0"}},
+		bson.D{{Key: "uuid", Value: uuid}, {Key: "min", Value: min(int64(20))}, {Key: "shard", Value: "rs2"}},
+		bson.D{{Key: "ns", Value: "d.byns"}, {Key: "min", Value: min(bson.MinKey{})}, {Key: "shard", Value: "rs1"}},
+		bson.D{{Key: "ns", Value: "d.lost"}, {Key: "min", Value: min(bson.MinKey{})}, {Key: "shard", Value: "rs9"}})
 	check("byuuid", CollectionPlacement{Shards: []int{0, 2}, Sharded: true, Chunks: 3, Primary: primary})
 	check("byns", CollectionPlacement{Shards: []int{1}, Sharded: true, Chunks: 1, Primary: primary})
 	check("dropped", CollectionPlacement{Shards: []int{primary}, Chunks: 1, Primary: primary})

@@ -56,22 +56,26 @@ type RouterEntry struct {
 // waiting: true (the balancer never runs in a router, a field kept for old tools, as mongos
 // sets it), version and host names; created is set only when the entry is inserted.
 func (c *Cluster[S]) ReportRouter(ctx context.Context, e RouterEntry) error {
+	onInsert := bsoncore.NewDocumentBuilder().AppendDateTime("created", e.Created.UnixMilli()).Build()
+	return c.placement.write(ctx, bsoncore.NewDocumentBuilder().
+		AppendString("update", "mongos").
+		AppendArray("updates", bsoncore.BuildArray(nil, upsertSet(e.ID, e.fields(), onInsert))).
+		AppendDocument("writeConcern", majority).
+		AppendString("$db", "config").Build(), false)
+}
+
+// fields are the entry's fields but _id and created.
+func (e RouterEntry) fields() bsoncore.Document {
 	fqdns := make([]bsoncore.Value, len(e.FQDNs))
 	for i, h := range e.FQDNs {
 		fqdns[i] = bsoncore.Value{Type: bsoncore.TypeString, Data: bsoncore.AppendString(nil, h)}
 	}
-	set := bsoncore.NewDocumentBuilder().
+	return bsoncore.NewDocumentBuilder().
 		AppendDateTime("ping", e.Ping.UnixMilli()).
 		AppendInt64("up", int64(e.Up/time.Second)).
 		AppendBoolean("waiting", true).
 		AppendString("mongoVersion", e.Version).
 		AppendArray("advisoryHostFQDNs", bsoncore.BuildArray(nil, fqdns...)).Build()
-	onInsert := bsoncore.NewDocumentBuilder().AppendDateTime("created", e.Created.UnixMilli()).Build()
-	return c.placement.write(ctx, bsoncore.NewDocumentBuilder().
-		AppendString("update", "mongos").
-		AppendArray("updates", bsoncore.BuildArray(nil, upsertSet(e.ID, set, onInsert))).
-		AppendDocument("writeConcern", majority).
-		AppendString("$db", "config").Build(), false)
 }
 
 var majority = bsoncore.NewDocumentBuilder().AppendString("w", "majority").Build()

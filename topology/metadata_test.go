@@ -2,41 +2,19 @@ package topology
 
 import (
 	"context"
-	"fmt"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/mongos-lite/mongos-lite/shards"
-	"github.com/mongos-lite/mongos-lite/shards/memshard"
 )
 
 // memCluster is a cluster map over n one-member memshard sets, the first the config shard.
 func memCluster(t *testing.T, n int) *Cluster[*shards.Shard] {
 	t.Helper()
-	var list []*shards.Shard
-	for i := range n {
-		name := fmt.Sprintf("rs%d", i)
-		rs, err := memshard.StartReplicaSet(name, 1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = rs.Close() })
-		sh, err := shards.Open(shards.Config{Name: name, SetName: name, Hosts: rs.Hosts(), Logger: zerolog.Nop(),
-			ServerSelectionTimeout: 10 * time.Second})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			_ = sh.Close(ctx)
-		})
-		list = append(list, sh)
-	}
+	list, _ := memSets(t, n)
 	return New(list)
 }
 

@@ -42,36 +42,47 @@ func (c *Cluster[S]) PrimaryShard(ctx context.Context, db []byte, create bool) (
 	if ok {
 		return idx, nil
 	}
-	return p.resolve(ctx, string(db), create)
+	idx, _, err := p.primary(ctx, string(db), create)
+	return idx, err
 }
 
 // isConfigDB reports the databases that live with the cluster metadata, as on mongos's config
 // servers.
-func isConfigDB(db []byte) bool {
-	switch string(db) {
+func isConfigDB(db []byte) bool { return isConfigName(string(db)) }
+
+func isConfigName(db string) bool {
+	switch db {
 	case "admin", "config", "local":
 		return true
 	}
 	return false
 }
 
-func (p *placement) resolve(ctx context.Context, db string, create bool) (int, error) {
+// primary is db's primary shard and whether db is placed; a database that is not (and is not
+// placed now, without create) reports the config shard.
+func (p *placement) primary(ctx context.Context, db string, create bool) (int, bool, error) {
+	p.mu.RLock()
+	idx, ok := p.cache[db]
+	p.mu.RUnlock()
+	if ok {
+		return idx, true, nil
+	}
 	idx, found, err := p.lookup(ctx, db)
 	if err != nil || found {
-		return idx, err
+		return idx, found, err
 	}
 	if !create {
-		return configShard, nil
+		return configShard, false, nil
 	}
-	return p.place(ctx, db)
+	idx, err = p.place(ctx, db)
+	return idx, err == nil, err
 }
 
 // Forget drops db's placement (after dropDatabase): its next write may land anywhere.
 func (c *Cluster[S]) Forget(ctx context.Context, db string) error {
 	p := c.placement
-	p.mu.Lock()
-	delete(p.cache, db)
-	p.mu.Unlock()
+	p.flush(db)
+	c.cache.flush(db)
 	_, err := p.command(ctx, bsoncore.NewDocumentBuilder().
 		AppendString("delete", "databases").
 		AppendArray("deletes", bsoncore.BuildArray(nil, bsoncore.Value{Type: bsoncore.TypeEmbeddedDocument,
@@ -83,20 +94,14 @@ func (c *Cluster[S]) Forget(ctx context.Context, db string) error {
 }
 
 func (p *placement) lookup(ctx context.Context, db string) (int, bool, error) {
-	reply, err := p.command(ctx, bsoncore.NewDocumentBuilder().
+	docs, err := p.docs(ctx, bsoncore.NewDocumentBuilder().
 		AppendString("find", "databases").
 		AppendDocument("filter", bsoncore.NewDocumentBuilder().AppendString("_id", db).Build()).
 		AppendString("$db", "config").Build())
-	if err != nil {
+	if err != nil || len(docs) == 0 {
 		return 0, false, err
 	}
-	batch, _ := reply.Lookup("cursor", "firstBatch").ArrayOK()
-	docs, _ := batch.Values()
-	if len(docs) == 0 {
-		return 0, false, nil
-	}
-	doc, _ := docs[0].DocumentOK()
-	idx, err := p.remember(db, doc)
+	idx, err := p.remember(db, docs[0])
 	return idx, err == nil, err
 }
 
@@ -134,6 +139,25 @@ func (p *placement) place(ctx context.Context, db string) (int, error) {
 			best = i
 		}
 	}
+	return p.placeOn(ctx, db, best)
+}
+
+// PlaceDatabase places db on shard (enableSharding's primaryShard) unless it is placed already,
+// and returns its primary shard.
+func (c *Cluster[S]) PlaceDatabase(ctx context.Context, db string, shard int) (int, error) {
+	p := c.placement
+	p.create.Lock()
+	defer p.create.Unlock()
+	idx, found, err := p.lookup(ctx, db)
+	if err != nil || found {
+		return idx, err
+	}
+	return p.placeOn(ctx, db, shard)
+}
+
+// placeOn records db on shard best, or reads the entry of the router that placed it first;
+// callers hold p.create.
+func (p *placement) placeOn(ctx context.Context, db string, best int) (int, error) {
 	entry := bsoncore.NewDocumentBuilder().AppendString("_id", db).AppendString("primary", p.names[best]).Build()
 	reply, err := p.command(ctx, bsoncore.NewDocumentBuilder().
 		AppendString("insert", "databases").
@@ -159,7 +183,7 @@ func (p *placement) place(ctx context.Context, db string) (int, error) {
 // counts returns how many databases each shard is primary for.
 func (p *placement) counts(ctx context.Context) ([]int, error) {
 	counts := make([]int, len(p.names))
-	reply, err := p.command(ctx, bsoncore.NewDocumentBuilder().
+	groups, err := p.docs(ctx, bsoncore.NewDocumentBuilder().
 		AppendString("aggregate", "databases").
 		AppendArray("pipeline", bsoncore.BuildArray(nil, bsoncore.Value{Type: bsoncore.TypeEmbeddedDocument,
 			Data: bsoncore.NewDocumentBuilder().AppendDocument("$group", bsoncore.NewDocumentBuilder().
@@ -170,10 +194,7 @@ func (p *placement) counts(ctx context.Context) ([]int, error) {
 	if err != nil {
 		return nil, err
 	}
-	batch, _ := reply.Lookup("cursor", "firstBatch").ArrayOK()
-	groups, _ := batch.Values()
-	for _, g := range groups {
-		doc, _ := g.DocumentOK()
+	for _, doc := range groups {
 		name, _ := doc.Lookup("_id").StringValueOK()
 		n, _ := doc.Lookup("n").AsInt64OK()
 		for i, s := range p.names {
@@ -183,6 +204,24 @@ func (p *placement) counts(ctx context.Context) ([]int, error) {
 		}
 	}
 	return counts, nil
+}
+
+// docs runs a find or an aggregate on the config shard and returns its first batch's documents
+// (every command here asks for all of them in one batch).
+func (p *placement) docs(ctx context.Context, body bsoncore.Document) ([]bsoncore.Document, error) {
+	reply, err := p.command(ctx, body)
+	if err != nil {
+		return nil, err
+	}
+	batch, _ := reply.Lookup("cursor", "firstBatch").ArrayOK()
+	vals, _ := batch.Values()
+	out := make([]bsoncore.Document, 0, len(vals))
+	for _, v := range vals {
+		if d, ok := v.DocumentOK(); ok {
+			out = append(out, d)
+		}
+	}
+	return out, nil
 }
 
 func (p *placement) command(ctx context.Context, body bsoncore.Document) (bsoncore.Document, error) {

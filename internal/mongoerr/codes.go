@@ -44,6 +44,9 @@ const (
 	ImmutableField                     Code = 66
 	PathNotViable                      Code = 28
 	LockTimeout                        Code = 24
+	AlreadyInitialized                 Code = 23
+	LockBusy                           Code = 46
+	ShardKeyNotFound                   Code = 61
 	StaleShardVersion                  Code = 63
 	CannotCreateIndex                  Code = 67
 	IndexOptionsConflict               Code = 85
@@ -133,6 +136,9 @@ const (
 var names = map[Code]string{
 	InternalError:              "InternalError",
 	BadValue:                   "BadValue",
+	AlreadyInitialized:         "AlreadyInitialized",
+	LockBusy:                   "LockBusy",
+	ShardKeyNotFound:           "ShardKeyNotFound",
 	NoSuchKey:                  "NoSuchKey",
 	HostUnreachable:            "HostUnreachable",
 	HostNotFound:               "HostNotFound",

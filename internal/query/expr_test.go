@@ -66,6 +66,11 @@ func TestExpressions(t *testing.T) {
 		{`{"$arrayElemAt": ["$arr", -1]}`, `3`},
 		{`{"$isArray": "$a"}`, `false`},
 		{`{"$concatArrays": ["$arr", [4]]}`, `[1, 2, 3, 4]`},
+		{`{"$toHashedIndexKey": "string to hash"}`, `{"$numberLong": "763543691661428748"}`}, // mongod's docs
+		{`{"$toHashedIndexKey": "$missing"}`, `{"$numberLong": "2338878944348059895"}`},      // as null
+		{`{"$toHashedIndexKey": "$n"}`, `{"$numberLong": "2338878944348059895"}`},
+		{`{"$toHashedIndexKey": "$a"}`, `{"$numberLong": "848411777775835583"}`},
+		{`{"$toHashedIndexKey": 2.9}`, `{"$numberLong": "848411777775835583"}`}, // numbers hash as their int64
 		{`{"$type": "$missing"}`, `"missing"`},
 		{`{"$type": "$l"}`, `"long"`},
 		{`{"$getField": {"field": "a.b", "input": "$o"}}`, `7`},

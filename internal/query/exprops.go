@@ -4,6 +4,7 @@ import (
 	"math/rand/v2"
 	"strings"
 
+	"github.com/mongos-lite/mongos-lite/internal/hashkey"
 	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
@@ -32,7 +33,7 @@ func init() { // a function, as the parsers reach exprOps again through parse
 		"$isArray": nary(1, evalIsArray), "$concatArrays": variadic(evalConcatArrays),
 		"$mergeObjects": variadic(evalMergeObjects), "$type": nary(1, evalType),
 		"$getField": parseGetField, "$setField": parseSetField, "$unsetField": parseSetField,
-		"$rand": parseRand,
+		"$rand": parseRand, "$toHashedIndexKey": nary(1, evalToHashedIndexKey),
 	}
 }
 
@@ -486,6 +487,21 @@ func evalConcatArrays(_ *evalCtx, _ string, vals []bson.RawValue) (bson.RawValue
 
 func evalType(_ *evalCtx, _ string, v []bson.RawValue) (bson.RawValue, error) {
 	return stringValue(typeNameOrMissing(v[0])), nil
+}
+
+// evalToHashedIndexKey is a value's hashed-index key, a missing one's as null's
+// (ExpressionToHashedIndexKey, expression.cpp): the hash a {f: "hashed"} index and a hashed shard
+// key use.
+func evalToHashedIndexKey(_ *evalCtx, _ string, v []bson.RawValue) (bson.RawValue, error) {
+	x := v[0]
+	if x.Type == 0 {
+		x = nullValue
+	}
+	h, err := hashkey.Hash(bsoncore.Value{Type: bsoncore.Type(x.Type), Data: x.Value})
+	if err != nil {
+		return missing, err
+	}
+	return int64Value(h), nil
 }
 
 // randExpr is $rand: a double in [0, 1), drawn anew for each evaluation.

@@ -133,8 +133,11 @@ func (c *collection) listing(nameOnly bool) bsoncore.Document {
 	if len(options) == 0 {
 		options = bsoncore.NewDocumentBuilder().Build()
 	}
-	b.AppendDocument("options", options).
-		AppendDocument("info", bsoncore.NewDocumentBuilder().AppendBoolean("readOnly", c.meta.view != nil).Build())
+	info := bsoncore.NewDocumentBuilder().AppendBoolean("readOnly", c.meta.view != nil)
+	if c.meta.view == nil {
+		info.AppendBinary("uuid", bson.TypeBinaryUUID, c.cs.uuid) // as mongod lists a collection's UUID
+	}
+	b.AppendDocument("options", options).AppendDocument("info", info.Build())
 	if c.meta.view == nil {
 		b.AppendDocument("idIndex", idIndexSpec)
 	}

@@ -2,19 +2,21 @@ package memshard
 
 import (
 	"slices"
+	"strings"
 	"sync"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
+	"github.com/mongos-lite/mongos-lite/internal/hashkey"
 	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
 	"github.com/mongos-lite/mongos-lite/internal/query"
 )
 
-// index is one index of a collection: its spec as listIndexes shows it and, for the btree
-// indexes memshard keeps (single-field and compound, unique, sparse, partial), the committed
-// documents by key. Hashed, text and geo indexes are catalog entries only: the planner never
-// picks them (indexspec.go). Transactions and snapshot reads see uncommitted or older versions
+// index is one index of a collection: its spec as listIndexes shows it and, for the indexes
+// memshard keeps (single-field and compound, unique, sparse, partial, and hashed, whose hashed
+// field's key is mongod's hash of the value: internal/hashkey), the committed documents by key.
+// Text and geo indexes are catalog entries only: the planner never picks them (indexspec.go). Transactions and snapshot reads see uncommitted or older versions
 // the index does not hold; the planner adds those slots to what an index scan finds (plan.go).
 type index struct {
 	spec    bsoncore.Document // v, key, name, then the options, as mongod lists it
@@ -26,7 +28,8 @@ type index struct {
 	unique  bool
 	sparse  bool
 	partial *query.Filter // partialFilterExpression
-	special string        // "hashed", "text", "2d", "2dsphere": not a btree memshard keeps
+	special string        // "hashed", "text", "2d", "2dsphere": an index plugin
+	hashed  int           // the hashed field's place in the key, -1 when none
 	hidden  bool          // kept up to date, but never planned nor hinted
 	// coll is the index's collation: its keys compare by it, so they can enforce uniqueness,
 	// but memshard's bounds and orders are bytewise and the planner leaves the index alone.
@@ -55,8 +58,8 @@ func newIDIndex() *index {
 // isID reports whether ix is the _id index (its uniqueness the store's byID map enforces).
 func (ix *index) isID() bool { return ix.name == "_id_" }
 
-// btree reports whether ix keeps keys.
-func (ix *index) btree() bool { return ix.special == "" }
+// btree reports whether ix keeps keys: a plain or a hashed index.
+func (ix *index) btree() bool { return ix.special == "" || ix.special == "hashed" }
 
 // plannable reports whether the planner may scan ix.
 func (ix *index) plannable() bool { return ix.btree() && !ix.hidden && ix.coll == nil }
@@ -67,9 +70,24 @@ func (ix *index) keysOf(raw bson.Raw) ([][]bson.RawValue, bool, error) {
 	if !ix.btree() || ix.partial != nil && !ix.partial.Match(raw) {
 		return nil, false, nil
 	}
+	if ix.hashed >= 0 {
+		if at, found := arrayOnPath(raw, ix.paths[ix.hashed]); found {
+			return nil, false, mongoerr.New(16766, "Error: hashed indexes do not currently support array values. Found array at path: %s", at)
+		}
+	}
 	keys, multikey, present, err := query.IndexKeys(raw, ix.paths)
 	if err != nil || ix.sparse && present == 0 {
 		return nil, false, err
+	}
+	if ix.hashed >= 0 {
+		for _, k := range keys {
+			v := k[ix.hashed]
+			h, err := hashkey.Hash(bsoncore.Value{Type: bsoncore.Type(v.Type), Data: v.Value})
+			if err != nil {
+				return nil, false, err
+			}
+			k[ix.hashed] = bson.RawValue{Type: bson.TypeInt64, Value: bsoncore.AppendInt64(nil, h)}
+		}
 	}
 	if len(keys) > 1 {
 		seen := map[string]bool{}
@@ -81,6 +99,27 @@ func (ix *index) keysOf(raw bson.Raw) ([][]bson.RawValue, bool, error) {
 		})
 	}
 	return keys, multikey, nil
+}
+
+// arrayOnPath is the prefix of path where doc holds an array, if it holds one along it
+// (expression_keys_private.cpp, getHashKeys).
+func arrayOnPath(doc bson.Raw, path []string) (string, bool) {
+	cur := doc
+	for i, part := range path {
+		v, err := cur.LookupErr(part)
+		if err != nil {
+			return "", false
+		}
+		if v.Type == bson.TypeArray {
+			return strings.Join(path[:i+1], "."), true
+		}
+		sub, ok := v.DocumentOK()
+		if !ok {
+			return "", false
+		}
+		cur = sub
+	}
+	return "", false
 }
 
 // add records d under the keys of raw; callers hold store.mu exclusively.
@@ -192,8 +231,8 @@ func (c *collection) checkWrites(t *txn, writes []pendingWrite) error {
 		}
 	}
 	for _, ix := range c.indexes {
-		if ix.isID() || !ix.btree() || !ix.unique && len(ix.paths) == 1 {
-			continue // only a compound key can meet parallel arrays
+		if ix.isID() || !ix.btree() || !ix.unique && len(ix.paths) == 1 && ix.hashed < 0 {
+			continue // only a compound key can meet parallel arrays, and a hashed one any array
 		}
 		batch := map[string]bool{}
 		for _, w := range writes {

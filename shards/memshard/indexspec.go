@@ -25,8 +25,8 @@ var indexOptions = map[string]bool{
 	"prepareUnique": true, "bucketSize": true, "coarsestIndexedLevel": true, "finestIndexedLevel": true,
 }
 
-// indexPlugins are the key pattern strings mongod knows; memshard keeps these as catalog
-// entries only.
+// indexPlugins are the key pattern strings mongod knows; memshard keeps hashed indexes, and the
+// others as catalog entries only.
 var indexPlugins = map[string]bool{"hashed": true, "text": true, "2d": true, "2dsphere": true, "geoHaystack": true, "columnstore": true}
 
 // newIndex validates spec and builds an empty index from it.
@@ -51,7 +51,7 @@ func newIndex(spec bsoncore.Document) (*index, error) {
 			return nil, mongoerr.New(mongoerr.InvalidIndexSpecificationOption, "The field '%s' is not valid for an index specification. Specification: %s", k, shellDoc(spec))
 		}
 	}
-	ix := &index{name: name, keyDoc: key, groups: map[string]*keyGroup{},
+	ix := &index{name: name, keyDoc: key, groups: map[string]*keyGroup{}, hashed: -1,
 		unique: failpoint.Truthy(spec.Lookup("unique"), false), sparse: failpoint.Truthy(spec.Lookup("sparse"), false)}
 	fields, _ := key.Elements()
 	if len(fields) == 0 {
@@ -160,6 +160,9 @@ func (ix *index) addField(f bsoncore.Element) error {
 			return mongoerr.New(mongoerr.CannotCreateIndex, "Can't use more than one index plugin for a single index.")
 		}
 		ix.special = s
+		if s == "hashed" {
+			ix.hashed = len(ix.fields)
+		}
 	default:
 		n, isNum := v.AsFloat64OK()
 		switch {

@@ -7,6 +7,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
+	"github.com/mongos-lite/mongos-lite/internal/hashkey"
 	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
 	"github.com/mongos-lite/mongos-lite/internal/query"
 )
@@ -140,15 +141,37 @@ func (ix *index) scanFor(q querySpec) *access {
 	a := &access{kind: ixScan, ix: ix, bounds: make([][]query.Interval, len(ix.fields))}
 	for i, f := range ix.fields {
 		ivs, ok := q.filter.Bounds(f, ix.multikey)
-		if !ok {
+		switch {
+		case !ok:
 			ivs = []query.Interval{query.FullInterval}
+		case i == ix.hashed:
+			ivs = hashedBounds(ivs)
 		}
 		a.bounds[i] = ivs
 	}
-	if !q.collated {
+	if !q.collated && ix.hashed < 0 { // hashes keep no order of the values
 		a.sorted, a.backward = ix.orders(q.sort, a.bounds)
 	}
 	return a
+}
+
+// hashedBounds are the bounds of a hashed field: the hashes of the values, when the filter names
+// values (equalities, $in), as index_bounds_builder.cpp translates them; else every key.
+func hashedBounds(ivs []query.Interval) []query.Interval {
+	out := make([]query.Interval, 0, len(ivs))
+	for _, iv := range ivs {
+		if !iv.IsPoint() {
+			return []query.Interval{query.FullInterval}
+		}
+		h, err := hashkey.Hash(bsoncore.Value{Type: bsoncore.Type(iv.Low.Type), Data: iv.Low.Value})
+		if err != nil {
+			return []query.Interval{query.FullInterval}
+		}
+		v := bson.RawValue{Type: bson.TypeInt64, Value: bsoncore.AppendInt64(nil, h)}
+		out = append(out, query.Interval{Low: v, High: v, LowIncl: true, HighIncl: true})
+	}
+	slices.SortFunc(out, func(a, b query.Interval) int { return query.Compare(a.Low, b.Low) })
+	return slices.CompactFunc(out, func(a, b query.Interval) bool { return query.Compare(a.Low, b.Low) == 0 })
 }
 
 // orders reports whether scanning ix (forward, or backward) yields sort: the sort's fields

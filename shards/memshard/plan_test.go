@@ -10,7 +10,9 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
+	"github.com/mongos-lite/mongos-lite/internal/hashkey"
 	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
 )
 
@@ -171,5 +173,63 @@ func TestIndexReadsInTransactions(t *testing.T) {
 	var ce mongo.CommandError
 	if _, err := coll.Find(ctx, bson.D{}, options.Find().SetHint("nope")); !errors.As(err, &ce) || ce.Code != int32(mongoerr.BadValue) {
 		t.Fatalf("a bad hint through the driver: %v", err)
+	}
+}
+
+// A hashed index keys its field by mongod's hash (internal/hashkey): equalities and $in are
+// looked up by the hashes of their values (numbers that hash alike share a key, the filter keeps
+// only the matches), ranges and sorts cannot use it, and an array value is refused.
+func TestHashedIndex(t *testing.T) {
+	rs := startSet(t, 1)
+	c := dialRaw(t, rs.Hosts()[0])
+	insertDocs(t, c, "test", "h", obj("_id", 1, "k", 5), obj("_id", 2, "k", 5.5), obj("_id", 3, "k", "x"), obj("_id", 4))
+	mustOK(t, c.run(bson.D{{Key: "createIndexes", Value: "h"}, {Key: "indexes", Value: bson.A{obj("key", obj("k", "hashed"), "name", "k_hashed")}}, {Key: "$db", Value: "test"}}))
+	find := func(f bson.D, extra ...bson.E) bson.D {
+		return append(bson.D{{Key: "find", Value: "h"}, {Key: "filter", Value: f}}, extra...)
+	}
+	hash := func(x any) string {
+		typ, data, _ := bson.MarshalValue(x)
+		h, err := hashkey.Hash(bsoncore.Value{Type: bsoncore.Type(typ), Data: data})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fmt.Sprint(h)
+	}
+	for _, tc := range []struct {
+		name   string
+		cmd    bson.D
+		plan   string
+		bounds string
+		ids    string
+	}{
+		{"equality", find(obj("k", 5)), "FETCH IXSCAN", `{"k": ["[` + hash(5) + `, ` + hash(5) + `]"]}`, "[1]"},
+		{"same hash, other value", find(obj("k", 5.5)), "FETCH IXSCAN", `{"k": ["[` + hash(5) + `, ` + hash(5) + `]"]}`, "[2]"},
+		{"null finds the missing", find(obj("k", nil)), "FETCH IXSCAN", "", "[4]"},
+		{"in", find(obj("k", obj("$in", bson.A{"x", 5}))), "FETCH IXSCAN", "", "[1 3]"},
+		{"range", find(obj("k", obj("$gt", 1))), "COLLSCAN", "", "[1 2]"},
+		{"hint", find(obj("k", "x"), bson.E{Key: "hint", Value: "k_hashed"}), "FETCH IXSCAN", "", "[3]"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			plan, leaf := planOf(t, c, tc.cmd)
+			if plan != tc.plan {
+				t.Fatalf("plan %q, want %q", plan, tc.plan)
+			}
+			if got := leaf.Lookup("indexBounds"); tc.bounds != "" && strings.ReplaceAll(got.String(), " ", "") != strings.ReplaceAll(tc.bounds, " ", "") {
+				t.Fatalf("bounds %s, want %s", got, tc.bounds)
+			}
+			reply := mustOK(t, c.run(append(tc.cmd, bson.E{Key: "sort", Value: obj("_id", 1)}, bson.E{Key: "$db", Value: "test"})))
+			var ids []int32
+			vals, _ := reply.Lookup("cursor", "firstBatch").Array().Values()
+			for _, v := range vals {
+				ids = append(ids, v.Document().Lookup("_id").Int32())
+			}
+			if got := fmt.Sprint(ids); got != tc.ids {
+				t.Fatalf("found %s, want %s", got, tc.ids)
+			}
+		})
+	}
+	reply := c.run(bson.D{{Key: "insert", Value: "h"}, {Key: "documents", Value: bson.A{obj("_id", 9, "k", bson.A{1})}}, {Key: "$db", Value: "test"}})
+	if code, _ := reply.Lookup("writeErrors", "0", "code").AsInt64OK(); code != 16766 {
+		t.Fatalf("an array under a hashed index: %s, want 16766", reply)
 	}
 }

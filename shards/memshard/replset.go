@@ -12,8 +12,9 @@
 // failCommand, onPrimaryTransactionalWrite and failGetMoreAfterCursorCheckout fail points, with
 // mongod's codes and messages. Where it
 // deliberately differs: endSessions forgets a session at once and sessions expire lazily
-// (mongod does both at its next refresh); secondary indexes are kept and planned (plan.go), but
-// hashed, text and geo indexes and TTL expiry are catalog entries only; there is no replication
+// (mongod does both at its next refresh); secondary indexes are kept and planned (plan.go),
+// hashed ones by mongod's hash, but text and geo indexes and TTL expiry are catalog entries only;
+// there is no replication
 // lag, elections happen only through StepDown/StartMember, and the stages and operators the
 // query engine lacks are refused.
 package memshard
