@@ -127,18 +127,27 @@ func (c *conn) exchange(ctx context.Context, idx int, rp shards.ReadPref, host s
 	if err != nil {
 		return shards.Reply{}, host, mongoerr.As(err)
 	}
+	if err := c.settle(reply, idx, r); err != nil {
+		return shards.Reply{}, host, err
+	}
+	return reply, host, nil
+}
+
+// settle takes what every shard reply of a client's command tells the router: its cluster time
+// and operation time, and that shard idx saw the command's session.
+func (c *conn) settle(reply shards.Reply, idx int, r *request) error {
 	if reply.Body == nil {
-		return reply, host, nil
+		return nil
 	}
 	if err := c.s.clock.observe(reply.Status.ClusterTime); err != nil {
-		return shards.Reply{}, host, err
+		return err
 	}
 	c.opTime = max(c.opTime, reply.Status.OperationTime)
 	if r.op.HasLSID {
 		// The refresh job refreshes and ends the session on the shards that saw it.
 		_ = c.s.sessions.MarkSeen(r.op.LSID, idx)
 	}
-	return reply, host, nil
+	return nil
 }
 
 // appendForward builds the command body sent to a shard: the client's command as authorized,

@@ -92,10 +92,9 @@ func New(cfg Config, shardList []*shards.Shard) (*Server, error) {
 		LocalTimeout: time.Duration(cfg.LogicalSessionTimeoutMinutes) * time.Minute,
 	})
 	jobCtx, jobStop := context.WithCancel(context.Background())
-	return &Server{
+	s := &Server{
 		cfg:      cfg,
 		cluster:  cluster,
-		cursors:  newCursorManager(cfg, cluster, sessions),
 		clock:    newClusterClock(cfg),
 		sessions: sessions,
 		jobCtx:   jobCtx,
@@ -107,7 +106,9 @@ func New(cfg Config, shardList []*shards.Shard) (*Server, error) {
 		shutdown:  make(chan struct{}),
 		closing:   make(chan struct{}),
 		conns:     make(map[*conn]struct{}),
-	}, nil
+	}
+	s.cursors = s.newCursorManager()
+	return s, nil
 }
 
 // Listen binds the configured address.

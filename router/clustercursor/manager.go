@@ -53,6 +53,9 @@ type Spec struct {
 	NoTimeout bool
 	// ChangeStream: the router's own errors on it carry the change stream labels.
 	ChangeStream bool
+	// Merge is the state of a cursor the router merges from several shard cursors
+	// (router/merge.go); it belongs to whoever has the cursor checked out.
+	Merge any
 	// Originating is the command that opened the cursor ($currentOp shows it).
 	Originating bsoncore.Document
 }
