@@ -60,6 +60,8 @@ func init() {
 		"listCollections":          (*conn).listCollections,
 		"dropDatabase":             (*conn).dropDatabase,
 		"find":                     (*conn).find,
+		"count":                    (*conn).countRouted,
+		"distinct":                 (*conn).distinctRouted,
 		"aggregate":                (*conn).aggregate,
 		"bulkWrite":                (*conn).bulkWrite,
 

@@ -43,7 +43,13 @@ func (c *conn) aggregate(ctx context.Context, r *request) (bsoncore.Document, er
 	if reply, ok, err := c.configView(r, stages); ok {
 		return reply, err
 	}
-	return c.forwardToPrimary(ctx, r, false)
+	docs := make([]bsoncore.Document, 0, 8)
+	bsonview.Each(bsoncore.Document(stages), func(el bsoncore.Element) bool {
+		d, _ := el.Value().DocumentOK()
+		docs = append(docs, d)
+		return true
+	})
+	return c.aggregateRouted(ctx, r, docs)
 }
 
 // refuseClusterStream refuses a change stream over the whole cluster (a client's watch,

@@ -46,6 +46,9 @@ type merger struct {
 	limit        int64       // documents still to return; < 0: no limit
 	allowPartial bool        // allowPartialResults: a shard that fails is left out
 	partial      bool        // a shard was left out
+	// sortFromDocs: the sort key is read from each document by the sort (an aggregate, whose
+	// shards end with the $sort), not from the $sortKey the shards add (a find).
+	sortFromDocs bool
 }
 
 // done reports whether the merge can return nothing more.
@@ -113,7 +116,7 @@ func (m *merger) pick(ctx context.Context, c *conn, r *request) (*shardPart, err
 			case len(p.docs) == 0:
 			case m.sort == nil:
 				return p, nil
-			case best == nil || m.sort.CompareKeys(p.headKey(), best.headKey()) < 0:
+			case best == nil || m.sort.CompareKeys(m.headKey(p), m.headKey(best)) < 0:
 				best = p
 			}
 		}
@@ -127,7 +130,10 @@ func (m *merger) pick(ctx context.Context, c *conn, r *request) (*shardPart, err
 }
 
 // headKey is the sort key of the part's next document.
-func (p *shardPart) headKey() []bson.RawValue {
+func (m *merger) headKey(p *shardPart) []bson.RawValue {
+	if p.key == nil && m.sortFromDocs {
+		p.key = m.sort.Keys(p.docs[0])
+	}
 	if p.key == nil {
 		v, _ := bsonview.Lookup(p.docs[0], sortKeyField)
 		arr, _ := v.ArrayOK()
@@ -220,11 +226,17 @@ func (c *conn) callShards(ctx context.Context, r *request, rp shards.ReadPref, c
 	}
 }
 
-// withOwnFields is r with a body of own's fields followed by r's generic arguments: a command the
-// router derives from the client's, sent with the client's session and options.
+// withOwnFields is r with a body of own's command fields (its generic arguments are ignored)
+// followed by r's generic arguments: a command the router derives from the client's, sent with
+// the client's session and options.
 func withOwnFields(r *request, own bsoncore.Document) *request {
 	idx, dst := bsoncore.AppendDocumentStart(make([]byte, 0, len(own)+len(r.Body)))
-	dst = append(dst, own[4:len(own)-1]...)
+	bsonview.Each(own, func(el bsoncore.Element) bool {
+		if command.DispositionOf(el.KeyBytes()) == command.Own {
+			dst = append(dst, el...)
+		}
+		return true
+	})
 	bsonview.Each(r.Body, func(el bsoncore.Element) bool {
 		if command.DispositionOf(el.KeyBytes()) != command.Own {
 			dst = append(dst, el...)
