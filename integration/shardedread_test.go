@@ -324,3 +324,51 @@ func TestShardedAggregateDifferential(t *testing.T) {
 		t.Fatalf("$lookup on a sharded collection: %v", err)
 	}
 }
+
+// TestShardedExplain: explain of a read of a sharded collection says how the router merges and
+// holds each targeted shard's plan, as mongos's does.
+func TestShardedExplain(t *testing.T) {
+	requireMemshard(t, "it writes a sharded collection's metadata and chunks by hand")
+	c := startCluster(t, clusterOptions{shards: 3, members: 1})
+	rng := rand.New(rand.NewPCG(15, 3))
+	c.hashedByHand(t, "ex", "h", "x", 1, differentialDocs(rng, 50))
+	db := c.client(t).Database("ex")
+	explain := func(cmd bson.D, verbosity string) bson.Raw {
+		t.Helper()
+		raw, err := db.RunCommand(ctxT(t), bson.D{{Key: "explain", Value: cmd}, {Key: "verbosity", Value: verbosity}}).Raw()
+		if err != nil {
+			t.Fatalf("explain %v: %v", cmd, err)
+		}
+		return raw
+	}
+	shardsOf := func(plan bson.Raw, path ...string) int {
+		vals, _ := plan.Lookup(path...).Array().Values()
+		return len(vals)
+	}
+	sorted := explain(bson.D{{Key: "find", Value: "h"}, {Key: "filter", Value: bson.D{{Key: "y", Value: 3}}},
+		{Key: "sort", Value: bson.D{{Key: "y", Value: 1}}}}, "executionStats")
+	if sorted.Lookup("queryPlanner", "winningPlan", "stage").StringValue() != "SHARD_MERGE_SORT" ||
+		shardsOf(sorted, "queryPlanner", "winningPlan", "shards") != 3 ||
+		shardsOf(sorted, "executionStats", "executionStages", "shards") != 3 {
+		t.Fatalf("sorted scatter find: %v", sorted)
+	}
+	targeted := explain(bson.D{{Key: "find", Value: "h"}, {Key: "filter", Value: bson.D{{Key: "x", Value: 7}}}}, "queryPlanner")
+	if targeted.Lookup("queryPlanner", "winningPlan", "stage").StringValue() != "SINGLE_SHARD" ||
+		shardsOf(targeted, "queryPlanner", "winningPlan", "shards") != 1 {
+		t.Fatalf("targeted find: %v", targeted)
+	}
+	count := explain(bson.D{{Key: "count", Value: "h"}}, "queryPlanner")
+	if count.Lookup("queryPlanner", "winningPlan", "stage").StringValue() != "SHARD_MERGE" {
+		t.Fatalf("count: %v", count)
+	}
+	agg := explain(bson.D{{Key: "aggregate", Value: "h"}, {Key: "pipeline", Value: bson.A{
+		bson.D{{Key: "$match", Value: bson.D{{Key: "y", Value: bson.D{{Key: "$gt", Value: 1}}}}}},
+		bson.D{{Key: "$group", Value: bson.D{{Key: "_id", Value: "$y"}, {Key: "n", Value: bson.D{{Key: "$sum", Value: 1}}}}}}}},
+		{Key: "cursor", Value: bson.D{}}}, "queryPlanner")
+	shardsPart, _ := agg.Lookup("splitPipeline", "shardsPart").Array().Values()
+	mergerPart, _ := agg.Lookup("splitPipeline", "mergerPart").Array().Values()
+	shards, _ := agg.Lookup("shards").Document().Elements()
+	if agg.Lookup("mergeType").StringValue() != "mongos" || len(shardsPart) != 2 || len(mergerPart) != 2 || len(shards) != 3 {
+		t.Fatalf("aggregate: %v", agg)
+	}
+}

@@ -377,12 +377,7 @@ func firstBatchSize(r *request) (int64, error) {
 // cursorBatchReply is {cursor: {<batch>: docs, id, ns}, ok: 1}, with partialResultsReturned
 // when a shard was left out of a merged cursor (allowPartialResults).
 func cursorBatchReply(ns, batch string, id int64, docs []bsoncore.Document, partial bool) bsoncore.Document {
-	idx, arr := bsoncore.AppendArrayStart(nil)
-	for i, d := range docs {
-		arr = bsoncore.AppendDocumentElement(arr, strconv.Itoa(i), d)
-	}
-	arr, _ = bsoncore.AppendArrayEnd(arr, idx)
-	cur := bsoncore.NewDocumentBuilder().AppendArray(batch, arr).AppendInt64("id", id).AppendString("ns", ns)
+	cur := bsoncore.NewDocumentBuilder().AppendArray(batch, docArray(docs)).AppendInt64("id", id).AppendString("ns", ns)
 	if partial {
 		cur.AppendBoolean("partialResultsReturned", true)
 	}

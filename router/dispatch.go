@@ -61,6 +61,7 @@ func init() {
 		"dropDatabase":             (*conn).dropDatabase,
 		"find":                     (*conn).find,
 		"count":                    (*conn).countRouted,
+		"explain":                  (*conn).explainRouted,
 		"distinct":                 (*conn).distinctRouted,
 		"aggregate":                (*conn).aggregate,
 		"bulkWrite":                (*conn).bulkWrite,

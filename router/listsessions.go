@@ -160,7 +160,7 @@ func cursorReply(ns string, docs []bson.Raw) bsoncore.Document {
 }
 
 // docArray is an array of documents.
-func docArray(docs []bson.Raw) []byte {
+func docArray[D ~[]byte](docs []D) []byte {
 	idx, arr := bsoncore.AppendArrayStart(nil)
 	for i, d := range docs {
 		arr = bsoncore.AppendDocumentElement(arr, strconv.Itoa(i), d)

@@ -285,8 +285,12 @@ func (c *conn) aggregateRouted(ctx context.Context, r *request, stages []bsoncor
 // scatterAggregate runs the split pipeline: the shards' part on every target, merged, then the
 // router's part over all of it.
 func (c *conn) scatterAggregate(ctx context.Context, r *request, rt *topology.Routing, targets []int, stages []bsoncore.Document) (bsoncore.Document, error) {
-	if aggregateWrites(r.Body) || trueFlag(r.Body, "explain") {
-		return nil, mongoerr.New(mongoerr.CommandNotSupported, "mongos-lite does not run this aggregate on the sharded collection %s", rt.NS)
+	if aggregateWrites(r.Body) {
+		return nil, mongoerr.New(mongoerr.CommandNotSupported,
+			"mongos-lite does not write from the sharded collection %s with $out or $merge", rt.NS)
+	}
+	if trueFlag(r.Body, "explain") { // {aggregate, explain: true} is explain's queryPlanner verbosity
+		return c.explainAggregate(ctx, r, r.Body, stages, targets, bsoncore.Value{})
 	}
 	plan, err := splitPipeline(stages, rt.NS)
 	if err != nil {

@@ -23,13 +23,7 @@ func cmdFind(r *request) error {
 	if err != nil {
 		return err
 	}
-	spec, _, err := r.docArg("projection")
-	if err != nil {
-		return err
-	}
-	// {$meta: "sortKey"}, which a router asks for to merge sorted results from several shards.
-	spec, sortKeyFields := query.SplitSortKeyMeta(spec)
-	proj, err := r.projection(spec)
+	proj, sortKeyFields, err := r.findProjection()
 	if err != nil {
 		return err
 	}
@@ -261,6 +255,18 @@ func cmdDistinct(r *request) error {
 		r.out = bsoncore.AppendTimestampElement(r.out, "atClusterTime", r.readAt.T, r.readAt.I)
 	}
 	return nil
+}
+
+// findProjection is find's projection, and the fields of {$meta: "sortKey"}, which a router asks
+// for to merge sorted results from several shards.
+func (r *request) findProjection() (*query.Projection, []string, error) {
+	spec, _, err := r.docArg("projection")
+	if err != nil {
+		return nil, nil, err
+	}
+	spec, sortKeyFields := query.SplitSortKeyMeta(spec)
+	proj, err := r.projection(spec)
+	return proj, sortKeyFields, err
 }
 
 // withSortKey appends, under each name, doc's sort key: the array of its values for the find's
