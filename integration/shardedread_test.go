@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -71,9 +72,11 @@ func (c *cluster) hashedByHand(t *testing.T, db, coll, key string, chunksPerShar
 	}
 	for i, part := range perShard {
 		if len(part) > 0 {
-			if _, err := c.direct(t, i).Database(db).Collection(coll).InsertMany(ctx, part); err != nil {
-				t.Fatal(err)
-			}
+			c.onShard(t, i, func(cl *mongo.Client) {
+				if _, err := cl.Database(db).Collection(coll).InsertMany(ctx, part); err != nil {
+					t.Fatal(err)
+				}
+			})
 		}
 	}
 }
@@ -370,5 +373,87 @@ func TestShardedExplain(t *testing.T) {
 	shards, _ := agg.Lookup("shards").Document().Elements()
 	if agg.Lookup("mergeType").StringValue() != "mongos" || len(shardsPart) != 2 || len(mergerPart) != 2 || len(shards) != 3 {
 		t.Fatalf("aggregate: %v", agg)
+	}
+}
+
+// shardCursorsOf counts the idle cursors of namespace ns on every shard's primary.
+func (c *cluster) shardCursorsOf(t *testing.T, ns string) int {
+	t.Helper()
+	n := 0
+	for i := range c.sets {
+		c.onShard(t, i, func(cl *mongo.Client) {
+			n += aggregateCount(t, cl.Database("admin"), bson.A{
+				bson.D{{Key: "$currentOp", Value: bson.D{{Key: "idleCursors", Value: true}, {Key: "allUsers", Value: true}}}},
+				bson.D{{Key: "$match", Value: bson.D{{Key: "type", Value: "idleCursor"}, {Key: "ns", Value: ns}}}},
+			})
+		})
+	}
+	return n
+}
+
+// TestMergedCursorLifecycle: a merged cursor holds a cursor on every shard; the limit, a single
+// batch and killSessions close them all; allowPartialResults leaves a shard that is down out.
+func TestMergedCursorLifecycle(t *testing.T) {
+	requireMemshard(t, "it writes a sharded collection's metadata by hand and stops a shard")
+	c := startCluster(t, clusterOptions{shards: 3, members: 1, selectionTimeout: 500 * time.Millisecond})
+	rng := rand.New(rand.NewPCG(15, 4))
+	c.hashedByHand(t, "life", "h", "x", 1, differentialDocs(rng, 120))
+	cl := c.client(t)
+	coll := cl.Database("life").Collection("h")
+	sorted := options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetBatchSize(5)
+
+	sess := startSession(t, cl)
+	sctx := mongo.NewSessionContext(ctxT(t), sess)
+	cur, err := coll.Find(sctx, bson.D{}, sorted)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := c.shardCursorsOf(t, "life.h"); n != 3 {
+		t.Fatalf("an open merged cursor holds %d shard cursors, want 3", n)
+	}
+	if err := cl.Database("admin").RunCommand(ctxT(t), bson.D{{Key: "killSessions", Value: bson.A{bson.D{{Key: "id", Value: sessionUUID(t, sess)}}}}}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	for cur.Next(sctx) {
+	}
+	if ce := (mongo.CommandError{}); !errors.As(cur.Err(), &ce) || ce.Code != 43 {
+		t.Fatalf("getMore after killSessions: %v", cur.Err())
+	}
+	if n := c.shardCursorsOf(t, "life.h"); n != 0 {
+		t.Fatalf("killSessions left %d shard cursors", n)
+	}
+
+	limited, err := coll.Find(ctxT(t), bson.D{}, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetBatchSize(5).SetLimit(7))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []bson.Raw
+	if err := limited.All(ctxT(t), &got); err != nil || len(got) != 7 {
+		t.Fatalf("limit 7: %d documents, %v", len(got), err)
+	}
+	single, err := coll.Find(ctxT(t), bson.D{}, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetBatchSize(5).SetLimit(-5))
+	if err != nil || single.ID() != 0 {
+		t.Fatalf("single batch: cursor %d, %v", single.ID(), err)
+	}
+	if n := c.shardCursorsOf(t, "life.h"); n != 0 {
+		t.Fatalf("a finished limit or a single batch left %d shard cursors", n)
+	}
+
+	// Shard 2 goes down: without allowPartialResults the find fails; with it, the others answer.
+	onDown := c.countOn(t, 2, "life", "h")
+	if err := c.sets[2].mem.Close(); err != nil {
+		t.Fatal(err)
+	}
+	find := bson.D{{Key: "find", Value: "h"}, {Key: "sort", Value: bson.D{{Key: "_id", Value: 1}}}, {Key: "batchSize", Value: 1000}}
+	if err := cl.Database("life").RunCommand(ctxT(t), find).Err(); err == nil {
+		t.Fatal("a find reaching a shard that is down succeeded")
+	}
+	reply, err := cl.Database("life").RunCommand(ctxT(t), append(find, bson.E{Key: "allowPartialResults", Value: true})).Raw()
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs, _ := reply.Lookup("cursor", "firstBatch").Array().Values()
+	if !reply.Lookup("cursor", "partialResultsReturned").Boolean() || int64(len(docs)) != 120-onDown {
+		t.Fatalf("allowPartialResults: %d documents (want %d), %v", len(docs), 120-onDown, reply.Lookup("cursor", "partialResultsReturned"))
 	}
 }
