@@ -1,6 +1,7 @@
 package router
 
 import (
+	"bytes"
 	"context"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -163,10 +164,18 @@ func (c *conn) fetch(ctx context.Context, r *request, m *merger, parts []*shardP
 			}
 			return err
 		}
-		p.docs, p.key = appendBatch(nil, call.reply.Body, "nextBatch"), nil
+		p.docs, p.key = ownBatch(call.reply.Body, "nextBatch"), nil
 		p.id = call.reply.Status.Cursor.ID
 	}
 	return nil
+}
+
+// ownBatch is a shard reply's batch in memory of its own, so that holding it does not hold the
+// whole reply frame (whose buffer is sized for the largest reply).
+func ownBatch(reply bsoncore.Document, batch string) []bsoncore.Document {
+	var docs []bsoncore.Document
+	eachDoc(bytes.Clone(batchArray(reply, batch)), func(d bsoncore.Document) { docs = append(docs, d) })
+	return docs
 }
 
 // shardCall is one command of a fan-out that belongs to a client's command: it is built as the

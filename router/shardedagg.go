@@ -333,7 +333,7 @@ func (c *conn) scatterAggregate(ctx context.Context, r *request, rt *topology.Ro
 			return nil, err
 		}
 		m.parts = append(m.parts, &shardPart{shard: call.shard, name: call.name, host: call.host,
-			id: call.reply.Status.Cursor.ID, docs: appendBatch(nil, call.reply.Body, "firstBatch")})
+			id: call.reply.Status.Cursor.ID, docs: ownBatch(call.reply.Body, "firstBatch")})
 	}
 	if rest != nil {
 		// The router's part needs everything: read the shards to the end.

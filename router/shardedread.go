@@ -279,7 +279,7 @@ func (c *conn) scatterFind(ctx context.Context, r *request, rt *topology.Routing
 			continue
 		}
 		m.parts = append(m.parts, &shardPart{shard: call.shard, name: call.name, host: call.host,
-			id: call.reply.Status.Cursor.ID, docs: appendBatch(nil, call.reply.Body, "firstBatch")})
+			id: call.reply.Status.Cursor.ID, docs: ownBatch(call.reply.Body, "firstBatch")})
 	}
 	ns := rt.NS
 	if failed != nil {
