@@ -31,6 +31,11 @@ func (s *Server) newCursorManager() *clustercursor.Manager {
 func (s *Server) killRemotes(ns string, remotes []clustercursor.Remote) {
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.KillSessionsPerHostTimeout)
 	defer cancel()
+	s.killRemotesBy(ctx, ns, remotes)
+}
+
+// killRemotesBy kills shard cursors of namespace ns before ctx ends.
+func (s *Server) killRemotesBy(ctx context.Context, ns string, remotes []clustercursor.Remote) {
 	db, coll, _ := splitNS(ns)
 	for _, rm := range remotes {
 		_, _ = s.cluster.Shard(rm.Shard).CommandHost(ctx, rm.Host, killCursorsCommand(db, coll, rm.ID))
@@ -231,8 +236,11 @@ func (c *conn) getMore(ctx context.Context, r *request) (bsoncore.Document, erro
 		}
 		return nil, cursorError(cur, d.GetMoreError())
 	}
-	if m, ok := cur.Merge.(*merger); ok {
+	switch m := cur.Merge.(type) {
+	case *merger:
 		return c.nextMerged(ctx, r, cur, m, g)
+	case *mergedStream:
+		return c.nextStream(ctx, r, cur, m, g)
 	}
 	if len(cur.Remotes) == 0 {
 		return c.nextQueued(cur, g)

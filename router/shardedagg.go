@@ -271,11 +271,6 @@ func (c *conn) aggregateRouted(ctx context.Context, r *request, stages []bsoncor
 	if err != nil {
 		return nil, err
 	}
-	if rt.Sharded && len(stages) > 0 && string(bsonview.FirstKey(stages[0])) == "$changeStream" {
-		return nil, mongoerr.New(mongoerr.CommandNotSupported,
-			"mongos-lite does not merge change streams across shards yet: %s is sharded, and a stream on it "+
-				"would show one shard's changes only", rt.NS)
-	}
 	if len(targets) == 1 {
 		return c.forwardTo(ctx, r, targets[0])
 	}
