@@ -74,7 +74,7 @@ func parseStreamStart(spec bsoncore.Document) (streamStart, error) {
 // streamOpen is what opens a shard's part of a merged stream: the client's aggregate, its
 // $changeStream options without the start, and where the router runs it.
 type streamOpen struct {
-	body bsoncore.Document // the client's aggregate
+	body bsoncore.Document // the client's aggregate (a copy: the request's buffer serves the next one)
 	spec bsoncore.Document // the $changeStream options, without the start
 	rp   shards.ReadPref
 }
@@ -145,7 +145,7 @@ func (c *conn) changeStream(ctx context.Context, r *request, stage bsoncore.Docu
 	if err != nil {
 		return nil, true, err
 	}
-	reply, err = c.openMergedStream(ctx, r, streamOpen{body: r.Body, spec: withoutKeys(opts, changeStreamStartKeys...), rp: rp}, start, targets)
+	reply, err = c.openMergedStream(ctx, r, streamOpen{body: bytes.Clone(r.Body), spec: withoutKeys(opts, changeStreamStartKeys...), rp: rp}, start, targets)
 	return reply, true, err
 }
 

@@ -34,6 +34,8 @@ const (
 	// minReopenWait is the least time a shard's new primary is waited for when its cursor is
 	// reopened, however short the client's await.
 	minReopenWait = 250 * time.Millisecond
+	// replyMargin is the most of a getMore's await kept for its reply to reach the client.
+	replyMargin = 50 * time.Millisecond
 )
 
 // nextStream is a getMore of a merged change stream.
@@ -65,13 +67,18 @@ func (c *conn) nextStream(ctx context.Context, r *request, cur *clustercursor.Cu
 // streamNext returns the events that are ready, fetching from the shards until there are some,
 // the stream is over, or deadline passes; the high-water mark then moves as far as it can.
 func (c *conn) streamNext(ctx context.Context, r *request, m *mergedStream, batchSize int64, deadline time.Time) ([]bsoncore.Document, error) {
-	for {
+	// The shards' waits end early enough for the reply to reach the client by its deadline
+	// (drivers time a getMore out at its maxTimeMS and a round trip); every getMore asks the
+	// shards at least once, however short its await.
+	margin := min(time.Until(deadline)/5, replyMargin)
+	for round := 0; ; round++ {
 		docs := m.take(batchSize)
-		if len(docs) > 0 || m.finished() || !time.Now().Before(deadline) {
+		left := time.Until(deadline) - margin
+		if len(docs) > 0 || m.finished() || round > 0 && left <= 0 {
 			m.advance()
 			return docs, nil
 		}
-		if err := c.streamRound(ctx, r, m, deadline); err != nil {
+		if err := c.streamRound(ctx, r, m, max(left, time.Millisecond)); err != nil {
 			return nil, err
 		}
 	}
@@ -81,7 +88,8 @@ func (c *conn) streamNext(ctx context.Context, r *request, m *mergedStream, batc
 // stream back for their next batch: the parts with no event whose promise is behind the
 // smallest event held, or every part when none is held. A shard behind an event gets a no-op
 // note first (streamnotes.go), and a short wait: it has nothing to send but its progress.
-func (c *conn) streamRound(ctx context.Context, r *request, m *mergedStream, deadline time.Time) error {
+func (c *conn) streamRound(ctx context.Context, r *request, m *mergedStream, left time.Duration) error {
+	deadline := time.Now().Add(left)
 	if err := c.reopenLost(ctx, r, m, deadline); err != nil {
 		return err
 	}
@@ -99,10 +107,10 @@ func (c *conn) streamRound(ctx context.Context, r *request, m *mergedStream, dea
 			behind = append(behind, p)
 		}
 	}
-	wait := min(time.Until(deadline), maxShardAwait)
-	if len(fetch) == 0 || wait <= 0 {
+	wait := max(min(time.Until(deadline), maxShardAwait), time.Millisecond)
+	if len(fetch) == 0 {
 		// Only lost shards hold the stream back: wait a little before trying them again.
-		return pause(ctx, min(max(wait, 0), 100*time.Millisecond))
+		return pause(ctx, min(wait, 100*time.Millisecond))
 	}
 	if len(behind) > 0 {
 		c.writeNotes(ctx, behind, *head, deadline)
