@@ -126,8 +126,8 @@ func withoutKeys(doc bsoncore.Document, keys ...string) bsoncore.Document {
 func (c *conn) changeStream(ctx context.Context, r *request, stage bsoncore.Document) (reply bsoncore.Document, merged bool, err error) {
 	spec, ok := bsonview.Lookup(stage, "$changeStream")
 	opts, isDoc := spec.DocumentOK()
-	if !ok || !isDoc {
-		return nil, false, nil // the shard refuses it
+	if !ok || !isDoc || trueFlag(r.Body, "explain") {
+		return nil, false, nil // the shard refuses it, or explains it
 	}
 	start, err := parseStreamStart(opts)
 	if err != nil {
