@@ -203,6 +203,21 @@ func (sc *shardCall) failure() error {
 	return nil
 }
 
+// sendToTargets sends own to every target at once, each to the member the read preference
+// selects; the calls hold the replies and failures.
+func (c *conn) sendToTargets(ctx context.Context, r *request, targets []int, own bsoncore.Document) ([]*shardCall, error) {
+	rp, err := readPrefOf(r)
+	if err != nil {
+		return nil, err
+	}
+	calls := make([]*shardCall, len(targets))
+	for i, t := range targets {
+		calls[i] = &shardCall{shard: t, name: c.s.cluster.Shard(t).Name(), body: own}
+	}
+	c.callShards(ctx, r, rp, calls)
+	return calls, nil
+}
+
 // callShards sends every call at once, each under the fan-out's per-target timeout, and records
 // where each went and what came back.
 func (c *conn) callShards(ctx context.Context, r *request, rp shards.ReadPref, calls []*shardCall) {
