@@ -180,7 +180,7 @@ func ownBatch(reply bsoncore.Document, batch string) []bsoncore.Document {
 
 // shardCall is one command of a fan-out that belongs to a client's command: it is built as the
 // client's (appendForward: the client's session, transaction and generic arguments), and its
-// reply is taken as any shard reply of that command (settle).
+// reply is taken as any shard reply of that command (observeReply).
 type shardCall struct {
 	shard int
 	name  string
@@ -244,7 +244,7 @@ func (c *conn) callShards(ctx context.Context, r *request, rp shards.ReadPref, c
 			call.err = mongoerr.As(res.Err)
 			continue
 		}
-		if err := c.settle(call.reply, call.shard, r); err != nil {
+		if err := c.observeReply(call.reply, call.shard, r); err != nil {
 			call.err = err
 		}
 	}
