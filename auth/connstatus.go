@@ -7,6 +7,39 @@ import (
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 )
 
+// AuthInfo is connectionStatus's authInfo for a connection authenticated as u (nil: nobody):
+// its user and roles and, with showPrivileges, its privileges (connection_status.cpp).
+func AuthInfo(u *User, showPrivileges bool) bsoncore.Document {
+	users, roles := bsoncore.BuildArray(nil), bsoncore.BuildArray(nil)
+	if u != nil {
+		users = bsoncore.BuildArray(nil, bsoncore.Value{Type: bsoncore.TypeEmbeddedDocument,
+			Data: bsoncore.NewDocumentBuilder().AppendString("user", u.Name).AppendString("db", u.DB).Build()})
+		roles = roleArray(u.RoleNames())
+	}
+	idx, info := bsoncore.AppendDocumentStart(nil)
+	info = bsoncore.AppendArrayElement(info, "authenticatedUsers", users)
+	info = bsoncore.AppendArrayElement(info, "authenticatedUserRoles", roles)
+	if showPrivileges {
+		if u != nil {
+			info = u.AppendPrivileges(info, "authenticatedUserPrivileges")
+		} else {
+			info = bsoncore.AppendArrayElement(info, "authenticatedUserPrivileges", bsoncore.BuildArray(nil))
+		}
+	}
+	info, _ = bsoncore.AppendDocumentEnd(info, idx)
+	return info
+}
+
+func roleArray(roles []RoleRef) []byte {
+	idx, arr := bsoncore.AppendArrayStart(nil)
+	for i, role := range roles {
+		arr = bsoncore.AppendDocumentElement(arr, strconv.Itoa(i),
+			bsoncore.NewDocumentBuilder().AppendString("role", role.Role).AppendString("db", role.DB).Build())
+	}
+	arr, _ = bsoncore.AppendArrayEnd(arr, idx)
+	return arr
+}
+
 // RoleNames are the user's roles as mongod reports them (connectionStatus's
 // authenticatedUserRoles, $audit's $impersonatedRoles): its own and those they inherit.
 func (u *User) RoleNames() []RoleRef { return u.roleNames }

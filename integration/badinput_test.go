@@ -25,7 +25,13 @@ type rawConn struct {
 
 func dialRaw(t *testing.T, c *cluster) *rawConn {
 	t.Helper()
-	nc, err := net.DialTimeout("tcp", c.router.Addr(), 2*time.Second)
+	return dialRawAddr(t, c.router.Addr())
+}
+
+// dialRawAddr is dialRaw to the router at addr.
+func dialRawAddr(t *testing.T, addr string) *rawConn {
+	t.Helper()
+	nc, err := net.DialTimeout("tcp", addr, 2*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}

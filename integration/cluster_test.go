@@ -42,6 +42,9 @@ type clusterOptions struct {
 	// memshard only: options of every set, and how the router authenticates to them
 	setOptions []memshard.Option
 	shardAuth  *shards.Credential
+	// twinShard adds a second shard over the first set (memshard only): two shards whose
+	// members share signing keys, for tests of cluster-time gossip between shards.
+	twinShard bool
 }
 
 func startCluster(t *testing.T, o clusterOptions) *cluster {
@@ -77,6 +80,14 @@ func startCluster(t *testing.T, o clusterOptions) *cluster {
 			t.Fatal(err)
 		}
 		c.shards = append(c.shards, sh)
+	}
+	if o.twinShard {
+		twin, err := shards.Open(shards.Config{Name: c.sets[0].shard + "b", SetName: c.sets[0].Name(), Hosts: c.sets[0].Hosts(),
+			Auth: cred, ServerSelectionTimeout: o.selectionTimeout, Logger: zerolog.Nop()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.shards = append(c.shards, twin)
 	}
 	c.router, c.uri = c.serveRouter(t, o.configure)
 	return c

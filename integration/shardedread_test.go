@@ -457,3 +457,27 @@ func TestMergedCursorLifecycle(t *testing.T) {
 		t.Fatalf("allowPartialResults: %d documents (want %d), %v", len(docs), 120-onDown, reply.Lookup("cursor", "partialResultsReturned"))
 	}
 }
+
+// TestShardedReadInTransaction: a transaction's read of a sharded collection that pins the shard
+// key runs on that one shard; one that would reach several shards is refused.
+func TestShardedReadInTransaction(t *testing.T) {
+	requireMemshard(t, "it writes a sharded collection's metadata by hand")
+	c := startCluster(t, clusterOptions{shards: 3, members: 1})
+	rng := rand.New(rand.NewPCG(15, 5))
+	c.hashedByHand(t, "tx", "h", "x", 1, differentialDocs(rng, 60))
+	cl := c.client(t)
+	coll := cl.Database("tx").Collection("h")
+	sess := startSession(t, cl)
+	sctx := mongo.NewSessionContext(ctxT(t), sess)
+	if err := sess.StartTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := coll.FindOne(sctx, bson.D{{Key: "x", Value: 3}}).Err(); err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
+		t.Fatalf("a targeted read in a transaction: %v", err)
+	}
+	_, err := coll.Find(sctx, bson.D{{Key: "y", Value: 1}})
+	if ce := (mongo.CommandError{}); !errors.As(err, &ce) || ce.Code != 263 {
+		t.Fatalf("a read reaching every shard in a transaction: %v", err)
+	}
+	_ = sess.AbortTransaction(ctxT(t))
+}

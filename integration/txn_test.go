@@ -6,7 +6,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/event"
@@ -279,23 +278,7 @@ func TestCausalConsistencyAcrossRoutersWithAuth(t *testing.T) {
 // causalAcrossRouters runs the causal chain through two routers configured alike.
 func causalAcrossRouters(t *testing.T, configure func(*router.Config), opts ...*options.ClientOptions) {
 	c := startCluster(t, clusterOptions{configure: configure})
-	cfg := router.Config{}
-	if configure != nil {
-		configure(&cfg)
-	}
-	second, err := router.New(cfg, c.shards)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := second.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = second.Serve() }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = second.Close(ctx)
-	})
+	second, _ := c.serveRouter(t, configure)
 	clA := c.client(t, opts...)
 	clB := connect(t, "mongodb://"+second.Addr()+"/", opts...)
 	ctx := ctxT(t)

@@ -85,6 +85,7 @@ func New() *Metrics {
 	m.reg.MustRegister(m.latency, m.count, m.errs, m.fanout, m.opened, m.closed,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.sources.register(m.reg)
+	m.reg.MustRegister(newTxnCollector(&m.sources))
 
 	for _, name := range commonCommands {
 		m.command(name)

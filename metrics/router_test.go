@@ -62,6 +62,16 @@ func TestWithRouter(t *testing.T) {
 	if err := coll.FindOne(ctx, bson.D{{Key: "_id", Value: 1}}).Err(); err != nil {
 		t.Fatal(err)
 	}
+	sess, err := cl.StartSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.EndSession(ctx)
+	if _, err := sess.WithTransaction(ctx, func(sctx context.Context) (any, error) {
+		return coll.InsertOne(sctx, bson.D{{Key: "_id", Value: 2}})
+	}); err != nil {
+		t.Fatal(err)
+	}
 
 	for _, tc := range []struct {
 		name    string
@@ -73,6 +83,9 @@ func TestWithRouter(t *testing.T) {
 		{"mongos_lite_client_connections_opened_total", nil, 1},
 		{"mongos_lite_client_connections", nil, 1},
 		{"mongos_lite_sessions_active", nil, 1},
+		{"mongos_lite_transactions_committed_total", nil, 1},
+		{"mongos_lite_transaction_participants_total", map[string]string{"stage": "contacted"}, 1},
+		{"mongos_lite_transaction_commits_total", map[string]string{"type": "singleShard", "result": "successful"}, 1},
 		{"mongos_lite_shard_pool_checkouts_total", map[string]string{"shard": "rs0", "host": rs.Hosts()[0]}, 3},
 		{"mongos_lite_shard_pool_connections", map[string]string{"shard": "rs0", "host": rs.Hosts()[0]}, 1},
 	} {

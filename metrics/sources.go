@@ -13,6 +13,7 @@ type Source interface {
 	Stats() router.Stats
 	ShardPools() []router.ShardPool
 	Ready() bool
+	TxnStats() router.TxnStats
 }
 
 // Watch adds a router to the gauges (summed over every watched router, for a process that runs

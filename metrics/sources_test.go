@@ -11,11 +11,13 @@ type fakeSource struct {
 	stats router.Stats
 	pools []router.ShardPool
 	ready atomic.Bool
+	txns  router.TxnStats
 }
 
 func (f *fakeSource) Stats() router.Stats            { return f.stats }
 func (f *fakeSource) ShardPools() []router.ShardPool { return f.pools }
 func (f *fakeSource) Ready() bool                    { return f.ready.Load() }
+func (f *fakeSource) TxnStats() router.TxnStats      { return f.txns }
 
 func TestSourcesSumAndReady(t *testing.T) {
 	m := New()

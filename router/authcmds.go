@@ -3,7 +3,6 @@ package router
 import (
 	"context"
 	"slices"
-	"strconv"
 
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
@@ -23,35 +22,8 @@ func (c *conn) connectionStatus(_ context.Context, r *request) (bsoncore.Documen
 	if err != nil {
 		return nil, err
 	}
-	u := r.who.user
-	users, roles := bsoncore.BuildArray(nil), bsoncore.BuildArray(nil)
-	if u != nil {
-		users = bsoncore.BuildArray(nil, bsoncore.Value{Type: bsoncore.TypeEmbeddedDocument,
-			Data: bsoncore.NewDocumentBuilder().AppendString("user", u.Name).AppendString("db", u.DB).Build()})
-		roles = roleArray(u.RoleNames())
-	}
-	idx, info := bsoncore.AppendDocumentStart(nil)
-	info = bsoncore.AppendArrayElement(info, "authenticatedUsers", users)
-	info = bsoncore.AppendArrayElement(info, "authenticatedUserRoles", roles)
-	if show {
-		if u != nil {
-			info = u.AppendPrivileges(info, "authenticatedUserPrivileges")
-		} else {
-			info = bsoncore.AppendArrayElement(info, "authenticatedUserPrivileges", bsoncore.BuildArray(nil))
-		}
-	}
-	info, _ = bsoncore.AppendDocumentEnd(info, idx)
-	return bsoncore.NewDocumentBuilder().AppendDocument("authInfo", info).AppendDouble("ok", 1).Build(), nil
-}
-
-func roleArray(roles []auth.RoleRef) []byte {
-	idx, arr := bsoncore.AppendArrayStart(nil)
-	for i, role := range roles {
-		arr = bsoncore.AppendDocumentElement(arr, strconv.Itoa(i),
-			bsoncore.NewDocumentBuilder().AppendString("role", role.Role).AppendString("db", role.DB).Build())
-	}
-	arr, _ = bsoncore.AppendArrayEnd(arr, idx)
-	return arr
+	return bsoncore.NewDocumentBuilder().AppendDocument("authInfo", auth.AuthInfo(r.who.user, show)).
+		AppendDouble("ok", 1).Build(), nil
 }
 
 // logout logs the connection out of the database it names, if its user authenticated there.

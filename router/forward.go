@@ -127,15 +127,15 @@ func (c *conn) exchange(ctx context.Context, idx int, rp shards.ReadPref, host s
 	if err != nil {
 		return shards.Reply{}, host, mongoerr.As(err)
 	}
-	if err := c.settle(reply, idx, r); err != nil {
+	if err := c.observeReply(reply, idx, r); err != nil {
 		return shards.Reply{}, host, err
 	}
 	return reply, host, nil
 }
 
-// settle takes what every shard reply of a client's command tells the router: its cluster time
+// observeReply takes what every shard reply of a client's command tells the router: its cluster time
 // and operation time, and that shard idx saw the command's session.
-func (c *conn) settle(reply shards.Reply, idx int, r *request) error {
+func (c *conn) observeReply(reply shards.Reply, idx int, r *request) error {
 	if reply.Body == nil {
 		return nil
 	}

@@ -180,7 +180,7 @@ func ownBatch(reply bsoncore.Document, batch string) []bsoncore.Document {
 
 // shardCall is one command of a fan-out that belongs to a client's command: it is built as the
 // client's (appendForward: the client's session, transaction and generic arguments), and its
-// reply is taken as any shard reply of that command (settle).
+// reply is taken as any shard reply of that command (observeReply).
 type shardCall struct {
 	shard int
 	name  string
@@ -201,6 +201,21 @@ func (sc *shardCall) failure() error {
 		return err
 	}
 	return nil
+}
+
+// sendToTargets sends own to every target at once, each to the member the read preference
+// selects; the calls hold the replies and failures.
+func (c *conn) sendToTargets(ctx context.Context, r *request, targets []int, own bsoncore.Document) ([]*shardCall, error) {
+	rp, err := readPrefOf(r)
+	if err != nil {
+		return nil, err
+	}
+	calls := make([]*shardCall, len(targets))
+	for i, t := range targets {
+		calls[i] = &shardCall{shard: t, name: c.s.cluster.Shard(t).Name(), body: own}
+	}
+	c.callShards(ctx, r, rp, calls)
+	return calls, nil
 }
 
 // callShards sends every call at once, each under the fan-out's per-target timeout, and records
@@ -229,7 +244,7 @@ func (c *conn) callShards(ctx context.Context, r *request, rp shards.ReadPref, c
 			call.err = mongoerr.As(res.Err)
 			continue
 		}
-		if err := c.settle(call.reply, call.shard, r); err != nil {
+		if err := c.observeReply(call.reply, call.shard, r); err != nil {
 			call.err = err
 		}
 	}

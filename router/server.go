@@ -30,6 +30,8 @@ type Server struct {
 	cursors  *clustercursor.Manager
 	clock    *clusterClock
 	sessions *sessioncache.Cache
+	txns     *txnCounters
+	follows  *clockFollowers // whether each shard's clock follows the router's (clockfollow.go)
 
 	// The router's own fail points (test commands only): failCommand, and
 	// failGetMoreAfterCursorCheckout, which fails a getMore once it holds its router cursor.
@@ -87,9 +89,11 @@ func New(cfg Config, shardList []*shards.Shard) (*Server, error) {
 	}
 	cfg = cfg.withDefaults()
 	cluster := topology.New(shardList)
+	txns := &txnCounters{}
 	sessions := sessioncache.New(sessioncache.Config{
 		MaxSessions:  cfg.MaxSessions,
 		LocalTimeout: time.Duration(cfg.LogicalSessionTimeoutMinutes) * time.Minute,
+		TxnEnded:     txns.ended,
 	})
 	jobCtx, jobStop := context.WithCancel(context.Background())
 	s := &Server{
@@ -97,6 +101,8 @@ func New(cfg Config, shardList []*shards.Shard) (*Server, error) {
 		cluster:  cluster,
 		clock:    newClusterClock(cfg),
 		sessions: sessions,
+		txns:     txns,
+		follows:  newClockFollowers(len(shardList)),
 		jobCtx:   jobCtx,
 		jobStop:  jobStop,
 		connLogSampler: &zerolog.BurstSampler{Burst: 20, Period: time.Second,

@@ -144,6 +144,7 @@ func (c *conn) serverStatus(_ context.Context, r *request) (bsoncore.Document, e
 		{"network", s.networkStatus},
 		{"opcounters", s.opcountersStatus},
 		{"sharding", s.shardingStatus},
+		{"transactions", func() bsoncore.Document { return s.TxnStats().AppendDoc(nil) }},
 	}
 	for _, sec := range sections {
 		if wanted(r, sec.name) {

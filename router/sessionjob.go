@@ -18,12 +18,14 @@ func (s *Server) startSessionJob() {
 			}
 			ev.Int("refreshed", r.Refreshed).Int("failedToRefresh", r.FailedToRefresh).
 				Int("ended", r.Ended).Int("reaped", r.Reaped).Int("cursorsClosed", r.CursorsClosed).
+				Int("transactionsAborted", r.TxnsAborted).
 				Msg("session refresh")
 		})
 	})
 }
 
-// sessionIO is the router's half of the refresh job: refresh and end on one shard's primary.
+// sessionIO is the router's half of the refresh job: refresh and end on one shard's primary,
+// abort the transactions of ended and reaped sessions on their participants.
 func (s *Server) sessionIO() sessioncache.IO {
 	call := func(name string) sessioncache.ShardFunc {
 		return func(ctx context.Context, shard int, ids []sessionid.ID) error {
@@ -40,5 +42,10 @@ func (s *Server) sessionIO() sessioncache.IO {
 		Refresh:     call("refreshSessions"),
 		End:         call("endSessions"),
 		KillCursors: s.dropCursors,
+		AbortTxns: func(ctx context.Context, txns []sessioncache.OpenTxn) {
+			if failed := s.abortTxns(ctx, txns, identity{}); failed > 0 {
+				s.cfg.Logger.Warn().Int("participants", failed).Msg("aborting the transactions of ended sessions failed on some participants")
+			}
+		},
 	}
 }

@@ -312,23 +312,8 @@ func (c *conn) scatterAggregate(ctx context.Context, r *request, rt *topology.Ro
 			return nil, err
 		}
 	}
-	calls := make([]*shardCall, len(targets))
-	body := shardAggregate(r.Body, plan.shard)
-	for i, t := range targets {
-		calls[i] = &shardCall{shard: t, name: c.s.cluster.Shard(t).Name(), body: body}
-	}
-	rp, err := readPrefOf(r)
-	if err != nil {
+	if err := c.openParts(ctx, r, m, rt.NS, targets, shardAggregate(r.Body, plan.shard)); err != nil {
 		return nil, err
-	}
-	c.callShards(ctx, r, rp, calls)
-	for _, call := range calls {
-		if err := call.failure(); err != nil {
-			c.s.killParts(rt.NS, m.parts)
-			return nil, err
-		}
-		m.parts = append(m.parts, &shardPart{shard: call.shard, name: call.name, host: call.host,
-			id: call.reply.Status.Cursor.ID, docs: ownBatch(call.reply.Body, "firstBatch")})
 	}
 	if rest != nil {
 		// The router's part needs everything: read the shards to the end.

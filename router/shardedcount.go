@@ -98,15 +98,10 @@ func countWindow(body bsoncore.Document) (skip, limit int64, err error) {
 // callTargets runs own (with the client's generic arguments) on every target and returns the
 // replies, or the first failure.
 func (c *conn) callTargets(ctx context.Context, r *request, targets []int, own bsoncore.Document) ([]*shardCall, error) {
-	rp, err := readPrefOf(r)
+	calls, err := c.sendToTargets(ctx, r, targets, own)
 	if err != nil {
 		return nil, err
 	}
-	calls := make([]*shardCall, len(targets))
-	for i, t := range targets {
-		calls[i] = &shardCall{shard: t, name: c.s.cluster.Shard(t).Name(), body: own}
-	}
-	c.callShards(ctx, r, rp, calls)
 	for _, call := range calls {
 		if err := call.failure(); err != nil {
 			return nil, err

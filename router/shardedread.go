@@ -259,32 +259,9 @@ func (c *conn) scatterFind(ctx context.Context, r *request, rt *topology.Routing
 			return nil, err
 		}
 	}
-	body := shardFind(r.Body, shape)
-	calls := make([]*shardCall, len(targets))
-	for i, t := range targets {
-		calls[i] = &shardCall{shard: t, name: c.s.cluster.Shard(t).Name(), body: body}
-	}
-	rp, err := readPrefOf(r)
-	if err != nil {
-		return nil, err
-	}
-	c.callShards(ctx, r, rp, calls)
-	var failed error
-	for _, call := range calls {
-		if err := call.failure(); err != nil {
-			if !shape.allowPartial && failed == nil {
-				failed = err
-			}
-			m.partial = true
-			continue
-		}
-		m.parts = append(m.parts, &shardPart{shard: call.shard, name: call.name, host: call.host,
-			id: call.reply.Status.Cursor.ID, docs: ownBatch(call.reply.Body, "firstBatch")})
-	}
 	ns := rt.NS
-	if failed != nil {
-		c.s.killParts(ns, m.parts)
-		return nil, failed
+	if err := c.openParts(ctx, r, m, ns, targets, shardFind(r.Body, shape)); err != nil {
+		return nil, err
 	}
 	var docs []bsoncore.Document
 	if shape.batchSize != 0 { // batchSize 0: an empty first batch, the cursor only
@@ -305,6 +282,31 @@ func (c *conn) scatterFind(ctx context.Context, r *request, rt *topology.Routing
 		c.addSessionCursor(r, id)
 	}
 	return cursorBatchReply(ns, "firstBatch", id, docs, m.partial), nil
+}
+
+// openParts sends body to every target at once and makes each reply's cursor a part of m. A
+// failure fails them all (the cursors opened killed), unless m allows partial results.
+func (c *conn) openParts(ctx context.Context, r *request, m *merger, ns string, targets []int, body bsoncore.Document) error {
+	calls, err := c.sendToTargets(ctx, r, targets, body)
+	if err != nil {
+		return err
+	}
+	var failed error
+	for _, call := range calls {
+		if err := call.failure(); err != nil {
+			if !m.allowPartial && failed == nil {
+				failed = err
+			}
+			m.partial = true
+			continue
+		}
+		m.parts = append(m.parts, &shardPart{shard: call.shard, name: call.name, host: call.host,
+			id: call.reply.Status.Cursor.ID, docs: ownBatch(call.reply.Body, "firstBatch")})
+	}
+	if failed != nil {
+		c.s.killParts(ns, m.parts)
+	}
+	return failed
 }
 
 // shardFind is the find each shard runs: without skip, limited to limit+skip, asking for the

@@ -1,6 +1,7 @@
 package shards
 
 import (
+	"cmp"
 	"errors"
 
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver"
@@ -32,6 +33,14 @@ type Credential struct {
 // forwards in lsids.
 func InternalCredential(key string) Credential {
 	return Credential{Username: InternalUser, Password: key, Source: InternalSource}
+}
+
+// fullName is "user@db" of the credential, empty for none.
+func (c *Credential) fullName() string {
+	if c == nil {
+		return ""
+	}
+	return c.Username + "@" + cmp.Or(c.Source, "admin")
 }
 
 // handshaker makes, per new connection, the handshake the driver would run: hello with the

@@ -66,6 +66,7 @@ type Config struct {
 // Shard is a connected shard replica set. It is safe for concurrent use.
 type Shard struct {
 	name, setName string
+	authUser      string // "user@db" of cfg.Auth; empty without
 	topo          *topology.Topology
 	selTimeout    time.Duration
 	sockTimeout   time.Duration
@@ -110,7 +111,7 @@ func Open(cfg Config) (*Shard, error) {
 		return nil, fmt.Errorf("shard %s: %w", cfg.Name, err)
 	}
 	log := cfg.Logger.With().Str("shard", cfg.Name).Str("set", cfg.SetName).Logger()
-	s := &Shard{name: cfg.Name, setName: cfg.SetName, sockTimeout: cfg.SocketTimeout,
+	s := &Shard{name: cfg.Name, setName: cfg.SetName, authUser: cfg.Auth.fullName(), sockTimeout: cfg.SocketTimeout,
 		minPool: int(cfg.MinPoolSize), wake: make(chan struct{}, 1),
 		poolCfg: pool.Config{TLS: cfg.TLS, ConnectTimeout: cfg.ConnectTimeout, MaxSize: int(cfg.MaxPoolSize),
 			MaxConnecting: int(cfg.MaxConnecting), MaxIdleTime: cfg.MaxIdleTime, Handshaker: handshaker}}
@@ -212,3 +213,8 @@ func (s *Shard) Close(ctx context.Context) error {
 
 // SetName is the shard's replica set name.
 func (s *Shard) SetName() string { return s.setName }
+
+// AuthUser is the user the router authenticates as on the shard's members, "user@db" (the key
+// file's internal user is "__system@local"); empty when it connects unauthenticated, to a shard
+// without --auth.
+func (s *Shard) AuthUser() string { return s.authUser }

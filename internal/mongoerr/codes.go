@@ -183,6 +183,8 @@ var names = map[Code]string{
 	OperationFailed:                    "OperationFailed",
 	UnsatisfiableWriteConcern:          "UnsatisfiableWriteConcern",
 	WriteConflict:                      "WriteConflict",
+	SnapshotTooOld:                     "SnapshotTooOld",
+	SnapshotUnavailable:                "SnapshotUnavailable",
 	CommandNotSupported:                "CommandNotSupported",
 	ConflictingOperationInProgress:     "ConflictingOperationInProgress",
 	NamespaceNotSharded:                "NamespaceNotSharded",

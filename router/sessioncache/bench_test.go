@@ -105,7 +105,7 @@ func BenchmarkKillByPattern(b *testing.B) {
 		// Every session has a transaction and a cursor: the worst case.
 		c, ids := benchCache(b, benchSessions, 4)
 		for i, id := range ids {
-			_ = c.BeginTxn(id, 1)
+			_ = c.BeginTxn(id, 1, TxnOptions{})
 			_ = c.AddCursor(id, int64(i)+1)
 		}
 		b.ResetTimer()

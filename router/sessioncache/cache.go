@@ -38,6 +38,11 @@ type Config struct {
 	BatchSize int
 	// Clock is the time source (tests inject a fake one).
 	Clock func() time.Time
+	// TxnEnded, when set, hears of every transaction that stops being in progress (committed,
+	// aborted, killed, forgotten with its session, replaced by a newer one), with the
+	// transaction as it was: the router's transaction metrics. It runs under the session's
+	// lock, so it must be quick and must not call the cache.
+	TxnEnded func(Txn, TxnEnd)
 }
 
 // nStripes spreads sessions over independently locked maps so concurrent commands rarely meet.

@@ -115,8 +115,8 @@ func TestConcurrentUse(t *testing.T) {
 				}
 				_ = c.MarkSeen(id, (w+i)%3)
 				_ = c.AddCursor(id, int64(w*1000+i))
-				_ = c.BeginTxn(id, int64(i))
-				c.SetTxnParticipant(id, int64(i), w)
+				_ = c.BeginTxn(id, int64(i), TxnOptions{})
+				_ = c.UpdateTxn(id, func(t *Txn) error { _, err := t.Enlist([]int{w}, i%2 == 0); return err })
 				if i%10 == 0 {
 					c.End([]sessionid.ID{id})
 				}

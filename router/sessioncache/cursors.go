@@ -81,7 +81,7 @@ func (c *Cache) Kill(p *sessionid.Patterns) []int64 {
 		// Exact ids only: look them up instead of scanning.
 		var cursors []int64
 		for id := range p.IDs {
-			c.update(id, func(r *record) { cursors = r.kill(cursors) })
+			c.update(id, func(r *record) { cursors = c.kill(r, cursors) })
 		}
 		return cursors
 	}
@@ -98,7 +98,7 @@ func (c *Cache) Kill(p *sessionid.Patterns) []int64 {
 				for id, r := range s.m {
 					// Only records with cursors or a transaction change, through their ext pointer.
 					if r.ext != nil && match(id) {
-						parts[w] = r.kill(parts[w])
+						parts[w] = c.kill(&r, parts[w]) // r.ext is shared: no store needed
 					}
 				}
 				s.mu.Unlock()
@@ -109,15 +109,14 @@ func (c *Cache) Kill(p *sessionid.Patterns) []int64 {
 	return slices.Concat(parts...)
 }
 
-// kill aborts the record's in-progress transaction and moves its cursors to dst.
-func (r *record) kill(dst []int64) []int64 {
+// kill aborts the record's in-progress transaction and moves its cursors to dst; callers hold
+// the record's stripe lock.
+func (c *Cache) kill(r *record, dst []int64) []int64 {
 	if r.ext == nil {
 		return dst
 	}
 	dst = r.ext.cursors.appendTo(dst)
 	r.ext.cursors = cursorSet{}
-	if r.ext.txn.State == TxnInProgress {
-		r.ext.txn.State = TxnAborted
-	}
+	c.endTxn(&r.ext.txn, TxnEnd{State: TxnAborted, Cause: Interrupted})
 	return dst
 }

@@ -22,9 +22,9 @@ func TestKill(t *testing.T) {
 			}
 			_ = c.AddCursor(id, int64(10*i+2))
 		}
-		_ = c.BeginTxn(a[0], 4)
-		_ = c.BeginTxn(b[0], 1)
-		c.FinishTxn(b[0], 1, TxnCommitted)
+		_ = c.BeginTxn(a[0], 4, TxnOptions{})
+		_ = c.BeginTxn(b[0], 1, TxnOptions{})
+		c.FinishTxn(b[0], 1, TxnEnd{State: TxnCommitted})
 		c.RemoveCursor(a[2], 22)
 		return c
 	}

@@ -20,6 +20,15 @@ type IO struct {
 	Refresh     ShardFunc
 	End         ShardFunc
 	KillCursors func(cursorIDs []int64) // closes router cursors of ended and reaped sessions
+	// AbortTxns aborts, on their participants, the transactions that were still in progress in
+	// ended and reaped sessions. It owns its deadlines.
+	AbortTxns func(ctx context.Context, txns []OpenTxn)
+}
+
+// OpenTxn is a transaction still in progress in a session the job forgets.
+type OpenTxn struct {
+	ID  sessionid.ID
+	Txn Txn
 }
 
 // RefreshResult tells what one refresh cycle did.
@@ -30,6 +39,7 @@ type RefreshResult struct {
 	EndRetained     int // ended sessions some shard failed to end; retried next cycle
 	Reaped          int // sessions unused for longer than LocalTimeout, forgotten
 	CursorsClosed   int // router cursors handed to KillCursors
+	TxnsAborted     int // transactions in progress handed to AbortTxns
 	// ShardErrors holds the first error of each shard that failed a call, for the log.
 	ShardErrors map[int]error
 }
@@ -45,7 +55,8 @@ type pendingEnd struct {
 // BatchSize ids per call, shards in parallel through sessionfanout.Broadcast), puts back whatever
 // a shard failed so nothing is lost, ends ended sessions on their shards and forgets them, reaps
 // sessions idle for longer than LocalTimeout, and closes the router cursors of the forgotten
-// sessions. Stripe locks are never held across I/O. Only one cycle runs at a time.
+// sessions and aborts their transactions. Stripe locks are never held across I/O. Only one cycle
+// runs at a time.
 func (c *Cache) Refresh(ctx context.Context, io IO) RefreshResult {
 	c.job.Lock()
 	defer c.job.Unlock()
@@ -64,6 +75,7 @@ func (c *Cache) Refresh(ctx context.Context, io IO) RefreshResult {
 	idleSince := start.Add(-c.cfg.LocalTimeout).UnixNano()
 	var res RefreshResult
 	var cursors []int64
+	var open []OpenTxn
 	var ending []pendingEnd
 	swapped := 0
 	for i := range c.stripes {
@@ -75,6 +87,7 @@ func (c *Cache) Refresh(ctx context.Context, io IO) RefreshResult {
 			case !active && r.lastUse < idleSince:
 				// Idle past the timeout: the shards have expired it too.
 				cursors = r.appendCursors(cursors)
+				open = c.appendOpenTxn(open, id, &r)
 				delete(s.m, id)
 				res.Reaped++
 			case r.flags&flagEnding != 0:
@@ -85,6 +98,7 @@ func (c *Cache) Refresh(ctx context.Context, io IO) RefreshResult {
 				}
 				if r.shards == 0 {
 					cursors = r.appendCursors(cursors)
+					open = c.appendOpenTxn(open, id, &r)
 					delete(s.m, id)
 					res.Ended++
 					continue
@@ -113,13 +127,17 @@ func (c *Cache) Refresh(ctx context.Context, io IO) RefreshResult {
 			res.EndRetained++
 			continue
 		}
-		cursors = c.forget(pe.id, cursors)
+		cursors, open = c.forget(pe.id, cursors, open)
 		res.Ended++
 	}
 	if len(cursors) > 0 && io.KillCursors != nil {
 		io.KillCursors(cursors)
 	}
 	res.CursorsClosed = len(cursors)
+	if len(open) > 0 && io.AbortTxns != nil {
+		io.AbortTxns(ctx, open)
+	}
+	res.TxnsAborted = len(open)
 	res.ShardErrors = failed.errs
 
 	millis := int(c.cfg.Clock().Sub(start).Milliseconds())
@@ -155,19 +173,32 @@ func (c *Cache) putBack(ids []sessionid.ID) int {
 	return len(failed)
 }
 
-// forget deletes a session and appends its cursors to dst.
-func (c *Cache) forget(id sessionid.ID, dst []int64) []int64 {
+// forget deletes a session, appending its cursors to dst and its transaction in progress to
+// open.
+func (c *Cache) forget(id sessionid.ID, dst []int64, open []OpenTxn) ([]int64, []OpenTxn) {
 	s := c.stripe(id)
 	s.mu.Lock()
 	if r, ok := s.m[id]; ok {
 		dst = r.appendCursors(dst)
+		open = c.appendOpenTxn(open, id, &r)
 		if r.flags&flagActive != 0 {
 			c.active.Add(-1)
 		}
 		delete(s.m, id)
 	}
 	s.mu.Unlock()
-	return dst
+	return dst, open
+}
+
+// appendOpenTxn ends the transaction in progress of a session being forgotten (its abort cause
+// is Interrupted, as the shards abort it) and appends it to open; callers hold the stripe lock.
+func (c *Cache) appendOpenTxn(open []OpenTxn, id sessionid.ID, r *record) []OpenTxn {
+	if r.ext == nil || r.ext.txn.State != TxnInProgress {
+		return open
+	}
+	open = append(open, OpenTxn{ID: id, Txn: r.ext.txn})
+	c.endTxn(&r.ext.txn, TxnEnd{State: TxnAborted, Cause: Interrupted})
+	return open
 }
 
 func (r *record) appendCursors(dst []int64) []int64 {

@@ -47,7 +47,13 @@ func (r *request) read(coll string, fn func(c *collection, view *txn) error) err
 	if err := r.txnLive(); err != nil {
 		return err
 	}
-	return fn(s.coll(r.db, coll, view), view)
+	c := s.coll(r.db, coll, view)
+	if view != nil {
+		if err := c.readableAt(view.snapshot); err != nil {
+			return err
+		}
+	}
+	return fn(c, view)
 }
 
 // write runs one write statement with the store locked, retrying while an open transaction

@@ -310,3 +310,49 @@ func TestAuthBadKeyFile(t *testing.T) {
 		})
 	}
 }
+
+// connectionStatus shows who the connection logged in as and, with showPrivileges, what it may
+// do: a router reads there whether it may advance the set's cluster time.
+func TestAuthConnectionStatus(t *testing.T) {
+	rs := startAuthSet(t)
+	for _, tt := range []struct {
+		user, password, source string
+		role                   string
+		advances               bool // advanceClusterTime on the cluster, or anyAction on anyResource
+	}{
+		{"alice", "alice-pw", "admin", "readWrite@test", false},
+		{"__system", testKey, "local", "__system@admin", true},
+	} {
+		t.Run(tt.user, func(t *testing.T) {
+			cl := connect(t, rs.URI(), withCred(tt.user, tt.password, "", tt.source))
+			var reply struct {
+				AuthInfo struct {
+					Users      []struct{ User, DB string } `bson:"authenticatedUsers"`
+					Roles      []struct{ Role, DB string } `bson:"authenticatedUserRoles"`
+					Privileges []struct {
+						Resource bson.M
+						Actions  []string
+					} `bson:"authenticatedUserPrivileges"`
+				} `bson:"authInfo"`
+			}
+			if err := cl.Database("admin").RunCommand(ctxT(t), bson.D{{Key: "connectionStatus", Value: 1}, {Key: "showPrivileges", Value: true}}).Decode(&reply); err != nil {
+				t.Fatal(err)
+			}
+			info := reply.AuthInfo
+			if len(info.Users) != 1 || info.Users[0].User != tt.user || info.Users[0].DB != tt.source ||
+				len(info.Roles) != 1 || info.Roles[0].Role+"@"+info.Roles[0].DB != tt.role {
+				t.Fatalf("users %+v roles %s", info.Users, info.Roles)
+			}
+			advances := false
+			for _, p := range info.Privileges {
+				for _, a := range p.Actions {
+					advances = advances || a == "advanceClusterTime" && p.Resource["cluster"] == true ||
+						a == "anyAction" && p.Resource["anyResource"] == true
+				}
+			}
+			if len(info.Privileges) == 0 || advances != tt.advances {
+				t.Fatalf("privileges %+v: advances %v, want %v", info.Privileges, advances, tt.advances)
+			}
+		})
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/wiremessage"
 
+	"github.com/mongos-lite/mongos-lite/auth"
 	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
 	"github.com/mongos-lite/mongos-lite/internal/wire"
 )
@@ -306,14 +307,10 @@ func cmdServerStatus(r *request) error {
 	return nil
 }
 
-// cmdConnectionStatus: memshard has no authentication, so nobody is logged in.
+// cmdConnectionStatus reports who the connection logged in as and, with showPrivileges, what
+// that user may do.
 func cmdConnectionStatus(r *request) error {
-	empty := bsoncore.NewArrayBuilder().Build()
-	auth := bsoncore.NewDocumentBuilder().AppendArray("authenticatedUsers", empty).AppendArray("authenticatedUserRoles", empty)
-	if r.boolArg("showPrivileges", false) {
-		auth.AppendArray("authenticatedUserPrivileges", empty)
-	}
-	r.out = bsoncore.AppendDocumentElement(r.out, "authInfo", auth.Build())
+	r.out = bsoncore.AppendDocumentElement(r.out, "authInfo", auth.AuthInfo(r.user(), r.boolArg("showPrivileges", false)))
 	return nil
 }
 

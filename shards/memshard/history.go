@@ -9,9 +9,12 @@ import (
 )
 
 // Versions and snapshots. Every committed write is stamped with a fresh cluster timestamp; a
-// transaction reads as of the cluster time it started at, and a snapshot read (readConcern
-// snapshot, optionally atClusterTime) as of the time it names. To serve them, overwritten
-// values are kept while transactions are open or snapshot reads are recent, and dropped after.
+// transaction reads as of the cluster time it started at (or its atClusterTime), and a snapshot
+// read (readConcern snapshot, optionally atClusterTime) as of the time it names. To serve them,
+// overwritten values are kept while transactions are open or snapshot reads are recent, and
+// dropped after. A collection whose values no change dropped since a snapshot's time reads
+// right at that time from its current values; one that lost such a value is SnapshotTooOld
+// there, as mongod is for a time older than its history.
 
 // snapshotWindow is mongod's minSnapshotHistoryWindowInSeconds: how long after a snapshot
 // read older versions stay readable.
@@ -44,7 +47,6 @@ func (s *store) keeping() bool {
 func (s *store) keep() {
 	if !s.keeping() {
 		s.forgetHistory()
-		s.historyFrom = pack(s.clock.now())
 	}
 }
 
@@ -62,6 +64,9 @@ func (s *store) commitDoc(c *collection, d *doc, raw bson.Raw) {
 		}
 		s.history = append(s.history, slot{c, d})
 	}
+	if !keep && d.ver > 0 {
+		c.unkept = s.seq // the value it replaces is gone
+	}
 	c.reindex(d, d.raw, raw)
 	d.raw, d.ver, d.lock = raw, s.seq, nil
 	if raw == nil && !keep {
@@ -75,6 +80,9 @@ func (s *store) forgetHistory() {
 		return
 	}
 	for _, h := range s.history {
+		if h.d.old != nil {
+			h.c.unkept = max(h.c.unkept, h.d.ver)
+		}
 		h.d.old = nil
 		if h.d.raw == nil && h.d.lock == nil {
 			h.c.drop(h.d)
@@ -91,8 +99,15 @@ func (s *store) snapshotView(at bson.Timestamp) (*txn, bson.Timestamp, error) {
 	if at.IsZero() {
 		at = s.clock.now()
 	}
-	if pack(at) < s.historyFrom {
-		return nil, at, mongoerr.New(mongoerr.SnapshotTooOld, "Read timestamp Timestamp(%d, %d) is older than the oldest available timestamp.", at.T, at.I)
-	}
 	return &txn{snapshot: pack(at)}, at, nil
+}
+
+// readableAt refuses a read of c (nil: none) as of snapshot when a later change dropped a value
+// the snapshot sees, with mongod's SnapshotTooOld.
+func (c *collection) readableAt(snapshot uint64) error {
+	if c == nil || snapshot >= c.unkept {
+		return nil
+	}
+	at := unpack(snapshot)
+	return mongoerr.New(mongoerr.SnapshotTooOld, "Read timestamp Timestamp(%d, %d) is older than the oldest available timestamp.", at.T, at.I)
 }

@@ -86,8 +86,9 @@ func (r *request) readConcern() error {
 	if err := r.m.rs.clock.reach(a); err != nil {
 		return err
 	}
-	if snapshot {
-		r.snapshotRead, r.readAt = true, a.at
+	if snapshot || a.hasAt && r.op.StartTransaction {
+		// A transaction reads at atClusterTime from its first statement on (begin).
+		r.snapshotRead, r.readAt = snapshot, a.at
 	}
 	return nil
 }

@@ -219,7 +219,7 @@ type request struct {
 	exhaust bool // OP_MSG exhaustAllowed
 
 	snapshotRead bool           // readConcern snapshot outside a transaction
-	readAt       bson.Timestamp // its atClusterTime (zero: now), then the time it read at
+	readAt       bson.Timestamp // its (or a starting transaction's) atClusterTime, zero: now; then the time it read at
 
 	op    sessionid.OpInfo
 	txn   *txn        // the transaction a statement runs in

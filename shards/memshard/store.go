@@ -28,7 +28,6 @@ type store struct {
 	// (listed in history) so that each reads its snapshot, as in mongod (history.go).
 	open          int       // transactions in progress
 	snapshotUntil time.Time // snapshot reads keep history until then
-	historyFrom   uint64    // the oldest version from which history is complete
 	history       []slot
 	changes       changeLog // what change streams read (changestream.go)
 }
@@ -48,6 +47,9 @@ type collection struct {
 	pending  *txn            // the open transaction that created it: nobody else sees it yet
 	records  int64           // the last record id given out (find's showRecordId)
 	cs       collStream      // UUID and pre-/post-image recording, for change streams (changestream.go)
+	// unkept is the version of its latest change that dropped the value it replaced (history.go):
+	// no snapshot before it can be read.
+	unkept uint64
 }
 
 // doc is one _id's slot. raw is the committed document (nil: none) written at version ver. A

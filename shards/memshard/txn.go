@@ -52,11 +52,21 @@ type txn struct {
 
 func (t *txn) expired(now time.Time) bool { return t.phase == txnInProgress && now.After(t.expires) }
 
-// begin opens a transaction on the current snapshot; callers hold store.mu exclusively.
-func (s *store) begin(owner *Member, number int64, expires time.Time) *txn {
+// begin opens a transaction on the current snapshot, or on the one at atClusterTime when at is
+// set (a router's choice for every shard of a transaction, transaction_router.cpp); its reads
+// check that their collections still hold that snapshot (readableAt). Callers hold store.mu
+// exclusively.
+func (s *store) begin(owner *Member, number int64, expires time.Time, at bson.Timestamp) *txn {
 	s.keep()
+	snapshot := pack(s.clock.now())
+	if !at.IsZero() {
+		snapshot = pack(at)
+		// Keep history for the next ones, as mongod keeps minSnapshotHistoryWindowInSeconds: a
+		// shard joining a transaction later reads at a time that may be before later writes.
+		s.snapshotUntil = s.now().Add(snapshotWindow)
+	}
 	s.open++
-	return &txn{number: number, owner: owner, snapshot: pack(s.clock.now()), expires: expires,
+	return &txn{number: number, owner: owner, snapshot: snapshot, expires: expires,
 		writes: map[*doc]txnWrite{}, done: make(chan struct{})}
 }
 
@@ -259,7 +269,7 @@ func (r *request) beginOrContinue(st *sessionTxn) (*txn, error) {
 		if st.txn != nil {
 			s.abort(st.txn)
 		}
-		t := s.begin(r.m, n, now.Add(txnLifetime))
+		t := s.begin(r.m, n, now.Add(txnLifetime), r.readAt)
 		t.lsid = r.op.LSID
 		st.number, st.txn, st.stmts = n, t, nil
 		return t, nil

@@ -510,3 +510,68 @@ func TestSnapshotReads(t *testing.T) {
 	wantCode(t, c.run(bson.D{{Key: "find", Value: "s"}, {Key: "readConcern", Value: bson.D{{Key: "atClusterTime", Value: then}}}, {Key: "$db", Value: "test"}}),
 		mongoerr.InvalidOptions, "atClusterTime field can be set only if level is equal to snapshot")
 }
+
+// A transaction started with readConcern {level: snapshot, atClusterTime} reads as of that time,
+// as a router has every shard of a transaction read: older writes are seen, later ones are not
+// and conflict with its own; history stays for the snapshot window after such a transaction
+// started, and a time whose history is gone is SnapshotTooOld.
+func TestTransactionAtClusterTime(t *testing.T) {
+	clock := newFakeClock()
+	rs := startSet(t, 1, WithClock(clock.Now))
+	c := dialRaw(t, rs.Hosts()[0])
+	for _, coll := range []string{"a", "b"} {
+		mustOK(t, c.run(bson.D{{Key: "insert", Value: coll}, {Key: "documents", Value: bson.A{bson.D{{Key: "_id", Value: 1}, {Key: "x", Value: 1}}}}, {Key: "$db", Value: "test"}}))
+	}
+	ping := bson.D{{Key: "ping", Value: 1}, {Key: "$db", Value: "admin"}}
+	at := checkClusterTime(t, mustOK(t, c.run(ping)))
+	// Gossip moves the clock on without a write, as a router's does.
+	mustOK(t, c.run(append(ping, bson.E{Key: "$clusterTime", Value: clusterTimeDoc(bson.Timestamp{T: at.T + 5, I: 1})})))
+	bump := func() {
+		mustOK(t, c.run(bson.D{{Key: "update", Value: "a"}, {Key: "updates", Value: bson.A{bson.D{{Key: "q", Value: bson.D{}},
+			{Key: "u", Value: bson.D{{Key: "$inc", Value: bson.D{{Key: "x", Value: 1}}}}}}}}, {Key: "$db", Value: "test"}}))
+	}
+	snapshotAt := bson.E{Key: "readConcern", Value: bson.D{{Key: "level", Value: "snapshot"}, {Key: "atClusterTime", Value: at}}}
+	readFrom := func(coll string, id sessionid.ID, start bool) bson.Raw {
+		extra := []bson.E{inTxn}
+		if start {
+			extra = append(extra, startTxn, snapshotAt)
+		}
+		return c.run(cmd(bson.D{{Key: "find", Value: coll}}, id, 1, extra...))
+	}
+	readX := func(id sessionid.ID, start bool) bson.Raw { return readFrom("a", id, start) }
+
+	// Nothing was written since at: the transaction starts there although no history is kept
+	// and the clock has moved on.
+	early := newLSID()
+	if x := mustOK(t, readX(early, true)).Lookup("cursor", "firstBatch", "0", "x").Int32(); x != 1 {
+		t.Fatalf("x = %d at %v, want 1", x, at)
+	}
+	bump() // kept: the open transaction needs the old version
+	if x := mustOK(t, readX(early, false)).Lookup("cursor", "firstBatch", "0", "x").Int32(); x != 1 {
+		t.Fatalf("x = %d after a later write, want the snapshot's 1", x)
+	}
+	late := newLSID()
+	if x := mustOK(t, readX(late, true)).Lookup("cursor", "firstBatch", "0", "x").Int32(); x != 1 {
+		t.Fatalf("a second transaction at %v sees x = %d, want 1", at, x)
+	}
+	wantCode(t, c.run(cmd(bson.D{{Key: "update", Value: "a"}, {Key: "updates", Value: bson.A{bson.D{{Key: "q", Value: bson.D{}},
+		{Key: "u", Value: bson.D{{Key: "$set", Value: bson.D{{Key: "y", Value: 1}}}}}}}}}, late, 1, inTxn)), mongoerr.WriteConflict, "")
+	mustOK(t, c.run(txnCmd("commitTransaction", early, 1)))
+
+	// No transaction is open, but the window of the last one keeps history.
+	bump()
+	again := newLSID()
+	if x := mustOK(t, readX(again, true)).Lookup("cursor", "firstBatch", "0", "x").Int32(); x != 1 {
+		t.Fatalf("within the window x = %d at %v, want 1", x, at)
+	}
+	mustOK(t, c.run(txnCmd("commitTransaction", again, 1)))
+
+	// Past it nothing keeps history: a write after at makes the collection too old to read there;
+	// one nobody changed since reads right.
+	clock.Advance(snapshotWindow + time.Second)
+	bump()
+	wantCode(t, readX(newLSID(), true), mongoerr.SnapshotTooOld, "")
+	if x := mustOK(t, readFrom("b", newLSID(), true)).Lookup("cursor", "firstBatch", "0", "x").Int32(); x != 1 {
+		t.Fatalf("an unchanged collection at %v: x = %d", at, x)
+	}
+}
