@@ -80,4 +80,3 @@ func mustTimestamp(reply bson.Raw) bson.Timestamp {
 	t, i := reply.Lookup("operationTime").Timestamp()
 	return bson.Timestamp{T: t, I: i}
 }
-
