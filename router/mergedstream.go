@@ -253,6 +253,10 @@ func (c *conn) openMergedStream(ctx context.Context, r *request, open streamOpen
 	if coll, ok := bsonview.Lookup(r.Body, "aggregate"); ok && coll.Type == bsoncore.TypeString {
 		m.coll = coll.StringValue()
 	}
+	batchSize, err := firstBatchSize(r)
+	if err != nil {
+		return nil, err
+	}
 	m.hwm = start.pos
 	if start.kind == "" {
 		// Now: past every time the router has seen, the client's included (mongos starts at its
@@ -261,8 +265,7 @@ func (c *conn) openMergedStream(ctx context.Context, r *request, open streamOpen
 		if ct := c.s.clock.load(); ct != nil {
 			now = ct.ts
 		}
-		now.I++
-		m.hwm = timePos(now)
+		m.hwm = timePos(nextTick(now))
 	}
 	calls := make([]*shardCall, len(targets))
 	for i, t := range targets {
@@ -289,11 +292,6 @@ func (c *conn) openMergedStream(ctx context.Context, r *request, open streamOpen
 	if failed != nil {
 		c.s.killRemotes(m.ns(), m.remotes())
 		return nil, failed
-	}
-	batchSize, err := firstBatchSize(r)
-	if err != nil {
-		c.s.killRemotes(m.ns(), m.remotes())
-		return nil, err
 	}
 	var docs []bsoncore.Document
 	if batchSize > 0 {

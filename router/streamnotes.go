@@ -2,7 +2,6 @@ package router
 
 import (
 	"context"
-	"math"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -62,11 +61,7 @@ func (c *conn) writeNotes(ctx context.Context, parts []*streamPart, event stream
 // noteCommand is appendOplogNote past ts, with majority write concern (a change stream sees only
 // majority-committed entries) and the router's cluster time.
 func (c *conn) noteCommand(ts bson.Timestamp) bsoncore.Document {
-	if ts.I == math.MaxUint32 {
-		ts = bson.Timestamp{T: ts.T + 1}
-	} else {
-		ts.I++
-	}
+	ts = nextTick(ts)
 	b := bsoncore.NewDocumentBuilder().
 		AppendInt32("appendOplogNote", 1).
 		AppendDocument("data", noteData).

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/hex"
+	"math"
 	"strings"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -59,6 +60,14 @@ func (p streamPos) clusterTime() bson.Timestamp {
 func timePos(ts bson.Timestamp) streamPos {
 	return streamPos{data: strings.ToUpper(hex.EncodeToString(binary.BigEndian.AppendUint64([]byte{ksTimestamp},
 		uint64(ts.T)<<32|uint64(ts.I))))}
+}
+
+// nextTick is the cluster time right after ts.
+func nextTick(ts bson.Timestamp) bson.Timestamp {
+	if ts.I == math.MaxUint32 {
+		return bson.Timestamp{T: ts.T + 1}
+	}
+	return bson.Timestamp{T: ts.T, I: ts.I + 1}
 }
 
 // shardToken is the position as the shard wrote it, to resume that shard.
