@@ -76,7 +76,7 @@ func init() {
 		"serverStatus":  onCluster("serverStatus"), "connPoolStats": onCluster("connPoolStats"), "getParameter": onCluster("getParameter"),
 		"listShards": onCluster("listShards"), "getLog": onCluster("getLog"), "hostInfo": onCluster("hostInfo"),
 		"top": onCluster("top"), "killOp": onCluster("killop"), "currentOp": currentOpNeeds,
-		"isdbgrid": none, "getCmdLineOpts": onCluster("getCmdLineOpts"),
+		"isdbgrid": none, "getCmdLineOpts": onCluster("getCmdLineOpts"), "appendOplogNote": onCluster("appendOplogNote"),
 		"dbstats": onDB("dbStats"), "collstats": onNS("collStats"),
 		"dataSize": dataSizeNeeds, "datasize": dataSizeNeeds,
 		"getShardMap": onCluster("getShardMap"),

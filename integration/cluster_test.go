@@ -163,9 +163,22 @@ func (c *cluster) client(t *testing.T, opts ...*options.ClientOptions) *mongo.Cl
 	return connect(t, c.uri, opts...)
 }
 
-// countOn counts the documents of db.coll on shard i directly, closing its connection at once so
-// that later faults on that shard cannot stall the test's cleanup.
+// countOn counts the documents of db.coll on shard i directly.
 func (c *cluster) countOn(t *testing.T, i int, db, coll string) int64 {
+	t.Helper()
+	var n int64
+	c.onShard(t, i, func(cl *mongo.Client) {
+		var err error
+		if n, err = cl.Database(db).Collection(coll).CountDocuments(ctxT(t), bson.D{}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	return n
+}
+
+// onShard runs fn with a connection straight to shard i, closed at once so that later faults on
+// that shard cannot stall the test's cleanup.
+func (c *cluster) onShard(t *testing.T, i int, fn func(cl *mongo.Client)) {
 	t.Helper()
 	opts := append([]*options.ClientOptions{options.Client().ApplyURI(c.sets[i].URI()).SetServerSelectionTimeout(30 * time.Second).
 		SetServerMonitoringMode(options.ServerMonitoringModePoll)}, shardAuth(t)...)
@@ -174,11 +187,7 @@ func (c *cluster) countOn(t *testing.T, i int, db, coll string) int64 {
 		t.Fatal(err)
 	}
 	defer func() { _ = cl.Disconnect(context.Background()) }()
-	n, err := cl.Database(db).Collection(coll).CountDocuments(ctxT(t), bson.D{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n
+	fn(cl)
 }
 
 // connect gives server selection 30 s: a passing test never waits for it, and CI machines run

@@ -322,7 +322,7 @@ func TestClusterClockObserve(t *testing.T) {
 	}
 	err := observe(reply(nowPlus(2 * clockDrift)))
 	if e := mongoerr.As(err); err == nil || e.Code != mongoerr.ClusterTimeFailsRateLimiter {
-		t.Fatalf("observe(far future) = %v, want 209", err)
+		t.Fatalf("observe(far future) = %v, want 205", err)
 	}
 	if k.load().ts != now {
 		t.Fatalf("the clock moved to %v", k.load().ts)

@@ -69,7 +69,7 @@ func (c *conn) find(ctx context.Context, r *request) (bsoncore.Document, error) 
 	coll, _ := bsonview.Lookup(r.Body, "find")
 	name, _ := bsonview.String(coll)
 	if string(r.DB) != "config" {
-		return c.forwardToPrimary(ctx, r, false)
+		return c.findRouted(ctx, r, string(name))
 	}
 	switch {
 	case string(name) == "shards":

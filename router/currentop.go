@@ -9,7 +9,6 @@ import (
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
 	"github.com/mongos-lite/mongos-lite/internal/bsonview"
-	"github.com/mongos-lite/mongos-lite/internal/command"
 	"github.com/mongos-lite/mongos-lite/internal/currentop"
 	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
 	"github.com/mongos-lite/mongos-lite/internal/query"
@@ -109,16 +108,8 @@ func currentOpRequest(r *request, spec currentop.Spec) *request {
 	dst = spec.AppendStage(dst, "0")
 	dst, _ = bsoncore.AppendArrayEnd(dst, aidx)
 	dst = bsoncore.AppendDocumentElement(dst, "cursor", emptyDoc)
-	bsonview.Each(r.Body, func(el bsoncore.Element) bool {
-		if command.DispositionOf(el.KeyBytes()) != command.Own {
-			dst = append(dst, el...)
-		}
-		return true
-	})
 	dst, _ = bsoncore.AppendDocumentEnd(dst, idx)
-	sub := *r
-	sub.Body = dst
-	return &sub
+	return withOwnFields(r, dst)
 }
 
 // tagShardOp is a shard's operation as mongos shows it: {shard, ...} with opid "shard:opid" and

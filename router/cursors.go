@@ -11,30 +11,35 @@ import (
 	"github.com/mongos-lite/mongos-lite/internal/bsonview"
 	"github.com/mongos-lite/mongos-lite/internal/command"
 	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
-	"github.com/mongos-lite/mongos-lite/internal/sessionid"
 	"github.com/mongos-lite/mongos-lite/router/clustercursor"
 	"github.com/mongos-lite/mongos-lite/shards"
 )
 
 // newCursorManager holds the router's cursors (docs/architecture.md, "Cursors"): the shard
-// cursors behind reaped, ended and killed ones are killed, each member under the per-host
-// timeout of the session kills, and a session forgets the cursors that are gone.
-func newCursorManager(cfg Config, cluster interface{ Shard(int) *shards.Shard }, sessions interface {
-	RemoveCursor(sessionid.ID, int64)
-}) *clustercursor.Manager {
+// cursors behind reaped, ended and killed ones are killed (killRemotes), and a session forgets
+// the cursors that are gone.
+func (s *Server) newCursorManager() *clustercursor.Manager {
 	return clustercursor.New(clustercursor.Config{
-		Timeout: cfg.CursorTimeout,
-		KillRemotes: func(ns string, remotes []clustercursor.Remote) {
-			ctx, cancel := context.WithTimeout(context.Background(), cfg.KillSessionsPerHostTimeout)
-			defer cancel()
-			db, coll, _ := splitNS(ns)
-			for _, rm := range remotes {
-				// Best effort, as mongos's: a shard that cannot be reached reaps its cursor itself.
-				_, _ = cluster.Shard(rm.Shard).CommandHost(ctx, rm.Host, killCursorsCommand(db, coll, rm.ID))
-			}
-		},
-		Forget: sessions.RemoveCursor,
+		Timeout:     s.cfg.CursorTimeout,
+		KillRemotes: s.killRemotes,
+		Forget:      s.sessions.RemoveCursor,
 	})
+}
+
+// killRemotes kills shard cursors of namespace ns, each member under the per-host timeout of the
+// session kills. Best effort, as mongos's: a shard that cannot be reached reaps its cursor itself.
+func (s *Server) killRemotes(ns string, remotes []clustercursor.Remote) {
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.KillSessionsPerHostTimeout)
+	defer cancel()
+	s.killRemotesBy(ctx, ns, remotes)
+}
+
+// killRemotesBy kills shard cursors of namespace ns before ctx ends.
+func (s *Server) killRemotesBy(ctx context.Context, ns string, remotes []clustercursor.Remote) {
+	db, coll, _ := splitNS(ns)
+	for _, rm := range remotes {
+		_, _ = s.cluster.Shard(rm.Shard).CommandHost(ctx, rm.Host, killCursorsCommand(db, coll, rm.ID))
+	}
 }
 
 func splitNS(ns string) (db, coll string, ok bool) {
@@ -231,6 +236,12 @@ func (c *conn) getMore(ctx context.Context, r *request) (bsoncore.Document, erro
 		}
 		return nil, cursorError(cur, d.GetMoreError())
 	}
+	switch m := cur.Merge.(type) {
+	case *merger:
+		return c.nextMerged(ctx, r, cur, m, g)
+	case *mergedStream:
+		return c.nextStream(ctx, r, cur, m, g)
+	}
 	if len(cur.Remotes) == 0 {
 		return c.nextQueued(cur, g)
 	}
@@ -323,7 +334,7 @@ func (c *conn) nextQueued(cur *clustercursor.Cursor, g getMoreRequest) (bsoncore
 	if c.s.cursors.Return(cur, state, len(batch)) {
 		return nil, clustercursor.Killed()
 	}
-	return cursorBatchReply(cur.NS, "nextBatch", id, batch), nil
+	return cursorBatchReply(cur.NS, "nextBatch", id, batch, false), nil
 }
 
 // queuedCursor answers a cursor command with documents the router produced itself: the first
@@ -346,7 +357,7 @@ func (c *conn) queuedCursor(r *request, ns string, docs []bsoncore.Document) (bs
 		}
 		c.addSessionCursor(r, id)
 	}
-	return cursorBatchReply(ns, "firstBatch", id, batch), nil
+	return cursorBatchReply(ns, "firstBatch", id, batch, false), nil
 }
 
 // defaultBatchSize is the first batch's size when the command names none (find's and
@@ -371,19 +382,14 @@ func firstBatchSize(r *request) (int64, error) {
 	return n, nil
 }
 
-// cursorBatchReply is {cursor: {<batch>: docs, id, ns}, ok: 1}.
-func cursorBatchReply(ns, batch string, id int64, docs []bsoncore.Document) bsoncore.Document {
-	idx, arr := bsoncore.AppendArrayStart(nil)
-	for i, d := range docs {
-		arr = bsoncore.AppendDocumentElement(arr, strconv.Itoa(i), d)
+// cursorBatchReply is {cursor: {<batch>: docs, id, ns}, ok: 1}, with partialResultsReturned
+// when a shard was left out of a merged cursor (allowPartialResults).
+func cursorBatchReply(ns, batch string, id int64, docs []bsoncore.Document, partial bool) bsoncore.Document {
+	cur := bsoncore.NewDocumentBuilder().AppendArray(batch, docArray(docs)).AppendInt64("id", id).AppendString("ns", ns)
+	if partial {
+		cur.AppendBoolean("partialResultsReturned", true)
 	}
-	arr, _ = bsoncore.AppendArrayEnd(arr, idx)
-	return bsoncore.NewDocumentBuilder().
-		AppendDocument("cursor", bsoncore.NewDocumentBuilder().
-			AppendArray(batch, arr).
-			AppendInt64("id", id).
-			AppendString("ns", ns).Build()).
-		AppendDouble("ok", 1).Build()
+	return bsoncore.NewDocumentBuilder().AppendDocument("cursor", cur.Build()).AppendDouble("ok", 1).Build()
 }
 
 // killCursors kills router cursors, with mongos's answer (kill_cursors_common.h): an id this

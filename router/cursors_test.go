@@ -2,6 +2,8 @@ package router
 
 import (
 	"context"
+	"encoding/hex"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -368,17 +370,27 @@ func TestGetMoreBadInput(t *testing.T) {
 	}
 }
 
-// TestClusterChangeStreamRefused: a whole-cluster change stream is refused with a reason, never
-// answered with one shard's stream; a collection's stream opens.
-func TestClusterChangeStreamRefused(t *testing.T) {
+// TestClusterChangeStream: a whole-cluster change stream is merged by the router (its tokens are
+// the router's: the shard's token, the shard's name, its length and the format byte F1), even
+// over one shard; allChangesForCluster that is not a bool gets the shard's own error.
+func TestClusterChangeStream(t *testing.T) {
 	checkLeaks(t)
 	f := newCursorFixture(t, trustModes[0], 0, nil)
 	rc := dialRaw(t, f.srv.Addr(), "")
-	for _, all := range []any{true, 1, 2.5} {
-		reply := rc.cmd(t, cmd{{Key: "aggregate", Value: 1}, {Key: "pipeline", Value: bson.A{bson.D{{Key: "$changeStream",
+	watch := func(all any) bson.Raw {
+		return rc.cmd(t, cmd{{Key: "aggregate", Value: 1}, {Key: "pipeline", Value: bson.A{bson.D{{Key: "$changeStream",
 			Value: bson.D{{Key: "allChangesForCluster", Value: all}}}}}}, {Key: "cursor", Value: bson.D{}}, {Key: "$db", Value: "admin"}})
-		wantError(t, reply, mongoerr.CommandNotSupported, "does not merge change streams across shards")
 	}
-	mustOpen(t, rc, cmd{{Key: "aggregate", Value: "c"}, {Key: "pipeline", Value: bson.A{bson.D{{Key: "$changeStream", Value: bson.D{}}}}},
-		{Key: "cursor", Value: bson.D{}}, {Key: "$db", Value: "test"}})
+	reply := watch(true)
+	name := f.srv.cluster.Shard(0).Name()
+	if tok := reply.Lookup("cursor", "postBatchResumeToken", "_data").StringValue(); !strings.HasSuffix(tok,
+		strings.ToUpper(hex.EncodeToString([]byte(name)))+fmt.Sprintf("%02XF1", len(name))) {
+		t.Fatalf("a whole-cluster stream's token is not the router's: %v", reply)
+	}
+	if ids := f.shardCursors(t); len(ids) != 1 || ids[0] == reply.Lookup("cursor", "id").Int64() {
+		t.Fatalf("shard cursors %v behind router cursor %v", ids, reply.Lookup("cursor", "id"))
+	}
+	for _, all := range []any{1, 2.5} {
+		wantError(t, watch(all), mongoerr.TypeMismatch, "allChangesForCluster")
+	}
 }

@@ -127,11 +127,21 @@ func appendBatch(docs []bsoncore.Document, reply bsoncore.Document, batch string
 
 // eachInBatch calls fn with each document of cursor.<batch> of a cursor reply.
 func eachInBatch(reply bsoncore.Document, batch string, fn func(bsoncore.Document)) {
+	eachDoc(batchArray(reply, batch), fn)
+}
+
+// batchArray is cursor.<batch> of a cursor reply.
+func batchArray(reply bsoncore.Document, batch string) bsoncore.Document {
 	cur, _ := bsonview.Lookup(reply, "cursor")
 	doc, _ := cur.DocumentOK()
 	v, _ := bsonview.Lookup(doc, batch)
 	arr, _ := v.ArrayOK()
-	bsonview.Each(bsoncore.Document(arr), func(el bsoncore.Element) bool {
+	return bsoncore.Document(arr)
+}
+
+// eachDoc calls fn with each document of an array.
+func eachDoc(arr bsoncore.Document, fn func(bsoncore.Document)) {
+	bsonview.Each(arr, func(el bsoncore.Element) bool {
 		if d, ok := el.Value().DocumentOK(); ok {
 			fn(d)
 		}

@@ -5,7 +5,6 @@ import (
 	"strconv"
 
 	"github.com/mongos-lite/mongos-lite/internal/bsonview"
-	"github.com/mongos-lite/mongos-lite/internal/command"
 	"github.com/mongos-lite/mongos-lite/internal/currentop"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -17,7 +16,8 @@ import (
 )
 
 // aggregate answers $listLocalSessions from the router's cache and $listSessions from every
-// shard; any other pipeline goes to the database's primary shard.
+// shard, merges a change stream that covers several shards (mergedstream.go); any other pipeline
+// is routed by its collection.
 func (c *conn) aggregate(ctx context.Context, r *request) (bsoncore.Document, error) {
 	pv, _ := bsonview.Lookup(r.Body, "pipeline")
 	stages, _ := pv.ArrayOK()
@@ -36,29 +36,20 @@ func (c *conn) aggregate(ctx context.Context, r *request) (bsoncore.Document, er
 		vals, _ := stages.Values()
 		return c.currentOpAggregate(ctx, r, stage, vals)
 	case "$changeStream":
-		if err := refuseClusterStream(stage); err != nil {
-			return nil, err
+		if reply, merged, err := c.changeStream(ctx, r, stage); merged {
+			return reply, err
 		}
 	}
 	if reply, ok, err := c.configView(r, stages); ok {
 		return reply, err
 	}
-	return c.forwardToPrimary(ctx, r, false)
-}
-
-// refuseClusterStream refuses a change stream over the whole cluster (a client's watch,
-// allChangesForCluster): every shard has its own oplog and the router does not merge their
-// streams yet, so one shard's stream would pass for the cluster's. A database's or a
-// collection's stream is whole: a database lives on its primary shard.
-func refuseClusterStream(stage bsoncore.Document) error {
-	spec, _ := stage.Lookup("$changeStream").DocumentOK()
-	if all, _ := command.TrueValue(spec, "allChangesForCluster", "$changeStream"); !all {
-		return nil
-	}
-	return mongoerr.New(mongoerr.CommandNotSupported,
-		"mongos-lite does not merge change streams across shards yet: a whole-cluster change stream "+
-			"(allChangesForCluster, a client's watch) would show one shard's changes as the cluster's; "+
-			"watch a database or a collection instead (each lives on one shard)")
+	docs := make([]bsoncore.Document, 0, 8)
+	bsonview.Each(bsoncore.Document(stages), func(el bsoncore.Element) bool {
+		d, _ := el.Value().DocumentOK()
+		docs = append(docs, d)
+		return true
+	})
+	return c.aggregateRouted(ctx, r, docs)
 }
 
 func (c *conn) listLocalSessions(r *request, stage bsoncore.Document, stages bsoncore.Array) (bsoncore.Document, error) {
@@ -154,7 +145,7 @@ func cursorReply(ns string, docs []bson.Raw) bsoncore.Document {
 }
 
 // docArray is an array of documents.
-func docArray(docs []bson.Raw) []byte {
+func docArray[D ~[]byte](docs []D) []byte {
 	idx, arr := bsoncore.AppendArrayStart(nil)
 	for i, d := range docs {
 		arr = bsoncore.AppendDocumentElement(arr, strconv.Itoa(i), d)

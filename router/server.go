@@ -96,10 +96,9 @@ func New(cfg Config, shardList []*shards.Shard) (*Server, error) {
 		TxnEnded:     txns.ended,
 	})
 	jobCtx, jobStop := context.WithCancel(context.Background())
-	return &Server{
+	s := &Server{
 		cfg:      cfg,
 		cluster:  cluster,
-		cursors:  newCursorManager(cfg, cluster, sessions),
 		clock:    newClusterClock(cfg),
 		sessions: sessions,
 		txns:     txns,
@@ -113,7 +112,9 @@ func New(cfg Config, shardList []*shards.Shard) (*Server, error) {
 		shutdown:  make(chan struct{}),
 		closing:   make(chan struct{}),
 		conns:     make(map[*conn]struct{}),
-	}, nil
+	}
+	s.cursors = s.newCursorManager()
+	return s, nil
 }
 
 // Listen binds the configured address.

@@ -90,9 +90,10 @@ const (
 	PrimarySteppedDown                 Code = 189
 	ShardingStateNotInitialized        Code = 203
 	TimeProofMismatch                  Code = 204
+	ClusterTimeFailsRateLimiter        Code = 205
 	NoSuchSession                      Code = 206
 	InvalidUUID                        Code = 207
-	ClusterTimeFailsRateLimiter        Code = 209
+	StaleClusterTime                   Code = 209
 	CannotVerifyAndSignLogicalTime     Code = 210
 	KeyNotFound                        Code = 211
 	DuplicateSession                   Code = 213
@@ -210,6 +211,7 @@ var names = map[Code]string{
 	NoSuchSession:                      "NoSuchSession",
 	InvalidUUID:                        "InvalidUUID",
 	ClusterTimeFailsRateLimiter:        "ClusterTimeFailsRateLimiter",
+	StaleClusterTime:                   "StaleClusterTime",
 	CannotVerifyAndSignLogicalTime:     "CannotVerifyAndSignLogicalTime",
 	KeyNotFound:                        "KeyNotFound",
 	DuplicateSession:                   "DuplicateSession",

@@ -62,12 +62,15 @@ var resumableChangeStreamCodes = map[Code]bool{
 	StaleEpoch: true, StaleConfig: true, RetryChangeStream: true, FailedToSatisfyReadPreference: true,
 }
 
+// ResumableChangeStream reports whether a change stream may resume after an error with code c.
+func ResumableChangeStream(c Code) bool { return resumableChangeStreamCodes[c] }
+
 // AddChangeStreamLabels labels the error of a change stream command as mongod and mongos do:
 // ResumableChangeStreamError when a driver may resume, NonResumableChangeStreamError when the
 // stream cannot go on. It returns e.
 func (e *Error) AddChangeStreamLabels() *Error {
 	switch {
-	case resumableChangeStreamCodes[e.Code]:
+	case ResumableChangeStream(e.Code):
 		e.WithLabels("ResumableChangeStreamError")
 	case e.Code == ChangeStreamFatalError || e.Code == ChangeStreamHistoryLost:
 		e.WithLabels("NonResumableChangeStreamError")

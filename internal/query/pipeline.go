@@ -21,7 +21,7 @@ type stage interface {
 var unsupportedStages = map[string]bool{
 	"$lookup": true, "$facet": true, "$bucket": true, "$bucketAuto": true, "$sample": true,
 	"$out": true, "$merge": true, "$geoNear": true,
-	"$graphLookup": true, "$sortByCount": true, "$redact": true,
+	"$graphLookup": true, "$redact": true,
 	"$indexStats": true, "$currentOp": true, "$changeStream": true, "$unionWith": true,
 	"$densify": true, "$fill": true, "$setWindowFields": true,
 	"$listLocalSessions": true, "$listSessions": true, "$planCacheStats": true,
@@ -31,7 +31,7 @@ var unsupportedStages = map[string]bool{
 func NewPipeline(stages []bson.Raw) (*Pipeline, error) { return (*Env)(nil).Pipeline(stages) }
 
 // Pipeline compiles the stages $match $project $addFields/$set $unset $replaceRoot
-// $replaceWith $sort $skip $limit $group $count $unwind in env. An unknown stage name fails as
+// $replaceWith $sort $skip $limit $group $count $sortByCount $unwind in env. An unknown stage name fails as
 // on the server (40324).
 func (env *Env) Pipeline(stages []bson.Raw) (*Pipeline, error) {
 	p := &Pipeline{}
@@ -111,6 +111,8 @@ func (env *Env) parseStage(name string, v bson.RawValue) (stage, error) {
 		return limitStage(n), nil
 	case "$count":
 		return parseCount(v)
+	case "$sortByCount":
+		return env.parseSortByCount(v)
 	case "$group":
 		return env.parseGroup(v)
 	case "$collStats", "$documents":
@@ -238,6 +240,35 @@ func parseCount(v bson.RawValue) (stage, error) {
 		return nil, errorf(40159, "the count field cannot contain a null byte")
 	}
 	return countStage(s), nil
+}
+
+// sortByCount is $sortByCount: {$group: {_id: <expr>, count: {$sum: 1}}} then
+// {$sort: {count: -1}} (document_source_sort_by_count.cpp).
+type sortByCount struct {
+	group stage
+	sort  *Sort
+}
+
+func (env *Env) parseSortByCount(v bson.RawValue) (stage, error) {
+	if s, ok := strBytes(v); v.Type == bson.TypeString && ok && (len(s) == 0 || s[0] != '$') || v.Type != bson.TypeString && !isOperatorDoc(v) {
+		return nil, errorf(40149, "the sortByCount field must be defined as a $-prefixed path or an expression")
+	}
+	spec := bsoncore.NewDocumentBuilder().AppendValue("_id", bsoncore.Value{Type: bsoncore.Type(v.Type), Data: v.Value}).
+		AppendDocument("count", bsoncore.NewDocumentBuilder().AppendInt32("$sum", 1).Build()).Build()
+	g, err := env.parseGroup(docValue(bson.Raw(spec)))
+	if err != nil {
+		return nil, err
+	}
+	s, err := env.Sort(bson.Raw(bsoncore.NewDocumentBuilder().AppendInt32("count", -1).Build()))
+	return sortByCount{g, s}, err
+}
+
+func (s sortByCount) run(docs []bson.Raw) ([]bson.Raw, error) {
+	out, err := s.group.run(docs)
+	if err == nil {
+		s.sort.Sort(out)
+	}
+	return out, err
 }
 
 func (name countStage) run(docs []bson.Raw) ([]bson.Raw, error) {

@@ -295,3 +295,34 @@ func excludeValue(v bson.RawValue, n *projNode) bson.RawValue {
 	}
 	return v
 }
+
+// SplitSortKeyMeta takes the top-level fields {name: {$meta: "sortKey"}} out of a projection
+// spec: the rest is an ordinary projection (nil when nothing is left), names are the fields that
+// receive the document's sort key (an array of its sort values, mongod's format since 4.4).
+func SplitSortKeyMeta(spec bson.Raw) (rest bson.Raw, names []string) {
+	elems, err := spec.Elements()
+	if err != nil {
+		return spec, nil
+	}
+	b := bson.Raw(nil)
+	idx, out := bsoncore.AppendDocumentStart(nil)
+	for _, e := range elems {
+		if meta, ok := e.Value().DocumentOK(); ok {
+			if kind, ok := meta.Lookup("$meta").StringValueOK(); ok && kind == "sortKey" {
+				if n, _ := meta.Elements(); len(n) == 1 {
+					names = append(names, e.Key())
+					continue
+				}
+			}
+		}
+		out = append(out, e...)
+	}
+	if len(names) == 0 {
+		return spec, nil
+	}
+	out, _ = bsoncore.AppendDocumentEnd(out, idx)
+	if len(out) > 5 {
+		b = out
+	}
+	return b, names
+}

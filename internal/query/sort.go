@@ -80,6 +80,14 @@ func SortBy[T any](s *Sort, items []T, docOf func(T) []byte) {
 	}
 }
 
+// Keys are doc's sort key values, one per field of the sort: what {$meta: "sortKey"} reports
+// and what merging sorted results compares.
+func (s *Sort) Keys(doc []byte) []bson.RawValue { return s.sortKeys(doc) }
+
+// CompareKeys orders two documents by their sort key values (Keys), in the sort's directions
+// and collation.
+func (s *Sort) CompareKeys(a, b []bson.RawValue) int { return s.compareKeys(a, b) }
+
 func (s *Sort) sortKeys(doc []byte) []bson.RawValue {
 	keys := make([]bson.RawValue, len(s.keys))
 	for i, k := range s.keys {

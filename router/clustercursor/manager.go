@@ -40,12 +40,13 @@ func BindingOf(op sessionid.OpInfo, owner sessionid.UID) Binding {
 		HasTxnNumber: op.HasTxnNumber, TxnNumber: op.TxnNumber}
 }
 
-// Spec is what a cursor is registered with. It does not change afterwards.
+// Spec is what a cursor is registered with. It does not change afterwards, but for the Remotes
+// of a merged change stream, which reopens a shard's cursor on the shard's new primary (Rebind).
 type Spec struct {
 	NS      string // "db.coll", as the cursor's replies name it
 	Binding Binding
 	// Remotes are the shard cursors behind this one; none for a cursor whose documents the
-	// router holds itself (Queue).
+	// router holds itself (Queue). Guarded by Manager.mu once registered.
 	Remotes []Remote
 	// Keep, when set, filters every batch (the names a user may see).
 	Keep func(bsoncore.Document) bool
@@ -53,6 +54,9 @@ type Spec struct {
 	NoTimeout bool
 	// ChangeStream: the router's own errors on it carry the change stream labels.
 	ChangeStream bool
+	// Merge is the state of a cursor the router merges from several shard cursors
+	// (router/merge.go); it belongs to whoever has the cursor checked out.
+	Merge any
 	// Originating is the command that opened the cursor ($currentOp shows it).
 	Originating bsoncore.Document
 }
@@ -250,6 +254,19 @@ func (m *Manager) Return(c *Cursor, state State, batch int) (killed bool) {
 	return killed
 }
 
+// Rebind replaces the shard cursors behind c, which the caller has checked out: a merged change
+// stream reopened one on another member. killed reports that c was killed meanwhile; its old
+// shard cursors are then being killed, and the caller must kill the new ones.
+func (m *Manager) Rebind(c *Cursor, remotes []Remote) (killed bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if c.killPending || m.closed {
+		return true
+	}
+	c.Remotes = remotes
+	return false
+}
+
 // Killed is the error of a getMore whose cursor was killed while it ran.
 func Killed() error {
 	return mongoerr.New(mongoerr.CursorKilled, "operation was interrupted")
@@ -280,6 +297,7 @@ func (m *Manager) Owner(id int64, ns string) (owner sessionid.UID, ok bool) {
 // returns the ids it found.
 func (m *Manager) Kill(ids []int64, killRemotes bool) (found []int64) {
 	var hit, gone []*Cursor
+	var remotes [][]Remote // hit's, read under the lock: a checked-out cursor may be rebound
 	m.mu.Lock()
 	for _, id := range ids {
 		c := m.cursors[id]
@@ -288,6 +306,7 @@ func (m *Manager) Kill(ids []int64, killRemotes bool) (found []int64) {
 		}
 		found = append(found, id)
 		hit = append(hit, c)
+		remotes = append(remotes, c.Remotes)
 		if c.pinned {
 			c.killPending = true
 			continue
@@ -296,9 +315,9 @@ func (m *Manager) Kill(ids []int64, killRemotes bool) (found []int64) {
 		gone = append(gone, c)
 	}
 	m.mu.Unlock()
-	for _, c := range hit {
-		if killRemotes && len(c.Remotes) > 0 {
-			m.cfg.KillRemotes(c.NS, c.Remotes)
+	for i, c := range hit {
+		if killRemotes && len(remotes[i]) > 0 {
+			m.cfg.KillRemotes(c.NS, remotes[i])
 		}
 	}
 	for _, c := range gone {

@@ -241,6 +241,39 @@ func TestKill(t *testing.T) {
 	}
 }
 
+// TestRebind: a checked-out cursor's shard cursors may be replaced; a kill then reaches the new
+// ones, and a cursor killed while checked out refuses the new ones (the caller kills them).
+func TestRebind(t *testing.T) {
+	f := newFixture(time.Minute)
+	id := f.register(t, Binding{Owner: alice}, 1)
+	c, err := f.CheckOut(id, "db.c", Binding{Owner: alice})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Rebind(c, []Remote{{Shard: 0, Host: "h:2", ID: 7}, {Shard: 1, Host: "h:3", ID: 8}}) {
+		t.Fatal("a live cursor was reported killed")
+	}
+	f.Return(c, Open, 0)
+	f.Kill([]int64{id}, true)
+	if got := f.killedIDs(); !slices.Equal(got, []int64{7, 8}) {
+		t.Fatalf("killed %v, want the rebound shard cursors 7 and 8", got)
+	}
+
+	busy := f.register(t, Binding{Owner: alice}, 2)
+	c, err = f.CheckOut(busy, "db.c", Binding{Owner: alice})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Kill([]int64{busy}, true)
+	if !f.Rebind(c, []Remote{{Shard: 0, Host: "h:2", ID: 9}}) {
+		t.Fatal("a cursor killed while checked out took new shard cursors")
+	}
+	if got := f.killedIDs(); !slices.Equal(got, []int64{7, 8, 2}) {
+		t.Fatalf("killed %v", got)
+	}
+	f.Return(c, Open, 0)
+}
+
 // TestReap: idle cursors outside a session go after the timeout with their shard cursors;
 // session cursors, noCursorTimeout ones and those in use stay.
 func TestReap(t *testing.T) {

@@ -180,9 +180,17 @@ func (r *request) filterArg(key string) (*query.Filter, bson.Raw, error) {
 
 // projectionArg reads an optional projection (nil when absent or empty).
 func (r *request) projectionArg(key string) (*query.Projection, error) {
-	spec, ok, err := r.docArg(key)
-	if err != nil || !ok || len(spec) <= 5 {
+	spec, _, err := r.docArg(key)
+	if err != nil {
 		return nil, err
+	}
+	return r.projection(spec)
+}
+
+// projection compiles a projection spec (nil when empty).
+func (r *request) projection(spec bson.Raw) (*query.Projection, error) {
+	if len(spec) <= 5 {
+		return nil, nil
 	}
 	env, err := r.queryEnv()
 	if err != nil {

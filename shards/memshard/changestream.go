@@ -37,6 +37,8 @@ const (
 	opCreateIndexes = "createIndexes"
 	opDropIndexes   = "dropIndexes"
 	opModify        = "modify"
+	// opNoop is a note in the history (appendOplogNote, oplognote.go): no stream reports it.
+	opNoop = "noop"
 )
 
 // expandedOps are reported only to streams opened with showExpandedEvents.

@@ -303,7 +303,7 @@ func historyLost() error {
 // sees reports whether the stream reports e.
 func (cs *changeStream) sees(e *changeEvent) bool {
 	sp := &cs.spec
-	if expandedOps[e.op] && !sp.expanded {
+	if e.op == opNoop || expandedOps[e.op] && !sp.expanded {
 		return false
 	}
 	if !sp.system && strings.HasPrefix(e.coll, "system.") {

@@ -124,7 +124,7 @@ func (r *request) findPlan() (*queryPlan, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := r.projectionArg("projection"); err != nil {
+	if _, _, err := r.findProjection(); err != nil {
 		return nil, err
 	}
 	if p.skip, err = r.intArg("skip", 0); err != nil {

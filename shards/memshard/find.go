@@ -1,7 +1,9 @@
 package memshard
 
 import (
+	"encoding/binary"
 	"slices"
+	"strconv"
 	"strings"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -21,7 +23,7 @@ func cmdFind(r *request) error {
 	if err != nil {
 		return err
 	}
-	proj, err := r.projectionArg("projection")
+	proj, sortKeyFields, err := r.findProjection()
 	if err != nil {
 		return err
 	}
@@ -57,6 +59,9 @@ func cmdFind(r *request) error {
 		}
 		if showRecordID && !returnKey {
 			docs[i] = withRecordID(docs[i], x.rid)
+		}
+		if len(sortKeyFields) > 0 {
+			docs[i] = withSortKey(docs[i], sortKeyFields, q.sorter, x.doc)
 		}
 	}
 	r.replyCursor(r.ns(coll), docs, batchSize, r.boolArg("singleBatch", false))
@@ -250,4 +255,37 @@ func cmdDistinct(r *request) error {
 		r.out = bsoncore.AppendTimestampElement(r.out, "atClusterTime", r.readAt.T, r.readAt.I)
 	}
 	return nil
+}
+
+// findProjection is find's projection, and the fields of {$meta: "sortKey"}, which a router asks
+// for to merge sorted results from several shards.
+func (r *request) findProjection() (*query.Projection, []string, error) {
+	spec, _, err := r.docArg("projection")
+	if err != nil {
+		return nil, nil, err
+	}
+	spec, sortKeyFields := query.SplitSortKeyMeta(spec)
+	proj, err := r.projection(spec)
+	return proj, sortKeyFields, err
+}
+
+// withSortKey appends, under each name, doc's sort key: the array of its values for the find's
+// sort (mongod's {$meta: "sortKey"}; empty without a sort).
+func withSortKey(projected bson.Raw, names []string, sorter *query.Sort, doc bson.Raw) bson.Raw {
+	var keys []bson.RawValue
+	if sorter != nil {
+		keys = sorter.Keys(doc)
+	}
+	aidx, arr := bsoncore.AppendArrayStart(nil)
+	for i, k := range keys {
+		arr = bsoncore.AppendValueElement(arr, strconv.Itoa(i), bsoncore.Value{Type: bsoncore.Type(k.Type), Data: k.Value})
+	}
+	arr, _ = bsoncore.AppendArrayEnd(arr, aidx)
+	out := bsoncore.Document(slices.Clone(projected[:len(projected)-1]))
+	for _, name := range names {
+		out = bsoncore.AppendArrayElement(out, name, arr)
+	}
+	out = append(out, 0)
+	binary.LittleEndian.PutUint32(out, uint32(len(out)))
+	return bson.Raw(out)
 }

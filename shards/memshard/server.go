@@ -316,6 +316,8 @@ var commands = map[string]command{
 	"currentOp": {cmdCurrentOp, cAdmin}, "killOp": {cmdKillOp, cAdmin},
 	"dbStats": {cmdDBStats, 0}, "dbstats": {cmdDBStats, 0}, "collStats": {cmdCollStats, 0}, "collstats": {cmdCollStats, 0},
 	"dataSize": {cmdDataSize, 0}, "datasize": {cmdDataSize, 0},
+
+	"appendOplogNote": {cmdAppendOplogNote, cWrite | cAdmin},
 }
 
 // execute runs a request and returns the whole reply document; an error means close the
