@@ -238,7 +238,6 @@ func TestMergedStreamIdleShard(t *testing.T) {
 // database's stream covers its sharded collection's shards and its primary shard; an unsharded
 // database's stream stays on its shard, with the shard's own tokens.
 func TestMergedShardedCollectionStream(t *testing.T) {
-	requireMemshard(t, "it writes a sharded collection's metadata by hand")
 	c := startCluster(t, clusterOptions{shards: 3, members: 1})
 	cl := c.client(t)
 	for _, name := range []string{"mixed", "plain"} {
@@ -246,7 +245,7 @@ func TestMergedShardedCollectionStream(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	c.hashedByHand(t, "mixed", "h", "x", 1, nil)
+	c.hashedSharded(t, "mixed", "h", "x", 1, nil)
 	coll, err := cl.Database("mixed").Collection("h").Watch(ctxT(t), mongo.Pipeline{}, streamOptions())
 	if err != nil {
 		t.Fatal(err)

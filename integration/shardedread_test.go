@@ -12,72 +12,22 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
-	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
-
-	"github.com/mongos-lite/mongos-lite/internal/hashkey"
 )
 
 // Reads of a sharded collection through the router return exactly what the same reads return on
 // an unsharded collection holding the same documents (a differential test, random but seeded).
 
-// hashedByHand shards db.coll on {key: "hashed"} with chunksPerShard chunks on every shard,
-// written into config.collections and config.chunks as shardCollection writes them, and puts
-// each of docs on the shard its chunk names.
-func (c *cluster) hashedByHand(t *testing.T, db, coll, key string, chunksPerShard int, docs []bson.D) {
+// hashedSharded shards db.coll on {key: "hashed"} through the router, with chunksPerShard
+// chunks on every shard, and inserts docs through it.
+func (c *cluster) hashedSharded(t *testing.T, db, coll, key string, chunksPerShard int, docs []bson.D) {
 	t.Helper()
-	ctx := ctxT(t)
-	cfg := c.direct(t, 0).Database("config")
-	ns := db + "." + coll
-	uuid := bson.Binary{Subtype: 4, Data: []byte(fmt.Sprintf("%-16.16s", ns))}
-	if _, err := cfg.Collection("collections").InsertOne(ctx, bson.D{{Key: "_id", Value: ns},
-		{Key: "uuid", Value: uuid}, {Key: "timestamp", Value: bson.Timestamp{T: 1, I: 1}},
-		{Key: "key", Value: bson.D{{Key: key, Value: "hashed"}}}}); err != nil {
+	cl := c.client(t)
+	shardColl(t, cl, db+"."+coll, key, bson.E{Key: "numInitialChunks", Value: chunksPerShard * len(c.sets)})
+	if len(docs) == 0 {
+		return
+	}
+	if _, err := cl.Database(db).Collection(coll).InsertMany(ctxT(t), docs, options.InsertMany().SetOrdered(false)); err != nil {
 		t.Fatal(err)
-	}
-	n := len(c.sets) * chunksPerShard
-	splits := hashkey.SplitPoints(n)
-	bound := func(i int) any {
-		switch {
-		case i == 0:
-			return bson.MinKey{}
-		case i == n:
-			return bson.MaxKey{}
-		}
-		return splits[i-1]
-	}
-	var chunks []any
-	owner := func(h int64) int {
-		i, _ := slices.BinarySearch(splits, h+1)
-		return i % len(c.sets)
-	}
-	for i := range n {
-		chunks = append(chunks, bson.D{{Key: "uuid", Value: uuid}, {Key: "min", Value: bson.D{{Key: key, Value: bound(i)}}},
-			{Key: "max", Value: bson.D{{Key: key, Value: bound(i + 1)}}}, {Key: "shard", Value: c.sets[i%len(c.sets)].shard}})
-	}
-	if _, err := cfg.Collection("chunks").InsertMany(ctx, chunks); err != nil {
-		t.Fatal(err)
-	}
-	perShard := make([][]any, len(c.sets))
-	for _, d := range docs {
-		raw, _ := bson.Marshal(d)
-		v := bsoncore.Document(raw).Lookup(key)
-		if v.Type == 0 {
-			v = bsoncore.Value{Type: bsoncore.TypeNull}
-		}
-		h, err := hashkey.Hash(v)
-		if err != nil {
-			t.Fatal(err)
-		}
-		perShard[owner(h)] = append(perShard[owner(h)], d)
-	}
-	for i, part := range perShard {
-		if len(part) > 0 {
-			c.onShard(t, i, func(cl *mongo.Client) {
-				if _, err := cl.Database(db).Collection(coll).InsertMany(ctx, part); err != nil {
-					t.Fatal(err)
-				}
-			})
-		}
 	}
 }
 
@@ -156,7 +106,6 @@ func readAll(t *testing.T, coll *mongo.Collection, filter bson.D, opts *options.
 }
 
 func TestShardedFindDifferential(t *testing.T) {
-	requireMemshard(t, "it writes a sharded collection's metadata and chunks by hand")
 	c := startCluster(t, clusterOptions{shards: 3, members: 1})
 	cl := c.client(t)
 	rng := rand.New(rand.NewPCG(15, 1))
@@ -166,7 +115,7 @@ func TestShardedFindDifferential(t *testing.T) {
 	if _, err := plain.InsertMany(ctxT(t), docs); err != nil {
 		t.Fatal(err)
 	}
-	c.hashedByHand(t, "diff", "sharded", "x", 2, docs)
+	c.hashedSharded(t, "diff", "sharded", "x", 2, docs)
 	for i := range c.sets {
 		if n := c.countOn(t, i, "diff", "sharded"); n == 0 {
 			t.Fatalf("shard %d holds none of the sharded collection", i)
@@ -295,7 +244,6 @@ func aggregateAll(t *testing.T, coll *mongo.Collection, pipeline mongo.Pipeline,
 }
 
 func TestShardedAggregateDifferential(t *testing.T) {
-	requireMemshard(t, "it writes a sharded collection's metadata and chunks by hand")
 	c := startCluster(t, clusterOptions{shards: 3, members: 1})
 	cl := c.client(t)
 	rng := rand.New(rand.NewPCG(15, 2))
@@ -305,7 +253,7 @@ func TestShardedAggregateDifferential(t *testing.T) {
 	if _, err := plain.InsertMany(ctxT(t), docs); err != nil {
 		t.Fatal(err)
 	}
-	c.hashedByHand(t, "diffagg", "sharded", "x", 2, docs)
+	c.hashedSharded(t, "diffagg", "sharded", "x", 2, docs)
 	sharded := db.Collection("sharded")
 	for i := range 120 {
 		pipeline, ordered := randomPipeline(rng)
@@ -331,10 +279,9 @@ func TestShardedAggregateDifferential(t *testing.T) {
 // TestShardedExplain: explain of a read of a sharded collection says how the router merges and
 // holds each targeted shard's plan, as mongos's does.
 func TestShardedExplain(t *testing.T) {
-	requireMemshard(t, "it writes a sharded collection's metadata and chunks by hand")
 	c := startCluster(t, clusterOptions{shards: 3, members: 1})
 	rng := rand.New(rand.NewPCG(15, 3))
-	c.hashedByHand(t, "ex", "h", "x", 1, differentialDocs(rng, 50))
+	c.hashedSharded(t, "ex", "h", "x", 1, differentialDocs(rng, 50))
 	db := c.client(t).Database("ex")
 	explain := func(cmd bson.D, verbosity string) bson.Raw {
 		t.Helper()
@@ -394,10 +341,10 @@ func (c *cluster) shardCursorsOf(t *testing.T, ns string) int {
 // TestMergedCursorLifecycle: a merged cursor holds a cursor on every shard; the limit, a single
 // batch and killSessions close them all; allowPartialResults leaves a shard that is down out.
 func TestMergedCursorLifecycle(t *testing.T) {
-	requireMemshard(t, "it writes a sharded collection's metadata by hand and stops a shard")
+	requireMemshard(t, "it stops a shard")
 	c := startCluster(t, clusterOptions{shards: 3, members: 1, selectionTimeout: 500 * time.Millisecond})
 	rng := rand.New(rand.NewPCG(15, 4))
-	c.hashedByHand(t, "life", "h", "x", 1, differentialDocs(rng, 120))
+	c.hashedSharded(t, "life", "h", "x", 1, differentialDocs(rng, 120))
 	cl := c.client(t)
 	coll := cl.Database("life").Collection("h")
 	sorted := options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetBatchSize(5)
@@ -458,26 +405,69 @@ func TestMergedCursorLifecycle(t *testing.T) {
 	}
 }
 
-// TestShardedReadInTransaction: a transaction's read of a sharded collection that pins the shard
-// key runs on that one shard; one that would reach several shards is refused.
+// TestShardedReadInTransaction: a transaction reads a sharded collection on every shard its
+// filter reaches, each shard joining as a participant: the merged reads (find with getMores,
+// count, distinct, aggregate) see the transaction's own write on its one writer, and nothing
+// outside sees it before the commit. Every reply carries the recovery token naming the writer.
 func TestShardedReadInTransaction(t *testing.T) {
-	requireMemshard(t, "it writes a sharded collection's metadata by hand")
 	c := startCluster(t, clusterOptions{shards: 3, members: 1})
 	rng := rand.New(rand.NewPCG(15, 5))
-	c.hashedByHand(t, "tx", "h", "x", 1, differentialDocs(rng, 60))
-	cl := c.client(t)
+	c.hashedSharded(t, "tx", "h", "x", 1, differentialDocs(rng, 60))
+	var seen replies
+	cl := c.client(t, seen.monitor())
 	coll := cl.Database("tx").Collection("h")
 	sess := startSession(t, cl)
 	sctx := mongo.NewSessionContext(ctxT(t), sess)
 	if err := sess.StartTransaction(); err != nil {
 		t.Fatal(err)
 	}
-	if err := coll.FindOne(sctx, bson.D{{Key: "x", Value: 3}}).Err(); err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
-		t.Fatalf("a targeted read in a transaction: %v", err)
+	// The first statement reaches every shard and starts the transaction on each.
+	if n, err := coll.CountDocuments(sctx, bson.D{}); err != nil || n != 60 {
+		t.Fatalf("count in the transaction: %d, %v", n, err)
 	}
-	_, err := coll.Find(sctx, bson.D{{Key: "y", Value: 1}})
-	if ce := (mongo.CommandError{}); !errors.As(err, &ce) || ce.Code != 263 {
-		t.Fatalf("a read reaching every shard in a transaction: %v", err)
+	if _, err := coll.InsertOne(sctx, bson.D{{Key: "_id", Value: "new"}, {Key: "x", Value: 1000}, {Key: "y", Value: 99}}); err != nil {
+		t.Fatal(err)
 	}
-	_ = sess.AbortTransaction(ctxT(t))
+	cur, err := coll.Find(sctx, bson.D{}, options.Find().SetBatchSize(7).SetSort(bson.D{{Key: "_id", Value: 1}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var all []bson.Raw
+	if err := cur.All(sctx, &all); err != nil {
+		t.Fatalf("a merged cursor's getMores in the transaction: %v", err)
+	}
+	if len(all) != 61 || all[60].Lookup("_id").StringValue() != "new" {
+		t.Fatalf("the merged find in the transaction returned %d documents, the last %v", len(all), all[len(all)-1])
+	}
+	values, err := coll.Distinct(sctx, "y", bson.D{{Key: "y", Value: bson.D{{Key: "$gte", Value: 6}}}}).Raw()
+	if err != nil || !strings.Contains(values.String(), "99") {
+		t.Fatalf("distinct in the transaction: %v, %v", values, err)
+	}
+	agg, err := coll.Aggregate(sctx, bson.A{bson.D{{Key: "$match", Value: bson.D{{Key: "y", Value: 99}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mine []bson.Raw
+	if err := agg.All(sctx, &mine); err != nil || len(mine) != 1 {
+		t.Fatalf("the aggregate in the transaction found %d of its own writes (%v), want 1", len(mine), err)
+	}
+	newDoc, _ := bson.Marshal(bson.D{{Key: "x", Value: 1000}})
+	writer := owner(c.chunksOf(t, "tx.h", "x"), hashOf(t, newDoc, "x"))
+	if token := seen.last("find").Lookup("recoveryToken", "recoveryShardId"); token.StringValue() != writer {
+		t.Fatalf("the merged find's recoveryToken %v, want the writer %s", token, writer)
+	}
+	for i := range c.sets {
+		if n := openTxnsOn(t, c, i, sessionUUID(t, sess)); n != 1 {
+			t.Fatalf("shard %d holds %d transactions of the session, want 1 (every shard is a participant)", i, n)
+		}
+	}
+	if n, _ := coll.CountDocuments(ctxT(t), bson.D{}); n != 60 {
+		t.Fatalf("outside the transaction, %d documents before the commit, want 60", n)
+	}
+	if err := sess.CommitTransaction(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := coll.CountDocuments(ctxT(t), bson.D{}); n != 61 {
+		t.Fatalf("after the commit, %d documents, want 61", n)
+	}
 }

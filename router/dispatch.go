@@ -10,6 +10,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/wiremessage"
 
 	"github.com/mongos-lite/mongos-lite/auth"
+	"github.com/mongos-lite/mongos-lite/internal/bsonview"
 	"github.com/mongos-lite/mongos-lite/internal/command"
 	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
 	"github.com/mongos-lite/mongos-lite/internal/sessionid"
@@ -233,7 +234,15 @@ func (c *conn) answer(ctx context.Context, name []byte, r *request) (bsoncore.Do
 		}
 		return nil, err
 	}
-	return c.cloakReply(body), nil
+	body = c.cloakReply(body)
+	if r.op.Autocommit {
+		if _, ok := bsonview.Lookup(body, "recoveryToken"); !ok {
+			// Every reply to a statement of a transaction carries it, as on mongos, whatever
+			// answered the statement: one shard, several merged, or the router.
+			body = c.withRecoveryToken(body, c.recoveryShard(r))
+		}
+	}
+	return body, nil
 }
 
 func (c *conn) route(ctx context.Context, name []byte, r *request) (bsoncore.Document, error) {

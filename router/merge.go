@@ -186,6 +186,7 @@ type shardCall struct {
 	name  string
 	host  string            // the member to ask; "" lets the read preference choose
 	body  bsoncore.Document // the command's own fields
+	join  bool              // the call starts the client's transaction on its shard
 	reply shards.Reply
 	err   error
 }
@@ -219,7 +220,8 @@ func (c *conn) sendToTargets(ctx context.Context, r *request, targets []int, own
 }
 
 // callShards sends every call at once, each under the fan-out's per-target timeout, and records
-// where each went and what came back.
+// where each went and what came back. In a transaction, every call is a statement of it on its
+// shard (txn.go): the shards join as participants, and a call that fails aborts the transaction.
 func (c *conn) callShards(ctx context.Context, r *request, rp shards.ReadPref, calls []*shardCall) {
 	if err := c.interrupted(); err != nil {
 		for _, call := range calls {
@@ -227,9 +229,26 @@ func (c *conn) callShards(ctx context.Context, r *request, rp shards.ReadPref, c
 		}
 		return
 	}
+	var st *txnStatement
+	if r.op.Autocommit {
+		var err error
+		if st, err = c.enlistCalls(ctx, r, calls); err != nil {
+			for _, call := range calls {
+				call.err = err
+			}
+			return
+		}
+		if st != nil {
+			defer c.s.txns.activeOp()()
+		}
+		rp = shards.Primary()
+	}
 	results := sessionfanout.Broadcast(ctx, calls, c.s.fanoutOptions(), func(ctx context.Context, call *shardCall) (struct{}, error) {
-		body := c.appendForward(nil, withOwnFields(r, call.body), rp)
-		req := shards.Request{Body: body}
+		sub := withOwnFields(r, call.body)
+		if call.join {
+			sub = st.request(sub, txnShard{shard: call.shard, join: true})
+		}
+		req := shards.Request{Body: c.appendForward(nil, sub, rp)}
 		sh := c.s.cluster.Shard(call.shard)
 		if call.host != "" {
 			call.reply, call.err = sh.RoundTripHost(ctx, call.host, req, nil)
@@ -247,6 +266,49 @@ func (c *conn) callShards(ctx context.Context, r *request, rp shards.ReadPref, c
 		if err := c.noteShardReply(call.reply, call.shard, r); err != nil {
 			call.err = err
 		}
+	}
+	if st != nil {
+		c.settleCalls(ctx, r, st, calls)
+	}
+}
+
+// enlistCalls makes the calls' shards participants of r's transaction: each call goes to the
+// member its participant runs on, and starts the transaction where it joins. nil: the router did
+// not start the transaction, and the shards judge the calls themselves.
+func (c *conn) enlistCalls(ctx context.Context, r *request, calls []*shardCall) (*txnStatement, error) {
+	targets := make([]int, len(calls))
+	for i, call := range calls {
+		targets[i] = call.shard
+	}
+	st, err := c.enlist(ctx, r, targets)
+	if st == nil || err != nil {
+		return nil, err
+	}
+	for i, t := range st.shards {
+		calls[i].join = t.join
+		if t.host != "" {
+			calls[i].host = t.host
+		}
+	}
+	return st, nil
+}
+
+// settleCalls records each call's outcome on its participant; a failed call aborts the
+// transaction on every participant, as a failed statement does.
+func (c *conn) settleCalls(ctx context.Context, r *request, st *txnStatement, calls []*shardCall) {
+	var failure mongoerr.Code
+	for _, call := range calls {
+		f := statementFailure(call.reply, call.err)
+		c.settle(r, st, call.shard, call.host, f == 0)
+		if call.err != nil {
+			call.err = mongoerr.As(call.err).AddServerLabels(inTxnLabels)
+		}
+		if failure == 0 {
+			failure = f
+		}
+	}
+	if failure != 0 {
+		c.abortTxn(ctx, r, failure.Name())
 	}
 }
 

@@ -32,13 +32,7 @@ func (c *conn) readTargets(ctx context.Context, r *request, coll string, filter,
 	if !rt.Sharded {
 		return rt, []int{rt.Primary}, nil
 	}
-	targets := targetShards(rt, filter, simpleCollation(collation))
-	if len(targets) > 1 && r.op.Autocommit {
-		return nil, nil, mongoerr.New(mongoerr.OperationNotSupportedInTransaction,
-			"a statement of a transaction may reach one shard in mongos-lite, and this read of the sharded "+
-				"collection %s.%s reaches %d; pin the shard key in its filter", r.DB, coll, len(targets))
-	}
-	return rt, targets, nil
+	return rt, targetShards(rt, filter, simpleCollation(collation)), nil
 }
 
 // simpleCollation reports a collation that compares strings by their bytes.
@@ -244,7 +238,8 @@ func (c *conn) scatterFind(ctx context.Context, r *request, rt *topology.Routing
 	if err != nil {
 		return nil, err
 	}
-	m := &merger{db: string(r.DB), skip: shape.skip, limit: -1, allowPartial: shape.allowPartial}
+	// In a transaction a shard that fails aborts it: no partial results (settleCalls).
+	m := &merger{db: string(r.DB), skip: shape.skip, limit: -1, allowPartial: shape.allowPartial && !r.op.Autocommit}
 	m.coll = rt.NS[len(m.db)+1:]
 	if shape.limit > 0 {
 		m.limit = shape.limit

@@ -3,61 +3,31 @@ package router
 import (
 	"fmt"
 	"runtime"
-	"slices"
 	"testing"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
-	"github.com/mongos-lite/mongos-lite/internal/hashkey"
 	"github.com/mongos-lite/mongos-lite/internal/wire"
 )
 
 const scatterDocs = 4000
 
-// shardByHand describes bench.h as sharded on {x: "hashed"} with one chunk per shard and puts
-// scatterDocs documents on the shards their chunks name.
-func shardByHand(b *testing.B, c *benchCluster) {
+// shardThroughRouter shards bench.h on {x: "hashed"} through the router, one chunk per shard, and
+// inserts scatterDocs documents through it.
+func shardThroughRouter(b *testing.B, c *benchCluster) {
 	b.Helper()
-	n := len(c.shards)
-	splits := hashkey.SplitPoints(n)
-	bound := func(i int) any {
-		switch {
-		case i == 0:
-			return bson.MinKey{}
-		case i == n:
-			return bson.MaxKey{}
-		}
-		return splits[i-1]
+	router := dialBench(b, c.srv.Addr())
+	router.run(b, marshalBench(b, bson.D{{Key: "shardCollection", Value: "bench.h"}, {Key: "key", Value: bson.D{{Key: "x", Value: "hashed"}}},
+		{Key: "numInitialChunks", Value: len(c.shards)}, {Key: "$db", Value: "admin"}}))
+	docs := make(bson.A, scatterDocs)
+	for i := range docs {
+		docs[i] = bson.D{{Key: "_id", Value: i}, {Key: "x", Value: i}, {Key: "v", Value: (i * 7919) % scatterDocs}, {Key: "name", Value: "somebody"}}
 	}
-	config := dialDirect(b, c, 0)
-	config.run(b, marshalBench(b, bson.D{{Key: "insert", Value: "collections"}, {Key: "documents", Value: bson.A{
-		bson.D{{Key: "_id", Value: "bench.h"}, {Key: "key", Value: bson.D{{Key: "x", Value: "hashed"}}}}}}, {Key: "$db", Value: "config"}}))
-	chunks := bson.A{}
-	for i := range n {
-		chunks = append(chunks, bson.D{{Key: "ns", Value: "bench.h"}, {Key: "min", Value: bson.D{{Key: "x", Value: bound(i)}}},
-			{Key: "max", Value: bson.D{{Key: "x", Value: bound(i + 1)}}}, {Key: "shard", Value: fmt.Sprintf("rs%d", i)}})
-	}
-	config.run(b, marshalBench(b, bson.D{{Key: "insert", Value: "chunks"}, {Key: "documents", Value: chunks}, {Key: "$db", Value: "config"}}))
-	perShard := make([]bson.A, n)
-	for i := range scatterDocs {
-		raw := bsoncore.AppendInt32(nil, int32(i))
-		h, err := hashkey.Hash(bsoncore.Value{Type: bsoncore.TypeInt32, Data: raw})
-		if err != nil {
-			b.Fatal(err)
-		}
-		s, _ := slices.BinarySearch(splits, h+1)
-		perShard[s] = append(perShard[s], bson.D{{Key: "_id", Value: i}, {Key: "x", Value: i}, {Key: "v", Value: (i * 7919) % scatterDocs},
-			{Key: "name", Value: "somebody"}})
-	}
-	for i, docs := range perShard {
-		shard := dialDirect(b, c, i)
-		shard.run(b, marshalBench(b, bson.D{{Key: "insert", Value: "h"}, {Key: "documents", Value: docs}, {Key: "$db", Value: "bench"}}))
-		// An index on the sorted field, so that what the shards do costs little beside the router.
-		shard.run(b, marshalBench(b, bson.D{{Key: "createIndexes", Value: "h"}, {Key: "indexes", Value: bson.A{
-			bson.D{{Key: "key", Value: bson.D{{Key: "v", Value: 1}}}, {Key: "name", Value: "v_1"}}}}, {Key: "$db", Value: "bench"}}))
-	}
+	router.run(b, marshalBench(b, bson.D{{Key: "insert", Value: "h"}, {Key: "documents", Value: docs}, {Key: "ordered", Value: false}, {Key: "$db", Value: "bench"}}))
+	// An index on the sorted field, so that what the shards do costs little beside the router.
+	router.run(b, marshalBench(b, bson.D{{Key: "createIndexes", Value: "h"}, {Key: "indexes", Value: bson.A{
+		bson.D{{Key: "key", Value: bson.D{{Key: "v", Value: 1}}}, {Key: "name", Value: "v_1"}}}}, {Key: "$db", Value: "bench"}}))
 }
 
 // dialDirect is a raw client straight to shard i's primary.
@@ -74,7 +44,7 @@ func BenchmarkScatterSortedFind(b *testing.B) {
 	for _, n := range []int{2, 4, 8} {
 		b.Run(fmt.Sprintf("shards=%d", n), func(b *testing.B) {
 			c := startBenchCluster(b, n, 1, nil)
-			shardByHand(b, c)
+			shardThroughRouter(b, c)
 			const limit = 100
 			find := func(extra ...bson.E) []byte {
 				return wire.AppendMsg(nil, 1, 0, 0, marshalBench(b, append(bson.D{{Key: "find", Value: "h"},
@@ -134,7 +104,7 @@ func mustRoundTrip(b *testing.B, c *benchClient, frame []byte) []byte {
 // straight on the shards (memshard runs in this process and keeps its own cursors), per cursor.
 func BenchmarkMergedCursorMemory(b *testing.B) {
 	c := startBenchCluster(b, 4, 1, nil)
-	shardByHand(b, c)
+	shardThroughRouter(b, c)
 	router := dialBench(b, c.srv.Addr())
 	find := func(extra ...bson.E) []byte {
 		return wire.AppendMsg(nil, 1, 0, 0, marshalBench(b, append(bson.D{{Key: "find", Value: "h"},
@@ -175,4 +145,50 @@ func BenchmarkMergedCursorMemory(b *testing.B) {
 	}
 	b.ReportMetric(perCursor, "router-heap-B/cursor")
 	b.ReportMetric(shardsPart, "shards-heap-B/cursor")
+}
+
+// BenchmarkTargetedFind is a find by shard key on a collection sharded over 4 in-process shards
+// against the same find on an unsharded collection holding the same documents (indexed on the
+// same field), alternating one of each so that both see the same machine. It reports the time
+// of each and the throughput ratio, sharded over unsharded.
+func BenchmarkTargetedFind(b *testing.B) {
+	c := startBenchCluster(b, 4, 1, nil)
+	shardThroughRouter(b, c)
+	router := dialBench(b, c.srv.Addr())
+	docs := make(bson.A, scatterDocs)
+	for i := range docs {
+		docs[i] = bson.D{{Key: "_id", Value: i}, {Key: "x", Value: i}, {Key: "v", Value: (i * 7919) % scatterDocs}, {Key: "name", Value: "somebody"}}
+	}
+	router.run(b, marshalBench(b, bson.D{{Key: "insert", Value: "u"}, {Key: "documents", Value: docs}, {Key: "$db", Value: "bench"}}))
+	router.run(b, marshalBench(b, bson.D{{Key: "createIndexes", Value: "u"}, {Key: "indexes", Value: bson.A{
+		bson.D{{Key: "key", Value: bson.D{{Key: "x", Value: 1}}}, {Key: "name", Value: "x_1"}}}}, {Key: "$db", Value: "bench"}}))
+	finds := func(coll string) [][]byte {
+		out := make([][]byte, 64)
+		for i := range out {
+			out[i] = wire.AppendMsg(nil, 1, 0, 0, marshalBench(b, bson.D{{Key: "find", Value: coll},
+				{Key: "filter", Value: bson.D{{Key: "x", Value: i * 61}}}, {Key: "$db", Value: "bench"}}))
+		}
+		return out
+	}
+	sharded, unsharded := finds("h"), finds("u")
+	for i := range sharded {
+		for _, f := range [][]byte{sharded[i], unsharded[i]} {
+			if got := countBatch(checkOK(b, mustRoundTrip(b, router, f)), "firstBatch"); got != 1 {
+				b.Fatalf("find %d returned %d documents, want 1", i, got)
+			}
+		}
+	}
+	var onSharded, onUnsharded time.Duration
+	i := 0
+	for b.Loop() {
+		start := time.Now()
+		mustRoundTrip(b, router, sharded[i%len(sharded)])
+		mid := time.Now()
+		mustRoundTrip(b, router, unsharded[i%len(unsharded)])
+		onSharded, onUnsharded = onSharded+mid.Sub(start), onUnsharded+time.Since(mid)
+		i++
+	}
+	b.ReportMetric(float64(onSharded.Nanoseconds())/float64(i), "sharded-ns/find")
+	b.ReportMetric(float64(onUnsharded.Nanoseconds())/float64(i), "unsharded-ns/find")
+	b.ReportMetric(float64(onUnsharded)/float64(onSharded), "throughput-ratio")
 }

@@ -82,11 +82,7 @@ func (c *conn) transactionStatement(ctx context.Context, r *request, shard int) 
 	if err != nil {
 		return nil, mongoerr.As(err).AddServerLabels(inTxnLabels)
 	}
-	body, err := c.storeCursor(reply, t.shard, host, r)
-	if err != nil {
-		return nil, err
-	}
-	return c.withRecoveryToken(body, c.recoveryShard(r)), nil
+	return c.storeCursor(reply, t.shard, host, r)
 }
 
 // untrackedStatement forwards a statement of a transaction this router did not start (another
