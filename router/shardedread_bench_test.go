@@ -136,11 +136,16 @@ func BenchmarkMergedCursorMemory(b *testing.B) {
 			ids = append(ids, id)
 		})
 		c.srv.cursors.Kill(ids, true)
+		opened := make([]bson.A, len(shards))
 		shardsPart = heapGrowth(func() {
-			for _, sh := range shards {
-				checkOK(b, mustRoundTrip(b, sh, direct))
+			for i, sh := range shards {
+				id, _ := checkOK(b, mustRoundTrip(b, sh, direct)).Lookup("cursor", "id").Int64OK()
+				opened[i] = append(opened[i], id)
 			}
 		})
+		for i, sh := range shards { // memshard keeps a cursor until it is killed
+			sh.run(b, marshalBench(b, bson.D{{Key: "killCursors", Value: "h"}, {Key: "cursors", Value: opened[i]}, {Key: "$db", Value: "bench"}}))
+		}
 		perCursor = total - shardsPart
 	}
 	b.ReportMetric(perCursor, "router-heap-B/cursor")
