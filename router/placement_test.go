@@ -1,7 +1,6 @@
 package router
 
 import (
-	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -38,37 +37,14 @@ func twoShardServer(t *testing.T, routerCfg func(*Config)) (*Server, *commandLog
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = rs.Close() })
-		sh, err := shards.Open(shards.Config{Name: name, SetName: name, Hosts: rs.Hosts(), Logger: zerolog.Nop(),
-			ServerSelectionTimeout: 10 * time.Second})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			_ = sh.Close(ctx)
-		})
-		list = append(list, sh)
+		list = append(list, openShard(t, shards.Config{Name: name, SetName: name, Hosts: rs.Hosts(), Logger: zerolog.Nop(),
+			ServerSelectionTimeout: 10 * time.Second}))
 	}
 	cfg := Config{Logger: zerolog.Nop(), Auth: auth.NewAuthenticator(trustUsers(t), nil, zerolog.Nop())}
 	if routerCfg != nil {
 		routerCfg(&cfg)
 	}
-	srv, err := New(cfg, list)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve() }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = srv.Close(ctx)
-		<-served
-	})
+	srv := serveRouter(t, cfg, list...)
 	return srv, log
 }
 

@@ -11,7 +11,6 @@ import (
 
 	"github.com/mongos-lite/mongos-lite/internal/bsonview"
 	"github.com/mongos-lite/mongos-lite/internal/command"
-	"github.com/mongos-lite/mongos-lite/internal/hashkey"
 	"github.com/mongos-lite/mongos-lite/internal/mongoerr"
 	"github.com/mongos-lite/mongos-lite/internal/query"
 	"github.com/mongos-lite/mongos-lite/router/clustercursor"
@@ -56,14 +55,14 @@ func targetShards(rt *topology.Routing, filter bsoncore.Document, simple bool) [
 	}
 	var out []int
 	for _, v := range values {
-		if !simple && hasStrings(v) {
+		if !simple && hasCollatable(v) {
 			return rt.Shards()
 		}
-		h, err := hashkey.Hash(v)
+		s, err := ownerOf(rt, v)
 		if err != nil {
 			return rt.Shards()
 		}
-		if s := rt.ShardOf(h); !slices.Contains(out, s) {
+		if !slices.Contains(out, s) {
 			out = append(out, s)
 		}
 	}
@@ -140,22 +139,6 @@ func targetable(v bsoncore.Value) bool {
 func isOperatorDoc(doc bsoncore.Document) bool {
 	k := bsonview.FirstKey(doc)
 	return len(k) > 0 && k[0] == '$'
-}
-
-// hasStrings reports a value that is or holds a string.
-func hasStrings(v bsoncore.Value) bool {
-	switch v.Type {
-	case bsoncore.TypeString, bsoncore.TypeSymbol:
-		return true
-	case bsoncore.TypeEmbeddedDocument, bsoncore.TypeArray:
-		found := false
-		bsonview.Each(bsoncore.Document(v.Data), func(el bsoncore.Element) bool {
-			found = hasStrings(el.Value())
-			return !found
-		})
-		return found
-	}
-	return false
 }
 
 // findShape is what the router must know of a find to merge it.

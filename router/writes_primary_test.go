@@ -1,7 +1,6 @@
 package router
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -23,31 +22,9 @@ func TestWritesGoToThePrimary(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = rs.Close() })
-	sh, err := shards.Open(shards.Config{Name: "s0", SetName: "rs0", Hosts: rs.Hosts(), Logger: zerolog.Nop(),
+	sh := openShard(t, shards.Config{Name: "s0", SetName: "rs0", Hosts: rs.Hosts(), Logger: zerolog.Nop(),
 		ServerSelectionTimeout: 10 * time.Second, HeartbeatInterval: 500 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = sh.Close(ctx)
-	})
-	srv, err := New(Config{Logger: zerolog.Nop()}, []*shards.Shard{sh})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve() }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = srv.Close(ctx)
-		<-served
-	})
+	srv := serveRouter(t, Config{Logger: zerolog.Nop()}, sh)
 	primary := rs.Hosts()[rs.Primary()]
 	rc := dialRaw(t, srv.Addr(), "")
 	secondary := bson.E{Key: "$readPreference", Value: bson.D{{Key: "mode", Value: "secondary"}}}

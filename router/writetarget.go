@@ -153,12 +153,8 @@ func hasCollatable(v bsoncore.Value) bool {
 
 // simpleCollationOf reports whether a statement's collation compares strings bytewise.
 func simpleCollationOf(stmt bsoncore.Document) bool {
-	coll, ok := stmt.Lookup("collation").DocumentOK()
-	if !ok || len(coll) <= 5 {
-		return true
-	}
-	locale, _ := coll.Lookup("locale").StringValueOK()
-	return locale == "simple"
+	coll, _ := stmt.Lookup("collation").DocumentOK()
+	return simpleCollation(coll)
 }
 
 // updateTargets are the shards an update statement goes to.
