@@ -89,7 +89,7 @@ func TestMongoshShStatus(t *testing.T) {
 		"'Migration Results for the last 24 hours': 'No recent migrations'",
 		"shardedDataDistribution [ { ns: 'shown.c', shards: [",
 		fmt.Sprintf("database: { _id: 'shown', primary: '%s' }", c.sets[p].shard),
-		"'shown.c': { shardKey: { _id: 'hashed' }, unique: false, balancing: true",
+		"'shown.c': { shardKey: { _id: 'hashed' }, unique: false, balancing: false, allowMigrations: false",
 		"chunkMetadata: [ { shard: 'rs0', nChunks: 2 }, { shard: 'rs1', nChunks: 1 } ]",
 	)
 }

@@ -42,7 +42,8 @@ func wantNoStateChange(t *testing.T, err error) {
 // drivers do not read as the router stepping down, so the client's next operation runs at once.
 func TestShardStateChangeErrorsAreRetriedOrCloaked(t *testing.T) {
 	requireMemshard(t, "counts the attempts each member received")
-	c := startCluster(t, clusterOptions{shards: 1})
+	// The routing state is read every poll interval: not while the test counts finds.
+	c := startCluster(t, clusterOptions{shards: 1, configure: func(cfg *router.Config) { cfg.RoutingPollInterval = time.Hour }})
 	set := c.sets[0]
 	primary := set.Primary()
 	direct := connect(t, "mongodb://"+set.Hosts()[primary]+"/?directConnection=true")

@@ -79,7 +79,7 @@ func (c *cluster) simulateSharded(t *testing.T, db, coll string, chunks []int) {
 	if _, err := cfg.Collection("collections").InsertOne(ctx, bson.D{
 		{Key: "_id", Value: ns}, {Key: "lastmodEpoch", Value: epoch}, {Key: "lastmod", Value: time.Now()},
 		{Key: "timestamp", Value: ts}, {Key: "uuid", Value: uuid}, {Key: "key", Value: bson.D{{Key: "_id", Value: "hashed"}}},
-		{Key: "unique", Value: false}, {Key: "noBalance", Value: false},
+		{Key: "unique", Value: false}, {Key: "noBalance", Value: true}, {Key: "permitMigrations", Value: false},
 	}); err != nil {
 		t.Fatal(err)
 	}

@@ -89,7 +89,10 @@ func (c *Cluster[S]) RecordShardedCollection(ctx context.Context, sc ShardedColl
 		AppendBinary("uuid", bson.TypeBinaryUUID, sc.UUID).
 		AppendDocument("key", bsoncore.NewDocumentBuilder().AppendString(sc.Key, "hashed").Build()).
 		AppendBoolean("unique", false).
-		AppendBoolean("noBalance", false).Build()
+		// The chunks never move: the balancer skips the collection and migrations are off, as
+		// setAllowMigrations and balancer settings record it, so sh.status() says so.
+		AppendBoolean("noBalance", true).
+		AppendBoolean("permitMigrations", false).Build()
 	return c.placement.write(ctx, bsoncore.NewDocumentBuilder().
 		AppendString("update", "collections").
 		AppendArray("updates", bsoncore.BuildArray(nil, docValue(bsoncore.NewDocumentBuilder().
