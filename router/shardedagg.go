@@ -260,6 +260,13 @@ func (c *conn) aggregateRouted(ctx context.Context, r *request, stages []bsoncor
 	coll, _ := bsonview.Lookup(r.Body, "aggregate")
 	name, isColl := coll.StringValueOK()
 	if !isColl {
+		rt, err := c.s.cluster.Routing(ctx, string(r.DB), "")
+		if err != nil {
+			return nil, mongoerr.As(err)
+		}
+		if err := c.checkOtherNamespaces(ctx, r, stages, rt.Primary); err != nil {
+			return nil, err
+		}
 		return c.forwardToPrimary(ctx, r, false)
 	}
 	var filter bsoncore.Document
@@ -272,6 +279,9 @@ func (c *conn) aggregateRouted(ctx context.Context, r *request, stages []bsoncor
 		return nil, err
 	}
 	if len(targets) == 1 {
+		if err := c.checkOtherNamespaces(ctx, r, stages, targets[0]); err != nil {
+			return nil, err
+		}
 		return c.forwardTo(ctx, r, targets[0])
 	}
 	return c.scatterAggregate(ctx, r, rt, targets, stages)

@@ -77,15 +77,9 @@ func (c *conn) explainRouted(ctx context.Context, r *request) (bsoncore.Document
 
 // pipelineStages are an aggregate's stages.
 func pipelineStages(body bsoncore.Document) []bsoncore.Document {
-	var out []bsoncore.Document
 	pv, _ := bsonview.Lookup(body, "pipeline")
 	arr, _ := pv.ArrayOK()
-	bsonview.Each(bsoncore.Document(arr), func(el bsoncore.Element) bool {
-		d, _ := el.Value().DocumentOK()
-		out = append(out, d)
-		return true
-	})
-	return out
+	return stagesOf(arr)
 }
 
 // explainCommand is {explain: cmd, verbosity} (cmd without its $db, which the whole carries).
