@@ -10,7 +10,7 @@ import (
 
 // TestAggregateOtherNamespaces: a pipeline that runs on one shard may read or write another
 // collection only when that one is unsharded and on the same shard; otherwise it is refused,
-// never answered from one shard's part.
+// never answered from one shard's part. A view is held to the same rule.
 func TestAggregateOtherNamespaces(t *testing.T) {
 	c := startCluster(t, clusterOptions{shards: 2, members: 1})
 	cl := c.client(t)
@@ -76,6 +76,28 @@ func TestAggregateOtherNamespaces(t *testing.T) {
 	joined("h", bson.A{bson.D{{Key: "$match", Value: bson.D{{Key: "x", Value: onPrimary}}}}, merge("copy")})
 	if n, err := db.Collection("copy").CountDocuments(ctxT(t), bson.D{}); err != nil || n != 3 {
 		t.Fatalf("$merge into an unsharded collection on the pipeline's shard: %d documents, %v; want 3", n, err)
+	}
+	// A view lives on its database's primary shard, which resolves it over its own collections.
+	views := []struct {
+		name string
+		cmd  bson.D
+	}{
+		{"a view on a sharded collection", bson.D{{Key: "create", Value: "vh"}, {Key: "viewOn", Value: "h"}, {Key: "pipeline", Value: bson.A{}}}},
+		{"a view that unions a sharded collection", bson.D{{Key: "create", Value: "vu"}, {Key: "viewOn", Value: "plain"},
+			{Key: "pipeline", Value: bson.A{bson.D{{Key: "$unionWith", Value: "h"}}}}}},
+		{"a view moved onto a sharded collection", bson.D{{Key: "collMod", Value: "vp"}, {Key: "viewOn", Value: "h"}, {Key: "pipeline", Value: bson.A{}}}},
+	}
+	if err := db.RunCommand(ctxT(t), bson.D{{Key: "create", Value: "vp"}, {Key: "viewOn", Value: "plain"}, {Key: "pipeline", Value: bson.A{}}}).Err(); err != nil {
+		t.Fatalf("a view on an unsharded collection: %v", err)
+	}
+	for _, v := range views {
+		var ce mongo.CommandError
+		if err := db.RunCommand(ctxT(t), v.cmd).Err(); !errors.As(err, &ce) || ce.Code != 115 {
+			t.Errorf("%s: %v, want CommandNotSupported", v.name, err)
+		}
+	}
+	if n, err := db.Collection("vp").CountDocuments(ctxT(t), bson.D{}); err != nil || n != 2 {
+		t.Fatalf("the view on the unsharded collection counts %d, %v; want 2", n, err)
 	}
 	// $out to another database that is not placed yet places it where the pipeline writes it.
 	joined("plain", bson.A{bson.D{{Key: "$out", Value: bson.D{{Key: "db", Value: "joinsout"}, {Key: "coll", Value: "o"}}}}})

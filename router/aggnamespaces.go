@@ -103,10 +103,46 @@ func stagesOf(arr bsoncore.Array) []bsoncore.Document {
 	return out
 }
 
+// viewNamespaces are what a view that create or collMod defines reads: its viewOn and its
+// pipeline's other namespaces; ok is false for a command that defines no view.
+func viewNamespaces(r *request) (nss []stageNamespace, ok bool) {
+	on, ok := bsonview.Lookup(r.Body, "viewOn")
+	if !ok {
+		return nil, false
+	}
+	nss = append(nss, namespaceOf("a view", string(r.DB), on))
+	if p, found := bsonview.Lookup(r.Body, "pipeline"); found {
+		if arr, isArray := p.ArrayOK(); isArray {
+			nss = append(nss, otherNamespaces(string(r.DB), stagesOf(arr))...)
+		}
+	}
+	return nss, true
+}
+
+// checkView refuses a view whose reads a shard cannot answer alone: a view lives on its
+// database's primary shard, which resolves it over its own collections only.
+func (c *conn) checkView(ctx context.Context, r *request) error {
+	nss, ok := viewNamespaces(r)
+	if !ok {
+		return nil
+	}
+	rt, err := c.s.cluster.Routing(ctx, string(r.DB), "")
+	if err != nil {
+		return mongoerr.As(err)
+	}
+	return c.checkNamespaces(ctx, r, nss, rt.Primary)
+}
+
 // checkOtherNamespaces refuses an aggregate that runs on shard runsOn when a namespace its
 // stages read or write is sharded or lives on another shard.
 func (c *conn) checkOtherNamespaces(ctx context.Context, r *request, stages []bsoncore.Document, runsOn int) error {
-	for _, ns := range otherNamespaces(string(r.DB), stages) {
+	return c.checkNamespaces(ctx, r, otherNamespaces(string(r.DB), stages), runsOn)
+}
+
+// checkNamespaces refuses a command that runs on shard runsOn and reads or writes nss, when one
+// of them is sharded or lives on another shard.
+func (c *conn) checkNamespaces(ctx context.Context, r *request, nss []stageNamespace, runsOn int) error {
+	for _, ns := range nss {
 		if ns.coll == "" {
 			continue // malformed: the shard answers for it
 		}
@@ -123,11 +159,11 @@ func (c *conn) checkOtherNamespaces(ctx context.Context, r *request, stages []bs
 		switch {
 		case rt.Sharded:
 			return mongoerr.New(mongoerr.CommandNotSupported,
-				"mongos-lite does not run %s with the sharded collection %s: this pipeline runs on one shard, which "+
+				"mongos-lite does not support %s with the sharded collection %s: it would run on one shard, which "+
 					"holds only its own part of %s", ns.stage, rt.NS, rt.NS)
 		case rt.Primary != runsOn:
 			return mongoerr.New(mongoerr.CommandNotSupported,
-				"mongos-lite does not run %s with %s, which lives on shard %s, from a pipeline that runs on shard %s: "+
+				"mongos-lite does not support %s with %s, which lives on shard %s, from shard %s, where this runs: "+
 					"one shard cannot read or write another's collections", ns.stage, rt.NS,
 				c.s.cluster.Shard(rt.Primary).Name(), c.s.cluster.Shard(runsOn).Name())
 		}

@@ -23,6 +23,11 @@ func (c *conn) forwardToPrimary(ctx context.Context, r *request, create bool) (b
 	if collectionCommands[string(r.Name)] {
 		coll = collectionOf(r)
 	}
+	if name := string(r.Name); name == "create" || name == "collMod" {
+		if err := c.checkView(ctx, r); err != nil {
+			return nil, err
+		}
+	}
 	rt, hold, err := c.s.cluster.Acquire(ctx, string(r.DB), string(coll), create)
 	if err != nil {
 		return nil, mongoerr.As(err)
