@@ -11,7 +11,7 @@ import (
 // mongos's does: after a forwarded command the primary's pool has a connection it created,
 // available again, and the totals add up.
 func TestConnPoolStats(t *testing.T) {
-	c := startBenchCluster(t, 1, 1, func(cfg *Config) { cfg.PingInterval = time.Hour })
+	c := startBenchCluster(t, 1, 1, func(cfg *Config) { cfg.PingInterval, cfg.RoutingPollInterval = time.Hour, time.Hour })
 	cl := dialBench(t, c.srv.Addr())
 	waitRegistered(t, cl)
 	cl.run(t, marshalBench(t, bson.D{{Key: "find", Value: "c"}, {Key: "$db", Value: "test"}}))

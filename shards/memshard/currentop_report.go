@@ -134,7 +134,8 @@ func (rep *opReport) appendOp(d []byte, v clientView, info sessionid.OpInfo) []b
 		d = bsoncore.AppendHeader(d, bsoncore.TypeEmbeddedDocument, "lsid")
 		d = info.LSID.AppendDoc(d)
 	}
-	elapsed := rep.now.Sub(op.start)
+	// An operation that began after the report took its time has run for no time yet.
+	elapsed := max(rep.now.Sub(op.start), 0)
 	d = bsoncore.AppendInt64Element(d, "secs_running", int64(elapsed/time.Second))
 	d = bsoncore.AppendInt64Element(d, "microsecs_running", int64(elapsed/time.Microsecond))
 	d = bsoncore.AppendStringElement(d, "op", logicalOp(op.name))
