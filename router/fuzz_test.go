@@ -34,6 +34,17 @@ func FuzzCommand(f *testing.F) {
 			{Key: "$configTime", Value: bson.Timestamp{T: 1}}, {Key: "$db", Value: "test"}},
 		{{Key: "find", Value: "c"}, {Key: "databaseVersion", Value: bson.D{}}, {Key: "$replData", Value: 1}, {Key: "allowImplicitCollectionCreation", Value: true},
 			{Key: "clientOperationKey", Value: bson.Binary{Subtype: 4, Data: make([]byte, 16)}}, {Key: "$db", Value: "test"}},
+		{{Key: "shardCollection", Value: "test.h"}, {Key: "key", Value: bson.D{{Key: "x", Value: "hashed"}}}, {Key: "$db", Value: "admin"}},
+		{{Key: "find", Value: "h"}, {Key: "filter", Value: bson.D{{Key: "x", Value: bson.D{{Key: "$in", Value: bson.A{1, 2}}}}}},
+			{Key: "sort", Value: bson.D{{Key: "y", Value: 1}}}, {Key: "skip", Value: 1}, {Key: "limit", Value: 3}, {Key: "$db", Value: "test"}},
+		{{Key: "aggregate", Value: "h"}, {Key: "pipeline", Value: bson.A{bson.D{{Key: "$group", Value: bson.D{{Key: "_id", Value: "$y"},
+			{Key: "n", Value: bson.D{{Key: "$sum", Value: 1}}}}}}}}, {Key: "cursor", Value: bson.D{}}, {Key: "$db", Value: "test"}},
+		{{Key: "aggregate", Value: "c"}, {Key: "pipeline", Value: bson.A{bson.D{{Key: "$lookup", Value: bson.D{{Key: "from", Value: "h"},
+			{Key: "as", Value: "j"}, {Key: "pipeline", Value: bson.A{bson.D{{Key: "$unionWith", Value: "h"}}}}}}}}},
+			{Key: "cursor", Value: bson.D{}}, {Key: "$db", Value: "test"}},
+		{{Key: "create", Value: "v"}, {Key: "viewOn", Value: "h"}, {Key: "pipeline", Value: bson.A{}}, {Key: "$db", Value: "test"}},
+		{{Key: "insert", Value: "h"}, {Key: "documents", Value: bson.A{bson.D{{Key: "x", Value: 1}}, bson.D{{Key: "x", Value: "a"}}}},
+			{Key: "ordered", Value: false}, {Key: "$db", Value: "test"}},
 	} {
 		f.Add([]byte(marshalBench(f, seed)))
 	}

@@ -16,17 +16,22 @@ const (
 	MaxDepth = 200
 )
 
-// checkLimits checks doc's size, then its nesting depth without recursion. Callers validate the
-// rest of the structure after it, so bsoncore's recursive Validate stays within MaxDepth calls
-// whatever a peer sends.
+// checkLimits checks doc's size, then walks every document and array it holds, without
+// recursion: one that nests more than MaxDepth levels is refused (Overflow), and so are malformed
+// bytes at any level (InvalidBSON). bsoncore's Validate checks only the top level's elements:
+// an embedded document's own elements are read by whoever looks inside it, and bsoncore's
+// accessors panic on what does not parse.
 func checkLimits(doc bsoncore.Document) error {
 	if len(doc) > MaxDocSize {
 		return frameErr(mongoerr.BSONObjectTooLarge,
 			"BSONObj size: %d (0x%X) is invalid. Size must be between 0 and %d(16MB) First element: %s",
 			len(doc), len(doc), MaxDocSize, firstKeyOf(doc))
 	}
-	if tooDeep(doc) {
+	switch walk(doc) {
+	case tooDeep:
 		return frameErr(mongoerr.Overflow, "BSONObj exceeds maximum nested object depth")
+	case malformed:
+		return frameErr(mongoerr.InvalidBSON, "invalid BSON: a document or array does not parse")
 	}
 	return nil
 }
@@ -39,32 +44,43 @@ func firstKeyOf(doc bsoncore.Document) string {
 	return el.Key()
 }
 
-// tooDeep reports whether doc nests more than MaxDepth levels of documents and arrays. It walks
-// with an explicit stack of what is left of each open level, so a hostile nesting costs no Go
-// stack. Malformed bytes end the walk: Validate reports them.
-func tooDeep(doc bsoncore.Document) bool {
-	if len(doc) < 5 {
-		return false
+// walkResult is what walk found.
+type walkResult int
+
+const (
+	sound walkResult = iota
+	tooDeep
+	malformed
+)
+
+// walk reads every element of doc and of every document and array it holds, with an explicit
+// stack of what is left of each open level, so a hostile nesting costs no Go stack.
+func walk(doc bsoncore.Document) walkResult {
+	body, ok := documentBody(doc)
+	if !ok {
+		return malformed
 	}
 	var open [MaxDepth + 1][]byte
 	top := 0
-	open[0] = doc[4 : len(doc)-1]
+	open[0] = body
 	for top >= 0 {
 		if len(open[top]) == 0 {
 			top--
 			continue
 		}
 		el, rest, ok := bsoncore.ReadElement(open[top])
-		if !ok {
-			return false
+		if !ok || el.Validate() != nil {
+			return malformed
 		}
 		open[top] = rest
-		inner, levels := nested(el.Value())
-		if levels == 0 {
+		inner, levels, ok := nested(el.Value())
+		switch {
+		case !ok:
+			return malformed
+		case levels == 0:
 			continue
-		}
-		if top+levels > MaxDepth {
-			return true
+		case top+levels > MaxDepth:
+			return tooDeep
 		}
 		for ; levels > 1; levels-- { // code with scope: its code's frame holds nothing to walk
 			top++
@@ -73,28 +89,37 @@ func tooDeep(doc bsoncore.Document) bool {
 		top++
 		open[top] = inner
 	}
-	return false
+	return sound
+}
+
+// documentBody is the elements of a document or array: between its length, which must be its
+// own, and its final null.
+func documentBody(d []byte) ([]byte, bool) {
+	length, _, ok := bsoncore.ReadLength(d)
+	if !ok || length < 5 || int(length) != len(d) || d[len(d)-1] != 0 {
+		return nil, false
+	}
+	return d[4 : len(d)-1], true
 }
 
 // nested returns the elements of a document-valued BSON value and how many levels it opens:
-// one for a document or an array, two for code with scope (mongod counts its code as a frame).
-func nested(v bsoncore.Value) ([]byte, int) {
+// one for a document or an array, two for code with scope (mongod counts its code as a frame);
+// ok is false when the value's document does not parse.
+func nested(v bsoncore.Value) (elems []byte, levels int, ok bool) {
 	var d bsoncore.Document
-	levels := 1
+	levels = 1
 	switch v.Type {
 	case bsoncore.TypeEmbeddedDocument, bsoncore.TypeArray:
 		d = v.Data
 	case bsoncore.TypeCodeWithScope:
-		_, scope, ok := v.CodeWithScopeOK()
-		if !ok {
-			return nil, 0
+		_, scope, found := v.CodeWithScopeOK()
+		if !found {
+			return nil, 0, false
 		}
 		d, levels = scope, 2
 	default:
-		return nil, 0
+		return nil, 0, true
 	}
-	if len(d) < 5 {
-		return nil, 0
-	}
-	return d[4 : len(d)-1], levels
+	elems, ok = documentBody(d)
+	return elems, levels, ok
 }

@@ -164,3 +164,30 @@ func TestLimitsDoNotAllocate(t *testing.T) {
 		t.Fatalf("checkLimits allocates %v times", n)
 	}
 }
+
+// TestNestedMalformedRefused: bytes that do not parse deep inside a body are refused with
+// InvalidBSON on arrival, where bsoncore's Validate looks only at the top level's elements.
+func TestNestedMalformedRefused(t *testing.T) {
+	inner := bsoncore.NewDocumentBuilder().AppendInt32("x", 1).Build()
+	broken := func(mutate func(d []byte)) bsoncore.Document {
+		d := append([]byte(nil), inner...)
+		mutate(d)
+		arr := bsoncore.BuildArray(nil, bsoncore.Value{Type: bsoncore.TypeEmbeddedDocument, Data: d})
+		return bsoncore.NewDocumentBuilder().AppendString("aggregate", "c").AppendArray("pipeline", arr).
+			AppendString("$db", "test").Build()
+	}
+	for name, body := range map[string]bsoncore.Document{
+		"an unknown element type":    broken(func(d []byte) { d[4] = '0' }),
+		"a missing final null":       broken(func(d []byte) { d[len(d)-1] = 1 }),
+		"a value cut short":          broken(func(d []byte) { d[4] = byte(bsoncore.TypeInt64) }),
+		"a key without its null end": broken(func(d []byte) { d[6] = 'y' }),
+	} {
+		if err := body.Validate(); err != nil {
+			t.Fatalf("%s: bsoncore's Validate caught it (%v); the test needs a case it misses", name, err)
+		}
+		_, err := ParseMsg(AppendMsg(nil, 1, 0, 0, body))
+		if code := codeOf(t, err); code != mongoerr.InvalidBSON {
+			t.Errorf("%s: code %d, want InvalidBSON(22)", name, code)
+		}
+	}
+}

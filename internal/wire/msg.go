@@ -56,9 +56,6 @@ func eachDoc(raw []byte, identifier string, fn func(bsoncore.Document)) error {
 		if err := checkLimits(doc); err != nil {
 			return err
 		}
-		if err := doc.Validate(); err != nil {
-			return frameErr(mongoerr.InvalidBSON, "invalid document in sequence %q: %v", identifier, err)
-		}
 		if fn != nil {
 			fn(doc)
 		}
@@ -142,9 +139,6 @@ func (m *Msg) readBody(src []byte) ([]byte, error) {
 	}
 	if err := checkLimits(doc); err != nil {
 		return nil, err
-	}
-	if err := doc.Validate(); err != nil {
-		return nil, frameErr(mongoerr.InvalidBSON, "OP_MSG body is invalid BSON: %v", err)
 	}
 	m.Body = doc
 	return rest, nil

@@ -48,12 +48,9 @@ func ParseQuery(frame []byte) (Query, error) {
 	if err := checkLimits(q.Query); err != nil {
 		return Query{}, err
 	}
-	if err := q.Query.Validate(); err != nil {
-		return Query{}, frameErr(mongoerr.InvalidBSON, "OP_QUERY query is invalid BSON: %v", err)
-	}
 	if len(rem) > 0 {
 		sel, rest, ok := wiremessage.ReadQueryReturnFieldsSelector(rem)
-		if !ok || len(rest) != 0 || checkLimits(sel) != nil || sel.Validate() != nil {
+		if !ok || len(rest) != 0 || checkLimits(sel) != nil {
 			return Query{}, frameErr(mongoerr.InvalidBSON, "OP_QUERY returnFieldsSelector is malformed")
 		}
 		q.ReturnFieldsSelector = sel
