@@ -13,9 +13,7 @@ import (
 )
 
 // FuzzCommand sends arbitrary command bodies, as whole OP_MSG frames, to a router in front of a
-// memshard set. Whatever the body, the router must answer with a well-formed reply carrying
-// ok (an error reply for bad input), closing the connection only where mongod would; it must
-// never panic or hang (a hang fails the client's 30 s deadline). And whatever it forwards, no
+// memshard set: every one is answered as fuzzConn.send requires. And whatever it forwards, no
 // internal field a client sent reaches the shard (internal/command's dropped arguments), nor
 // impersonation metadata, which a router without --auth never sends.
 func FuzzCommand(f *testing.F) {
@@ -49,43 +47,59 @@ func FuzzCommand(f *testing.F) {
 		f.Add([]byte(marshalBench(f, seed)))
 	}
 	addr, log := trustCluster(f, trustModes[0])
-	// One connection for as long as the router keeps it: dialBench would close it with the
-	// first input's test.
-	var cl *benchClient
-	f.Cleanup(func() {
-		if cl != nil {
-			_ = cl.nc.Close()
-		}
-	})
+	fc := newFuzzConn(f, addr)
 	f.Fuzz(func(t *testing.T, body []byte) {
-		if cl == nil {
-			nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
-			if err != nil {
-				t.Fatal(err)
-			}
-			cl = &benchClient{nc: nc, br: bufio.NewReaderSize(nc, 16<<10)}
-		}
-		frame := wire.AppendMsg(nil, 1, 0, 0, body)
 		sent := log.count()
-		reply, err := cl.roundTrip(frame)
 		defer log.checkNoInternalFields(t, sent)
-		if err != nil {
-			_ = cl.nc.Close()
-			cl = nil
-			// Only a frame mongod would refuse by hanging up may be answered so.
-			if _, perr := wire.ParseMsg(frame); perr == nil || !wire.ClosesConnection(perr) {
-				t.Fatalf("connection lost (%v) on a frame mongod answers: %q", err, body)
-			}
-			return
-		}
-		m, err := wire.ParseMsg(reply)
-		if err != nil {
-			t.Fatalf("malformed reply: %v", err)
-		}
-		if _, err := m.Body.LookupErr("ok"); err != nil {
-			t.Fatalf("reply without ok: %v", m.Body)
+		fc.send(t, body)
+	})
+}
+
+// fuzzConn is a fuzz target's one connection to a router, kept for as long as the router keeps
+// it (dialBench would close it with the first input's test).
+type fuzzConn struct {
+	addr string
+	cl   *benchClient
+}
+
+func newFuzzConn(f *testing.F, addr string) *fuzzConn {
+	fc := &fuzzConn{addr: addr}
+	f.Cleanup(func() {
+		if fc.cl != nil {
+			_ = fc.cl.nc.Close()
 		}
 	})
+	return fc
+}
+
+// send sends body as a whole OP_MSG frame: the router must answer with a well-formed reply
+// carrying ok, or close the connection only where mongod would; it must never panic or hang (a
+// hang fails the client's 30 s deadline).
+func (fc *fuzzConn) send(t *testing.T, body []byte) {
+	if fc.cl == nil {
+		nc, err := net.DialTimeout("tcp", fc.addr, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fc.cl = &benchClient{nc: nc, br: bufio.NewReaderSize(nc, 16<<10)}
+	}
+	frame := wire.AppendMsg(nil, 1, 0, 0, body)
+	reply, err := fc.cl.roundTrip(frame)
+	if err != nil {
+		_ = fc.cl.nc.Close()
+		fc.cl = nil
+		if _, perr := wire.ParseMsg(frame); perr == nil || !wire.ClosesConnection(perr) {
+			t.Fatalf("connection lost (%v) on a frame mongod answers: %q", err, body)
+		}
+		return
+	}
+	m, err := wire.ParseMsg(reply)
+	if err != nil {
+		t.Fatalf("malformed reply: %v", err)
+	}
+	if _, err := m.Body.LookupErr("ok"); err != nil {
+		t.Fatalf("reply without ok: %v", m.Body)
+	}
 }
 
 // checkNoInternalFields fails t if a command received after the first `from` carries, at its
@@ -104,4 +118,44 @@ func (l *commandLog) checkNoInternalFields(t *testing.T, from int) {
 			}
 		}
 	}
+}
+
+// FuzzShardedCommand sends arbitrary command bodies to a router in front of three memshard sets
+// with a collection sharded over them (bench.h on {x: "hashed"}), so that targeting, merged
+// cursors, the split pipeline, merged counts and explain meet hostile input: every one is
+// answered as fuzzConn.send requires.
+func FuzzShardedCommand(f *testing.F) {
+	for _, seed := range []bson.D{
+		{{Key: "find", Value: "h"}, {Key: "filter", Value: bson.D{{Key: "v", Value: bson.D{{Key: "$gte", Value: 10}}}}},
+			{Key: "sort", Value: bson.D{{Key: "v", Value: -1}, {Key: "x", Value: 1}}}, {Key: "skip", Value: 2}, {Key: "limit", Value: 5},
+			{Key: "batchSize", Value: 2}, {Key: "projection", Value: bson.D{{Key: "v", Value: 1}}}, {Key: "$db", Value: "bench"}},
+		{{Key: "find", Value: "h"}, {Key: "filter", Value: bson.D{{Key: "$and", Value: bson.A{bson.D{{Key: "x", Value: bson.D{{Key: "$in", Value: bson.A{1, 2, "a"}}}}}}}}},
+			{Key: "collation", Value: bson.D{{Key: "locale", Value: "en"}, {Key: "strength", Value: 2}}}, {Key: "$db", Value: "bench"}},
+		{{Key: "aggregate", Value: "h"}, {Key: "pipeline", Value: bson.A{
+			bson.D{{Key: "$match", Value: bson.D{{Key: "v", Value: bson.D{{Key: "$lt", Value: 100}}}}}},
+			bson.D{{Key: "$group", Value: bson.D{{Key: "_id", Value: bson.D{{Key: "$mod", Value: bson.A{"$v", 7}}}},
+				{Key: "n", Value: bson.D{{Key: "$sum", Value: 1}}}, {Key: "a", Value: bson.D{{Key: "$avg", Value: "$v"}}},
+				{Key: "s", Value: bson.D{{Key: "$addToSet", Value: "$name"}}}, {Key: "f", Value: bson.D{{Key: "$first", Value: "$x"}}}}}},
+			bson.D{{Key: "$sort", Value: bson.D{{Key: "n", Value: -1}}}}, bson.D{{Key: "$skip", Value: 1}}, bson.D{{Key: "$limit", Value: 3}},
+			bson.D{{Key: "$unwind", Value: "$s"}}, bson.D{{Key: "$sortByCount", Value: "$s"}}}},
+			{Key: "cursor", Value: bson.D{{Key: "batchSize", Value: 1}}}, {Key: "$db", Value: "bench"}},
+		{{Key: "aggregate", Value: "h"}, {Key: "pipeline", Value: bson.A{bson.D{{Key: "$count", Value: "n"}}}}, {Key: "explain", Value: true}, {Key: "$db", Value: "bench"}},
+		{{Key: "count", Value: "h"}, {Key: "query", Value: bson.D{{Key: "x", Value: bson.D{{Key: "$gt", Value: 5}}}}}, {Key: "skip", Value: 3},
+			{Key: "limit", Value: -4}, {Key: "$db", Value: "bench"}},
+		{{Key: "distinct", Value: "h"}, {Key: "key", Value: "name"}, {Key: "query", Value: bson.D{}}, {Key: "$db", Value: "bench"}},
+		{{Key: "explain", Value: bson.D{{Key: "find", Value: "h"}, {Key: "filter", Value: bson.D{{Key: "x", Value: 3}}}, {Key: "sort", Value: bson.D{{Key: "v", Value: 1}}}}},
+			{Key: "verbosity", Value: "executionStats"}, {Key: "$db", Value: "bench"}},
+		{{Key: "update", Value: "h"}, {Key: "updates", Value: bson.A{bson.D{{Key: "q", Value: bson.D{{Key: "x", Value: 1}}},
+			{Key: "u", Value: bson.D{{Key: "$set", Value: bson.D{{Key: "w", Value: 1}}}}}}}}, {Key: "$db", Value: "bench"}},
+		{{Key: "delete", Value: "h"}, {Key: "deletes", Value: bson.A{bson.D{{Key: "q", Value: bson.D{{Key: "v", Value: -1}}}, {Key: "limit", Value: 0}}}},
+			{Key: "$db", Value: "bench"}},
+		{{Key: "aggregate", Value: 1}, {Key: "pipeline", Value: bson.A{bson.D{{Key: "$changeStream", Value: bson.D{{Key: "allChangesForCluster", Value: true}}}}}},
+			{Key: "cursor", Value: bson.D{}}, {Key: "$db", Value: "admin"}},
+	} {
+		f.Add([]byte(marshalBench(f, seed)))
+	}
+	c := startBenchCluster(f, 3, 1, nil)
+	shardThroughRouter(f, c)
+	fc := newFuzzConn(f, c.srv.Addr())
+	f.Fuzz(func(t *testing.T, body []byte) { fc.send(t, body) })
 }

@@ -15,7 +15,7 @@ const scatterDocs = 4000
 
 // shardThroughRouter shards bench.h on {x: "hashed"} through the router, one chunk per shard, and
 // inserts scatterDocs documents through it.
-func shardThroughRouter(b *testing.B, c *benchCluster) {
+func shardThroughRouter(b testing.TB, c *benchCluster) {
 	b.Helper()
 	router := dialBench(b, c.srv.Addr())
 	router.run(b, marshalBench(b, bson.D{{Key: "shardCollection", Value: "bench.h"}, {Key: "key", Value: bson.D{{Key: "x", Value: "hashed"}}},
