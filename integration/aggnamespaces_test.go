@@ -59,18 +59,7 @@ func TestAggregateOtherNamespaces(t *testing.T) {
 			t.Errorf("%s: %v, want CommandNotSupported", tc.name, err)
 		}
 	}
-	joined := func(coll string, pipeline bson.A) []bson.Raw {
-		t.Helper()
-		cur, err := db.Collection(coll).Aggregate(ctxT(t), pipeline)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var out []bson.Raw
-		if err := cur.All(ctxT(t), &out); err != nil {
-			t.Fatal(err)
-		}
-		return out
-	}
+	joined := func(coll string, pipeline bson.A) []bson.Raw { return aggregateDocs(t, db.Collection(coll), pipeline) }
 	merge := func(into string) bson.D { return bson.D{{Key: "$merge", Value: bson.D{{Key: "into", Value: into}}}} }
 	joined("plain", bson.A{merge("copy")})
 	joined("h", bson.A{bson.D{{Key: "$match", Value: bson.D{{Key: "x", Value: onPrimary}}}}, merge("copy")})

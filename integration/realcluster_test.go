@@ -47,6 +47,12 @@ type aggregator interface {
 // aggregateCount runs pipeline and counts what it returns.
 func aggregateCount(t *testing.T, on aggregator, pipeline bson.A) int {
 	t.Helper()
+	return len(aggregateDocs(t, on, pipeline))
+}
+
+// aggregateDocs runs pipeline and returns everything it returns.
+func aggregateDocs(t *testing.T, on aggregator, pipeline any) []bson.Raw {
+	t.Helper()
 	cur, err := on.Aggregate(ctxT(t), pipeline)
 	if err != nil {
 		t.Fatal(err)
@@ -55,7 +61,7 @@ func aggregateCount(t *testing.T, on aggregator, pipeline bson.A) int {
 	if err := cur.All(ctxT(t), &docs); err != nil {
 		t.Fatal(err)
 	}
-	return len(docs)
+	return docs
 }
 
 // idleCursorsOf counts the idle cursors of session id on every member of every shard.

@@ -248,17 +248,7 @@ func TestCollStatsStagePerShard(t *testing.T) {
 	c := startCluster(t, clusterOptions{members: 1})
 	p := c.spread(t, "stats", "c", 2, 5)
 	coll := c.client(t).Database("stats").Collection("c")
-	read := func(pipeline mongo.Pipeline) []bson.Raw {
-		cur, err := coll.Aggregate(ctxT(t), pipeline)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var out []bson.Raw
-		if err := cur.All(ctxT(t), &out); err != nil {
-			t.Fatal(err)
-		}
-		return out
-	}
+	read := func(pipeline mongo.Pipeline) []bson.Raw { return aggregateDocs(t, coll, pipeline) }
 	stage := bson.D{{Key: "$collStats", Value: bson.D{{Key: "storageStats", Value: bson.D{}}, {Key: "count", Value: bson.D{}}}}}
 	docs := read(mongo.Pipeline{stage})
 	if len(docs) != 1 || docs[0].Lookup("shard").StringValue() != c.sets[p].shard || num(t, docs[0], "count") != 2 {
