@@ -33,6 +33,9 @@ func otherNamespaces(db string, stages []bsoncore.Document) []stageNamespace {
 	walk = func(stages []bsoncore.Document) {
 		for _, s := range stages {
 			name := string(bsonview.FirstKey(s))
+			if name == "" {
+				continue // an empty stage: the shard refuses it
+			}
 			spec := s.Index(0).Value()
 			switch name {
 			case "$lookup", "$graphLookup":

@@ -20,6 +20,7 @@ func TestOtherNamespaces(t *testing.T) {
 				bson.D{{Key: "$lookup", Value: bson.D{{Key: "from", Value: bson.D{{Key: "db", Value: "d2"}, {Key: "coll", Value: "l2"}}}}}}}}}}}}}}}}),
 		stage(bson.D{{Key: "$merge", Value: bson.D{{Key: "into", Value: bson.D{{Key: "db", Value: "d3"}, {Key: "coll", Value: "m"}}}}}}),
 		stage(bson.D{{Key: "$out", Value: "o"}}),
+		stage(bson.D{}), // refused by the shard, read past here
 	}
 	var got []string
 	for _, ns := range otherNamespaces("d", stages) {

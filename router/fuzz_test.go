@@ -149,6 +149,7 @@ func FuzzShardedCommand(f *testing.F) {
 			{Key: "u", Value: bson.D{{Key: "$set", Value: bson.D{{Key: "w", Value: 1}}}}}}}}, {Key: "$db", Value: "bench"}},
 		{{Key: "delete", Value: "h"}, {Key: "deletes", Value: bson.A{bson.D{{Key: "q", Value: bson.D{{Key: "v", Value: -1}}}, {Key: "limit", Value: 0}}}},
 			{Key: "$db", Value: "bench"}},
+		{{Key: "aggregate", Value: "u"}, {Key: "pipeline", Value: bson.A{bson.D{}}}, {Key: "cursor", Value: bson.D{}}, {Key: "$db", Value: "bench"}},
 		{{Key: "aggregate", Value: 1}, {Key: "pipeline", Value: bson.A{bson.D{{Key: "$changeStream", Value: bson.D{{Key: "allChangesForCluster", Value: true}}}}}},
 			{Key: "cursor", Value: bson.D{}}, {Key: "$db", Value: "admin"}},
 	} {
