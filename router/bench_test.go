@@ -46,13 +46,13 @@ type benchCluster struct {
 	served chan error
 }
 
-func startBenchCluster(tb testing.TB, nShards, members int, configure func(*Config)) *benchCluster {
+func startBenchCluster(tb testing.TB, nShards, members int, configure func(*Config), setOpts ...memshard.Option) *benchCluster {
 	tb.Helper()
 	c := &benchCluster{served: make(chan error, 1)}
 	tb.Cleanup(c.close)
 	for i := range nShards {
 		name := fmt.Sprintf("rs%d", i)
-		rs, err := memshard.StartReplicaSet(name, members)
+		rs, err := memshard.StartReplicaSet(name, members, setOpts...)
 		if err != nil {
 			tb.Fatal(err)
 		}

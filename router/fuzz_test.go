@@ -10,6 +10,7 @@ import (
 
 	"github.com/mongos-lite/mongos-lite/internal/command"
 	"github.com/mongos-lite/mongos-lite/internal/wire"
+	"github.com/mongos-lite/mongos-lite/shards/memshard"
 )
 
 // FuzzCommand sends arbitrary command bodies, as whole OP_MSG frames, to a router in front of a
@@ -123,7 +124,7 @@ func (l *commandLog) checkNoInternalFields(t *testing.T, from int) {
 // FuzzShardedCommand sends arbitrary command bodies to a router in front of three memshard sets
 // with a collection sharded over them (bench.h on {x: "hashed"}), so that targeting, merged
 // cursors, the split pipeline, merged counts and explain meet hostile input: every one is
-// answered as fuzzConn.send requires.
+// answered as fuzzConn.send requires, and no internal field reaches a shard, as FuzzCommand.
 func FuzzShardedCommand(f *testing.F) {
 	for _, seed := range []bson.D{
 		{{Key: "find", Value: "h"}, {Key: "filter", Value: bson.D{{Key: "v", Value: bson.D{{Key: "$gte", Value: 10}}}}},
@@ -147,6 +148,10 @@ func FuzzShardedCommand(f *testing.F) {
 			{Key: "verbosity", Value: "executionStats"}, {Key: "$db", Value: "bench"}},
 		{{Key: "update", Value: "h"}, {Key: "updates", Value: bson.A{bson.D{{Key: "q", Value: bson.D{{Key: "x", Value: 1}}},
 			{Key: "u", Value: bson.D{{Key: "$set", Value: bson.D{{Key: "w", Value: 1}}}}}}}}, {Key: "$db", Value: "bench"}},
+		{{Key: "insert", Value: "h"}, {Key: "documents", Value: bson.A{bson.D{{Key: "x", Value: 1}}, bson.D{{Key: "x", Value: 2}}, bson.D{{Key: "x", Value: 3}}}},
+			{Key: "shardVersion", Value: bson.A{bson.Timestamp{T: 1}}}, {Key: "$configTime", Value: bson.Timestamp{T: 1}},
+			{Key: "$audit", Value: bson.D{{Key: "$impersonatedUser", Value: bson.D{{Key: "user", Value: "root"}, {Key: "db", Value: "admin"}}}}},
+			{Key: "ordered", Value: "yes"}, {Key: "$db", Value: "bench"}},
 		{{Key: "delete", Value: "h"}, {Key: "deletes", Value: bson.A{bson.D{{Key: "q", Value: bson.D{{Key: "v", Value: -1}}}, {Key: "limit", Value: 0}}}},
 			{Key: "$db", Value: "bench"}},
 		{{Key: "aggregate", Value: "u"}, {Key: "pipeline", Value: bson.A{bson.D{}}}, {Key: "cursor", Value: bson.D{}}, {Key: "$db", Value: "bench"}},
@@ -155,8 +160,13 @@ func FuzzShardedCommand(f *testing.F) {
 	} {
 		f.Add([]byte(marshalBench(f, seed)))
 	}
-	c := startBenchCluster(f, 3, 1, nil)
+	log := &commandLog{}
+	c := startBenchCluster(f, 3, 1, nil, memshard.WithCommandLog(log.add))
 	shardThroughRouter(f, c)
 	fc := newFuzzConn(f, c.srv.Addr())
-	f.Fuzz(func(t *testing.T, body []byte) { fc.send(t, body) })
+	f.Fuzz(func(t *testing.T, body []byte) {
+		sent := log.count()
+		defer log.checkNoInternalFields(t, sent)
+		fc.send(t, body)
+	})
 }

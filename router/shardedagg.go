@@ -260,12 +260,14 @@ func (c *conn) aggregateRouted(ctx context.Context, r *request, stages []bsoncor
 	coll, _ := bsonview.Lookup(r.Body, "aggregate")
 	name, isColl := coll.StringValueOK()
 	if !isColl {
-		rt, err := c.s.cluster.Routing(ctx, string(r.DB), "")
-		if err != nil {
-			return nil, mongoerr.As(err)
-		}
-		if err := c.checkOtherNamespaces(ctx, r, stages, rt.Primary); err != nil {
-			return nil, err
+		if nss := otherNamespaces(string(r.DB), stages); len(nss) > 0 {
+			rt, err := c.s.cluster.Routing(ctx, string(r.DB), "")
+			if err != nil {
+				return nil, mongoerr.As(err)
+			}
+			if err := c.checkNamespaces(ctx, r, nss, rt.Primary); err != nil {
+				return nil, err
+			}
 		}
 		return c.forwardToPrimary(ctx, r, false)
 	}

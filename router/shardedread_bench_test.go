@@ -90,7 +90,7 @@ func BenchmarkScatterSortedFind(b *testing.B) {
 	}
 }
 
-func mustRoundTrip(b *testing.B, c *benchClient, frame []byte) []byte {
+func mustRoundTrip(b testing.TB, c *benchClient, frame []byte) []byte {
 	reply, err := c.roundTrip(frame)
 	if err != nil {
 		b.Fatal(err)
